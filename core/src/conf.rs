@@ -1,0 +1,631 @@
+//! Configuration: a by-value builder of string keys, the table of keys spate knows, and the
+//! parsers for the value forms they use (masters, durations, sizes).
+//!
+//! Keys outside the `spate.` namespace are the application's own and are passed through untouched;
+//! a `spate.*` key that spate does not know is an error naming the nearest known key, because a
+//! silently ignored typo is worse than a refused start.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// The value form a known key takes.
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::conf::{KNOWN_KEYS, ValueKind};
+/// let k = KNOWN_KEYS.iter().find(|k| k.key == "spate.task.maxFailures").unwrap();
+/// assert_eq!(k.kind, ValueKind::Count);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueKind {
+    /// A master URL: `local`, `local[N]`, `local[*]`.
+    Master,
+    /// Free text.
+    Text,
+    /// A whole number >= 1.
+    Count,
+    /// A duration with a unit, e.g. `200ms`.
+    Duration,
+    /// A byte size with an optional unit, e.g. `64m`.
+    Size,
+    /// `true` or `false`.
+    Bool,
+}
+
+/// A configuration key spate reads, with its default and meaning.
+///
+/// # Examples
+///
+/// ```
+/// let k = &spate_core::conf::KNOWN_KEYS[0];
+/// assert!(k.key.starts_with("spate."));
+/// ```
+#[derive(Debug)]
+pub struct KeySpec {
+    /// The key.
+    pub key: &'static str,
+    /// Its value form.
+    pub kind: ValueKind,
+    /// The default, when the key has one.
+    pub default: Option<&'static str>,
+    /// What it controls.
+    pub doc: &'static str,
+}
+
+macro_rules! keys {
+    ($($key:literal, $kind:ident, $default:expr, $doc:literal;)*) => {
+        /// Every `spate.*` key spate reads, with its form, default and meaning.
+        pub const KNOWN_KEYS: &[KeySpec] = &[
+            $(KeySpec { key: $key, kind: ValueKind::$kind, default: $default, doc: $doc },)*
+        ];
+    };
+}
+
+keys! {
+    "spate.master", Master, Some("local[*]"), "Where to run: local, local[N] (N worker threads) or local[*] (one per core).";
+    "spate.app.name", Text, Some("spate"), "The application's name, shown in logs.";
+    "spate.default.parallelism", Count, None, "Partitions of shuffles when none is given (default: the largest parent's count).";
+    "spate.task.maxFailures", Count, Some("4"), "Attempts a task gets before its job is aborted.";
+    "spate.stage.maxConsecutiveAttempts", Count, Some("4"), "Times a stage is re-run after lost shuffle outputs before its job is aborted.";
+    "spate.storage.memory", Size, Some("512m"), "Memory budget of the block store for cached partitions.";
+    "spate.local.dir", Text, None, "Directory for spilled blocks (default: the system temp dir).";
+}
+
+/// Finds a known key's spec.
+fn spec(key: &str) -> Option<&'static KeySpec> {
+    KNOWN_KEYS.iter().find(|k| k.key == key)
+}
+
+/// Where tasks run.
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::conf::Master;
+/// assert_eq!(Master::parse("local[3]").unwrap(), Master::Local { threads: 3 });
+/// assert_eq!(Master::parse("local").unwrap(), Master::Local { threads: 1 });
+/// assert!(Master::parse("yarn").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Master {
+    /// In this process, on a pool of `threads` worker threads.
+    Local {
+        /// Number of worker threads.
+        threads: usize,
+    },
+}
+
+impl Master {
+    /// Parses `local`, `local[N]` (N >= 1) or `local[*]` (one thread per core).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = spate_core::conf::Master::parse("local[*]").unwrap();
+    /// assert!(m.threads() >= 1);
+    /// ```
+    pub fn parse(value: &str) -> Result<Master> {
+        let bad = || Error::InvalidMaster {
+            value: value.to_string(),
+        };
+        let v = value.trim();
+        if v == "local" {
+            return Ok(Master::Local { threads: 1 });
+        }
+        let inner = v
+            .strip_prefix("local[")
+            .and_then(|r| r.strip_suffix(']'))
+            .ok_or_else(bad)?;
+        let threads = if inner == "*" {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            inner
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(bad)?
+        };
+        Ok(Master::Local { threads })
+    }
+
+    /// The number of worker threads (or cores) this master provides.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_core::conf::Master::parse("local[2]").unwrap().threads(), 2);
+    /// ```
+    pub fn threads(&self) -> usize {
+        match self {
+            Master::Local { threads } => *threads,
+        }
+    }
+}
+
+/// Parses a duration such as `100us`, `200ms`, `1s`, `5m`/`5min`, `2h`, `1d`.
+///
+/// A unit is required: a bare number is ambiguous and refused with a message saying so.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use spate_core::conf::parse_duration;
+/// assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
+/// assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+/// assert!(parse_duration("200").is_err());
+/// ```
+pub fn parse_duration(input: &str) -> Result<Duration> {
+    let bad = || Error::InvalidDuration {
+        input: input.to_string(),
+    };
+    let s = input.trim().to_ascii_lowercase();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| bad())?;
+    let unit_secs = match unit.trim() {
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" | "sec" | "secs" => 1.0,
+        "m" | "min" | "mins" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return Err(bad()),
+    };
+    let secs = value * unit_secs;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses a byte size such as `1024`, `512k`, `64m`, `1g`, `2t` (binary multiples, optional `b`).
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::conf::parse_size;
+/// assert_eq!(parse_size("64m").unwrap(), 64 << 20);
+/// assert_eq!(parse_size("1kb").unwrap(), 1024);
+/// assert_eq!(parse_size("100").unwrap(), 100);
+/// assert!(parse_size("lots").is_err());
+/// ```
+pub fn parse_size(input: &str) -> Result<u64> {
+    let bad = || Error::InvalidSize {
+        input: input.to_string(),
+    };
+    let s = input.trim().to_ascii_lowercase();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: u64 = num.parse().map_err(|_| bad())?;
+    let shift = match unit.trim() {
+        "" | "b" => 0,
+        "k" | "kb" => 10,
+        "m" | "mb" => 20,
+        "g" | "gb" => 30,
+        "t" | "tb" => 40,
+        _ => return Err(bad()),
+    };
+    value.checked_mul(1u64 << shift).ok_or_else(bad)
+}
+
+/// Application configuration: a by-value builder of string settings.
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::Conf;
+/// let conf = Conf::new()
+///     .set_master("local[2]")
+///     .set_app_name("demo")
+///     .set("spate.storage.memory", "64m");
+/// assert_eq!(conf.get_size("spate.storage.memory").unwrap(), 64 << 20);
+/// assert_eq!(conf.get("spate.app.name"), Some("demo"));
+/// conf.validate().unwrap();
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Conf {
+    settings: BTreeMap<String, String>,
+}
+
+impl Conf {
+    /// An empty configuration: every key at its default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new();
+    /// assert_eq!(c.get("spate.master"), Some("local[*]"));
+    /// ```
+    pub fn new() -> Conf {
+        Conf::default()
+    }
+
+    /// Reads what a launcher such as `spate-submit` passes: `SPATE_MASTER`, `SPATE_APP_NAME`, and
+    /// `SPATE_CONF_<key>` for any key. `<key>` is either the key itself
+    /// (`SPATE_CONF_spate.storage.memory`) or, for shells that refuse dots, the known key in
+    /// upper case with `_` for `.` (`SPATE_CONF_SPATE_STORAGE_MEMORY`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // With no SPATE_* variables set, this is the same as Conf::new().
+    /// let c = spate_core::Conf::from_env();
+    /// assert!(c.get("spate.master").is_some());
+    /// ```
+    pub fn from_env() -> Conf {
+        Conf::from_vars(std::env::vars())
+    }
+
+    /// [`Conf::from_env`] over any list of variables (what it uses; handy in tests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::from_vars([
+    ///     ("SPATE_MASTER".to_string(), "local[2]".to_string()),
+    ///     ("SPATE_CONF_SPATE_TASK_MAXFAILURES".to_string(), "2".to_string()),
+    /// ]);
+    /// assert_eq!(c.get("spate.master"), Some("local[2]"));
+    /// assert_eq!(c.get_count("spate.task.maxFailures").unwrap(), 2);
+    /// ```
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Conf {
+        let mut conf = Conf::new();
+        for (name, value) in vars {
+            if name == "SPATE_MASTER" {
+                conf = conf.set_master(value);
+            } else if name == "SPATE_APP_NAME" {
+                conf = conf.set_app_name(value);
+            } else if let Some(key) = name.strip_prefix("SPATE_CONF_") {
+                let key = if key.contains('.') {
+                    key.to_string()
+                } else {
+                    KNOWN_KEYS
+                        .iter()
+                        .find(|k| k.key.replace('.', "_").eq_ignore_ascii_case(key))
+                        .map_or_else(|| key.to_string(), |k| k.key.to_string())
+                };
+                conf = conf.set(key, value);
+            }
+        }
+        conf
+    }
+
+    /// Sets the master (`spate.master`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new().set_master("local[4]");
+    /// assert_eq!(c.master().unwrap().threads(), 4);
+    /// ```
+    pub fn set_master(self, master: impl Into<String>) -> Conf {
+        self.set("spate.master", master)
+    }
+
+    /// Sets the application name (`spate.app.name`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new().set_app_name("wc");
+    /// assert_eq!(c.app_name(), "wc");
+    /// ```
+    pub fn set_app_name(self, name: impl Into<String>) -> Conf {
+        self.set("spate.app.name", name)
+    }
+
+    /// Sets any key. Validation happens in [`Conf::validate`] (which `Context::new` calls), so a
+    /// chain of `set`s reads cleanly.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new().set("myapp.threshold", "3");
+    /// assert_eq!(c.get("myapp.threshold"), Some("3"));
+    /// ```
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Conf {
+        self.settings.insert(key.into(), value.into());
+        self
+    }
+
+    /// The value of `key`: the one set, else its default, else `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new();
+    /// assert_eq!(c.get("spate.task.maxFailures"), Some("4"));
+    /// assert_eq!(c.get("not.set"), None);
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.settings
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| spec(key).and_then(|s| s.default))
+    }
+
+    /// Whether `key` was set explicitly (not just defaulted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new().set("spate.task.maxFailures", "2");
+    /// assert!(c.contains("spate.task.maxFailures"));
+    /// assert!(!c.contains("spate.storage.memory"));
+    /// ```
+    pub fn contains(&self, key: &str) -> bool {
+        self.settings.contains_key(key)
+    }
+
+    /// The explicitly set keys and values, in key order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new().set_app_name("x");
+    /// assert_eq!(c.entries().collect::<Vec<_>>(), vec![("spate.app.name", "x")]);
+    /// ```
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The parsed master.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(spate_core::Conf::new().set_master("mesos").master().is_err());
+    /// ```
+    pub fn master(&self) -> Result<Master> {
+        Master::parse(self.get("spate.master").unwrap_or("local[*]"))
+    }
+
+    /// The application name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_core::Conf::new().app_name(), "spate");
+    /// ```
+    pub fn app_name(&self) -> &str {
+        self.get("spate.app.name").unwrap_or("spate")
+    }
+
+    fn invalid(key: &str, value: &str, expected: &str) -> Error {
+        Error::InvalidConfValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+        }
+    }
+
+    /// `key` as a duration (see [`parse_duration`]); `None` when unset with no default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new().set("myapp.poll", "250ms");
+    /// assert_eq!(c.get_duration("myapp.poll").unwrap(), Some(std::time::Duration::from_millis(250)));
+    /// ```
+    pub fn get_duration(&self, key: &str) -> Result<Option<Duration>> {
+        self.get(key)
+            .map(|v| {
+                parse_duration(v).map_err(|_| {
+                    Self::invalid(
+                        key,
+                        v,
+                        "expected a duration with a unit, e.g. \"200ms\" or \"1s\"",
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// `key` as a byte size (see [`parse_size`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new().set("spate.storage.memory", "2g");
+    /// assert_eq!(c.get_size("spate.storage.memory").unwrap(), 2 << 30);
+    /// ```
+    pub fn get_size(&self, key: &str) -> Result<u64> {
+        let v = self.get(key).unwrap_or("0");
+        parse_size(v)
+            .map_err(|_| Self::invalid(key, v, "expected a size such as \"64m\" or \"1g\""))
+    }
+
+    /// `key` as a whole number >= 1; `None` when unset with no default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new();
+    /// assert_eq!(c.get_count("spate.task.maxFailures").unwrap(), 4);
+    /// assert!(c.clone().set("spate.task.maxFailures", "0").get_count("spate.task.maxFailures").is_err());
+    /// ```
+    pub fn get_count(&self, key: &str) -> Result<usize> {
+        self.get_opt_count(key)?
+            .ok_or_else(|| Self::invalid(key, "", "expected a whole number >= 1"))
+    }
+
+    /// `key` as a whole number >= 1, `None` when unset with no default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_core::Conf::new().get_opt_count("spate.default.parallelism").unwrap(), None);
+    /// ```
+    pub fn get_opt_count(&self, key: &str) -> Result<Option<usize>> {
+        self.get(key)
+            .map(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| {
+                        Self::invalid(key, v, "expected a whole number >= 1, e.g. \"4\"")
+                    })
+            })
+            .transpose()
+    }
+
+    /// `key` as a boolean (`true`/`false`); `None` when unset with no default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new().set("myapp.verbose", "true");
+    /// assert_eq!(c.get_bool("myapp.verbose").unwrap(), Some(true));
+    /// ```
+    pub fn get_bool(&self, key: &str) -> Result<Option<bool>> {
+        self.get(key)
+            .map(|v| match v.trim() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(Self::invalid(key, v, "expected \"true\" or \"false\"")),
+            })
+            .transpose()
+    }
+
+    /// Checks every setting: `spate.*` keys must be known and every known key's value must parse.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_core::{Conf, Error};
+    /// let err = Conf::new().set("spate.task.maxFailure", "3").validate().unwrap_err();
+    /// match err {
+    ///     Error::UnknownConfKey { suggestion, .. } => {
+    ///         assert_eq!(suggestion.as_deref(), Some("spate.task.maxFailures"))
+    ///     }
+    ///     other => panic!("{other}"),
+    /// }
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        for (key, value) in &self.settings {
+            let Some(spec) = spec(key) else {
+                if key.starts_with("spate.") {
+                    return Err(Error::UnknownConfKey {
+                        key: key.clone(),
+                        suggestion: nearest_key(key),
+                    });
+                }
+                continue;
+            };
+            match spec.kind {
+                ValueKind::Master => Master::parse(value).map(drop)?,
+                ValueKind::Text => {}
+                ValueKind::Count => self.get_count(key).map(drop)?,
+                ValueKind::Duration => self.get_duration(key).map(drop)?,
+                ValueKind::Size => self.get_size(key).map(drop)?,
+                ValueKind::Bool => self.get_bool(key).map(drop)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The known key closest to `key`, if any is close enough to be a likely typo.
+fn nearest_key(key: &str) -> Option<String> {
+    KNOWN_KEYS
+        .iter()
+        .map(|k| {
+            (
+                strsim::jaro_winkler(&key.to_ascii_lowercase(), &k.key.to_ascii_lowercase()),
+                k.key,
+            )
+        })
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("1min").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration(" 10 ms").unwrap(), Duration::from_millis(10));
+        for bad in ["", "ms", "1x", "-1s", "1..2s", "200"] {
+            assert!(
+                matches!(parse_duration(bad), Err(Error::InvalidDuration { .. })),
+                "{bad}"
+            );
+        }
+        for bad in ["", "1.5g", "k", "99999999999999t"] {
+            assert!(
+                matches!(parse_size(bad), Err(Error::InvalidSize { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn masters() {
+        for bad in [
+            "",
+            "local[]",
+            "local[0]",
+            "local[-1]",
+            "local[2",
+            "spark://x:7077",
+        ] {
+            assert!(
+                matches!(Master::parse(bad), Err(Error::InvalidMaster { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_get_suggestions_or_none() {
+        let err = Conf::new()
+            .set("spate.storage.memroy", "1g")
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("spate.storage.memory"), "{err}");
+        let err = Conf::new().set("spate.zzz", "1").validate().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::UnknownConfKey {
+                    suggestion: None,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = Conf::new()
+            .set("spate.storage.memory", "lots")
+            .validate()
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidConfValue { .. }), "{err}");
+    }
+
+    #[test]
+    fn env_names_map_to_keys() {
+        let c = Conf::from_vars([
+            ("SPATE_CONF_spate.storage.memory".into(), "1m".into()),
+            ("SPATE_CONF_SPATE_DEFAULT_PARALLELISM".into(), "3".into()),
+            ("SPATE_APP_NAME".into(), "n".into()),
+            ("PATH".into(), "/bin".into()),
+        ]);
+        assert_eq!(c.get_size("spate.storage.memory").unwrap(), 1 << 20);
+        assert_eq!(
+            c.get_opt_count("spate.default.parallelism").unwrap(),
+            Some(3)
+        );
+        assert_eq!(c.app_name(), "n");
+    }
+}

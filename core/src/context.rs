@@ -1,0 +1,335 @@
+//! [`Context`]: the entry point (Spark's `SparkContext`). It owns one application's executor
+//! pool, block store, shuffle store and id counters — nothing is process-global, so several
+//! contexts can live in one process.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::conf::{Conf, Master};
+use crate::data::Data;
+use crate::error::{Error, Result};
+use crate::fault::{FaultInjector, FaultState};
+use crate::ids::{JobId, RddId, ShuffleId, StageId};
+use crate::rdd::Rdd;
+use crate::rdd::sources::{ParallelCollection, TextFile};
+use crate::rdd::transform::UnionOp;
+use crate::shuffle::ShuffleStore;
+use crate::storage::BlockStore;
+use crate::text::Text;
+
+pub(crate) struct ContextInner {
+    pub(crate) conf: Conf,
+    pub(crate) master: Master,
+    pub(crate) pool: rayon::ThreadPool,
+    pub(crate) max_task_failures: u32,
+    pub(crate) max_stage_attempts: u32,
+    pub(crate) default_parallelism: Option<usize>,
+    next_rdd: AtomicU32,
+    next_shuffle: AtomicU32,
+    next_job: AtomicU32,
+    next_stage: AtomicU32,
+    pub(crate) blocks: BlockStore,
+    pub(crate) shuffles: ShuffleStore,
+    pub(crate) checkpoint_dir: Mutex<Option<PathBuf>>,
+    pub(crate) faults: FaultState,
+    pub(crate) stopped: AtomicBool,
+}
+
+impl ContextInner {
+    pub(crate) fn next_rdd_id(&self) -> RddId {
+        RddId(self.next_rdd.fetch_add(1, Ordering::Relaxed))
+    }
+    pub(crate) fn next_shuffle_id(&self) -> ShuffleId {
+        ShuffleId(self.next_shuffle.fetch_add(1, Ordering::Relaxed))
+    }
+    pub(crate) fn next_job_id(&self) -> JobId {
+        JobId(self.next_job.fetch_add(1, Ordering::Relaxed))
+    }
+    pub(crate) fn next_stage_id(&self) -> StageId {
+        StageId(self.next_stage.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The entry point: creates RDDs and runs their jobs on its executor pool.
+///
+/// Cheap to clone (a handle); all clones share the same pool and stores.
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::{Conf, Context};
+/// let ctx = Context::new(Conf::new().set_master("local[2]").set_app_name("example")).unwrap();
+/// let squares = ctx.parallelize((1..=4).collect::<Vec<u64>>(), 2).map(|x| x * x);
+/// assert_eq!(squares.collect().unwrap(), [1, 4, 9, 16]);
+/// ctx.stop();
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<ContextInner>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("app", &self.inner.conf.app_name())
+            .field("master", &self.inner.master)
+            .finish()
+    }
+}
+
+impl Context {
+    /// Validates `conf` and starts a context: an executor pool of the master's thread count and
+    /// empty block and shuffle stores.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_core::{Conf, Context, Error};
+    /// assert!(Context::new(Conf::new().set_master("local[1]")).is_ok());
+    /// let err = Context::new(Conf::new().set("spate.task.maxfailures", "2")).unwrap_err();
+    /// assert!(matches!(err, Error::UnknownConfKey { .. }));
+    /// ```
+    pub fn new(conf: Conf) -> Result<Context> {
+        conf.validate()?;
+        let master = conf.master()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(master.threads())
+            .thread_name(|i| format!("spate-executor-{i}"))
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("cannot start executor threads: {e}")))?;
+        let count = |key| conf.get_count(key).map(|n| n.min(u32::MAX as usize) as u32);
+        let inner = ContextInner {
+            max_task_failures: count("spate.task.maxFailures")?,
+            max_stage_attempts: count("spate.stage.maxConsecutiveAttempts")?,
+            default_parallelism: conf.get_opt_count("spate.default.parallelism")?,
+            blocks: BlockStore::new(
+                conf.get_size("spate.storage.memory")?,
+                conf.get("spate.local.dir").map(PathBuf::from),
+            ),
+            master,
+            pool,
+            next_rdd: AtomicU32::new(0),
+            next_shuffle: AtomicU32::new(0),
+            next_job: AtomicU32::new(0),
+            next_stage: AtomicU32::new(0),
+            shuffles: ShuffleStore::default(),
+            checkpoint_dir: Mutex::new(None),
+            faults: FaultState::default(),
+            stopped: AtomicBool::new(false),
+            conf,
+        };
+        Ok(Context {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// A context on `local[threads]` with every other setting at its default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(2).unwrap();
+    /// assert_eq!(ctx.default_parallelism(), 2);
+    /// ```
+    pub fn local(threads: usize) -> Result<Context> {
+        Context::new(Conf::new().set_master(format!("local[{threads}]")))
+    }
+
+    /// The configuration this context was started with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert_eq!(ctx.conf().get("spate.master"), Some("local[1]"));
+    /// ```
+    pub fn conf(&self) -> &Conf {
+        &self.inner.conf
+    }
+
+    /// Partitions used when an operation is given none: `spate.default.parallelism`, else the
+    /// number of worker threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::new(
+    ///     spate_core::Conf::new().set_master("local[2]").set("spate.default.parallelism", "8"),
+    /// ).unwrap();
+    /// assert_eq!(ctx.default_parallelism(), 8);
+    /// ```
+    pub fn default_parallelism(&self) -> usize {
+        self.inner
+            .default_parallelism
+            .unwrap_or_else(|| self.inner.master.threads())
+    }
+
+    /// Distributes `data` over `slices` partitions (at least 1) of contiguous, even ranges.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(2).unwrap();
+    /// let rdd = ctx.parallelize(vec!['a', 'b', 'c'], 2);
+    /// assert_eq!(rdd.num_partitions(), 2);
+    /// assert_eq!(rdd.glom().collect().unwrap(), [vec!['a'], vec!['b', 'c']]);
+    /// ```
+    #[track_caller]
+    pub fn parallelize<T: Data>(&self, data: Vec<T>, slices: usize) -> Rdd<T> {
+        Rdd::from_op(
+            self,
+            "parallelize",
+            None,
+            ParallelCollection::new(data, slices.max(1)),
+        )
+    }
+
+    /// The lines of a text file, or of every visible file in a directory, as [`Text`] (shared
+    /// buffers, no per-line allocation), in at least `min_partitions` partitions. Lines end at
+    /// `\n` or `\r\n`; invalid UTF-8 is replaced with U+FFFD.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("in.txt");
+    /// std::fs::write(&path, "a b\r\nc\n").unwrap();
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let lines = ctx.text_file(&path, 2).unwrap().collect().unwrap();
+    /// assert_eq!(lines, ["a b", "c"]);
+    /// ```
+    #[track_caller]
+    pub fn text_file(&self, path: impl AsRef<Path>, min_partitions: usize) -> Result<Rdd<Text>> {
+        let op = TextFile::new(path.as_ref(), min_partitions.max(1))?;
+        Ok(Rdd::from_op(self, "text_file", None, op))
+    }
+
+    /// The union of several RDDs: their partitions one after another.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let a = ctx.parallelize(vec![1], 1);
+    /// let b = ctx.parallelize(vec![2, 3], 2);
+    /// let u = ctx.union(&[a, b]);
+    /// assert_eq!(u.num_partitions(), 3);
+    /// assert_eq!(u.collect().unwrap(), [1, 2, 3]);
+    /// ```
+    #[track_caller]
+    pub fn union<T: Data>(&self, rdds: &[Rdd<T>]) -> Rdd<T> {
+        Rdd::from_op(self, "union", None, UnionOp::new(rdds.to_vec()))
+    }
+
+    /// Sets the directory `checkpoint()` writes to. A subdirectory unique to this context is
+    /// created inside it, so runs never read each other's files; it is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let sub = ctx.set_checkpoint_dir(dir.path()).unwrap();
+    /// assert!(sub.starts_with(dir.path()));
+    /// ```
+    pub fn set_checkpoint_dir(&self, dir: impl AsRef<Path>) -> Result<PathBuf> {
+        let unique = format!(
+            "{}-{}-{:016x}",
+            self.inner.conf.app_name().replace(['/', '\\', ' '], "_"),
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        let sub = dir.as_ref().join(unique);
+        std::fs::create_dir_all(&sub).map_err(|e| Error::io(&sub, e))?;
+        *self.inner.checkpoint_dir.lock() = Some(sub.clone());
+        Ok(sub)
+    }
+
+    /// The checkpoint directory set by [`Context::set_checkpoint_dir`], if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(spate_core::Context::local(1).unwrap().checkpoint_dir().is_none());
+    /// ```
+    pub fn checkpoint_dir(&self) -> Option<PathBuf> {
+        self.inner.checkpoint_dir.lock().clone()
+    }
+
+    /// The fault injector of this context (**testing only**): fail chosen task attempts, lose
+    /// shuffle outputs, drop cached blocks — to check that lineage-based recovery works.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(2).unwrap();
+    /// let rdd = ctx.parallelize(vec![1, 2, 3, 4], 2).map(|x| x * 10);
+    /// ctx.fault_injector().fail_task_attempt(rdd.id(), 1, 0);
+    /// assert_eq!(rdd.collect().unwrap(), [10, 20, 30, 40]); // attempt 1 of partition 1 succeeds
+    /// ```
+    pub fn fault_injector(&self) -> FaultInjector {
+        FaultInjector { ctx: self.clone() }
+    }
+
+    /// Stops the context: later jobs fail with [`Error::ContextStopped`]. Cached blocks and
+    /// shuffle outputs are released when the last RDD referring to them is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_core::{Context, Error};
+    /// let ctx = Context::local(1).unwrap();
+    /// let rdd = ctx.parallelize(vec![1], 1);
+    /// ctx.stop();
+    /// assert!(matches!(rdd.count(), Err(Error::ContextStopped)));
+    /// ```
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Context::stop`] was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert!(!ctx.is_stopped());
+    /// ```
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Bytes of memory the block store holds, and its number of blocks (memory or disk).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert_eq!(ctx.storage_usage(), (0, 0));
+    /// ```
+    pub fn storage_usage(&self) -> (u64, usize) {
+        (
+            self.inner.blocks.memory_used(),
+            self.inner.blocks.num_blocks(),
+        )
+    }
+
+    /// Number of shuffles whose outputs are held (released when their RDDs are dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let counts = ctx.parallelize(vec![("a", 1)], 1).reduce_by_key(|a, b| a + b);
+    /// assert_eq!(ctx.active_shuffles(), 1);
+    /// drop(counts);
+    /// assert_eq!(ctx.active_shuffles(), 0);
+    /// ```
+    pub fn active_shuffles(&self) -> usize {
+        self.inner.shuffles.len()
+    }
+}

@@ -1,0 +1,207 @@
+//! The one error type of `spate-core` and its [`Result`] alias.
+//!
+//! Every failure a user can cause or meet — a malformed setting, a panicking closure, a corrupt
+//! checkpoint — is a variant here with a message that says what to do about it.
+
+use std::path::PathBuf;
+
+use crate::ids::{JobId, ShuffleId, StageId};
+
+/// `Result` with [`Error`] as its error type.
+///
+/// # Examples
+///
+/// ```
+/// fn parse(s: &str) -> spate_core::Result<std::time::Duration> {
+///     spate_core::conf::parse_duration(s)
+/// }
+/// assert!(parse("200ms").is_ok());
+/// ```
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `spate-core`.
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::{Conf, Context, Error};
+///
+/// let err = Context::new(Conf::new().set_master("local[two]")).unwrap_err();
+/// assert!(matches!(err, Error::InvalidMaster { .. }));
+/// assert!(err.to_string().contains("local[N]"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The master URL is not one spate understands.
+    #[error(
+        "invalid master {value:?}: expected \"local\", \"local[N]\" with N >= 1, or \"local[*]\""
+    )]
+    InvalidMaster {
+        /// The master as given.
+        value: String,
+    },
+
+    /// A `spate.*` configuration key that spate does not know (usually a typo).
+    #[error("unknown configuration key {key:?}{}", match suggestion {
+        Some(s) => format!(": did you mean {s:?}?"),
+        None => String::from(": see spate_core::conf::KNOWN_KEYS for the keys spate reads"),
+    })]
+    UnknownConfKey {
+        /// The key as given.
+        key: String,
+        /// The nearest known key, when one is close.
+        suggestion: Option<String>,
+    },
+
+    /// A configuration value that does not parse as its key's type.
+    #[error("invalid value {value:?} for {key}: {expected}")]
+    InvalidConfValue {
+        /// The key.
+        key: String,
+        /// The value as given.
+        value: String,
+        /// What form was expected, with an example.
+        expected: String,
+    },
+
+    /// A duration string that does not parse.
+    #[error(
+        "invalid duration {input:?}: expected a number followed by a unit (us, ms, s, m, min, h, d), e.g. \"200ms\" or \"1s\""
+    )]
+    InvalidDuration {
+        /// The input as given.
+        input: String,
+    },
+
+    /// A size string that does not parse.
+    #[error(
+        "invalid size {input:?}: expected a whole number of bytes with an optional unit (b, k, m, g, t), e.g. \"64m\""
+    )]
+    InvalidSize {
+        /// The input as given.
+        input: String,
+    },
+
+    /// An argument that is out of range (zero partitions, a negative fraction, …).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The context was stopped; create a new one.
+    #[error("the context has been stopped; create a new Context to run more jobs")]
+    ContextStopped,
+
+    /// An action was called from inside a task, which would deadlock the executor pool.
+    #[error(
+        "an action was called from inside a task of the same context; compute the value on the driver first and capture it in the closure"
+    )]
+    NestedJob,
+
+    /// A job was aborted because one of its tasks failed too often.
+    #[error(
+        "job {job} aborted: task for partition {partition} of stage {stage} ({stage_desc}) failed {attempts} time(s); last failure: {reason}"
+    )]
+    JobAborted {
+        /// The job.
+        job: JobId,
+        /// The stage that failed.
+        stage: StageId,
+        /// The stage's operator and where in the program it was created.
+        stage_desc: String,
+        /// The failing partition.
+        partition: usize,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last attempt's failure: a panic message or an error.
+        reason: String,
+    },
+
+    /// A shuffle map output was missing when a reduce task fetched it (the scheduler recomputes it).
+    #[error("shuffle {shuffle} map output {map} for reduce partition {reduce} is missing")]
+    FetchFailed {
+        /// The shuffle.
+        shuffle: ShuffleId,
+        /// The map partition whose output is missing.
+        map: usize,
+        /// The reduce partition that fetched it.
+        reduce: usize,
+    },
+
+    /// `checkpoint()` needs a checkpoint directory.
+    #[error(
+        "no checkpoint directory is set: call Context::set_checkpoint_dir(dir) before checkpointing"
+    )]
+    CheckpointDirNotSet,
+
+    /// A checkpoint or spilled block file is missing, truncated, or does not hold what it should.
+    #[error(
+        "corrupt data file {path}: {reason}; delete it (and its directory) to recompute from lineage or start fresh"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An output path already exists (spate never overwrites output silently).
+    #[error("output path {path} already exists; delete it or choose another path")]
+    OutputExists {
+        /// The path.
+        path: PathBuf,
+    },
+
+    /// An I/O error, with the path it concerned.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Encoding or decoding with bincode failed.
+    #[error("could not {action} {what}: {source}")]
+    Codec {
+        /// "encode" or "decode".
+        action: &'static str,
+        /// What was being encoded.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: bincode::Error,
+    },
+
+    /// User code panicked (in a task, or on the driver while merging task results).
+    #[error("user code panicked: {message}")]
+    Panicked {
+        /// The panic message.
+        message: String,
+    },
+
+    /// A broken internal invariant of the scheduler: a bug in spate, never a hang.
+    #[error("internal error: {0}; this is a bug in spate, please report it")]
+    Internal(String),
+
+    /// A fault injected through [`crate::fault::FaultInjector`] (testing only).
+    #[error("injected fault: {0}")]
+    Injected(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = spate_core::Error::io("/nope", std::io::Error::other("gone"));
+    /// assert!(e.to_string().contains("/nope"));
+    /// ```
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! [`Rdd`]: an immutable, partitioned, lazily computed collection that remembers its lineage.
+//!
+//! An `Rdd<T>` is a handle to a node of the lineage graph. Each node has an operation
+//! ([`RddOp`]: how to compute a partition from its parents) and metadata shared by all kinds of
+//! node (id, storage level, checkpoint state, partitioner). The scheduler sees nodes through the
+//! untyped [`RddBase`] view; tasks compute partitions through [`RddNode::iterator`], which serves
+//! checkpointed and cached partitions before computing.
+//!
+//! Submodules: `transform` (narrow operations), `actions`, `pair` (key-value operations),
+//! `sources` (parallelize, text files), `cogroup`.
+
+pub(crate) mod actions;
+pub(crate) mod cogroup;
+pub(crate) mod pair;
+pub(crate) mod sources;
+pub(crate) mod transform;
+
+use std::any::Any;
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::checkpoint::{self, CheckpointFiles};
+use crate::context::Context;
+use crate::data::Data;
+use crate::error::{Error, Result};
+use crate::ids::{RddId, ShuffleId};
+use crate::shuffle::ShuffleDepBase;
+use crate::storage::{BlockId, Cached, StorageLevel};
+use crate::task::TaskContext;
+
+/// The records of one partition, as a task iterates them.
+pub type PartitionIter<T> = Box<dyn Iterator<Item = T>>;
+
+/// How to compute one kind of RDD's partitions from its parents.
+pub(crate) trait RddOp<T>: Send + Sync + 'static {
+    fn num_partitions(&self) -> usize;
+    fn dependencies(&self) -> Vec<Dependency>;
+    fn compute(&self, partition: usize, tc: &TaskContext) -> Result<PartitionIter<T>>;
+}
+
+/// An edge of the lineage graph.
+#[derive(Clone)]
+pub(crate) enum Dependency {
+    /// Each partition depends on a bounded set of parent partitions: pipelined in one task.
+    Narrow(Arc<dyn RddBase>),
+    /// Each partition depends on all parent partitions: a stage boundary.
+    Shuffle(Arc<dyn ShuffleDepBase>),
+}
+
+/// The untyped view of an RDD node: what the scheduler and the lineage printer need.
+pub(crate) trait RddBase: Send + Sync {
+    fn id(&self) -> RddId;
+    fn num_partitions(&self) -> usize;
+    /// The dependencies, or none once the RDD is checkpointed (lineage cut).
+    fn dependencies(&self) -> Vec<Dependency>;
+    /// Operator and call site, e.g. `reduce_by_key [rdd 3] at src/main.rs:12`.
+    fn describe(&self) -> String;
+    /// Whether every partition is cached, so the scheduler need not look further up.
+    fn fully_cached(&self) -> bool;
+    /// Whether `checkpoint()` was called and the files are not written yet.
+    fn checkpoint_pending(&self) -> bool;
+    /// Writes the checkpoint files (runs a job) and cuts the lineage.
+    fn write_checkpoint(self: Arc<Self>) -> Result<()>;
+    /// A lineage line suffix: storage level, checkpoint directory.
+    fn annotations(&self) -> String;
+}
+
+pub(crate) enum CheckpointState {
+    None,
+    Marked,
+    Writing,
+    Done(CheckpointFiles),
+}
+
+/// What every node has, whatever its operation.
+pub(crate) struct RddMeta {
+    pub(crate) id: RddId,
+    pub(crate) ctx: Context,
+    pub(crate) op_name: &'static str,
+    pub(crate) call_site: &'static Location<'static>,
+    pub(crate) storage: Mutex<Option<StorageLevel>>,
+    pub(crate) checkpoint: Mutex<CheckpointState>,
+    /// `Arc<dyn Partitioner<K>>` for pair RDDs known to be partitioned by it.
+    pub(crate) partitioner: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+pub(crate) struct RddNode<T> {
+    pub(crate) meta: RddMeta,
+    pub(crate) op: Box<dyn RddOp<T>>,
+}
+
+impl<T: Data> RddNode<T> {
+    /// The records of `partition`: from checkpoint files, the block store, or computed.
+    pub(crate) fn iterator(&self, partition: usize, tc: &TaskContext) -> Result<PartitionIter<T>> {
+        let ctx = &self.meta.ctx.inner;
+        ctx.faults
+            .on_compute(self.meta.id, partition, tc.attempt())?;
+        if let CheckpointState::Done(files) = &*self.meta.checkpoint.lock() {
+            return Ok(Box::new(
+                checkpoint::read_partition::<T>(files, partition)?.into_iter(),
+            ));
+        }
+        let level = *self.meta.storage.lock();
+        let Some(level) = level else {
+            return self.op.compute(partition, tc);
+        };
+        let block = BlockId {
+            rdd: self.meta.id,
+            partition,
+        };
+        if let Some(hit) = ctx.blocks.get::<T>(block) {
+            return Ok(hit.into_iter_boxed());
+        }
+        let data: Vec<T> = self.op.compute(partition, tc)?.collect();
+        Ok(ctx.blocks.put(block, data, level).into_iter_boxed())
+    }
+}
+
+impl<T: Data> Cached<T> {
+    fn into_iter_boxed(self) -> PartitionIter<T> {
+        match self {
+            Cached::Shared(v) => Box::new(SharedVecIter { data: v, pos: 0 }),
+            Cached::Owned(v) => Box::new(v.into_iter()),
+        }
+    }
+}
+
+/// Iterates a shared vector, cloning each element out.
+pub(crate) struct SharedVecIter<T> {
+    pub(crate) data: Arc<Vec<T>>,
+    pub(crate) pos: usize,
+}
+
+impl<T: Clone> Iterator for SharedVecIter<T> {
+    type Item = T;
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        let x = self.data.get(self.pos)?.clone();
+        self.pos += 1;
+        Some(x)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.data.len() - self.pos;
+        (n, Some(n))
+    }
+}
+
+impl<T: Data> RddBase for RddNode<T> {
+    fn id(&self) -> RddId {
+        self.meta.id
+    }
+
+    fn num_partitions(&self) -> usize {
+        self.op.num_partitions()
+    }
+
+    fn dependencies(&self) -> Vec<Dependency> {
+        match &*self.meta.checkpoint.lock() {
+            CheckpointState::Done(_) => Vec::new(),
+            _ => self.op.dependencies(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let loc = self.meta.call_site;
+        format!(
+            "{} [{}] at {}:{}",
+            self.meta.op_name,
+            self.meta.id,
+            loc.file(),
+            loc.line()
+        )
+    }
+
+    fn fully_cached(&self) -> bool {
+        self.meta.storage.lock().is_some()
+            && (0..self.num_partitions()).all(|partition| {
+                self.meta.ctx.inner.blocks.contains(BlockId {
+                    rdd: self.meta.id,
+                    partition,
+                })
+            })
+    }
+
+    fn checkpoint_pending(&self) -> bool {
+        matches!(*self.meta.checkpoint.lock(), CheckpointState::Marked)
+    }
+
+    fn write_checkpoint(self: Arc<Self>) -> Result<()> {
+        {
+            let mut state = self.meta.checkpoint.lock();
+            if !matches!(*state, CheckpointState::Marked) {
+                return Ok(());
+            }
+            *state = CheckpointState::Writing;
+        }
+        let result = (|| {
+            let base = self
+                .meta
+                .ctx
+                .checkpoint_dir()
+                .ok_or(Error::CheckpointDirNotSet)?;
+            let dir = base.join(format!("rdd-{}", self.meta.id.0));
+            let rdd = Rdd {
+                node: Arc::clone(&self),
+            };
+            let target = dir.clone();
+            rdd.run_job_inner(false, move |tc, it| {
+                checkpoint::write_partition(&target, tc.partition(), &it.collect::<Vec<T>>())
+            })?;
+            Ok(CheckpointFiles {
+                dir,
+                num_partitions: self.num_partitions(),
+            })
+        })();
+        let mut state = self.meta.checkpoint.lock();
+        match result {
+            Ok(files) => {
+                *state = CheckpointState::Done(files);
+                Ok(())
+            }
+            Err(e) => {
+                *state = CheckpointState::Marked;
+                Err(e)
+            }
+        }
+    }
+
+    fn annotations(&self) -> String {
+        let mut s = String::new();
+        if let Some(level) = *self.meta.storage.lock() {
+            s.push_str(&format!(" [{level:?}]"));
+        }
+        if let CheckpointState::Done(files) = &*self.meta.checkpoint.lock() {
+            s.push_str(&format!(
+                "\n{{}}checkpoint files ({} partitions) in {}",
+                files.num_partitions,
+                files.dir.display()
+            ));
+        }
+        s
+    }
+}
+
+impl<T> Drop for RddNode<T> {
+    fn drop(&mut self) {
+        // RAII cleanup, like Spark's ContextCleaner: an RDD nobody holds can never be read again.
+        if self.meta.storage.lock().is_some() {
+            self.meta.ctx.inner.blocks.remove_rdd(self.meta.id);
+        }
+    }
+}
+
+/// A resilient distributed dataset: an immutable, partitioned collection, computed lazily from
+/// its lineage when an action runs, and recomputed from it when a partition is lost.
+///
+/// Cloning is cheap (a handle). Transformations return new RDDs and run nothing; actions
+/// (`collect`, `count`, …) run a job and return a [`Result`].
+///
+/// # Examples
+///
+/// ```
+/// let ctx = spate_core::Context::local(2).unwrap();
+/// let words = ctx.parallelize(vec!["a b", "b c", "c"], 2)
+///     .flat_map(|line| line.split(' ').map(str::to_string).collect::<Vec<_>>());
+/// let mut counts = words.map(|w| (w, 1u32)).reduce_by_key(|a, b| a + b).collect().unwrap();
+/// counts.sort();
+/// assert_eq!(counts, [("a".into(), 1), ("b".into(), 2), ("c".into(), 2)]);
+/// ```
+pub struct Rdd<T> {
+    pub(crate) node: Arc<RddNode<T>>,
+}
+
+impl<T> Clone for Rdd<T> {
+    fn clone(&self) -> Self {
+        Rdd {
+            node: Arc::clone(&self.node),
+        }
+    }
+}
+
+impl<T: Data> fmt::Debug for Rdd<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.node.describe())
+    }
+}
+
+impl<T: Data> Rdd<T> {
+    /// Creates a node for `op`, taking the next id of `ctx`.
+    #[track_caller]
+    pub(crate) fn from_op(
+        ctx: &Context,
+        op_name: &'static str,
+        partitioner: Option<Arc<dyn Any + Send + Sync>>,
+        op: impl RddOp<T>,
+    ) -> Rdd<T> {
+        let meta = RddMeta {
+            id: ctx.inner.next_rdd_id(),
+            ctx: ctx.clone(),
+            op_name,
+            call_site: Location::caller(),
+            storage: Mutex::new(None),
+            checkpoint: Mutex::new(CheckpointState::None),
+            partitioner,
+        };
+        Rdd {
+            node: Arc::new(RddNode {
+                meta,
+                op: Box::new(op),
+            }),
+        }
+    }
+
+    pub(crate) fn base(&self) -> Arc<dyn RddBase> {
+        Arc::clone(&self.node) as Arc<dyn RddBase>
+    }
+
+    /// This RDD's id, unique within its context and assigned in construction order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert_eq!(ctx.parallelize(vec![1], 1).id(), spate_core::ids::RddId(0));
+    /// ```
+    pub fn id(&self) -> RddId {
+        self.node.meta.id
+    }
+
+    /// The number of partitions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert_eq!(ctx.parallelize(vec![1, 2, 3], 3).num_partitions(), 3);
+    /// ```
+    pub fn num_partitions(&self) -> usize {
+        self.node.op.num_partitions()
+    }
+
+    /// The context this RDD belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let rdd = ctx.parallelize(vec![1], 1);
+    /// assert_eq!(rdd.context().default_parallelism(), 1);
+    /// ```
+    pub fn context(&self) -> &Context {
+        &self.node.meta.ctx
+    }
+
+    /// Keeps computed partitions at `level` for later jobs (after the next action computes them).
+    /// Lost or evicted partitions are recomputed from lineage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_core::StorageLevel;
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let rdd = ctx.parallelize(vec![1, 2], 1).persist(StorageLevel::MemorySerialized);
+    /// assert_eq!(rdd.collect().unwrap(), [1, 2]);
+    /// ```
+    pub fn persist(self, level: StorageLevel) -> Rdd<T> {
+        *self.node.meta.storage.lock() = Some(level);
+        self
+    }
+
+    /// `persist(StorageLevel::Memory)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let rdd = ctx.parallelize(vec![1], 1).cache();
+    /// assert_eq!(rdd.storage_level(), Some(spate_core::StorageLevel::Memory));
+    /// ```
+    pub fn cache(self) -> Rdd<T> {
+        self.persist(StorageLevel::Memory)
+    }
+
+    /// Stops caching and drops the cached partitions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let rdd = ctx.parallelize(vec![1], 1).cache();
+    /// rdd.count().unwrap();
+    /// assert_eq!(ctx.storage_usage().1, 1);
+    /// rdd.unpersist();
+    /// assert_eq!(ctx.storage_usage().1, 0);
+    /// ```
+    pub fn unpersist(&self) {
+        *self.node.meta.storage.lock() = None;
+        self.context().inner.blocks.remove_rdd(self.id());
+    }
+
+    /// The storage level, if persisted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert_eq!(ctx.parallelize(vec![1], 1).storage_level(), None);
+    /// ```
+    pub fn storage_level(&self) -> Option<StorageLevel> {
+        *self.node.meta.storage.lock()
+    }
+
+    /// Marks this RDD for checkpointing: after the next job that computes it, its partitions are
+    /// written to the context's checkpoint directory and its lineage is cut there. Persist it too,
+    /// or it is computed twice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ctx = spate_core::Context::local(2).unwrap();
+    /// ctx.set_checkpoint_dir(dir.path()).unwrap();
+    /// let rdd = ctx.parallelize((0..10).collect::<Vec<i32>>(), 2).map(|x| x + 1).cache();
+    /// rdd.checkpoint().unwrap();
+    /// assert_eq!(rdd.count().unwrap(), 10);
+    /// assert!(rdd.is_checkpointed());
+    /// assert!(!rdd.lineage().contains("parallelize"));
+    /// ```
+    pub fn checkpoint(&self) -> Result<()> {
+        if self.context().checkpoint_dir().is_none() {
+            return Err(Error::CheckpointDirNotSet);
+        }
+        let mut state = self.node.meta.checkpoint.lock();
+        if matches!(*state, CheckpointState::None) {
+            *state = CheckpointState::Marked;
+        }
+        Ok(())
+    }
+
+    /// Whether this RDD's checkpoint files are written (and its lineage cut).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert!(!ctx.parallelize(vec![1], 1).is_checkpointed());
+    /// ```
+    pub fn is_checkpointed(&self) -> bool {
+        matches!(*self.node.meta.checkpoint.lock(), CheckpointState::Done(_))
+    }
+
+    /// The shuffles in this RDD's lineage, nearest first (for fault injection and diagnostics).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let r = ctx.parallelize(vec![(1, 1)], 1).group_by_key().map_values(|v| v.len()).reduce_by_key(|a, b| a + b);
+    /// assert_eq!(r.shuffle_ids().len(), 2);
+    /// ```
+    pub fn shuffle_ids(&self) -> Vec<ShuffleId> {
+        let mut out = Vec::new();
+        let mut queue = std::collections::VecDeque::from([self.base()]);
+        let mut seen = std::collections::HashSet::new();
+        while let Some(rdd) = queue.pop_front() {
+            if !seen.insert(rdd.id()) {
+                continue;
+            }
+            for dep in rdd.dependencies() {
+                match dep {
+                    Dependency::Narrow(p) => queue.push_back(p),
+                    Dependency::Shuffle(s) => {
+                        out.push(s.shuffle_id());
+                        queue.push_back(s.parent());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The lineage as an indented tree (Spark's `toDebugString`): `(N)` gives a stage's
+    /// partition count, `+-` marks a shuffle boundary (a new stage), `|` a narrow dependency
+    /// pipelined in the same stage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(2).unwrap();
+    /// let counts = ctx.parallelize(vec!["a", "b", "a"], 2)
+    ///     .map(|w| (w, 1))
+    ///     .reduce_by_key(|a, b| a + b);
+    /// let lineage = counts.lineage();
+    /// println!("{lineage}");
+    /// assert!(lineage.starts_with("(2) reduce_by_key"));
+    /// assert!(lineage.contains(" +-(2) "));
+    /// assert!(lineage.contains("|  parallelize"));
+    /// ```
+    pub fn lineage(&self) -> String {
+        let mut out = String::new();
+        render(&self.base(), "", "", true, &mut out);
+        out.pop();
+        out
+    }
+}
+
+fn render(
+    rdd: &Arc<dyn RddBase>,
+    stage_prefix: &str,
+    line_prefix: &str,
+    head: bool,
+    out: &mut String,
+) {
+    let count = if head {
+        format!("({}) ", rdd.num_partitions())
+    } else {
+        String::new()
+    };
+    let body_prefix = format!("{stage_prefix} |  ");
+    let annotations = rdd.annotations().replace("{}", &body_prefix);
+    out.push_str(&format!(
+        "{line_prefix}{count}{}{annotations}\n",
+        rdd.describe()
+    ));
+    for dep in rdd.dependencies() {
+        match dep {
+            Dependency::Narrow(p) => render(&p, stage_prefix, &body_prefix, false, out),
+            Dependency::Shuffle(s) => render(
+                &s.parent(),
+                &format!("{stage_prefix}   "),
+                &format!("{stage_prefix} +-"),
+                true,
+                out,
+            ),
+        }
+    }
+}

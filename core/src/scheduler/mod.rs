@@ -1,0 +1,265 @@
+//! The DAG scheduler: runs a job by cutting it into stages at shuffles, running each stage's
+//! missing tasks in parallel on the context's executor pool once its parent stages' outputs are
+//! available, retrying failed tasks, and recomputing lost shuffle outputs from lineage.
+//!
+//! The event loop runs on the calling thread; tasks run on the pool and report back over a
+//! channel. A task is named by plain ids ([`TaskId`]); what it runs is resolved from the stage
+//! graph, which every process builds identically from the same program.
+
+mod stage;
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use crossbeam_channel::unbounded;
+
+use crate::context::ContextInner;
+use crate::error::{Error, Result};
+use crate::ids::{JobId, TaskId};
+use crate::rdd::RddBase;
+use crate::task::TaskContext;
+use stage::{StageGraph, StageKind};
+
+/// Computes one partition of the final RDD and applies the action's function to it.
+pub(crate) type ResultFn<R> = Arc<dyn Fn(usize, &TaskContext) -> Result<R> + Send + Sync>;
+
+struct TaskEvent<R> {
+    stage: usize,
+    partition: usize,
+    outcome: Result<Option<R>>,
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-string payload".to_string())
+}
+
+/// Errors that retrying the same task cannot fix: the job fails with them as they are.
+fn is_fatal(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Corrupt { .. }
+            | Error::CheckpointDirNotSet
+            | Error::NestedJob
+            | Error::OutputExists { .. }
+    )
+}
+
+/// Runs `result_fn` over `partitions` of `final_rdd`, returning results in partition order.
+pub(crate) fn run_job<R: Send + 'static>(
+    ctx: &Arc<ContextInner>,
+    final_rdd: Arc<dyn RddBase>,
+    partitions: Vec<usize>,
+    result_fn: ResultFn<R>,
+) -> Result<Vec<R>> {
+    if ctx.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::ContextStopped);
+    }
+    if ctx.pool.current_thread_index().is_some() {
+        return Err(Error::NestedJob);
+    }
+    let job = ctx.next_job_id();
+    let graph = StageGraph::build(ctx, final_rdd);
+    Job {
+        ctx,
+        job,
+        graph,
+        result_fn,
+        partitions,
+    }
+    .run()
+}
+
+struct Job<'a, R> {
+    ctx: &'a Arc<ContextInner>,
+    job: JobId,
+    graph: StageGraph,
+    result_fn: ResultFn<R>,
+    partitions: Vec<usize>,
+}
+
+impl<R: Send + 'static> Job<'_, R> {
+    fn run(self) -> Result<Vec<R>> {
+        let n_stages = self.graph.stages.len();
+        let result_stage = n_stages - 1;
+        let mut results: Vec<Option<R>> = self.partitions.iter().map(|_| None).collect();
+        let slot_of: HashMap<usize, usize> = self
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (p, i))
+            .collect();
+        let mut remaining = results.len();
+        let mut running: HashSet<(usize, usize)> = HashSet::new();
+        let mut launches: HashMap<(usize, usize), u32> = HashMap::new();
+        let mut failures: HashMap<(usize, usize), u32> = HashMap::new();
+        let mut fetch_failures = vec![0u32; n_stages];
+        let mut map_stage_done = vec![false; n_stages];
+        let (tx, rx) = unbounded::<TaskEvent<R>>();
+
+        while remaining > 0 {
+            // Launch every task whose inputs are available and that is not already running.
+            for (si, stage) in self.graph.stages.iter().enumerate() {
+                let ready = stage
+                    .parents
+                    .iter()
+                    .all(|&p| self.map_outputs_missing(p).is_empty());
+                if !ready {
+                    continue;
+                }
+                let missing: Vec<usize> = match &stage.kind {
+                    StageKind::ShuffleMap(_) => self.map_outputs_missing(si),
+                    StageKind::Result => self
+                        .partitions
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| results[*i].is_none())
+                        .map(|(_, &p)| p)
+                        .collect(),
+                };
+                if missing.is_empty() && !map_stage_done[si] && si != result_stage {
+                    map_stage_done[si] = true;
+                    self.after_map_stage(si);
+                }
+                for partition in missing {
+                    if !running.insert((si, partition)) {
+                        continue;
+                    }
+                    let attempt = launches.entry((si, partition)).or_insert(0);
+                    let id = TaskId {
+                        job: self.job,
+                        stage: stage.id,
+                        partition,
+                        attempt: *attempt,
+                    };
+                    *attempt += 1;
+                    self.launch(si, id, tx.clone());
+                }
+            }
+            if running.is_empty() {
+                // Nothing can run and nothing is running: never wait forever.
+                return Err(Error::Internal(format!("{}: no task can run", self.job)));
+            }
+            let ev = rx
+                .recv()
+                .map_err(|_| Error::Internal(format!("{}: task channel closed", self.job)))?;
+            running.remove(&(ev.stage, ev.partition));
+            match ev.outcome {
+                Ok(Some(r)) => {
+                    if let Some(&slot) = slot_of.get(&ev.partition) {
+                        if results[slot].is_none() {
+                            results[slot] = Some(r);
+                            remaining -= 1;
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(Error::FetchFailed { shuffle, map, .. }) => {
+                    // The map output is gone: unregister it so its map task runs again, then
+                    // this task runs again once the parent stage is whole.
+                    self.ctx.shuffles.unregister(shuffle, map);
+                    for (i, s) in self.graph.stages.iter().enumerate() {
+                        if matches!(&s.kind, StageKind::ShuffleMap(d) if d.shuffle_id() == shuffle)
+                        {
+                            map_stage_done[i] = false;
+                        }
+                    }
+                    fetch_failures[ev.stage] += 1;
+                    if fetch_failures[ev.stage] >= self.ctx.max_stage_attempts {
+                        return Err(self.abort(
+                            ev.stage,
+                            ev.partition,
+                            fetch_failures[ev.stage],
+                            format!("shuffle output kept being lost ({shuffle} map {map})"),
+                        ));
+                    }
+                    tracing::warn!(
+                        "{}: lost {shuffle} map output {map}; recomputing it",
+                        self.job
+                    );
+                }
+                Err(e) if is_fatal(&e) => return Err(e),
+                Err(e) => {
+                    let n = failures.entry((ev.stage, ev.partition)).or_insert(0);
+                    *n += 1;
+                    tracing::warn!(
+                        "{}: partition {} of {} failed (attempt {n}): {e}",
+                        self.job,
+                        ev.partition,
+                        self.graph.stages[ev.stage].id
+                    );
+                    if *n >= self.ctx.max_task_failures {
+                        return Err(self.abort(ev.stage, ev.partition, *n, e.to_string()));
+                    }
+                }
+            }
+        }
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// Map partitions of map stage `si` without an available output (empty for other stages).
+    fn map_outputs_missing(&self, si: usize) -> Vec<usize> {
+        match &self.graph.stages[si].kind {
+            StageKind::ShuffleMap(dep) => self.ctx.shuffles.missing_maps(dep.shuffle_id()),
+            StageKind::Result => Vec::new(),
+        }
+    }
+
+    fn after_map_stage(&self, si: usize) {
+        if let StageKind::ShuffleMap(dep) = &self.graph.stages[si].kind {
+            let lose = self
+                .ctx
+                .faults
+                .take_losses_after_map_stage(dep.shuffle_id());
+            if !lose.is_empty() {
+                self.ctx.shuffles.lose(dep.shuffle_id(), &lose);
+            }
+        }
+    }
+
+    fn abort(&self, si: usize, partition: usize, attempts: u32, reason: String) -> Error {
+        let stage = &self.graph.stages[si];
+        Error::JobAborted {
+            job: self.job,
+            stage: stage.id,
+            stage_desc: stage.describe(),
+            partition,
+            attempts,
+            reason,
+        }
+    }
+
+    fn launch(&self, si: usize, id: TaskId, tx: crossbeam_channel::Sender<TaskEvent<R>>) {
+        let stage = &self.graph.stages[si];
+        let work: Box<dyn FnOnce(&TaskContext) -> Result<Option<R>> + Send> = match &stage.kind {
+            StageKind::ShuffleMap(dep) => {
+                let dep = Arc::clone(dep);
+                Box::new(move |tc| dep.run_map_task(tc.partition(), tc).map(|()| None))
+            }
+            StageKind::Result => {
+                let f = Arc::clone(&self.result_fn);
+                Box::new(move |tc| f(tc.partition(), tc).map(Some))
+            }
+        };
+        self.ctx.pool.spawn(move || {
+            let tc = TaskContext { task: id };
+            // A panicking user closure fails this attempt; it never unwinds into the pool.
+            let outcome = catch_unwind(AssertUnwindSafe(|| work(&tc))).unwrap_or_else(|p| {
+                Err(Error::Panicked {
+                    message: panic_message(&*p),
+                })
+            });
+            // The job may have been aborted already; then nobody listens.
+            let _ = tx.send(TaskEvent {
+                stage: si,
+                partition: id.partition,
+                outcome,
+            });
+        });
+    }
+}

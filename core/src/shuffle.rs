@@ -1,0 +1,224 @@
+//! Shuffles: the map side buckets records by partitioner into the context's shuffle store; the
+//! reduce side fetches its bucket from every map output.
+//!
+//! The store also serves as the map output tracker: a map output is *registered* once its task
+//! finished. A registered output whose blocks are gone (a lost executor, or an injected fault)
+//! makes the fetching task fail with [`Error::FetchFailed`], and the scheduler re-runs just the
+//! lost map tasks from lineage.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::data::{Data, Key};
+use crate::error::{Error, Result};
+use crate::ids::ShuffleId;
+use crate::partitioner::{HashPartitioner, Partitioner};
+use crate::rdd::{Rdd, RddBase};
+use crate::task::TaskContext;
+
+type Block = Arc<dyn Any + Send + Sync>;
+
+#[derive(Default)]
+struct ShuffleOutputs {
+    /// Per map partition: the reduce buckets, once registered. `Some(vec![])` never occurs;
+    /// a registered output whose data was lost keeps its slot as `Lost`.
+    maps: Vec<MapOutput>,
+}
+
+#[derive(Clone)]
+enum MapOutput {
+    Missing,
+    Ready(Arc<Vec<Block>>),
+    Lost,
+}
+
+/// Per-context store of shuffle map outputs.
+#[derive(Default)]
+pub(crate) struct ShuffleStore {
+    shuffles: Mutex<HashMap<ShuffleId, ShuffleOutputs>>,
+}
+
+impl ShuffleStore {
+    /// Makes sure the shuffle is known with `num_maps` map outputs.
+    pub(crate) fn register(&self, id: ShuffleId, num_maps: usize) {
+        self.shuffles
+            .lock()
+            .entry(id)
+            .or_insert_with(|| ShuffleOutputs {
+                maps: vec![MapOutput::Missing; num_maps],
+            });
+    }
+
+    /// Map partitions whose output is not available (never computed, lost, or unregistered).
+    pub(crate) fn missing_maps(&self, id: ShuffleId) -> Vec<usize> {
+        let s = self.shuffles.lock();
+        s.get(&id).map_or_else(Vec::new, |o| {
+            (0..o.maps.len())
+                .filter(|&m| !matches!(o.maps[m], MapOutput::Ready(_)))
+                .collect()
+        })
+    }
+
+    fn put(&self, id: ShuffleId, map: usize, buckets: Vec<Block>) {
+        if let Some(o) = self.shuffles.lock().get_mut(&id) {
+            if let Some(slot) = o.maps.get_mut(map) {
+                *slot = MapOutput::Ready(Arc::new(buckets));
+            }
+        }
+    }
+
+    fn fetch(&self, id: ShuffleId, map: usize, reduce: usize) -> Option<Block> {
+        let s = self.shuffles.lock();
+        match s.get(&id)?.maps.get(map)? {
+            MapOutput::Ready(b) => b.get(reduce).cloned(),
+            _ => None,
+        }
+    }
+
+    /// Marks a map output unavailable so the scheduler recomputes it.
+    pub(crate) fn unregister(&self, id: ShuffleId, map: usize) {
+        if let Some(slot) = self
+            .shuffles
+            .lock()
+            .get_mut(&id)
+            .and_then(|o| o.maps.get_mut(map))
+        {
+            *slot = MapOutput::Missing;
+        }
+    }
+
+    /// Drops a map output's data but leaves it registered, as a lost executor would: the next
+    /// fetch fails and triggers recomputation. Returns how many outputs were dropped.
+    pub(crate) fn lose(&self, id: ShuffleId, maps: &[usize]) -> usize {
+        let mut s = self.shuffles.lock();
+        let Some(o) = s.get_mut(&id) else { return 0 };
+        let mut n = 0;
+        for &m in maps {
+            if let Some(slot @ MapOutput::Ready(_)) = o.maps.get_mut(m) {
+                *slot = MapOutput::Lost;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Forgets a shuffle entirely (its dependency was dropped).
+    pub(crate) fn remove(&self, id: ShuffleId) {
+        self.shuffles.lock().remove(&id);
+    }
+
+    /// Number of shuffles with stored state.
+    pub(crate) fn len(&self) -> usize {
+        self.shuffles.lock().len()
+    }
+}
+
+/// The untyped face of a shuffle dependency, as the scheduler sees it.
+pub(crate) trait ShuffleDepBase: Send + Sync {
+    fn shuffle_id(&self) -> ShuffleId;
+    fn parent(&self) -> Arc<dyn RddBase>;
+    fn num_maps(&self) -> usize;
+    /// Computes map partition `map` of the parent and stores its buckets.
+    fn run_map_task(&self, map: usize, tc: &TaskContext) -> Result<()>;
+}
+
+/// A typed shuffle of `(K, V)` records by `partitioner`.
+pub(crate) struct ShuffleDep<K, V> {
+    id: ShuffleId,
+    parent: Rdd<(K, V)>,
+    partitioner: Arc<dyn Partitioner<K>>,
+}
+
+impl<K: Key, V: Data> ShuffleDep<K, V> {
+    pub(crate) fn new(parent: Rdd<(K, V)>, partitioner: Arc<dyn Partitioner<K>>) -> Self {
+        let ctx = parent.context();
+        let id = ctx.inner.next_shuffle_id();
+        ctx.inner.shuffles.register(id, parent.num_partitions());
+        ShuffleDep {
+            id,
+            parent,
+            partitioner,
+        }
+    }
+
+    pub(crate) fn num_reduces(&self) -> usize {
+        self.partitioner.num_partitions()
+    }
+
+    /// All records for reduce partition `reduce`, or `FetchFailed` naming the first missing map
+    /// output. Blocks are shared; records are cloned out as they are iterated.
+    pub(crate) fn read(&self, reduce: usize) -> Result<impl Iterator<Item = (K, V)> + use<K, V>> {
+        let store = &self.parent.context().inner.shuffles;
+        let mut blocks = Vec::with_capacity(self.num_maps());
+        for map in 0..self.num_maps() {
+            let block = store
+                .fetch(self.id, map, reduce)
+                .and_then(|b| b.downcast::<Vec<(K, V)>>().ok())
+                .ok_or(Error::FetchFailed {
+                    shuffle: self.id,
+                    map,
+                    reduce,
+                })?;
+            blocks.push(block);
+        }
+        Ok(blocks
+            .into_iter()
+            .flat_map(|b| (0..b.len()).map(move |i| b[i].clone())))
+    }
+}
+
+impl<K: Key, V: Data> ShuffleDepBase for ShuffleDep<K, V> {
+    fn shuffle_id(&self) -> ShuffleId {
+        self.id
+    }
+
+    fn parent(&self) -> Arc<dyn RddBase> {
+        self.parent.base()
+    }
+
+    fn num_maps(&self) -> usize {
+        self.parent.num_partitions()
+    }
+
+    fn run_map_task(&self, map: usize, tc: &TaskContext) -> Result<()> {
+        let n = self.partitioner.num_partitions();
+        let mut buckets: Vec<Vec<(K, V)>> = (0..n).map(|_| Vec::new()).collect();
+        let records = self.parent.node.iterator(map, tc)?;
+        // The common hash partitioner is called statically rather than through the trait object.
+        let hash = self
+            .partitioner
+            .as_any()
+            .downcast_ref::<HashPartitioner>()
+            .copied();
+        match (n, hash) {
+            (1, _) => buckets[0].extend(records),
+            (_, Some(h)) => {
+                for (k, v) in records {
+                    buckets[Partitioner::<K>::partition(&h, &k)].push((k, v));
+                }
+            }
+            (_, None) => {
+                for (k, v) in records {
+                    buckets[self.partitioner.partition(&k)].push((k, v));
+                }
+            }
+        }
+        let blocks = buckets.into_iter().map(|b| Arc::new(b) as Block).collect();
+        self.parent
+            .context()
+            .inner
+            .shuffles
+            .put(self.id, map, blocks);
+        Ok(())
+    }
+}
+
+impl<K, V> Drop for ShuffleDep<K, V> {
+    fn drop(&mut self) {
+        // RAII cleanup: once no RDD refers to this shuffle, its outputs can never be read.
+        self.parent.node.meta.ctx.inner.shuffles.remove(self.id);
+    }
+}

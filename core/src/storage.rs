@@ -1,0 +1,397 @@
+//! Caching: storage levels and the per-context block store.
+//!
+//! The store keeps cached partitions within a memory budget (`spate.storage.memory`), evicting
+//! the least recently used blocks first. An evicted block whose level allows disk is spilled there
+//! (through [`crate::codec`]); any other is dropped and recomputed from lineage when next needed.
+//! A spilled block that cannot be read back is likewise treated as lost and recomputed.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::data::Data;
+use crate::error::{Error, Result};
+use crate::ids::RddId;
+
+/// Where a persisted RDD's partitions are kept.
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::{Context, StorageLevel};
+/// let ctx = Context::local(2).unwrap();
+/// let rdd = ctx.parallelize((0..100).collect::<Vec<u32>>(), 4).persist(StorageLevel::MemoryAndDisk);
+/// assert_eq!(rdd.count().unwrap(), 100);
+/// assert_eq!(rdd.storage_level(), Some(StorageLevel::MemoryAndDisk));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum StorageLevel {
+    /// Deserialized objects in memory; dropped (and recomputed later) when evicted.
+    Memory,
+    /// Serialized bytes in memory: smaller, slower to read; dropped when evicted.
+    MemorySerialized,
+    /// Serialized on local disk only.
+    Disk,
+    /// Objects in memory, spilled to disk when evicted or too large for memory.
+    MemoryAndDisk,
+}
+
+impl StorageLevel {
+    fn uses_disk(self) -> bool {
+        matches!(self, StorageLevel::Disk | StorageLevel::MemoryAndDisk)
+    }
+}
+
+/// Names a stored block: one partition of one RDD.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct BlockId {
+    pub rdd: RddId,
+    pub partition: usize,
+}
+
+impl BlockId {
+    fn file_name(&self) -> String {
+        format!("rdd_{}_{}", self.rdd.0, self.partition)
+    }
+}
+
+enum Stored {
+    Objects {
+        data: Arc<dyn Any + Send + Sync>,
+        // Monomorphized encoder, so an evicted block can be spilled without knowing its type.
+        encode: fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>,
+    },
+    Bytes(Arc<Vec<u8>>),
+    OnDisk(PathBuf),
+}
+
+struct Entry {
+    stored: Stored,
+    level: StorageLevel,
+    mem_size: u64,
+    last_use: u64,
+}
+
+#[derive(Default)]
+struct State {
+    blocks: HashMap<BlockId, Entry>,
+    lru: BTreeMap<u64, BlockId>,
+    tick: u64,
+    used: u64,
+}
+
+impl State {
+    fn touch(&mut self, id: BlockId) {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some(e) = self.blocks.get_mut(&id) {
+            self.lru.remove(&e.last_use);
+            e.last_use = tick;
+            self.lru.insert(tick, id);
+        }
+    }
+
+    fn remove(&mut self, id: BlockId) -> Option<Entry> {
+        let e = self.blocks.remove(&id)?;
+        self.lru.remove(&e.last_use);
+        self.used -= e.mem_size;
+        Some(e)
+    }
+}
+
+/// A cached partition handed back to a reader.
+pub(crate) enum Cached<T> {
+    Shared(Arc<Vec<T>>),
+    Owned(Vec<T>),
+}
+
+/// Per-context store of cached RDD partitions.
+pub(crate) struct BlockStore {
+    state: Mutex<State>,
+    budget: u64,
+    local_dir: Option<PathBuf>,
+    disk_dir: OnceLock<std::result::Result<tempfile::TempDir, String>>,
+}
+
+fn encode_objects<T: Data>(data: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
+    match data.downcast_ref::<Vec<T>>() {
+        Some(v) => codec::encode(v),
+        None => Err(Error::InvalidArgument("block type mismatch".into())),
+    }
+}
+
+/// Rough in-memory size of `data`: inline size plus a sampled estimate of heap contents
+/// (serialized size of up to 32 evenly spaced elements, extrapolated).
+fn estimate_size<T: Data>(data: &[T]) -> u64 {
+    let inline = std::mem::size_of::<T>() as u64 * data.len() as u64;
+    if data.is_empty() {
+        return 0;
+    }
+    let step = (data.len() / 32).max(1);
+    let (mut bytes, mut n) = (0u64, 0u64);
+    for x in data.iter().step_by(step) {
+        bytes += bincode::serialized_size(x).unwrap_or(0);
+        n += 1;
+    }
+    inline + bytes * data.len() as u64 / n
+}
+
+impl BlockStore {
+    pub(crate) fn new(budget: u64, local_dir: Option<PathBuf>) -> BlockStore {
+        BlockStore {
+            state: Mutex::new(State::default()),
+            budget,
+            local_dir,
+            disk_dir: OnceLock::new(),
+        }
+    }
+
+    fn disk_dir(&self) -> Result<PathBuf> {
+        let dir = self.disk_dir.get_or_init(|| {
+            let base = self.local_dir.clone().unwrap_or_else(std::env::temp_dir);
+            std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+            tempfile::Builder::new()
+                .prefix("spate-blocks-")
+                .tempdir_in(&base)
+                .map_err(|e| format!("{}: {e}", base.display()))
+        });
+        match dir {
+            Ok(d) => Ok(d.path().to_path_buf()),
+            Err(msg) => Err(Error::io(
+                msg.clone(),
+                std::io::Error::other("cannot create spill directory"),
+            )),
+        }
+    }
+
+    /// Whether the block is stored anywhere.
+    pub(crate) fn contains(&self, id: BlockId) -> bool {
+        self.state.lock().blocks.contains_key(&id)
+    }
+
+    /// The block's data, if stored and readable. An unreadable spilled block is dropped (so the
+    /// caller recomputes it from lineage) and logged.
+    pub(crate) fn get<T: Data>(&self, id: BlockId) -> Option<Cached<T>> {
+        let source = {
+            let mut st = self.state.lock();
+            st.touch(id);
+            match &st.blocks.get(&id)?.stored {
+                Stored::Objects { data, .. } => {
+                    return Arc::clone(data)
+                        .downcast::<Vec<T>>()
+                        .ok()
+                        .map(Cached::Shared);
+                }
+                Stored::Bytes(b) => Err(Arc::clone(b)),
+                Stored::OnDisk(p) => Ok(p.clone()),
+            }
+        };
+        let decoded = match source {
+            Err(bytes) => codec::decode::<Vec<T>>(&bytes, &id.file_name()),
+            Ok(path) => codec::read_file::<Vec<T>>(&path),
+        };
+        match decoded {
+            Ok(v) => Some(Cached::Owned(v)),
+            Err(e) => {
+                tracing::warn!(
+                    "cached block {} lost ({e}); recomputing from lineage",
+                    id.file_name()
+                );
+                self.remove(id);
+                None
+            }
+        }
+    }
+
+    /// Stores `data` at `level`, evicting least recently used blocks as needed. Returns the data
+    /// for the caller to iterate. Failing to cache is never an error: the data is still returned.
+    pub(crate) fn put<T: Data>(&self, id: BlockId, data: Vec<T>, level: StorageLevel) -> Cached<T> {
+        match self.try_put(id, data, level) {
+            Ok(c) => c,
+            Err((c, e)) => {
+                tracing::warn!("could not cache block {}: {e}", id.file_name());
+                c
+            }
+        }
+    }
+
+    fn try_put<T: Data>(
+        &self,
+        id: BlockId,
+        data: Vec<T>,
+        level: StorageLevel,
+    ) -> std::result::Result<Cached<T>, (Cached<T>, Error)> {
+        match level {
+            StorageLevel::Memory | StorageLevel::MemoryAndDisk => {
+                let size = estimate_size(&data);
+                let data = Arc::new(data);
+                let stored = Stored::Objects {
+                    data: Arc::clone(&data) as Arc<dyn Any + Send + Sync>,
+                    encode: encode_objects::<T>,
+                };
+                if !self.insert_in_memory(id, stored, size, level) && level.uses_disk() {
+                    self.write_to_disk(id, &*data, level)
+                        .map_err(|e| (Cached::Shared(Arc::clone(&data)), e))?;
+                }
+                Ok(Cached::Shared(data))
+            }
+            StorageLevel::MemorySerialized => match codec::encode(&data) {
+                Ok(bytes) => {
+                    let size = bytes.len() as u64;
+                    self.insert_in_memory(id, Stored::Bytes(Arc::new(bytes)), size, level);
+                    Ok(Cached::Owned(data))
+                }
+                Err(e) => Err((Cached::Owned(data), e)),
+            },
+            StorageLevel::Disk => match self.write_to_disk(id, &data, level) {
+                Ok(()) => Ok(Cached::Owned(data)),
+                Err(e) => Err((Cached::Owned(data), e)),
+            },
+        }
+    }
+
+    fn write_to_disk<T: Data>(
+        &self,
+        id: BlockId,
+        data: &Vec<T>,
+        level: StorageLevel,
+    ) -> Result<()> {
+        let bytes = codec::encode(data)?;
+        self.write_bytes_to_disk(id, &bytes, level)
+    }
+
+    fn write_bytes_to_disk(&self, id: BlockId, bytes: &[u8], level: StorageLevel) -> Result<()> {
+        let path = self.disk_dir()?.join(id.file_name());
+        codec::write_bytes_atomically(&path, bytes)?;
+        let mut st = self.state.lock();
+        st.remove(id);
+        st.tick += 1;
+        let tick = st.tick;
+        st.blocks.insert(
+            id,
+            Entry {
+                stored: Stored::OnDisk(path),
+                level,
+                mem_size: 0,
+                last_use: tick,
+            },
+        );
+        st.lru.insert(tick, id);
+        Ok(())
+    }
+
+    /// Puts a block in memory if it fits the budget after evicting older blocks; spills evicted
+    /// blocks whose level allows disk. Returns whether the block is now in memory.
+    fn insert_in_memory(
+        &self,
+        id: BlockId,
+        stored: Stored,
+        size: u64,
+        level: StorageLevel,
+    ) -> bool {
+        if size > self.budget {
+            return false;
+        }
+        let mut evicted = Vec::new();
+        {
+            let mut st = self.state.lock();
+            st.remove(id);
+            while st.used + size > self.budget {
+                let Some((_, &victim)) = st
+                    .lru
+                    .iter()
+                    .find(|(_, b)| st.blocks.get(b).is_some_and(|e| e.mem_size > 0))
+                else {
+                    break;
+                };
+                if let Some(e) = st.remove(victim) {
+                    evicted.push((victim, e));
+                }
+            }
+            if st.used + size > self.budget {
+                return false;
+            }
+            st.tick += 1;
+            let tick = st.tick;
+            st.used += size;
+            st.blocks.insert(
+                id,
+                Entry {
+                    stored,
+                    level,
+                    mem_size: size,
+                    last_use: tick,
+                },
+            );
+            st.lru.insert(tick, id);
+        }
+        // Spill outside the lock: encoding and writing may be slow.
+        for (victim, e) in evicted {
+            if !e.level.uses_disk() {
+                tracing::debug!(
+                    "evicted block {} (will be recomputed if needed)",
+                    victim.file_name()
+                );
+                continue;
+            }
+            let bytes = match &e.stored {
+                Stored::Objects { data, encode } => encode(&**data),
+                Stored::Bytes(b) => Ok(b.to_vec()),
+                Stored::OnDisk(_) => continue,
+            };
+            if let Err(err) = bytes.and_then(|b| self.write_bytes_to_disk(victim, &b, e.level)) {
+                tracing::warn!("could not spill block {}: {err}", victim.file_name());
+            }
+        }
+        true
+    }
+
+    /// Removes one block (memory and disk).
+    pub(crate) fn remove(&self, id: BlockId) -> bool {
+        let e = self.state.lock().remove(id);
+        if let Some(Entry {
+            stored: Stored::OnDisk(p),
+            ..
+        }) = &e
+        {
+            let _ = std::fs::remove_file(p);
+        }
+        e.is_some()
+    }
+
+    /// Removes every block of `rdd`.
+    pub(crate) fn remove_rdd(&self, rdd: RddId) {
+        let ids: Vec<BlockId> = {
+            let st = self.state.lock();
+            st.blocks.keys().filter(|b| b.rdd == rdd).copied().collect()
+        };
+        for id in ids {
+            self.remove(id);
+        }
+    }
+
+    /// Where the block is: memory, disk, or nowhere (for tests and the lineage display).
+    pub(crate) fn location(&self, id: BlockId) -> Option<&'static str> {
+        let st = self.state.lock();
+        st.blocks.get(&id).map(|e| match e.stored {
+            Stored::OnDisk(_) => "disk",
+            _ => "memory",
+        })
+    }
+
+    /// Bytes of memory in use.
+    pub(crate) fn memory_used(&self) -> u64 {
+        self.state.lock().used
+    }
+
+    /// Number of stored blocks.
+    pub(crate) fn num_blocks(&self) -> usize {
+        self.state.lock().blocks.len()
+    }
+}

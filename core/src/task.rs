@@ -1,0 +1,88 @@
+//! What a running task knows about itself.
+
+use crate::ids::{StageId, TaskId};
+
+/// Handed to every partition computation: which task attempt is running.
+///
+/// # Examples
+///
+/// ```
+/// let ctx = spate_core::Context::local(2).unwrap();
+/// let parts = ctx
+///     .parallelize(vec![1, 2, 3, 4], 2)
+///     .map_partitions_with_index(|i, it| it.map(move |x| (i, x)))
+///     .collect()
+///     .unwrap();
+/// assert_eq!(parts, [(0, 1), (0, 2), (1, 3), (1, 4)]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct TaskContext {
+    pub(crate) task: TaskId,
+}
+
+impl TaskContext {
+    /// The task's full id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use spate_core::ids::*;
+    /// let tc = spate_core::TaskContext::for_test(TaskId { job: JobId(0), stage: StageId(0), partition: 1, attempt: 2 });
+    /// assert_eq!(tc.id().attempt, 2);
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.task
+    }
+
+    /// The partition being computed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use spate_core::ids::*;
+    /// let tc = spate_core::TaskContext::for_test(TaskId { job: JobId(0), stage: StageId(0), partition: 1, attempt: 0 });
+    /// assert_eq!(tc.partition(), 1);
+    /// ```
+    pub fn partition(&self) -> usize {
+        self.task.partition
+    }
+
+    /// The attempt number, from 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use spate_core::ids::*;
+    /// let tc = spate_core::TaskContext::for_test(TaskId { job: JobId(0), stage: StageId(0), partition: 0, attempt: 3 });
+    /// assert_eq!(tc.attempt(), 3);
+    /// ```
+    pub fn attempt(&self) -> u32 {
+        self.task.attempt
+    }
+
+    /// The stage the task belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use spate_core::ids::*;
+    /// let tc = spate_core::TaskContext::for_test(TaskId { job: JobId(0), stage: StageId(5), partition: 0, attempt: 0 });
+    /// assert_eq!(tc.stage(), StageId(5));
+    /// ```
+    pub fn stage(&self) -> StageId {
+        self.task.stage
+    }
+
+    /// A context for calling computations outside a scheduler (tests, tools).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use spate_core::ids::*;
+    /// let tc = spate_core::TaskContext::for_test(TaskId { job: JobId(9), stage: StageId(0), partition: 0, attempt: 0 });
+    /// assert_eq!(tc.id().job, JobId(9));
+    /// ```
+    pub fn for_test(task: TaskId) -> TaskContext {
+        TaskContext { task }
+    }
+}

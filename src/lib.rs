@@ -1,0 +1,24 @@
+//! # spate
+//!
+//! Spark Streaming's model — discretized streams over resilient distributed datasets — in Rust.
+//! This crate re-exports [`spate_core`] (the RDD layer) and [`spate_streaming`]; bring what an
+//! application needs into scope with `use spate::prelude::*`.
+//!
+//! ```
+//! use spate::prelude::*;
+//! let ctx = Context::new(Conf::new().set_master("local[2]"))?;
+//! let total = ctx.parallelize((1..=100u64).collect(), 4).reduce(|a, b| a + b)?;
+//! assert_eq!(total, Some(5050));
+//! # Ok::<(), spate::core::Error>(())
+//! ```
+
+pub use spate_core as core;
+pub use spate_streaming as streaming;
+
+/// Everything an application usually needs.
+pub mod prelude {
+    pub use spate_core::{
+        Conf, Context, Data, Error, HashPartitioner, Key, PartitionIter, Partitioner,
+        RangePartitioner, Rdd, Result, Show, StorageLevel, Text,
+    };
+}
