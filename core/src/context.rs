@@ -324,7 +324,7 @@ impl Context {
     ///
     /// ```
     /// let ctx = spate_core::Context::local(1).unwrap();
-    /// let counts = ctx.parallelize(vec![("a", 1)], 1).reduce_by_key(|a, b| a + b);
+    /// let counts = ctx.parallelize(vec![('a', 1)], 1).reduce_by_key(|a, b| a + b);
     /// assert_eq!(ctx.active_shuffles(), 1);
     /// drop(counts);
     /// assert_eq!(ctx.active_shuffles(), 0);

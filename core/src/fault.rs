@@ -3,7 +3,7 @@
 //! Every fault is scoped to one [`Context`]. Injected task failures surface as
 //! [`Error::Injected`](crate::Error::Injected) inside the task and are retried like any failure.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
@@ -23,7 +23,7 @@ pub(crate) struct FaultState {
 struct Rules {
     fail_attempts: HashSet<(RddId, usize, u32)>,
     fail_always: HashSet<(RddId, usize)>,
-    lose_after_map_stage: HashMap<ShuffleId, Vec<usize>>,
+    lose_after_map_stage: HashMap<ShuffleId, VecDeque<Vec<usize>>>,
 }
 
 impl FaultState {
@@ -44,7 +44,7 @@ impl FaultState {
         Ok(())
     }
 
-    /// Called when a map stage has all its outputs: takes the outputs to lose, once.
+    /// Called when a map stage has all its outputs: takes the next armed loss, if any.
     pub(crate) fn take_losses_after_map_stage(&self, shuffle: ShuffleId) -> Vec<usize> {
         if !self.armed.load(Ordering::Relaxed) {
             return Vec::new();
@@ -52,7 +52,8 @@ impl FaultState {
         self.rules
             .lock()
             .lose_after_map_stage
-            .remove(&shuffle)
+            .get_mut(&shuffle)
+            .and_then(VecDeque::pop_front)
             .unwrap_or_default()
     }
 
@@ -131,24 +132,25 @@ impl FaultInjector {
     }
 
     /// Loses the given map outputs of `shuffle` right after its map stage next completes, before
-    /// the reduce stage reads them: recovery then happens inside one job.
+    /// the reduce stage reads them: recovery then happens inside one job. Each call arms one
+    /// loss; several calls lose the outputs again each time the stage completes anew.
     ///
     /// # Examples
     ///
     /// ```
     /// let ctx = spate_core::Context::local(2).unwrap();
-    /// let counts = ctx.parallelize(vec![("a", 1), ("b", 1), ("a", 1)], 3).reduce_by_key(|a, b| a + b);
+    /// let counts = ctx.parallelize(vec![('a', 1), ('b', 1), ('a', 1)], 3).reduce_by_key(|a, b| a + b);
     /// ctx.fault_injector().lose_shuffle_outputs_after_map_stage(counts.shuffle_ids()[0], &[1]);
     /// let mut got = counts.collect().unwrap();
     /// got.sort();
-    /// assert_eq!(got, [("a", 2), ("b", 1)]);
+    /// assert_eq!(got, [('a', 2), ('b', 1)]);
     /// ```
     pub fn lose_shuffle_outputs_after_map_stage(&self, shuffle: ShuffleId, maps: &[usize]) {
         self.ctx.inner.faults.arm(|r| {
             r.lose_after_map_stage
                 .entry(shuffle)
                 .or_default()
-                .extend(maps)
+                .push_back(maps.to_vec())
         });
     }
 

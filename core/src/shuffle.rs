@@ -23,15 +23,17 @@ type Block = Arc<dyn Any + Send + Sync>;
 
 #[derive(Default)]
 struct ShuffleOutputs {
-    /// Per map partition: the reduce buckets, once registered. `Some(vec![])` never occurs;
-    /// a registered output whose data was lost keeps its slot as `Lost`.
+    /// Per map partition: its reduce buckets once registered.
     maps: Vec<MapOutput>,
 }
 
 #[derive(Clone)]
 enum MapOutput {
+    /// Not computed, or unregistered after a failed fetch: the scheduler will run it.
     Missing,
+    /// Registered, with one block per reduce partition.
     Ready(Arc<Vec<Block>>),
+    /// Registered but its data is gone (a lost executor): fetching it fails.
     Lost,
 }
 
@@ -52,12 +54,14 @@ impl ShuffleStore {
             });
     }
 
-    /// Map partitions whose output is not available (never computed, lost, or unregistered).
+    /// Map partitions with no registered output (never computed, or unregistered after a failed
+    /// fetch). A `Lost` output is still registered: as with a crashed executor, only the next
+    /// fetch discovers the loss.
     pub(crate) fn missing_maps(&self, id: ShuffleId) -> Vec<usize> {
         let s = self.shuffles.lock();
         s.get(&id).map_or_else(Vec::new, |o| {
             (0..o.maps.len())
-                .filter(|&m| !matches!(o.maps[m], MapOutput::Ready(_)))
+                .filter(|&m| matches!(o.maps[m], MapOutput::Missing))
                 .collect()
         })
     }
@@ -78,16 +82,20 @@ impl ShuffleStore {
         }
     }
 
-    /// Marks a map output unavailable so the scheduler recomputes it.
-    pub(crate) fn unregister(&self, id: ShuffleId, map: usize) {
-        if let Some(slot) = self
-            .shuffles
-            .lock()
-            .get_mut(&id)
-            .and_then(|o| o.maps.get_mut(map))
-        {
-            *slot = MapOutput::Missing;
+    /// After a failed fetch: unregisters every lost output of the shuffle (as Spark drops all
+    /// outputs of a dead executor), so one resubmission recomputes them all. Returns how many
+    /// outputs were newly unregistered (0 when another task already reported the loss).
+    pub(crate) fn unregister_lost(&self, id: ShuffleId) -> usize {
+        let mut s = self.shuffles.lock();
+        let Some(o) = s.get_mut(&id) else { return 0 };
+        let mut n = 0;
+        for slot in &mut o.maps {
+            if matches!(slot, MapOutput::Lost) {
+                *slot = MapOutput::Missing;
+                n += 1;
+            }
         }
+        n
     }
 
     /// Drops a map output's data but leaves it registered, as a lost executor would: the next

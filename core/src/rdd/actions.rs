@@ -222,7 +222,7 @@ impl<T: Data> Rdd<T> {
     /// let dir = tempfile::tempdir().unwrap();
     /// let out = dir.path().join("counts");
     /// let ctx = spate_core::Context::local(2).unwrap();
-    /// ctx.parallelize(vec![("a", 1), ("b", 2)], 2).save_as_text_file(&out).unwrap();
+    /// ctx.parallelize(vec![('a', 1), ('b', 2)], 2).save_as_text_file(&out).unwrap();
     /// assert_eq!(std::fs::read_to_string(out.join("part-00001")).unwrap(), "(b,2)\n");
     /// assert!(out.join("_SUCCESS").exists());
     /// ```

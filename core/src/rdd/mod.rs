@@ -263,12 +263,13 @@ impl<T> Drop for RddNode<T> {
 /// # Examples
 ///
 /// ```
+/// use spate_core::Text;
 /// let ctx = spate_core::Context::local(2).unwrap();
-/// let words = ctx.parallelize(vec!["a b", "b c", "c"], 2)
-///     .flat_map(|line| line.split(' ').map(str::to_string).collect::<Vec<_>>());
+/// let lines = vec![Text::from("a b"), Text::from("b c"), Text::from("c")];
+/// let words = ctx.parallelize(lines, 2).flat_map(|line| line.split(' '));
 /// let mut counts = words.map(|w| (w, 1u32)).reduce_by_key(|a, b| a + b).collect().unwrap();
 /// counts.sort();
-/// assert_eq!(counts, [("a".into(), 1), ("b".into(), 2), ("c".into(), 2)]);
+/// assert_eq!(counts, [(Text::from("a"), 1), (Text::from("b"), 2), (Text::from("c"), 2)]);
 /// ```
 pub struct Rdd<T> {
     pub(crate) node: Arc<RddNode<T>>,
@@ -458,7 +459,7 @@ impl<T: Data> Rdd<T> {
     ///
     /// ```
     /// let ctx = spate_core::Context::local(1).unwrap();
-    /// let r = ctx.parallelize(vec![(1, 1)], 1).group_by_key().map_values(|v| v.len()).reduce_by_key(|a, b| a + b);
+    /// let r = ctx.parallelize(vec![(1, 1)], 1).group_by_key().map_values(|v| v.len()).reduce_by_key_with_partitions(|a, b| a + b, 2);
     /// assert_eq!(r.shuffle_ids().len(), 2);
     /// ```
     pub fn shuffle_ids(&self) -> Vec<ShuffleId> {
@@ -490,7 +491,7 @@ impl<T: Data> Rdd<T> {
     ///
     /// ```
     /// let ctx = spate_core::Context::local(2).unwrap();
-    /// let counts = ctx.parallelize(vec!["a", "b", "a"], 2)
+    /// let counts = ctx.parallelize(vec!['a', 'b', 'a'], 2)
     ///     .map(|w| (w, 1))
     ///     .reduce_by_key(|a, b| a + b);
     /// let lineage = counts.lineage();

@@ -146,8 +146,8 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     ///
     /// ```
     /// let ctx = spate_core::Context::local(1).unwrap();
-    /// let r = ctx.parallelize(vec![("a", 1)], 1).map_values(|v| v * 10);
-    /// assert_eq!(r.collect().unwrap(), [("a", 10)]);
+    /// let r = ctx.parallelize(vec![('a', 1)], 1).map_values(|v| v * 10);
+    /// assert_eq!(r.collect().unwrap(), [('a', 10)]);
     /// ```
     #[track_caller]
     pub fn map_values<W: Data>(&self, f: impl Fn(V) -> W + Send + Sync + 'static) -> Rdd<(K, W)> {
@@ -164,8 +164,8 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     ///
     /// ```
     /// let ctx = spate_core::Context::local(1).unwrap();
-    /// let r = ctx.parallelize(vec![("a", 2)], 1).flat_map_values(|n| 0..n);
-    /// assert_eq!(r.collect().unwrap(), [("a", 0), ("a", 1)]);
+    /// let r = ctx.parallelize(vec![('a', 2)], 1).flat_map_values(|n| 0..n);
+    /// assert_eq!(r.collect().unwrap(), [('a', 0), ('a', 1)]);
     /// ```
     #[track_caller]
     pub fn flat_map_values<W: Data, I>(
@@ -231,12 +231,12 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     /// ```
     /// let ctx = spate_core::Context::local(2).unwrap();
     /// let avg = ctx
-    ///     .parallelize(vec![("a", 1.0), ("a", 3.0), ("b", 5.0)], 2)
+    ///     .parallelize(vec![('a', 1.0), ('a', 3.0), ('b', 5.0)], 2)
     ///     .combine_by_key(|v| (v, 1), |(s, n), v| (s + v, n + 1), |a, b| (a.0 + b.0, a.1 + b.1))
     ///     .map_values(|(s, n)| s / n as f64)
     ///     .collect_as_map()
     ///     .unwrap();
-    /// assert_eq!(avg["a"], 2.0);
+    /// assert_eq!(avg[&'a'], 2.0);
     /// ```
     #[track_caller]
     pub fn combine_by_key<C: Data>(
@@ -294,7 +294,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     /// use spate_core::HashPartitioner;
     /// let ctx = spate_core::Context::local(1).unwrap();
     /// let p = Arc::new(HashPartitioner::new(2));
-    /// let r = ctx.parallelize(vec![("x", 1), ("x", 2)], 2)
+    /// let r = ctx.parallelize(vec![('x', 1), ('x', 2)], 2)
     ///     .combine_by_key_with_partitioner(|v| vec![v], |mut c, v| { c.push(v); c }, |mut a, b| { a.extend(b); a }, p, false);
     /// let (_, mut vs) = r.collect().unwrap().pop().unwrap();
     /// vs.sort();
@@ -363,8 +363,8 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     ///
     /// ```
     /// let ctx = spate_core::Context::local(2).unwrap();
-    /// let m = ctx.parallelize(vec![("a", 1), ("b", 1), ("a", 1)], 2).reduce_by_key(|a, b| a + b).collect_as_map().unwrap();
-    /// assert_eq!(m["a"], 2);
+    /// let m = ctx.parallelize(vec![('a', 1), ('b', 1), ('a', 1)], 2).reduce_by_key(|a, b| a + b).collect_as_map().unwrap();
+    /// assert_eq!(m[&'a'], 2);
     /// ```
     #[track_caller]
     pub fn reduce_by_key(&self, f: impl Fn(V, V) -> V + Send + Sync + 'static) -> Rdd<(K, V)> {
@@ -399,8 +399,8 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     /// use std::sync::Arc;
     /// let ctx = spate_core::Context::local(1).unwrap();
     /// let p = Arc::new(spate_core::HashPartitioner::new(2));
-    /// let r = ctx.parallelize(vec![("k", 2), ("k", 3)], 1).reduce_by_key_with_partitioner(|a, b| a * b, p);
-    /// assert_eq!(r.collect().unwrap(), [("k", 6)]);
+    /// let r = ctx.parallelize(vec![('k', 2), ('k', 3)], 1).reduce_by_key_with_partitioner(|a, b| a * b, p);
+    /// assert_eq!(r.collect().unwrap(), [('k', 6)]);
     /// ```
     #[track_caller]
     pub fn reduce_by_key_with_partitioner(
@@ -426,8 +426,8 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     ///
     /// ```
     /// let ctx = spate_core::Context::local(2).unwrap();
-    /// let m = ctx.parallelize(vec![("a", 2), ("a", 3)], 2).fold_by_key(1, |a, b| a * b).collect_as_map().unwrap();
-    /// assert_eq!(m["a"], 6);
+    /// let m = ctx.parallelize(vec![('a', 2), ('a', 3)], 2).fold_by_key(1, |a, b| a * b).collect_as_map().unwrap();
+    /// assert_eq!(m[&'a'], 6);
     /// ```
     #[track_caller]
     pub fn fold_by_key(
@@ -475,10 +475,10 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     ///
     /// ```
     /// let ctx = spate_core::Context::local(2).unwrap();
-    /// let m = ctx.parallelize(vec![("a", 3), ("a", 9)], 2)
+    /// let m = ctx.parallelize(vec![('a', 3), ('a', 9)], 2)
     ///     .aggregate_by_key(0, |m: i32, v| m.max(v), |a, b| a.max(b))
     ///     .collect_as_map().unwrap();
-    /// assert_eq!(m["a"], 9);
+    /// assert_eq!(m[&'a'], 9);
     /// ```
     #[track_caller]
     pub fn aggregate_by_key<U: Data>(
@@ -610,8 +610,8 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     ///
     /// ```
     /// let ctx = spate_core::Context::local(1).unwrap();
-    /// let m = ctx.parallelize(vec![("a", 0), ("a", 0), ("b", 0)], 2).count_by_key().unwrap();
-    /// assert_eq!((m["a"], m["b"]), (2, 1));
+    /// let m = ctx.parallelize(vec![('a', 0), ('a', 0), ('b', 0)], 2).count_by_key().unwrap();
+    /// assert_eq!((m[&'a'], m[&'b']), (2, 1));
     /// ```
     pub fn count_by_key(&self) -> Result<HashMap<K, u64>> {
         let ones: Rdd<(K, u64)> = self.narrow("count_by_key", true, |_, it| {
@@ -720,10 +720,10 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     /// ```
     /// let ctx = spate_core::Context::local(2).unwrap();
     /// let a = ctx.parallelize(vec![(1, 'a'), (2, 'b')], 2);
-    /// let b = ctx.parallelize(vec![(1, "x"), (1, "y"), (3, "z")], 2);
+    /// let b = ctx.parallelize(vec![(1, 'x'), (1, 'y'), (3, 'z')], 2);
     /// let mut j = a.join(&b).collect().unwrap();
     /// j.sort();
-    /// assert_eq!(j, [(1, ('a', "x")), (1, ('a', "y"))]);
+    /// assert_eq!(j, [(1, ('a', 'x')), (1, ('a', 'y'))]);
     /// ```
     #[track_caller]
     pub fn join<W: Data>(&self, other: &Rdd<(K, W)>) -> Rdd<(K, (V, W))> {

@@ -280,8 +280,8 @@ impl<T: Data> Rdd<T> {
     ///
     /// ```
     /// let ctx = spate_core::Context::local(1).unwrap();
-    /// let r = ctx.parallelize(vec!["apple", "bob"], 1).key_by(|s| s.len());
-    /// assert_eq!(r.collect().unwrap(), [(5, "apple"), (3, "bob")]);
+    /// let r = ctx.parallelize(vec!["apple".to_string(), "bob".to_string()], 1).key_by(|s| s.len());
+    /// assert_eq!(r.collect().unwrap(), [(5, "apple".to_string()), (3, "bob".to_string())]);
     /// ```
     #[track_caller]
     pub fn key_by<K: Data>(&self, f: impl Fn(&T) -> K + Send + Sync + 'static) -> Rdd<(K, T)> {

@@ -86,7 +86,6 @@ struct Job<'a, R> {
 impl<R: Send + 'static> Job<'_, R> {
     fn run(self) -> Result<Vec<R>> {
         let n_stages = self.graph.stages.len();
-        let result_stage = n_stages - 1;
         let mut results: Vec<Option<R>> = self.partitions.iter().map(|_| None).collect();
         let slot_of: HashMap<usize, usize> = self
             .partitions
@@ -113,7 +112,16 @@ impl<R: Send + 'static> Job<'_, R> {
                     continue;
                 }
                 let missing: Vec<usize> = match &stage.kind {
-                    StageKind::ShuffleMap(_) => self.map_outputs_missing(si),
+                    StageKind::ShuffleMap(_) => {
+                        let mut missing = self.map_outputs_missing(si);
+                        if missing.is_empty() && !map_stage_done[si] {
+                            map_stage_done[si] = true;
+                            // Completion hooks (fault injection) may lose outputs: look again.
+                            self.after_map_stage(si);
+                            missing = self.map_outputs_missing(si);
+                        }
+                        missing
+                    }
                     StageKind::Result => self
                         .partitions
                         .iter()
@@ -122,10 +130,6 @@ impl<R: Send + 'static> Job<'_, R> {
                         .map(|(_, &p)| p)
                         .collect(),
                 };
-                if missing.is_empty() && !map_stage_done[si] && si != result_stage {
-                    map_stage_done[si] = true;
-                    self.after_map_stage(si);
-                }
                 for partition in missing {
                     if !running.insert((si, partition)) {
                         continue;
@@ -160,9 +164,12 @@ impl<R: Send + 'static> Job<'_, R> {
                 }
                 Ok(None) => {}
                 Err(Error::FetchFailed { shuffle, map, .. }) => {
-                    // The map output is gone: unregister it so its map task runs again, then
-                    // this task runs again once the parent stage is whole.
-                    self.ctx.shuffles.unregister(shuffle, map);
+                    // Map outputs are gone: unregister them so their map tasks run again; this
+                    // task runs again once the parent stage is whole. Several tasks reporting
+                    // the same loss count as one stage re-run.
+                    if self.ctx.shuffles.unregister_lost(shuffle) == 0 {
+                        continue;
+                    }
                     for (i, s) in self.graph.stages.iter().enumerate() {
                         if matches!(&s.kind, StageKind::ShuffleMap(d) if d.shuffle_id() == shuffle)
                         {
@@ -171,11 +178,13 @@ impl<R: Send + 'static> Job<'_, R> {
                     }
                     fetch_failures[ev.stage] += 1;
                     if fetch_failures[ev.stage] >= self.ctx.max_stage_attempts {
+                        let reason =
+                            format!("shuffle output kept being lost ({shuffle} map {map})");
                         return Err(self.abort(
                             ev.stage,
                             ev.partition,
                             fetch_failures[ev.stage],
-                            format!("shuffle output kept being lost ({shuffle} map {map})"),
+                            reason,
                         ));
                     }
                     tracing::warn!(
