@@ -1,6 +1,9 @@
 //! Core benchmarks: each spate job on `local[2]` beside a plain single-threaded Rust loop over the
 //! same data (`scripts/bench core` runs them; figures go in the README).
 
+// criterion's macros generate undocumented public functions.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::io::Write;
 
@@ -116,7 +119,7 @@ fn sort_by_key(c: &mut Criterion) {
         b.iter_batched(
             || data.clone(),
             |mut d| {
-                d.sort_by(|a, b| a.0.cmp(&b.0));
+                d.sort_by_key(|p| p.0);
                 black_box(d.len())
             },
             BatchSize::LargeInput,

@@ -1,7 +1,7 @@
 //! Fault injection (**testing only**): the means to prove lineage-based recovery.
 //!
 //! Every fault is scoped to one [`Context`]. Injected task failures surface as
-//! [`Error::Injected`](crate::Error::Injected) inside the task and are retried like any failure.
+//! [`Error::Injected`] inside the task and are retried like any failure.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
