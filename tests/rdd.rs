@@ -9,6 +9,18 @@ use spate::core::conf::{parse_duration, parse_size};
 use spate::core::ids::RddId;
 use spate::prelude::*;
 
+/// Lets a `&mut dyn Hasher` be passed where `Hash::hash` wants a sized hasher.
+struct HashWrap<'a>(&'a mut dyn std::hash::Hasher);
+
+impl std::hash::Hasher for HashWrap<'_> {
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes)
+    }
+}
+
 static CTX: LazyLock<Context> = LazyLock::new(|| Context::local(2).unwrap());
 
 fn rdd<T: Data>(data: &[T], parts: usize) -> Rdd<T> {
@@ -43,6 +55,31 @@ fn pairs() -> impl Strategy<Value = Vec<(u8, i32)>> {
 
 proptest! {
     #![proptest_config(config())]
+
+    #[test]
+    fn text_behaves_like_str(line in "[a-c \u{e9}\u{3b1}\t\u{a0}]{0,60}", sep in prop::sample::select(vec![' ', 'a', '\u{e9}'])) {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let buf: std::sync::Arc<[u8]> = std::sync::Arc::from(line.as_bytes());
+        let (t, replaced) = Text::from_shared(&buf, 0..buf.len());
+        prop_assert!(!replaced);
+        prop_assert_eq!(&*t, line.as_str());
+        let ours: Vec<Text> = t.clone().split(sep).collect();
+        let theirs: Vec<&str> = line.split(sep).collect();
+        prop_assert_eq!(ours.iter().map(|w| w.as_str()).collect::<Vec<_>>(), theirs.clone());
+        let ws: Vec<String> = t.clone().split_whitespace().map(String::from).collect();
+        prop_assert_eq!(ws, line.split_whitespace().collect::<Vec<_>>());
+        let state = spate::core::hash::FxBuildHasher;
+        for (a, b) in ours.iter().zip(&theirs) {
+            let owned = Text::from(*b);
+            prop_assert!(*a == owned && owned == *a);
+            let h = |x: &dyn Fn(&mut dyn Hasher)| { let mut st = state.build_hasher(); x(&mut st); st.finish() };
+            prop_assert_eq!(h(&|st| a.hash(&mut HashWrap(st))), h(&|st| b.hash(&mut HashWrap(st))));
+        }
+        for pair in ours.windows(2) {
+            prop_assert_eq!(pair[0] == pair[1], pair[0].as_str() == pair[1].as_str());
+            prop_assert_eq!(pair[0].cmp(&pair[1]), pair[0].as_str().cmp(pair[1].as_str()));
+        }
+    }
 
     #[test]
     fn narrow_transformations_match_vec(data in prop::collection::vec(-1000i64..1000, 0..200), parts in 1usize..7) {

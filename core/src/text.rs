@@ -36,10 +36,7 @@ pub struct Text(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    Inline {
-        len: u8,
-        buf: [u8; Text::INLINE_CAPACITY],
-    },
+    Inline(InlineBuf),
     // Invariant: buf[start..start + len] is valid UTF-8.
     Shared {
         buf: Arc<[u8]>,
@@ -48,9 +45,66 @@ enum Repr {
     },
 }
 
+/// Up to 23 bytes of UTF-8, zero-padded, with the length in the last byte. Aligned so that it is
+/// built and compared as three `u64` words: byte-wise copies followed by wide loads would stall
+/// store-to-load forwarding on the hot path.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct InlineBuf([u8; 24]);
+
+impl InlineBuf {
+    #[inline]
+    fn words(&self) -> [u64; 3] {
+        let w =
+            |i: usize| u64::from_ne_bytes(self.0[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        [w(0), w(1), w(2)]
+    }
+
+    /// Packs `s` (at most 23 bytes) with 8/4/2/1-byte loads and whole-word stores.
+    #[inline]
+    fn new(s: &[u8]) -> InlineBuf {
+        let mut words = [0u64; 3];
+        let mut chunks = s.chunks_exact(8);
+        for (w, c) in words.iter_mut().zip(&mut chunks) {
+            *w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        }
+        let rest = chunks.remainder();
+        let (mut tail, mut off) = (0u64, 0usize);
+        if rest.len() - off >= 4 {
+            tail |= u64::from(u32::from_le_bytes(
+                rest[off..off + 4].try_into().unwrap_or_default(),
+            )) << (off * 8);
+            off += 4;
+        }
+        if rest.len() - off >= 2 {
+            tail |= u64::from(u16::from_le_bytes(
+                rest[off..off + 2].try_into().unwrap_or_default(),
+            )) << (off * 8);
+            off += 2;
+        }
+        if rest.len() - off >= 1 {
+            tail |= u64::from(rest[off]) << (off * 8);
+        }
+        if !rest.is_empty() {
+            words[s.len() / 8] = tail;
+        }
+        words[2] |= (s.len() as u64) << 56;
+        let mut buf = [0u8; 24];
+        for (i, w) in words.iter().enumerate() {
+            buf[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        InlineBuf(buf)
+    }
+
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        &self.0[..self.0[23] as usize]
+    }
+}
+
 impl Text {
     /// Strings up to this many bytes are stored inline, without touching any shared buffer.
-    pub const INLINE_CAPACITY: usize = 30;
+    pub const INLINE_CAPACITY: usize = 23;
 
     /// The empty text.
     ///
@@ -60,10 +114,7 @@ impl Text {
     /// assert!(spate_core::Text::new().is_empty());
     /// ```
     pub const fn new() -> Text {
-        Text(Repr::Inline {
-            len: 0,
-            buf: [0; Text::INLINE_CAPACITY],
-        })
+        Text(Repr::Inline(InlineBuf([0; 24])))
     }
 
     /// A text for `buf[range]`, sharing `buf` when the piece is long.
@@ -99,13 +150,9 @@ impl Text {
         }
     }
 
+    #[inline]
     fn inline(s: &str) -> Text {
-        let mut buf = [0u8; Self::INLINE_CAPACITY];
-        buf[..s.len()].copy_from_slice(s.as_bytes());
-        Text(Repr::Inline {
-            len: s.len() as u8,
-            buf,
-        })
+        Text(Repr::Inline(InlineBuf::new(s.as_bytes())))
     }
 
     fn owned(bytes: &[u8]) -> Text {
@@ -126,7 +173,7 @@ impl Text {
     #[inline]
     pub fn as_str(&self) -> &str {
         let bytes = match &self.0 {
-            Repr::Inline { len, buf } => &buf[..*len as usize],
+            Repr::Inline(b) => b.bytes(),
             Repr::Shared { buf, start, len } => {
                 let s = *start as usize;
                 &buf[s..s + *len as usize]
@@ -154,6 +201,7 @@ impl Text {
     /// # Panics
     ///
     /// Panics if the range is out of bounds or not on char boundaries, like `&str` indexing.
+    #[inline]
     pub fn slice(&self, range: std::ops::Range<usize>) -> Text {
         let piece = &self.as_str()[range.clone()];
         match &self.0 {
@@ -168,6 +216,7 @@ impl Text {
         }
     }
 
+    #[inline]
     fn inline_or_owned(s: &str) -> Text {
         if s.len() <= Self::INLINE_CAPACITY {
             Text::inline(s)
@@ -261,8 +310,16 @@ impl Iterator for Split {
             return None;
         }
         let s = self.text.as_str();
-        let rest = &s[self.pos..];
-        let (end, next) = match rest.find(self.sep) {
+        let rest = &s.as_bytes()[self.pos..];
+        // An ASCII separator never occurs inside a multi-byte character, so a byte scan finds
+        // exactly the char boundaries `str::find` would (and is faster on short words).
+        let found = if self.sep.is_ascii() {
+            let b = self.sep as u8;
+            rest.iter().position(|&c| c == b)
+        } else {
+            s[self.pos..].find(self.sep)
+        };
+        let (end, next) = match found {
             Some(i) => (self.pos + i, self.pos + i + self.sep.len_utf8()),
             None => {
                 self.done = true;
@@ -288,18 +345,47 @@ pub struct SplitWhitespace {
     pos: usize,
 }
 
+/// Whether the character starting at `bytes[i]` is whitespace, and its length in bytes.
+#[inline]
+fn whitespace_at(s: &str, i: usize) -> (bool, usize) {
+    let b = s.as_bytes()[i];
+    if b < 0x80 {
+        // char::is_whitespace for ASCII: space, \t, \n, \x0B, \x0C, \r.
+        (matches!(b, b' ' | b'\t'..=b'\r'), 1)
+    } else {
+        let c = s[i..].chars().next().unwrap_or(' ');
+        (c.is_whitespace(), c.len_utf8())
+    }
+}
+
 impl Iterator for SplitWhitespace {
     type Item = Text;
 
+    #[inline]
     fn next(&mut self) -> Option<Text> {
         let s = self.text.as_str();
-        let rest = &s[self.pos..];
-        let start = self.pos + rest.find(|c: char| !c.is_whitespace())?;
-        let end = s[start..]
-            .find(char::is_whitespace)
-            .map_or(s.len(), |i| start + i);
-        self.pos = end;
-        Some(self.text.slice(start..end))
+        let mut i = self.pos;
+        while i < s.len() {
+            let (ws, n) = whitespace_at(s, i);
+            if !ws {
+                break;
+            }
+            i += n;
+        }
+        if i >= s.len() {
+            self.pos = s.len();
+            return None;
+        }
+        let start = i;
+        while i < s.len() {
+            let (ws, n) = whitespace_at(s, i);
+            if ws {
+                break;
+            }
+            i += n;
+        }
+        self.pos = i;
+        Some(self.text.slice(start..i))
     }
 }
 
@@ -347,8 +433,14 @@ impl From<Text> for String {
 }
 
 impl PartialEq for Text {
+    #[inline]
     fn eq(&self, other: &Text) -> bool {
-        self.as_str() == other.as_str()
+        match (&self.0, &other.0) {
+            // Inline buffers are zero past their length (stored in the last byte), so equal
+            // texts have equal words: three compares instead of a memcmp call.
+            (Repr::Inline(a), Repr::Inline(b)) => a.words() == b.words(),
+            _ => self.as_str() == other.as_str(),
+        }
     }
 }
 impl Eq for Text {}

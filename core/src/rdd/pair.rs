@@ -57,19 +57,19 @@ where
     FC: Fn(V) -> C + ?Sized,
     FM: Fn(C, V) -> C + ?Sized,
 {
-    use std::collections::hash_map::Entry;
     let mut map: FxHashMap<K, Option<C>> = FxHashMap::default();
     for (k, v) in records {
-        match map.entry(k) {
-            Entry::Occupied(mut e) => {
-                let slot = e.get_mut();
+        // Look up by reference first: most records hit an existing key, and then the key is
+        // neither moved nor hashed twice.
+        match map.get_mut(&k) {
+            Some(slot) => {
                 let c = slot
                     .take()
                     .expect("combiner slot is refilled after every merge");
                 *slot = Some(merge(c, v));
             }
-            Entry::Vacant(e) => {
-                e.insert(Some(create(v)));
+            None => {
+                map.insert(k, Some(create(v)));
             }
         }
     }
