@@ -9,7 +9,7 @@
 //! let ctx = Context::new(Conf::new().set_master("local[2]"))?;
 //! let total = ctx.parallelize((1..=100u64).collect(), 4).reduce(|a, b| a + b)?;
 //! assert_eq!(total, Some(5050));
-//! # Ok::<(), spate::core::Error>(())
+//! # Ok::<(), spate::prelude::Error>(())
 //! ```
 
 pub use spate_core as core;

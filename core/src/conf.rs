@@ -73,6 +73,14 @@ keys! {
     "spate.stage.maxConsecutiveAttempts", Count, Some("4"), "Times a stage is re-run after lost shuffle outputs before its job is aborted.";
     "spate.storage.memory", Size, Some("512m"), "Memory budget of the block store for cached partitions.";
     "spate.local.dir", Text, None, "Directory for spilled blocks (default: the system temp dir).";
+    "spate.streaming.blockInterval", Duration, Some("200ms"), "How often received records are cut into a block (one input partition each).";
+    "spate.streaming.concurrentJobs", Count, Some("1"), "Batches processed at the same time.";
+    "spate.streaming.receiver.maxLineBytes", Size, Some("1m"), "Longest line a socket receiver accepts; longer lines are skipped and counted.";
+    "spate.streaming.receiver.maxPendingRecords", Count, Some("4000000"), "Records a receiver holds before it stops reading its source (backpressure).";
+    "spate.streaming.receiver.maxReconnectBackoff", Duration, Some("5s"), "Longest wait between reconnection attempts of a socket receiver.";
+    "spate.streaming.receiverRestartDelay", Duration, Some("2s"), "Wait before a receiver that asked to restart is started again.";
+    "spate.streaming.stopGracefullyOnShutdown", Bool, Some("true"), "On SIGINT/SIGTERM, stop receiving, process what was received, then exit.";
+    "spate.streaming.gracefulStopTimeout", Duration, Some("60s"), "Longest a graceful stop may take before it gives up with an error.";
 }
 
 /// Finds a known key's spec.

@@ -188,6 +188,29 @@ impl Context {
         )
     }
 
+    /// An RDD with one partition per block, sharing the blocks without copying them: how
+    /// received stream data becomes a batch's input.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let rdd = ctx.from_blocks(vec![Arc::new(vec![1, 2]), Arc::new(vec![3])]);
+    /// assert_eq!(rdd.num_partitions(), 2);
+    /// assert_eq!(rdd.collect().unwrap(), [1, 2, 3]);
+    /// assert_eq!(ctx.from_blocks(Vec::<Arc<Vec<u8>>>::new()).count().unwrap(), 0);
+    /// ```
+    #[track_caller]
+    pub fn from_blocks<T: Data>(&self, blocks: Vec<Arc<Vec<T>>>) -> Rdd<T> {
+        Rdd::from_op(
+            self,
+            "blocks",
+            None,
+            ParallelCollection::from_blocks(blocks),
+        )
+    }
+
     /// The lines of a text file, or of every visible file in a directory, as [`Text`] (shared
     /// buffers, no per-line allocation), in at least `min_partitions` partitions. Lines end at
     /// `\n` or `\r\n`; invalid UTF-8 is replaced with U+FFFD.

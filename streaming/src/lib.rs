@@ -1,7 +1,49 @@
-//! # spate-streaming
+//! # spate-streaming: discretized streams
 //!
-//! Discretized streams on top of [`spate_core`]: a `StreamingContext` slices live input into one
-//! RDD per batch interval. The streaming engine arrives with the streaming issue; this crate
-//! currently re-exports the core types it builds on.
+//! A [`StreamingContext`] slices live input — TCP sockets, queues of RDDs, custom
+//! [`Receiver`]s — into one RDD per batch interval. A [`DStream`] is that sequence of RDDs; every
+//! DStream operator is an RDD operator applied to each batch, and output operations (`print`,
+//! `foreach_rdd`) become jobs on the core scheduler, batch after batch, on time.
+//!
+//! ```no_run
+//! use spate_core::Conf;
+//! use spate_streaming::StreamingContext;
+//!
+//! let conf = Conf::from_env().set_app_name("NetworkWordCount"); // master defaults to local[*]
+//! let ssc = StreamingContext::new(conf, std::time::Duration::from_secs(1))?;
+//! let lines = ssc.socket_text_stream("localhost", 9999);
+//! let words = lines.flat_map(|line| line.split(' ')); // words share the line's buffer
+//! let counts = words.map(|w| (w, 1u64)).reduce_by_key(|a, b| a + b);
+//! counts.print(10)?;
+//! ssc.start()?;
+//! ssc.await_termination()?;
+//! # Ok::<(), spate_streaming::Error>(())
+//! ```
+//!
+//! Life of a batch: a receiver stores records into its stream's intake; every block interval
+//! they are cut into a block; at each batch time the job generator allocates the blocks received
+//! since the last batch to the new batch (one input partition per block), asks each output
+//! operation for its job, and queues the batch; an executor runs it, reports the batch's
+//! scheduling delay and processing time to listeners, and releases its RDDs and blocks.
 
-pub use spate_core::{Conf, Context, Rdd, Text};
+mod clock;
+mod context;
+mod dstream;
+mod error;
+mod input;
+mod listener;
+mod ops;
+mod receiver;
+mod scheduler;
+mod socket;
+pub mod testing;
+mod time;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use context::{StopOptions, StreamingContext, StreamingState};
+pub use dstream::{DStream, StreamId};
+pub use error::{Error, Result};
+pub use input::{RddQueue, ReceiverStats};
+pub use listener::{BatchInfo, StreamingListener};
+pub use receiver::{Receiver, ReceiverHandle};
+pub use time::Time;

@@ -28,6 +28,11 @@ impl<T: Data> ParallelCollection<T> {
         out.reverse();
         ParallelCollection { slices: out }
     }
+
+    /// One partition per block, sharing the blocks.
+    pub(crate) fn from_blocks(blocks: Vec<Arc<Vec<T>>>) -> Self {
+        ParallelCollection { slices: blocks }
+    }
 }
 
 impl<T: Data> RddOp<T> for ParallelCollection<T> {

@@ -1,0 +1,706 @@
+//! [`StreamingContext`]: the entry point of a streaming application, its stream graph and its
+//! lifecycle (Initialized → Active → Stopped).
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use spate_core::{Conf, Context, Data, Rdd, Text};
+
+use crate::clock::{self, Clock};
+use crate::dstream::{DStream, StreamBase, StreamId};
+use crate::error::{Error, Result};
+use crate::input::{Intake, IntakeOp, QueueOp, RddQueue, ReceiverStats};
+use crate::listener::StreamingListener;
+use crate::receiver::{Receiver, Supervisor};
+use crate::scheduler::{Job, Scheduler};
+use crate::socket::SocketReceiver;
+use crate::time::Time;
+
+/// Where a streaming context is in its life.
+///
+/// # Examples
+///
+/// ```
+/// use spate_streaming::{StreamingContext, StreamingState};
+/// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+/// assert_eq!(ssc.state(), StreamingState::Initialized);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamingState {
+    /// Created; streams and outputs are being defined.
+    Initialized,
+    /// Started: receiving and generating batches.
+    Active,
+    /// Stopped for good.
+    Stopped,
+}
+
+/// How to stop a streaming context.
+///
+/// # Examples
+///
+/// ```
+/// let o = spate_streaming::StopOptions::default();
+/// assert!(o.stop_context && !o.graceful);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct StopOptions {
+    /// Also stop the underlying [`Context`].
+    pub stop_context: bool,
+    /// Stop receiving, then process every record already received before stopping.
+    pub graceful: bool,
+}
+
+impl Default for StopOptions {
+    fn default() -> Self {
+        StopOptions {
+            stop_context: true,
+            graceful: false,
+        }
+    }
+}
+
+/// An output operation of the graph.
+pub(crate) trait OutputOp: Send + Sync {
+    fn job(&self, time: Time) -> spate_core::Result<Option<Job>>;
+}
+
+/// The control face of a receiver input stream.
+pub(crate) trait InputControl: Send + Sync {
+    fn start(&self, shared: &Arc<Shared>, runtime: tokio::runtime::Handle);
+    fn stop(&self);
+    fn allocate(&self, time: Time) -> u64;
+    fn release(&self, time: Time);
+    fn all_allocated(&self) -> bool;
+    fn stats(&self) -> ReceiverStats;
+}
+
+struct ReceiverInput<T> {
+    intake: Arc<Intake<T>>,
+    receiver: Mutex<Option<Box<dyn Receiver<T>>>>,
+    supervisor: Mutex<Option<Supervisor>>,
+}
+
+impl<T: Data> InputControl for ReceiverInput<T> {
+    fn start(&self, shared: &Arc<Shared>, runtime: tokio::runtime::Handle) {
+        if let Some(r) = self.receiver.lock().take() {
+            let s = Supervisor::start(r, Arc::clone(&self.intake), shared, runtime);
+            *self.supervisor.lock() = Some(s);
+        }
+    }
+    fn stop(&self) {
+        self.intake.stop();
+        if let Some(mut s) = self.supervisor.lock().take() {
+            s.stop();
+        }
+    }
+    fn allocate(&self, time: Time) -> u64 {
+        self.intake.allocate(time)
+    }
+    fn release(&self, time: Time) {
+        self.intake.release(time)
+    }
+    fn all_allocated(&self) -> bool {
+        self.intake.all_allocated()
+    }
+    fn stats(&self) -> ReceiverStats {
+        self.intake.stats()
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Graph {
+    pub(crate) outputs: Vec<Arc<dyn OutputOp>>,
+    pub(crate) inputs: Vec<Arc<dyn InputControl>>,
+    pub(crate) streams: Vec<Weak<dyn StreamBase>>,
+}
+
+/// Settings read from the configuration once, at creation.
+pub(crate) struct Settings {
+    pub(crate) block_interval: Duration,
+    pub(crate) concurrent_jobs: usize,
+    pub(crate) max_line_bytes: usize,
+    pub(crate) max_pending: usize,
+    pub(crate) max_backoff: Duration,
+    pub(crate) restart_delay: Duration,
+    pub(crate) stop_gracefully_on_shutdown: bool,
+    pub(crate) graceful_timeout: Duration,
+}
+
+impl Settings {
+    fn from_conf(conf: &Conf) -> Result<Settings> {
+        let dur = |k| conf.get_duration(k).map(|d| d.unwrap_or_default());
+        Ok(Settings {
+            block_interval: dur("spate.streaming.blockInterval")?.max(Duration::from_millis(1)),
+            concurrent_jobs: conf.get_count("spate.streaming.concurrentJobs")?,
+            max_line_bytes: conf.get_size("spate.streaming.receiver.maxLineBytes")? as usize,
+            max_pending: conf.get_count("spate.streaming.receiver.maxPendingRecords")?,
+            max_backoff: dur("spate.streaming.receiver.maxReconnectBackoff")?,
+            restart_delay: dur("spate.streaming.receiverRestartDelay")?,
+            stop_gracefully_on_shutdown: conf
+                .get_bool("spate.streaming.stopGracefullyOnShutdown")?
+                .unwrap_or(true),
+            graceful_timeout: dur("spate.streaming.gracefulStopTimeout")?,
+        })
+    }
+}
+
+struct Running {
+    scheduler: Scheduler,
+    runtime: Option<tokio::runtime::Runtime>,
+    signals: Option<signal_hook::iterator::Handle>,
+}
+
+/// Everything a streaming context's threads share.
+pub(crate) struct Shared {
+    pub(crate) ctx: Context,
+    pub(crate) batch_interval: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) settings: Settings,
+    pub(crate) graph: Mutex<Graph>,
+    pub(crate) listeners: Mutex<Vec<Arc<dyn StreamingListener>>>,
+    next_stream: AtomicU32,
+    state: Mutex<StreamingState>,
+    state_changed: Condvar,
+    stopping: AtomicBool,
+    halting: AtomicBool,
+    draining: AtomicBool,
+    failure: Mutex<Option<Error>>,
+    running: Mutex<Option<Running>>,
+}
+
+impl Shared {
+    pub(crate) fn next_stream_id(&self) -> StreamId {
+        StreamId(self.next_stream.fetch_add(1, Ordering::Relaxed))
+    }
+    pub(crate) fn is_halting(&self) -> bool {
+        self.halting.load(Ordering::SeqCst)
+    }
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+    pub(crate) fn inputs_all_allocated(&self) -> bool {
+        self.graph.lock().inputs.iter().all(|i| i.all_allocated())
+    }
+    pub(crate) fn each_listener(&self, f: impl Fn(&dyn StreamingListener)) {
+        let listeners = self.listeners.lock().clone();
+        for l in &listeners {
+            f(&**l);
+        }
+    }
+
+    /// Batch `time` is over: forget its RDDs and release its input blocks.
+    pub(crate) fn finish_batch(&self, time: Time) {
+        let (streams, inputs) = {
+            let g = self.graph.lock();
+            (g.streams.clone(), g.inputs.clone())
+        };
+        for s in streams.iter().filter_map(Weak::upgrade) {
+            s.forget_through(time);
+        }
+        for i in inputs {
+            i.release(time);
+        }
+    }
+
+    /// A batch failed: remember why and stop (on another thread: the caller is an executor).
+    pub(crate) fn fail(self: &Arc<Self>, error: Error) {
+        self.failure.lock().get_or_insert(error);
+        let ssc = StreamingContext {
+            shared: Arc::clone(self),
+        };
+        std::thread::spawn(move || {
+            let _ = ssc.stop(StopOptions::default());
+        });
+    }
+
+    pub(crate) fn register_output(&self, op: Arc<dyn OutputOp>) -> Result<()> {
+        match *self.state.lock() {
+            StreamingState::Initialized => {
+                self.graph.lock().outputs.push(op);
+                Ok(())
+            }
+            StreamingState::Active => Err(Error::AlreadyStarted),
+            StreamingState::Stopped => Err(Error::Stopped),
+        }
+    }
+}
+
+/// The entry point of a streaming application (Spark's `StreamingContext`): slices input into
+/// one RDD per batch interval and runs the output operations on each batch.
+///
+/// # Examples
+///
+/// ```no_run
+/// use spate_core::Conf;
+/// use spate_streaming::StreamingContext;
+/// let ssc = StreamingContext::new(Conf::from_env().set_app_name("wc"), std::time::Duration::from_secs(1))?;
+/// let lines = ssc.socket_text_stream("localhost", 9999);
+/// let counts = lines.flat_map(|l| l.split(' ')).map(|w| (w, 1u64)).reduce_by_key(|a, b| a + b);
+/// counts.print(10)?;
+/// ssc.start()?;
+/// ssc.await_termination()?;
+/// # Ok::<(), spate_streaming::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct StreamingContext {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl StreamingContext {
+    /// A streaming context over a new [`Context`] built from `conf`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::StreamingContext;
+    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[2]"), std::time::Duration::from_millis(500)).unwrap();
+    /// assert_eq!(ssc.batch_interval().as_millis(), 500);
+    /// ```
+    pub fn new(conf: Conf, batch_interval: Duration) -> Result<StreamingContext> {
+        StreamingContext::with_context(Context::new(conf)?, batch_interval)
+    }
+
+    /// A streaming context over an existing [`Context`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let ssc = spate_streaming::StreamingContext::with_context(ctx, std::time::Duration::from_secs(1)).unwrap();
+    /// assert_eq!(ssc.context().default_parallelism(), 1);
+    /// ```
+    pub fn with_context(ctx: Context, batch_interval: Duration) -> Result<StreamingContext> {
+        StreamingContext::with_clock(ctx, batch_interval, clock::system())
+    }
+
+    /// A streaming context driven by `clock` (a [`ManualClock`](crate::ManualClock) in tests).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use spate_streaming::{ManualClock, StreamingContext, Time};
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    /// let ssc = StreamingContext::with_clock(ctx, std::time::Duration::from_secs(1), clock).unwrap();
+    /// # drop(ssc);
+    /// ```
+    pub fn with_clock(
+        ctx: Context,
+        batch_interval: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Result<StreamingContext> {
+        if batch_interval < Duration::from_millis(1)
+            || batch_interval.subsec_nanos() % 1_000_000 != 0
+        {
+            return Err(Error::InvalidBatchInterval(batch_interval));
+        }
+        let settings = Settings::from_conf(ctx.conf())?;
+        Ok(StreamingContext {
+            shared: Arc::new(Shared {
+                ctx,
+                batch_interval,
+                clock,
+                settings,
+                graph: Mutex::new(Graph::default()),
+                listeners: Mutex::new(Vec::new()),
+                next_stream: AtomicU32::new(0),
+                state: Mutex::new(StreamingState::Initialized),
+                state_changed: Condvar::new(),
+                stopping: AtomicBool::new(false),
+                halting: AtomicBool::new(false),
+                draining: AtomicBool::new(false),
+                failure: Mutex::new(None),
+                running: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The underlying RDD context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[3]"), std::time::Duration::from_secs(1)).unwrap();
+    /// assert_eq!(ssc.context().default_parallelism(), 3);
+    /// ```
+    pub fn context(&self) -> &Context {
+        &self.shared.ctx
+    }
+
+    /// The batch interval.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(2)).unwrap();
+    /// assert_eq!(ssc.batch_interval().as_secs(), 2);
+    /// ```
+    pub fn batch_interval(&self) -> Duration {
+        self.shared.batch_interval
+    }
+
+    /// The current lifecycle state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::{StopOptions, StreamingContext, StreamingState};
+    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// ssc.stop(StopOptions::default()).unwrap();
+    /// assert_eq!(ssc.state(), StreamingState::Stopped);
+    /// ```
+    pub fn state(&self) -> StreamingState {
+        *self.shared.state.lock()
+    }
+
+    /// Lines of text from a TCP server at `host:port` (`\n` or `\r\n` terminated), as [`Text`]
+    /// whose `split` pieces share the received buffer. Reconnects with capped exponential
+    /// backoff when the server is down or drops the connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[2]"), std::time::Duration::from_secs(1)).unwrap();
+    /// let lines = ssc.socket_text_stream("localhost", 9999); // connects on start()
+    /// # drop(lines);
+    /// ```
+    pub fn socket_text_stream(&self, host: impl Into<String>, port: u16) -> DStream<Text> {
+        let s = &self.shared.settings;
+        let receiver = SocketReceiver::new(host.into(), port, s.max_line_bytes, s.max_backoff);
+        self.receiver_stream_named("socket_text_stream", receiver)
+    }
+
+    /// A stream fed by a custom [`Receiver`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::{Receiver, ReceiverHandle, StreamingContext};
+    /// struct Silent;
+    /// impl Receiver<u8> for Silent {
+    ///     fn on_start(&mut self, _: ReceiverHandle<u8>) {}
+    ///     fn on_stop(&mut self) {}
+    /// }
+    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// let s = ssc.receiver_stream(Silent);
+    /// # drop(s);
+    /// ```
+    pub fn receiver_stream<T: Data>(&self, receiver: impl Receiver<T>) -> DStream<T> {
+        self.receiver_stream_named("receiver_stream", receiver)
+    }
+
+    fn receiver_stream_named<T: Data>(
+        &self,
+        kind: &'static str,
+        receiver: impl Receiver<T>,
+    ) -> DStream<T> {
+        let id = StreamId(self.shared.next_stream.load(Ordering::Relaxed));
+        let intake = Arc::new(Intake::new(id, self.shared.settings.max_pending));
+        let input = Arc::new(ReceiverInput {
+            intake: Arc::clone(&intake),
+            receiver: Mutex::new(Some(Box::new(receiver))),
+            supervisor: Mutex::new(None),
+        });
+        self.shared.graph.lock().inputs.push(input);
+        let op = IntakeOp {
+            intake,
+            ctx: self.shared.ctx.clone(),
+        };
+        DStream::from_op(&self.shared, kind, op)
+    }
+
+    /// A stream fed from a queue of RDDs: each batch takes the next RDD (`one_at_a_time`) or
+    /// the union of all queued ones; with none queued, `default` (or no RDD).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::{RddQueue, StreamingContext};
+    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// let q = RddQueue::new();
+    /// q.push(ssc.context().parallelize(vec![1, 2, 3], 1));
+    /// let s = ssc.queue_stream(q, true, None);
+    /// # drop(s);
+    /// ```
+    pub fn queue_stream<T: Data>(
+        &self,
+        queue: RddQueue<T>,
+        one_at_a_time: bool,
+        default: Option<Rdd<T>>,
+    ) -> DStream<T> {
+        let op = QueueOp {
+            queue,
+            one_at_a_time,
+            default,
+            ctx: self.shared.ctx.clone(),
+        };
+        DStream::from_op(&self.shared, "queue_stream", op)
+    }
+
+    /// The union of several streams: each batch's RDD is the union of theirs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::testing::run_batches;
+    /// let out = run_batches(vec![vec![1], vec![2]], |s| s.union(&s.map(|x| x * 10)), 2);
+    /// assert_eq!(out, vec![vec![1, 10], vec![2, 20]]);
+    /// ```
+    pub fn union<T: Data>(&self, streams: &[DStream<T>]) -> DStream<T> {
+        crate::ops::union_all(&self.shared, streams)
+    }
+
+    /// Adds a listener for batch and receiver events.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// struct Quiet;
+    /// impl spate_streaming::StreamingListener for Quiet {}
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// ssc.add_streaming_listener(Arc::new(Quiet));
+    /// ```
+    pub fn add_streaming_listener(&self, listener: Arc<dyn StreamingListener>) {
+        self.shared.listeners.lock().push(listener);
+    }
+
+    /// Counters of every receiver stream (records, replaced or skipped lines, connection
+    /// failures).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// let _ = ssc.socket_text_stream("localhost", 1);
+    /// assert_eq!(ssc.receiver_stats()[0].records, 0);
+    /// ```
+    pub fn receiver_stats(&self) -> Vec<ReceiverStats> {
+        self.shared
+            .graph
+            .lock()
+            .inputs
+            .iter()
+            .map(|i| i.stats())
+            .collect()
+    }
+
+    /// Starts receiving and generating batches. Errors: already started, stopped, or no output
+    /// operation defined. With `spate.streaming.stopGracefullyOnShutdown` (default true),
+    /// SIGINT and SIGTERM stop the context gracefully.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::{Error, RddQueue, StopOptions, StreamingContext};
+    /// let conf = spate_core::Conf::new().set_master("local[1]").set("spate.streaming.stopGracefullyOnShutdown", "false");
+    /// let ssc = StreamingContext::new(conf, std::time::Duration::from_millis(100)).unwrap();
+    /// ssc.queue_stream(RddQueue::<u8>::new(), true, None).foreach_rdd(|_, _| Ok(())).unwrap();
+    /// ssc.start().unwrap();
+    /// assert!(matches!(ssc.start(), Err(Error::AlreadyStarted)));
+    /// ssc.stop(StopOptions::default()).unwrap();
+    /// ```
+    pub fn start(&self) -> Result<()> {
+        let shared = &self.shared;
+        let mut state = shared.state.lock();
+        match *state {
+            StreamingState::Active => return Err(Error::AlreadyStarted),
+            StreamingState::Stopped => return Err(Error::Stopped),
+            StreamingState::Initialized => {}
+        }
+        let inputs = shared.graph.lock().inputs.clone();
+        if shared.graph.lock().outputs.is_empty() {
+            return Err(Error::NoOutputOperations);
+        }
+        let runtime = if inputs.is_empty() {
+            None
+        } else {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(inputs.len().clamp(1, 2))
+                .thread_name("spate-receiver-io")
+                .enable_all()
+                .build()
+                .map_err(|source| Error::Startup {
+                    what: "the receivers' runtime",
+                    source,
+                })?;
+            for input in &inputs {
+                input.start(shared, rt.handle().clone());
+            }
+            Some(rt)
+        };
+        let signals = if shared.settings.stop_gracefully_on_shutdown {
+            Some(self.stop_on_signals()?)
+        } else {
+            None
+        };
+        let scheduler = Scheduler::start(shared);
+        *shared.running.lock() = Some(Running {
+            scheduler,
+            runtime,
+            signals,
+        });
+        *state = StreamingState::Active;
+        shared.state_changed.notify_all();
+        Ok(())
+    }
+
+    fn stop_on_signals(&self) -> Result<signal_hook::iterator::Handle> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals =
+            signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(|source| {
+                Error::Startup {
+                    what: "the SIGINT/SIGTERM handler",
+                    source,
+                }
+            })?;
+        let handle = signals.handle();
+        let weak = Arc::downgrade(&self.shared);
+        std::thread::Builder::new()
+            .name("spate-signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    if let Some(shared) = weak.upgrade() {
+                        eprintln!("spate: received signal {sig}: stopping gracefully (processing data already received)");
+                        let ssc = StreamingContext { shared };
+                        if let Err(e) = ssc.stop(StopOptions {
+                            stop_context: true,
+                            graceful: true,
+                        }) {
+                            eprintln!("spate: {e}");
+                        }
+                    }
+                }
+            })
+            .map_err(|source| Error::Startup {
+                what: "the signal thread",
+                source,
+            })?;
+        Ok(handle)
+    }
+
+    /// Stops the context. Gracefully: stop receiving, process every record already received
+    /// (within `spate.streaming.gracefulStopTimeout`), then stop. Otherwise: stop now; queued
+    /// batches are dropped. Stopping a stopped context does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::{StopOptions, StreamingContext};
+    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// ssc.stop(StopOptions { stop_context: false, graceful: true }).unwrap();
+    /// assert!(!ssc.context().is_stopped());
+    /// ```
+    pub fn stop(&self, options: StopOptions) -> Result<()> {
+        let shared = &self.shared;
+        {
+            let mut state = shared.state.lock();
+            if *state == StreamingState::Initialized {
+                *state = StreamingState::Stopped;
+                shared.state_changed.notify_all();
+                if options.stop_context {
+                    shared.ctx.stop();
+                }
+                return Ok(());
+            }
+        }
+        if shared.stopping.swap(true, Ordering::SeqCst) {
+            // Another thread is stopping it: wait for that to finish.
+            let mut state = shared.state.lock();
+            while *state != StreamingState::Stopped {
+                shared.state_changed.wait(&mut state);
+            }
+            return Ok(());
+        }
+        let running = shared.running.lock().take();
+        let inputs = shared.graph.lock().inputs.clone();
+        // Stop receiving first: from here on, nothing new enters.
+        for input in &inputs {
+            input.stop();
+        }
+        let mut result = Ok(());
+        if let Some(mut running) = running {
+            if options.graceful && shared.failure.lock().is_none() {
+                shared.draining.store(true, Ordering::SeqCst);
+                shared.clock.wake();
+                if !running
+                    .scheduler
+                    .wait_done(shared.settings.graceful_timeout)
+                {
+                    result = Err(Error::StopTimeout(shared.settings.graceful_timeout));
+                }
+            }
+            shared.halting.store(true, Ordering::SeqCst);
+            shared.clock.wake();
+            running.scheduler.join();
+            if let Some(rt) = running.runtime.take() {
+                rt.shutdown_background();
+            }
+            if let Some(signals) = running.signals.take() {
+                signals.close();
+            }
+        }
+        {
+            // Break the graph's reference cycles so everything it held is freed.
+            let mut g = shared.graph.lock();
+            g.outputs.clear();
+            g.streams.clear();
+        }
+        if options.stop_context {
+            shared.ctx.stop();
+        }
+        *shared.state.lock() = StreamingState::Stopped;
+        shared.state_changed.notify_all();
+        result
+    }
+
+    /// Blocks until the context stops. Returns the error that stopped it, if one did (a failed
+    /// batch), once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::{StopOptions, StreamingContext};
+    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// ssc.stop(StopOptions::default()).unwrap();
+    /// ssc.await_termination().unwrap();
+    /// ```
+    pub fn await_termination(&self) -> Result<()> {
+        let mut state = self.shared.state.lock();
+        while *state != StreamingState::Stopped {
+            self.shared.state_changed.wait(&mut state);
+        }
+        drop(state);
+        self.shared.failure.lock().take().map_or(Ok(()), Err)
+    }
+
+    /// [`StreamingContext::await_termination`] for at most `timeout`: `Ok(true)` if stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// assert!(!ssc.await_termination_timeout(std::time::Duration::from_millis(10)).unwrap());
+    /// ```
+    pub fn await_termination_timeout(&self, timeout: Duration) -> Result<bool> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut state = self.shared.state.lock();
+        while *state != StreamingState::Stopped {
+            if self
+                .shared
+                .state_changed
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                return Ok(false);
+            }
+        }
+        drop(state);
+        self.shared.failure.lock().take().map_or(Ok(true), Err)
+    }
+}

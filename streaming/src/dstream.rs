@@ -1,0 +1,159 @@
+//! [`DStream`]: a discretized stream — a sequence of RDDs, one per batch time.
+//!
+//! Each stream is a node of the stream graph. At every batch time the job generator asks the
+//! output streams for their RDD; each node computes its RDD from its parents' RDDs for the same
+//! time (an RDD transformation per stream operator) and remembers it until the batch is done, so
+//! a stream used by several outputs is computed once per batch.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use spate_core::{Data, Rdd};
+
+use crate::context::Shared;
+use crate::time::Time;
+use spate_core::Result;
+
+/// Identifies a stream within its streaming context, in construction order.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(spate_streaming::StreamId(3).to_string(), "stream 3");
+/// ```
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct StreamId(pub u32);
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stream {}", self.0)
+    }
+}
+
+/// How a stream computes its RDD for one batch time.
+pub(crate) trait StreamOp<T>: Send + Sync + 'static {
+    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>>;
+}
+
+/// The untyped face of a stream node, for the graph's bookkeeping.
+pub(crate) trait StreamBase: Send + Sync {
+    /// Forgets the RDDs of batches up to and including `time`.
+    fn forget_through(&self, time: Time);
+}
+
+pub(crate) struct StreamNode<T> {
+    pub(crate) id: StreamId,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) kind: &'static str,
+    op: Box<dyn StreamOp<T>>,
+    generated: Mutex<BTreeMap<Time, Option<Rdd<T>>>>,
+}
+
+impl<T: Data> StreamNode<T> {
+    /// This stream's RDD for `time`: computed once, then remembered until the batch is done.
+    pub(crate) fn rdd_at(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        if let Some(r) = self.generated.lock().get(&time) {
+            return Ok(r.clone());
+        }
+        let rdd = self.op.compute(time)?;
+        self.generated.lock().insert(time, rdd.clone());
+        Ok(rdd)
+    }
+}
+
+impl<T: Data> StreamBase for StreamNode<T> {
+    fn forget_through(&self, time: Time) {
+        let mut g = self.generated.lock();
+        let keep = g.split_off(&(time + std::time::Duration::from_millis(1)));
+        *g = keep;
+    }
+}
+
+/// A discretized stream: one RDD of `T` per batch interval.
+///
+/// Transformations (`map`, `flat_map`, `reduce_by_key`, …) return new streams; output operations
+/// (`print`, `foreach_rdd`) register what runs at every batch. Cloning is cheap (a handle).
+///
+/// # Examples
+///
+/// ```
+/// use spate_streaming::testing::run_batches;
+/// let out = run_batches(vec![vec![1, 2], vec![3]], |s| s.map(|x| x * 10), 3);
+/// assert_eq!(out, vec![vec![10, 20], vec![30], vec![]]);
+/// ```
+pub struct DStream<T> {
+    pub(crate) node: Arc<StreamNode<T>>,
+}
+
+impl<T> Clone for DStream<T> {
+    fn clone(&self) -> Self {
+        DStream {
+            node: Arc::clone(&self.node),
+        }
+    }
+}
+
+impl<T> fmt::Debug for DStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}]", self.node.kind, self.node.id)
+    }
+}
+
+impl<T: Data> DStream<T> {
+    /// Creates a stream node and registers it with the graph.
+    pub(crate) fn from_op(
+        shared: &Arc<Shared>,
+        kind: &'static str,
+        op: impl StreamOp<T>,
+    ) -> DStream<T> {
+        let node = Arc::new(StreamNode {
+            id: shared.next_stream_id(),
+            shared: Arc::clone(shared),
+            kind,
+            op: Box::new(op),
+            generated: Mutex::new(BTreeMap::new()),
+        });
+        let weak: Weak<dyn StreamBase> =
+            Arc::downgrade(&(Arc::clone(&node) as Arc<dyn StreamBase>));
+        shared.graph.lock().streams.push(weak);
+        DStream { node }
+    }
+
+    /// This stream's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::{StreamingContext, RddQueue, StreamId};
+    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// let s = ssc.queue_stream(RddQueue::<u8>::new(), true, None);
+    /// assert_eq!(s.id(), StreamId(0));
+    /// assert_eq!(s.map(|x| x).id(), StreamId(1));
+    /// ```
+    pub fn id(&self) -> StreamId {
+        self.node.id
+    }
+
+    /// The RDD this stream has (or computes now) for batch `time` — for tests and tools;
+    /// jobs normally reach RDDs through output operations.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::{RddQueue, StreamingContext, Time};
+    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// let q = RddQueue::new();
+    /// q.push(ssc.context().parallelize(vec![1, 2], 1));
+    /// let s = ssc.queue_stream(q, true, None).map(|x| x + 1);
+    /// let rdd = s.rdd_at(Time::from_millis(1000)).unwrap().unwrap();
+    /// assert_eq!(rdd.collect().unwrap(), [2, 3]);
+    /// ```
+    pub fn rdd_at(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        self.node.rdd_at(time)
+    }
+}

@@ -1,0 +1,332 @@
+//! Input streams: where each batch's records come from.
+//!
+//! A receiver stores records into its stream's [`Intake`]: a current buffer that a block thread
+//! cuts into a block every `spate.streaming.blockInterval`. At each batch time the job generator
+//! *allocates* the blocks received since the previous batch (flushing the current buffer too) to
+//! the new batch; the batch's input RDD has one partition per block and shares the blocks'
+//! memory. Records are counted as pending from `store` until their batch completes; while more
+//! than `spate.streaming.receiver.maxPendingRecords` are pending, `store` waits — a socket
+//! receiver then stops reading, and TCP slows the sender down. Nothing is dropped.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Condvar, Mutex};
+use spate_core::{Context, Data, Rdd};
+
+use crate::dstream::{StreamId, StreamOp};
+use crate::time::Time;
+use spate_core::Result;
+
+/// Counters of one receiver stream.
+///
+/// # Examples
+///
+/// ```
+/// let s = spate_streaming::ReceiverStats::default();
+/// assert_eq!(s.records, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceiverStats {
+    /// The input stream.
+    pub stream: StreamId,
+    /// Records stored so far.
+    pub records: u64,
+    /// Lines that were not valid UTF-8 and were stored with U+FFFD replacements.
+    pub invalid_utf8_lines: u64,
+    /// Lines longer than `spate.streaming.receiver.maxLineBytes`, skipped.
+    pub oversized_lines_skipped: u64,
+    /// Failed connection attempts (socket receivers).
+    pub connect_failures: u64,
+    /// Errors reported by the receiver.
+    pub errors: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) records: AtomicU64,
+    pub(crate) invalid_utf8: AtomicU64,
+    pub(crate) oversized: AtomicU64,
+    pub(crate) connect_failures: AtomicU64,
+    pub(crate) errors: AtomicU64,
+}
+
+struct IntakeState<T> {
+    current: Vec<T>,
+    blocks: Vec<Arc<Vec<T>>>,
+    allocated: BTreeMap<Time, (Vec<Arc<Vec<T>>>, usize)>,
+    pending: usize,
+    stopped: bool,
+    oversized_reported: u64,
+}
+
+/// The records of one receiver stream between `store` and the end of their batch.
+pub(crate) struct Intake<T> {
+    pub(crate) stream: StreamId,
+    state: Mutex<IntakeState<T>>,
+    space: Condvar,
+    space_async: tokio::sync::Notify,
+    max_pending: usize,
+    pub(crate) counters: Counters,
+}
+
+impl<T: Data> Intake<T> {
+    pub(crate) fn new(stream: StreamId, max_pending: usize) -> Intake<T> {
+        Intake {
+            stream,
+            state: Mutex::new(IntakeState {
+                current: Vec::new(),
+                blocks: Vec::new(),
+                allocated: BTreeMap::new(),
+                pending: 0,
+                stopped: false,
+                oversized_reported: 0,
+            }),
+            space: Condvar::new(),
+            space_async: tokio::sync::Notify::new(),
+            max_pending,
+            counters: Counters::default(),
+        }
+    }
+
+    fn accept(&self, st: &mut IntakeState<T>, items: Vec<T>) {
+        let n = items.len();
+        if st.current.is_empty() {
+            st.current = items;
+        } else {
+            st.current.extend(items);
+        }
+        st.pending += n;
+        self.counters.records.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Stores `items`, waiting while too much is pending. False once stopped (items dropped
+    /// only then, and the receiver is told so).
+    pub(crate) fn push(&self, items: Vec<T>) -> bool {
+        let mut st = self.state.lock();
+        while st.pending >= self.max_pending && !st.stopped {
+            self.space.wait(&mut st);
+        }
+        if st.stopped {
+            return false;
+        }
+        self.accept(&mut st, items);
+        true
+    }
+
+    /// [`Intake::push`] for async receivers: awaits instead of blocking a runtime thread.
+    pub(crate) async fn push_async(&self, items: Vec<T>) -> bool {
+        loop {
+            let notified = self.space_async.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.state.lock();
+                if st.stopped {
+                    return false;
+                }
+                if st.pending < self.max_pending {
+                    self.accept(&mut st, items);
+                    return true;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Cuts the current buffer into a block (the block interval's tick).
+    pub(crate) fn cut_block(&self) {
+        let mut st = self.state.lock();
+        if !st.current.is_empty() {
+            let block = std::mem::take(&mut st.current);
+            st.blocks.push(Arc::new(block));
+        }
+    }
+
+    /// Gives batch `time` every block received so far, including the current buffer.
+    /// Returns the number of records.
+    pub(crate) fn allocate(&self, time: Time) -> u64 {
+        let mut st = self.state.lock();
+        if !st.current.is_empty() {
+            let block = std::mem::take(&mut st.current);
+            st.blocks.push(Arc::new(block));
+        }
+        let blocks = std::mem::take(&mut st.blocks);
+        let n: usize = blocks.iter().map(|b| b.len()).sum();
+        st.allocated.insert(time, (blocks, n));
+        let skipped = self.counters.oversized.load(Ordering::Relaxed);
+        if skipped > st.oversized_reported {
+            tracing::warn!(
+                "{}: skipped {} line(s) longer than spate.streaming.receiver.maxLineBytes in the batch of {time}",
+                self.stream,
+                skipped - st.oversized_reported
+            );
+            st.oversized_reported = skipped;
+        }
+        n as u64
+    }
+
+    /// The blocks allocated to `time` (shared, not removed: released with the batch).
+    pub(crate) fn blocks_of(&self, time: Time) -> Vec<Arc<Vec<T>>> {
+        self.state
+            .lock()
+            .allocated
+            .get(&time)
+            .map(|(b, _)| b.clone())
+            .unwrap_or_default()
+    }
+
+    /// Batch `time` is done: its records are no longer pending.
+    pub(crate) fn release(&self, time: Time) {
+        let mut st = self.state.lock();
+        if let Some((_, n)) = st.allocated.remove(&time) {
+            st.pending -= n;
+        }
+        drop(st);
+        self.space.notify_all();
+        self.space_async.notify_waiters();
+    }
+
+    /// Stops accepting records; waiting producers return.
+    pub(crate) fn stop(&self) {
+        self.state.lock().stopped = true;
+        self.space.notify_all();
+        self.space_async.notify_waiters();
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.state.lock().stopped
+    }
+
+    /// Whether every record received has been allocated to a batch.
+    pub(crate) fn all_allocated(&self) -> bool {
+        let st = self.state.lock();
+        st.current.is_empty() && st.blocks.is_empty()
+    }
+
+    pub(crate) fn stats(&self) -> ReceiverStats {
+        let c = &self.counters;
+        ReceiverStats {
+            stream: self.stream,
+            records: c.records.load(Ordering::Relaxed),
+            invalid_utf8_lines: c.invalid_utf8.load(Ordering::Relaxed),
+            oversized_lines_skipped: c.oversized.load(Ordering::Relaxed),
+            connect_failures: c.connect_failures.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The input RDD of a receiver stream for a batch: its allocated blocks.
+pub(crate) struct IntakeOp<T> {
+    pub(crate) intake: Arc<Intake<T>>,
+    pub(crate) ctx: Context,
+}
+
+impl<T: Data> StreamOp<T> for IntakeOp<T> {
+    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        Ok(Some(self.ctx.from_blocks(self.intake.blocks_of(time))))
+    }
+}
+
+/// A queue of RDDs feeding a [`queue_stream`](crate::StreamingContext::queue_stream); push to it
+/// from any thread, before or after start.
+///
+/// # Examples
+///
+/// ```
+/// let ctx = spate_core::Context::local(1).unwrap();
+/// let q = spate_streaming::RddQueue::new();
+/// q.push(ctx.parallelize(vec![1, 2], 1));
+/// assert_eq!(q.len(), 1);
+/// ```
+pub struct RddQueue<T> {
+    inner: Arc<Mutex<VecDeque<Rdd<T>>>>,
+}
+
+impl<T> Clone for RddQueue<T> {
+    fn clone(&self) -> Self {
+        RddQueue {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> Default for RddQueue<T> {
+    fn default() -> Self {
+        RddQueue {
+            inner: Arc::new(Mutex::new(VecDeque::new())),
+        }
+    }
+}
+
+impl<T> RddQueue<T> {
+    /// An empty queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(spate_streaming::RddQueue::<u8>::new().is_empty());
+    /// ```
+    pub fn new() -> RddQueue<T> {
+        RddQueue::default()
+    }
+
+    /// Appends an RDD.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let q = spate_streaming::RddQueue::new();
+    /// q.push(ctx.parallelize(vec!['x'], 1));
+    /// assert!(!q.is_empty());
+    /// ```
+    pub fn push(&self, rdd: Rdd<T>) {
+        self.inner.lock().push_back(rdd);
+    }
+
+    /// RDDs waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_streaming::RddQueue::<u8>::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.lock().len()
+    }
+
+    /// Whether no RDD is waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(spate_streaming::RddQueue::<u8>::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.inner.lock().is_empty()
+    }
+}
+
+pub(crate) struct QueueOp<T> {
+    pub(crate) queue: RddQueue<T>,
+    pub(crate) one_at_a_time: bool,
+    pub(crate) default: Option<Rdd<T>>,
+    pub(crate) ctx: Context,
+}
+
+impl<T: Data> StreamOp<T> for QueueOp<T> {
+    fn compute(&self, _time: Time) -> Result<Option<Rdd<T>>> {
+        let mut q = self.queue.inner.lock();
+        if q.is_empty() {
+            return Ok(self.default.clone());
+        }
+        if self.one_at_a_time {
+            return Ok(q.pop_front());
+        }
+        let all: Vec<Rdd<T>> = q.drain(..).collect();
+        Ok(Some(self.ctx.union(&all)))
+    }
+}

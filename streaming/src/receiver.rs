@@ -1,0 +1,282 @@
+//! Custom receivers: the [`Receiver`] trait, the [`ReceiverHandle`] a receiver stores records
+//! through, and the supervisor that starts, restarts and stops it.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver as Chan, RecvTimeoutError, Sender};
+use spate_core::Data;
+
+use crate::context::Shared;
+use crate::dstream::StreamId;
+use crate::input::Intake;
+use crate::scheduler::panic_text;
+
+/// A source of records for a stream (Spark's `Receiver`). `on_start` must not block: start a
+/// thread (or a task on [`ReceiverHandle::runtime`]) that stores records through the handle,
+/// and return. `on_stop` stops it; after it, `handle.is_stopped()` is true.
+///
+/// # Examples
+///
+/// ```
+/// use spate_streaming::{Receiver, ReceiverHandle};
+/// struct Numbers;
+/// impl Receiver<u64> for Numbers {
+///     fn on_start(&mut self, handle: ReceiverHandle<u64>) {
+///         std::thread::spawn(move || {
+///             let mut i = 0;
+///             while !handle.is_stopped() && i < 100 {
+///                 handle.store(i);
+///                 i += 1;
+///             }
+///         });
+///     }
+///     fn on_stop(&mut self) {}
+/// }
+/// ```
+pub trait Receiver<T: Data>: Send + 'static {
+    /// Starts receiving; store records through `handle`.
+    fn on_start(&mut self, handle: ReceiverHandle<T>);
+    /// Stops receiving (threads started by `on_start` should see `is_stopped()` and end).
+    fn on_stop(&mut self);
+}
+
+pub(crate) enum Control {
+    Restart(String),
+}
+
+/// How a receiver stores records and reports trouble. Cheap to clone; usable from any thread.
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn f(handle: spate_streaming::ReceiverHandle<String>) {
+/// if !handle.store("a record".to_string()) {
+///     // the stream was stopped
+/// }
+/// handle.report_error("upstream hiccup");
+/// # }
+/// ```
+pub struct ReceiverHandle<T> {
+    pub(crate) intake: Arc<Intake<T>>,
+    /// Set when this run of the receiver is stopped (restart or stop).
+    run_stopped: Arc<AtomicBool>,
+    control: Sender<Control>,
+    runtime: tokio::runtime::Handle,
+    shared: Weak<Shared>,
+}
+
+impl<T> Clone for ReceiverHandle<T> {
+    fn clone(&self) -> Self {
+        ReceiverHandle {
+            intake: Arc::clone(&self.intake),
+            run_stopped: Arc::clone(&self.run_stopped),
+            control: self.control.clone(),
+            runtime: self.runtime.clone(),
+            shared: Weak::clone(&self.shared),
+        }
+    }
+}
+
+impl<T: Data> ReceiverHandle<T> {
+    /// Stores one record; waits while too many records are pending. False once stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(h: spate_streaming::ReceiverHandle<u8>) { h.store(1); }
+    /// ```
+    pub fn store(&self, record: T) -> bool {
+        self.store_all(vec![record])
+    }
+
+    /// Stores many records at once (cheaper than one by one).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(h: spate_streaming::ReceiverHandle<u8>) { h.store_all(vec![1, 2, 3]); }
+    /// ```
+    pub fn store_all(&self, records: Vec<T>) -> bool {
+        !self.is_stopped() && self.intake.push(records)
+    }
+
+    /// [`ReceiverHandle::store_all`] for async code: awaits instead of blocking.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(h: spate_streaming::ReceiverHandle<u8>) { h.store_all_async(vec![1]).await; }
+    /// ```
+    pub async fn store_all_async(&self, records: Vec<T>) -> bool {
+        !self.is_stopped() && self.intake.push_async(records).await
+    }
+
+    /// Whether the stream was stopped (receivers should then end their work).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(h: spate_streaming::ReceiverHandle<u8>) { while !h.is_stopped() { /* receive */ } }
+    /// ```
+    pub fn is_stopped(&self) -> bool {
+        self.run_stopped.load(Ordering::SeqCst) || self.intake.is_stopped()
+    }
+
+    /// Asks the supervisor to stop and restart this receiver after
+    /// `spate.streaming.receiverRestartDelay`; the reason is logged and reported to listeners.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(h: spate_streaming::ReceiverHandle<u8>) { h.restart("lost the upstream session"); }
+    /// ```
+    pub fn restart(&self, reason: impl Into<String>) {
+        let _ = self.control.send(Control::Restart(reason.into()));
+    }
+
+    /// Reports an error to the log and to listeners; the receiver keeps running.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(h: spate_streaming::ReceiverHandle<u8>) { h.report_error("bad frame skipped"); }
+    /// ```
+    pub fn report_error(&self, message: impl AsRef<str>) {
+        let message = message.as_ref();
+        self.intake
+            .counters
+            .errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!("receiver of {}: {message}", self.intake.stream);
+        if let Some(shared) = self.shared.upgrade() {
+            for l in shared.listeners.lock().iter() {
+                l.on_receiver_error(self.intake.stream, message);
+            }
+        }
+    }
+
+    /// The tokio runtime receivers run on (for async receivers).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(h: spate_streaming::ReceiverHandle<u8>) { h.runtime().spawn(async {}); }
+    /// ```
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
+    /// The stream this receiver feeds.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(h: spate_streaming::ReceiverHandle<u8>) { println!("{}", h.stream_id()); }
+    /// ```
+    pub fn stream_id(&self) -> StreamId {
+        self.intake.stream
+    }
+}
+
+/// Runs a receiver: starts it, restarts it on request (or after a panic), stops it; and cuts
+/// its intake into blocks every block interval.
+pub(crate) struct Supervisor {
+    stop: Option<Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Supervisor {
+    pub(crate) fn start<T: Data>(
+        mut receiver: Box<dyn Receiver<T>>,
+        intake: Arc<Intake<T>>,
+        shared: &Arc<Shared>,
+        runtime: tokio::runtime::Handle,
+    ) -> Supervisor {
+        let (control_tx, control_rx) = crossbeam_channel::unbounded::<Control>();
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let handle = ReceiverHandle {
+            intake: Arc::clone(&intake),
+            run_stopped: Arc::new(AtomicBool::new(false)),
+            control: control_tx,
+            runtime,
+            shared: Arc::downgrade(shared),
+        };
+        let restart_delay = shared.settings.restart_delay;
+        let block_interval = shared.settings.block_interval;
+        let stop_for_blocks = stop_rx.clone();
+        let blocks_intake = Arc::clone(&intake);
+        let blocks = std::thread::Builder::new()
+            .name(format!("spate-blocks-{}", intake.stream.0))
+            .spawn(move || {
+                // Cut a block every interval until stopped (the sender is dropped).
+                while let Err(RecvTimeoutError::Timeout) =
+                    stop_for_blocks.recv_timeout(block_interval)
+                {
+                    blocks_intake.cut_block();
+                }
+            })
+            .expect("spawning the block thread");
+        let supervisor = std::thread::Builder::new()
+            .name(format!("spate-receiver-{}", intake.stream.0))
+            .spawn(move || supervise(&mut *receiver, handle, control_rx, stop_rx, restart_delay))
+            .expect("spawning the receiver supervisor");
+        Supervisor {
+            stop: Some(stop_tx),
+            threads: vec![blocks, supervisor],
+        }
+    }
+
+    /// Stops the receiver and the block thread, and waits for both.
+    pub(crate) fn stop(&mut self) {
+        drop(self.stop.take());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn supervise<T: Data>(
+    receiver: &mut dyn Receiver<T>,
+    mut handle: ReceiverHandle<T>,
+    control: Chan<Control>,
+    stop: Chan<()>,
+    restart_delay: Duration,
+) {
+    loop {
+        let started = catch_unwind(AssertUnwindSafe(|| receiver.on_start(handle.clone())));
+        if let Err(p) = started {
+            handle.restart(format!(
+                "receiver panicked in on_start: {}",
+                panic_text(&*p)
+            ));
+        }
+        let stop_run = |handle: &ReceiverHandle<T>, receiver: &mut dyn Receiver<T>| {
+            handle.run_stopped.store(true, Ordering::SeqCst);
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| receiver.on_stop())) {
+                handle.report_error(format!("receiver panicked in on_stop: {}", panic_text(&*p)));
+            }
+        };
+        crossbeam_channel::select! {
+            recv(stop) -> _ => {
+                stop_run(&handle, receiver);
+                return;
+            }
+            recv(control) -> msg => {
+                let Ok(Control::Restart(reason)) = msg else { return };
+                handle.report_error(format!("restarting receiver: {reason}"));
+                stop_run(&handle, receiver);
+                if stop.recv_timeout(restart_delay) != Err(RecvTimeoutError::Timeout) {
+                    return;
+                }
+                // A fresh run flag: threads of the old run stay stopped.
+                handle = ReceiverHandle {
+                    run_stopped: Arc::new(AtomicBool::new(false)),
+                    ..handle
+                };
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Batch scheduling: the job generator and the job executors.
+//!
+//! The generator waits on the clock for each batch time (a multiple of the batch interval),
+//! allocates the input received since the previous batch, asks every output operation for its
+//! job, and queues the batch. Executors (`spate.streaming.concurrentJobs` of them) run queued
+//! batches in order, measure them, tell listeners, and then release the batch's RDDs and input
+//! blocks so memory stays flat. A batch that cannot start on time waits in the queue: its
+//! scheduling delay shows it.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::context::Shared;
+use crate::error::Error;
+use crate::listener::BatchInfo;
+use crate::time::Time;
+
+/// One output operation's work for one batch.
+pub(crate) type Job = Box<dyn FnOnce() -> spate_core::Result<()> + Send>;
+
+pub(crate) struct Batch {
+    time: Time,
+    records: u64,
+    jobs: Vec<Job>,
+}
+
+pub(crate) struct Scheduler {
+    generator: Option<JoinHandle<()>>,
+    executors: Vec<JoinHandle<()>>,
+    /// Disconnected once every executor has exited.
+    done: Receiver<()>,
+}
+
+impl Scheduler {
+    pub(crate) fn start(shared: &Arc<Shared>) -> Scheduler {
+        let (tx, rx) = crossbeam_channel::unbounded::<Batch>();
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+        // Fix the first batch time now, not in the new thread: a test's manual clock may move
+        // before that thread runs. It is the next multiple of the interval.
+        let ms = shared.batch_interval.as_millis() as i64;
+        let first = Time::from_millis((shared.clock.now().millis() / ms + 1) * ms);
+        let gen_shared = Arc::clone(shared);
+        let generator = std::thread::Builder::new()
+            .name("spate-job-generator".into())
+            .spawn(move || generate_batches(&gen_shared, first, tx))
+            .expect("spawning the job generator");
+        let executors = (0..shared.settings.concurrent_jobs)
+            .map(|i| {
+                let (shared, rx, done) = (Arc::clone(shared), rx.clone(), done_tx.clone());
+                std::thread::Builder::new()
+                    .name(format!("spate-job-executor-{i}"))
+                    .spawn(move || {
+                        run_batches(&shared, rx);
+                        drop(done);
+                    })
+                    .expect("spawning a job executor")
+            })
+            .collect();
+        Scheduler {
+            generator: Some(generator),
+            executors,
+            done: done_rx,
+        }
+    }
+
+    /// Waits up to `timeout` for the executors to finish the queued batches.
+    pub(crate) fn wait_done(&self, timeout: Duration) -> bool {
+        !matches!(
+            self.done.recv_timeout(timeout),
+            Err(RecvTimeoutError::Timeout)
+        )
+    }
+
+    pub(crate) fn join(&mut self) {
+        if let Some(g) = self.generator.take() {
+            let _ = g.join();
+        }
+        for e in self.executors.drain(..) {
+            let _ = e.join();
+        }
+    }
+}
+
+fn generate_batches(shared: &Arc<Shared>, first: Time, tx: Sender<Batch>) {
+    let interval = shared.batch_interval;
+    let mut next = first;
+    loop {
+        shared
+            .clock
+            .wait_until(next, &|| shared.is_halting() || shared.is_draining());
+        if shared.is_halting() {
+            return;
+        }
+        // Draining after a graceful stop does not wait for the clock: the remaining input
+        // becomes the next batch at once.
+        let batch = generate(shared, next);
+        if tx.send(batch).is_err() {
+            return;
+        }
+        if shared.is_draining() && shared.inputs_all_allocated() {
+            return;
+        }
+        next = next + interval;
+    }
+}
+
+fn generate(shared: &Arc<Shared>, time: Time) -> Batch {
+    let (inputs, outputs) = {
+        let g = shared.graph.lock();
+        (g.inputs.clone(), g.outputs.clone())
+    };
+    let records = inputs.iter().map(|i| i.allocate(time)).sum();
+    let mut jobs: Vec<Job> = Vec::with_capacity(outputs.len());
+    for out in outputs {
+        match catch_unwind(AssertUnwindSafe(|| out.job(time))) {
+            Ok(Ok(Some(job))) => jobs.push(job),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => jobs.push(Box::new(move || Err(e))),
+            Err(p) => {
+                let message = format!("while defining the batch's jobs: {}", panic_text(&*p));
+                jobs.push(Box::new(move || {
+                    Err(spate_core::Error::Panicked { message })
+                }));
+            }
+        }
+    }
+    Batch {
+        time,
+        records,
+        jobs,
+    }
+}
+
+fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
+    for batch in rx {
+        let time = batch.time;
+        if shared.is_halting() {
+            // Stopped without grace: queued batches are dropped, their input released.
+            shared.finish_batch(time);
+            continue;
+        }
+        let start = shared.clock.now();
+        let mut info = BatchInfo {
+            batch_time: time,
+            records: batch.records,
+            scheduling_delay: start.since(time),
+            output_jobs: batch.jobs.len(),
+            ..BatchInfo::default()
+        };
+        shared.each_listener(|l| l.on_batch_started(&info));
+        let mut result = Ok(());
+        for job in batch.jobs {
+            result = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|p| {
+                Err(spate_core::Error::Panicked {
+                    message: panic_text(&*p),
+                })
+            });
+            if result.is_err() {
+                break;
+            }
+        }
+        let end = shared.clock.now();
+        info.processing_time = end.since(start);
+        info.total_delay = end.since(time);
+        info.succeeded = result.is_ok();
+        shared.each_listener(|l| l.on_batch_completed(&info));
+        shared.finish_batch(time);
+        if let Err(source) = result {
+            tracing::error!("batch of {time} failed: {source}");
+            shared.fail(Error::BatchFailed { time, source });
+        }
+    }
+}
+
+pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".into())
+}

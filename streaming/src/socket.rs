@@ -1,0 +1,181 @@
+//! The socket text receiver: newline-terminated lines from a TCP server (`nc -lk 9999`).
+//!
+//! Reads 1 MiB at a time on the receivers' tokio runtime. The complete lines of each read are
+//! copied once into a shared buffer and stored as [`Text`] slices of it (short lines inline), so
+//! splitting them into words later allocates nothing per word. A refused or dropped connection
+//! is retried with capped exponential backoff; invalid UTF-8 is replaced and counted; lines
+//! longer than `spate.streaming.receiver.maxLineBytes` are skipped and counted.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use spate_core::Text;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use crate::receiver::{Receiver, ReceiverHandle};
+
+const READ_SIZE: usize = 1 << 20;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Receives `\n`- or `\r\n`-terminated lines from `host:port`.
+pub(crate) struct SocketReceiver {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) max_line_bytes: usize,
+    pub(crate) max_backoff: Duration,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SocketReceiver {
+    pub(crate) fn new(
+        host: String,
+        port: u16,
+        max_line_bytes: usize,
+        max_backoff: Duration,
+    ) -> Self {
+        SocketReceiver {
+            host,
+            port,
+            max_line_bytes,
+            max_backoff,
+            task: None,
+        }
+    }
+}
+
+impl Receiver<Text> for SocketReceiver {
+    fn on_start(&mut self, handle: ReceiverHandle<Text>) {
+        let (host, port, max_line, max_backoff) = (
+            self.host.clone(),
+            self.port,
+            self.max_line_bytes,
+            self.max_backoff,
+        );
+        let rt = handle.runtime().clone();
+        self.task = Some(rt.spawn(async move {
+            let mut backoff = FIRST_BACKOFF;
+            let mut failures_logged = 0u32;
+            while !handle.is_stopped() {
+                match TcpStream::connect((host.as_str(), port)).await {
+                    Ok(stream) => {
+                        if failures_logged > 0 {
+                            tracing::info!("{}: connected to {host}:{port}", handle.stream_id());
+                        }
+                        backoff = FIRST_BACKOFF;
+                        failures_logged = 0;
+                        let end = read_lines(stream, &handle, max_line).await;
+                        if !handle.is_stopped() {
+                            tracing::warn!("{}: connection to {host}:{port} ended ({end}); reconnecting", handle.stream_id());
+                        }
+                    }
+                    Err(e) => {
+                        handle.intake.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+                        // Log the first failures, then every tenth: a down server is not a flood.
+                        if failures_logged < 3 || failures_logged % 10 == 0 {
+                            tracing::warn!(
+                                "{}: cannot connect to {host}:{port} ({e}); retrying in {backoff:?}",
+                                handle.stream_id()
+                            );
+                        }
+                        failures_logged += 1;
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(max_backoff);
+                    }
+                }
+            }
+        }));
+    }
+
+    fn on_stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Reads lines until the connection ends; returns why it ended.
+async fn read_lines(
+    mut stream: TcpStream,
+    handle: &ReceiverHandle<Text>,
+    max_line: usize,
+) -> String {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_SIZE * 2);
+    // True while skipping the rest of an over-long line.
+    let mut skipping = false;
+    loop {
+        if buf.capacity() - buf.len() < READ_SIZE {
+            buf.reserve(READ_SIZE);
+        }
+        match stream.read_buf(&mut buf).await {
+            Ok(0) => {
+                // EOF: a final line without newline is still a line.
+                if !buf.is_empty() && !skipping {
+                    buf.push(b'\n');
+                    let lines = split_lines(&buf, handle, max_line, &mut skipping);
+                    handle.store_all_async(lines).await;
+                }
+                return "closed by the server".into();
+            }
+            Ok(_) => {
+                let Some(last_nl) = memchr::memrchr(b'\n', &buf) else {
+                    if buf.len() > max_line {
+                        // Discard the partial over-long line as it streams in.
+                        if !skipping {
+                            handle
+                                .intake
+                                .counters
+                                .oversized
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                        skipping = true;
+                        buf.clear();
+                    }
+                    continue;
+                };
+                let lines = split_lines(&buf[..=last_nl], handle, max_line, &mut skipping);
+                buf.drain(..=last_nl);
+                if !lines.is_empty() && !handle.store_all_async(lines).await {
+                    return "stream stopped".into();
+                }
+            }
+            Err(e) => return format!("read error: {e}"),
+        }
+    }
+}
+
+/// Cuts `data` (ending with `\n`) into lines sharing one buffer.
+fn split_lines(
+    data: &[u8],
+    handle: &ReceiverHandle<Text>,
+    max_line: usize,
+    skipping: &mut bool,
+) -> Vec<Text> {
+    let shared: Arc<[u8]> = Arc::from(data);
+    let mut lines = Vec::with_capacity(data.len() / 32 + 1);
+    let mut start = 0;
+    let counters = &handle.intake.counters;
+    for nl in memchr::memchr_iter(b'\n', data) {
+        let (line_start, was_skipping) = (start, std::mem::replace(skipping, false));
+        start = nl + 1;
+        if was_skipping {
+            continue; // the tail of an over-long line already counted
+        }
+        let end = if nl > line_start && data[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        if end - line_start > max_line {
+            counters.oversized.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let (text, replaced) = Text::from_shared(&shared, line_start..end);
+        if replaced {
+            counters.invalid_utf8.fetch_add(1, Ordering::Relaxed);
+        }
+        lines.push(text);
+    }
+    lines
+}

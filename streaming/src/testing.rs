@@ -1,0 +1,124 @@
+//! Deterministic operator tests: run a stream function over given per-batch inputs on a manual
+//! clock and get each batch's output back.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use spate_core::{Conf, Context, Data};
+
+use crate::clock::ManualClock;
+use crate::context::{StopOptions, StreamingContext};
+use crate::dstream::DStream;
+use crate::error::{Error, Result};
+use crate::input::RddQueue;
+use crate::listener::{BatchInfo, StreamingListener};
+use crate::time::Time;
+
+/// The batch interval of [`run_batches`].
+pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long [`run_batches`] waits for one batch before giving up.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct Progress {
+    done: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl StreamingListener for Progress {
+    fn on_batch_completed(&self, _: &BatchInfo) {
+        *self.done.lock() += 1;
+        self.cv.notify_all();
+    }
+}
+
+/// Runs `f` over a stream whose batch `i` holds `input[i]` (in 2 partitions; batches past the
+/// input's end are empty), for `num_batches` batches of [`BATCH_INTERVAL`] on a manual clock,
+/// and returns each batch's output collected in partition order. A checkpoint directory is set
+/// to a fresh temporary directory.
+///
+/// # Panics
+///
+/// Panics if the streaming job fails or a batch takes longer than a minute (use
+/// [`try_run_batches`] to get the error instead).
+///
+/// # Examples
+///
+/// ```
+/// use spate_streaming::testing::run_batches;
+/// let out = run_batches(vec![vec![1, 2, 3], vec![4]], |s| s.filter(|x| x % 2 == 1), 3);
+/// assert_eq!(out, vec![vec![1, 3], vec![], vec![]]);
+/// ```
+pub fn run_batches<T: Data, U: Data>(
+    input: Vec<Vec<T>>,
+    f: impl FnOnce(DStream<T>) -> DStream<U>,
+    num_batches: usize,
+) -> Vec<Vec<U>> {
+    try_run_batches(input, f, num_batches).unwrap_or_else(|e| panic!("run_batches: {e}"))
+}
+
+/// [`run_batches`], returning errors instead of panicking.
+///
+/// # Examples
+///
+/// ```
+/// use spate_streaming::testing::try_run_batches;
+/// let err = try_run_batches(vec![vec![1]], |s| s.map(|x: i32| -> i32 { panic!("boom {x}") }), 1).unwrap_err();
+/// assert!(err.to_string().contains("boom 1"));
+/// ```
+pub fn try_run_batches<T: Data, U: Data>(
+    input: Vec<Vec<T>>,
+    f: impl FnOnce(DStream<T>) -> DStream<U>,
+    num_batches: usize,
+) -> Result<Vec<Vec<U>>> {
+    let conf = Conf::new()
+        .set_master("local[2]")
+        .set_app_name("spate-testing")
+        .set("spate.streaming.stopGracefullyOnShutdown", "false")
+        .set("spate.task.maxFailures", "1");
+    let ctx = Context::new(conf)?;
+    let dir = tempfile::tempdir().map_err(|e| spate_core::Error::io(std::env::temp_dir(), e))?;
+    ctx.set_checkpoint_dir(dir.path())?;
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc = StreamingContext::with_clock(ctx.clone(), BATCH_INTERVAL, clock.clone())?;
+    let queue = RddQueue::new();
+    for batch in input {
+        queue.push(ctx.parallelize(batch, 2));
+    }
+    let empty = ctx.parallelize(Vec::new(), 2);
+    let output = f(ssc.queue_stream(queue, true, Some(empty)));
+    let results: Arc<Mutex<BTreeMap<Time, Vec<U>>>> = Arc::default();
+    let sink = Arc::clone(&results);
+    output.foreach_rdd(move |rdd, time| {
+        let v = rdd.collect()?;
+        sink.lock().insert(time, v);
+        Ok(())
+    })?;
+    let progress = Arc::new(Progress::default());
+    ssc.add_streaming_listener(progress.clone());
+    ssc.start()?;
+    for i in 1..=num_batches {
+        clock.advance(BATCH_INTERVAL);
+        let mut done = progress.done.lock();
+        while *done < i {
+            if progress.cv.wait_for(&mut done, BATCH_TIMEOUT).timed_out() {
+                drop(done);
+                let _ = ssc.stop(StopOptions::default());
+                return Err(Error::StopTimeout(BATCH_TIMEOUT));
+            }
+        }
+    }
+    ssc.stop(StopOptions::default())?;
+    ssc.await_termination()?;
+    let mut results = results.lock();
+    Ok((1..=num_batches)
+        .map(|i| {
+            results
+                .remove(&Time::from_millis(i as i64 * 1000))
+                .unwrap_or_default()
+        })
+        .collect())
+}
