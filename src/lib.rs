@@ -15,10 +15,16 @@
 pub use spate_core as core;
 pub use spate_streaming as streaming;
 
-/// Everything an application usually needs.
+/// Everything an application usually needs. `Error` and `Result` are the streaming ones, which
+/// wrap every RDD-layer error, so `?` works on both layers' results.
 pub mod prelude {
     pub use spate_core::{
-        Conf, Context, Data, Error, HashPartitioner, Key, PartitionIter, Partitioner,
-        RangePartitioner, Rdd, Result, Show, StorageLevel, Text,
+        Conf, Context, Data, HashPartitioner, Key, PartitionIter, Partitioner, RangePartitioner,
+        Rdd, Show, StorageLevel, Text,
     };
+    pub use spate_streaming::{
+        BatchInfo, DStream, Error, RddQueue, Receiver, ReceiverHandle, Result, StopOptions,
+        StreamingContext, StreamingListener, Time,
+    };
+    pub use std::time::Duration;
 }

@@ -1,0 +1,273 @@
+//! `spate-submit`: launches a spate application, in the manner of `spark-submit`.
+//!
+//! ```text
+//! spate-submit [--master local[N]|local[*]] [--name NAME] [--conf KEY=VALUE]...
+//!              [--properties-file FILE] [--verbose] (PATH_TO_APP_BINARY | --example NAME) [APP_ARGS]...
+//! ```
+//!
+//! Validates the master and every setting before launching, passes them to the application
+//! through the environment `Conf::from_env()` reads (`SPATE_MASTER`, `SPATE_APP_NAME`,
+//! `SPATE_CONF_<key>`), runs it with inherited stdio in its own process group, forwards SIGINT,
+//! SIGTERM and SIGHUP to it, and exits with its exit code (128 + N if it died of signal N).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use clap::Parser;
+use spate_core::Conf;
+use spate_core::conf::Master;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "spate-submit",
+    version,
+    about = "Launch a spate application (in the manner of spark-submit)",
+    after_help = "Examples:\n  spate-submit --master 'local[2]' --example network_wordcount localhost 9999\n  spate-submit --conf spate.streaming.blockInterval=100ms ./target/release/my-app arg1"
+)]
+struct Args {
+    /// Where to run: local, local[N] or local[*].
+    #[arg(long, value_name = "MASTER")]
+    master: Option<String>,
+    /// The application's name.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// A setting, KEY=VALUE (repeatable; overrides the properties file).
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    conf: Vec<String>,
+    /// A file of settings: `key value` or `key=value` lines, `#` comments (like spark-defaults.conf).
+    #[arg(long, value_name = "FILE")]
+    properties_file: Option<PathBuf>,
+    /// Print the resolved settings and the command before launching.
+    #[arg(long)]
+    verbose: bool,
+    /// Run an example of the spate workspace (built in release mode first if missing or stale).
+    #[arg(long, value_name = "NAME")]
+    example: Option<String>,
+    /// PATH_TO_APP_BINARY (unless --example) followed by the application's arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "APP_AND_ARGS"
+    )]
+    rest: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match launch(args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("spate-submit: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Reads `key value` / `key=value` lines; blank lines and `#` comments are skipped.
+fn read_properties(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read properties file {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let split = line.find(|c: char| c == '=' || c.is_whitespace());
+        let Some(i) = split else {
+            return Err(format!(
+                "{}:{}: expected `key value` or `key=value`, got {line:?}",
+                path.display(),
+                n + 1
+            ));
+        };
+        let (k, v) = (
+            line[..i].trim(),
+            line[i + 1..].trim_start_matches(['=', ' ', '\t']).trim(),
+        );
+        out.push((k.to_string(), v.to_string()));
+    }
+    Ok(out)
+}
+
+fn resolve_conf(args: &Args) -> Result<Conf, String> {
+    let mut conf = Conf::new();
+    if let Some(path) = &args.properties_file {
+        for (k, v) in read_properties(path)? {
+            conf = conf.set(k, v);
+        }
+    }
+    for kv in &args.conf {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--conf takes KEY=VALUE, got {kv:?}"))?;
+        conf = conf.set(k.trim(), v.trim());
+    }
+    if let Some(m) = &args.master {
+        Master::parse(m).map_err(|e| e.to_string())?;
+        conf = conf.set_master(m.clone());
+    }
+    if let Some(n) = &args.name {
+        conf = conf.set_app_name(n.clone());
+    }
+    conf.validate().map_err(|e| e.to_string())?;
+    Ok(conf)
+}
+
+/// Builds `--example NAME` in release mode (cargo does nothing when it is up to date).
+fn build_example(name: &str, verbose: bool) -> Result<PathBuf, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .args(["build", "--release", "--example", name, "--manifest-path"])
+        .arg(root.join("Cargo.toml"));
+    if !verbose {
+        cargo.arg("--quiet");
+    }
+    let status = cargo
+        .status()
+        .map_err(|e| format!("cannot run cargo to build example {name:?}: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building example {name:?} failed (see cargo's output above)"
+        ));
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(target.join("release").join("examples").join(name))
+}
+
+fn launch(args: Args) -> Result<ExitCode, String> {
+    let conf = resolve_conf(&args)?;
+    let (program, app_args) = match &args.example {
+        Some(name) => (build_example(name, args.verbose)?, args.rest.clone()),
+        None => {
+            let (first, rest) = args
+                .rest
+                .split_first()
+                .ok_or("nothing to run: give PATH_TO_APP_BINARY or --example NAME")?;
+            (PathBuf::from(first), rest.to_vec())
+        }
+    };
+    if !program.exists() {
+        return Err(format!(
+            "application binary {} does not exist",
+            program.display()
+        ));
+    }
+    let mut cmd = Command::new(&program);
+    cmd.args(&app_args);
+    for (k, v) in conf.entries() {
+        match k {
+            "spate.master" => cmd.env("SPATE_MASTER", v),
+            "spate.app.name" => cmd.env("SPATE_APP_NAME", v),
+            _ => cmd.env(format!("SPATE_CONF_{k}"), v),
+        };
+    }
+    if args.verbose {
+        eprintln!("spate-submit: settings:");
+        for (k, v) in conf.entries() {
+            eprintln!("  {k} = {v}");
+        }
+        eprintln!(
+            "spate-submit: running {} {}",
+            program.display(),
+            app_args.join(" ")
+        );
+    }
+    run_forwarding_signals(cmd, &program)
+}
+
+/// Runs the child in its own process group (so a terminal's Ctrl-C reaches it once, through
+/// us), forwarding SIGINT, SIGTERM and SIGHUP, and returns its exit code.
+fn run_forwarding_signals(mut cmd: Command, program: &Path) -> Result<ExitCode, String> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+    // Register before spawning so no signal slips between the two.
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
+    let mut child = cmd
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    let pid = Pid::from_raw(child.id() as i32);
+    let handle = signals.handle();
+    let forwarder = std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if let Ok(sig) = Signal::try_from(sig) {
+                let _ = kill(pid, sig);
+            }
+        }
+    });
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for {}: {e}", program.display()))?;
+    handle.close();
+    let _ = forwarder.join();
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => 1,
+    };
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("spate-submit").chain(v.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn settings_resolve_in_order_and_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let props = dir.path().join("spate-defaults.conf");
+        std::fs::write(
+            &props,
+            "# defaults\nspate.task.maxFailures 2\nspate.storage.memory=64m\n\n",
+        )
+        .unwrap();
+        let p = props.to_str().unwrap();
+        let a = args(&[
+            "--properties-file",
+            p,
+            "--conf",
+            "spate.task.maxFailures=3",
+            "--master",
+            "local[2]",
+            "app",
+            "--x",
+        ]);
+        let conf = resolve_conf(&a).unwrap();
+        assert_eq!(conf.get("spate.task.maxFailures"), Some("3"));
+        assert_eq!(conf.get("spate.storage.memory"), Some("64m"));
+        assert_eq!(conf.get("spate.master"), Some("local[2]"));
+        assert_eq!(a.rest, ["app", "--x"]);
+
+        let err = resolve_conf(&args(&["--master", "yarn", "app"])).unwrap_err();
+        assert!(err.contains("local[N]"), "{err}");
+        let err = resolve_conf(&args(&["--conf", "spate.task.maxFailure=3", "app"])).unwrap_err();
+        assert!(
+            err.contains("did you mean \"spate.task.maxFailures\""),
+            "{err}"
+        );
+        let err = resolve_conf(&args(&["--conf", "novalue", "app"])).unwrap_err();
+        assert!(err.contains("KEY=VALUE"), "{err}");
+        let err = resolve_conf(&args(&[
+            "--conf",
+            "spate.streaming.blockInterval=fast",
+            "app",
+        ]))
+        .unwrap_err();
+        assert!(err.contains("200ms"), "{err}");
+        std::fs::write(&props, "justakey\n").unwrap();
+        let err = resolve_conf(&args(&["--properties-file", p, "app"])).unwrap_err();
+        assert!(err.contains(":1:"), "{err}");
+    }
+}
