@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use proptest::prelude::*;
+use spate::core::Error;
 use spate::core::conf::{parse_duration, parse_size};
 use spate::core::ids::RddId;
 use spate::prelude::*;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use spate::core::Error;
 use spate::core::ids::RddId;
 use spate::prelude::*;
 
