@@ -250,6 +250,15 @@ pub struct StreamingContext {
     pub(crate) shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for StreamingContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingContext")
+            .field("state", &*self.shared.state.lock())
+            .field("batch_interval", &self.shared.batch_interval)
+            .finish_non_exhaustive()
+    }
+}
+
 impl StreamingContext {
     /// A streaming context over a new [`Context`] built from `conf`.
     ///

@@ -1,0 +1,946 @@
+//! The streaming engine end to end: real sockets on 127.0.0.1, the example through
+//! `spate-submit` against `nc -lk`, graceful stops on SIGTERM, operators and lifecycle on the
+//! manual clock, bounded memory and backpressure.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Instant;
+
+use spate::prelude::*;
+use spate::streaming::testing::{run_batches, try_run_batches};
+use spate::streaming::{ManualClock, ReceiverStats, StreamingState};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// A streaming conf for socket tests: small blocks, quick reconnects, no signal handlers.
+fn conf(extra: &[(&str, &str)]) -> Conf {
+    let mut conf = Conf::new()
+        .set_master("local[2]")
+        .set_app_name("streaming-test")
+        .set("spate.streaming.blockInterval", "50ms")
+        .set("spate.streaming.receiver.maxReconnectBackoff", "200ms")
+        .set("spate.streaming.stopGracefullyOnShutdown", "false");
+    for (k, v) in extra {
+        conf = conf.set(*k, *v);
+    }
+    conf
+}
+
+/// Polls `cond` every 10 ms for at most `secs` seconds.
+fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+type Counts = Arc<Mutex<HashMap<String, u64>>>;
+
+/// The network word count on `lines`, summing every batch's counts into the returned map.
+fn count_words(lines: &DStream<Text>) -> Counts {
+    let totals: Counts = Arc::default();
+    let sink = Arc::clone(&totals);
+    lines
+        .flat_map(|line| line.split(' '))
+        .map(|w| (w, 1u64))
+        .reduce_by_key(|a, b| a + b)
+        .foreach_rdd(move |rdd, _| {
+            let batch = rdd.collect()?;
+            let mut t = sink.lock().unwrap();
+            for (w, n) in batch {
+                *t.entry(w.to_string()).or_default() += n;
+            }
+            Ok(())
+        })
+        .unwrap();
+    totals
+}
+
+fn total(counts: &Counts) -> u64 {
+    counts.lock().unwrap().values().sum()
+}
+
+/// Word counts of `text` the way `split(' ')` sees it.
+fn expected_counts(text: &str) -> HashMap<String, u64> {
+    let mut m = HashMap::new();
+    for line in text.lines() {
+        for w in line.split(' ') {
+            *m.entry(w.to_string()).or_default() += 1;
+        }
+    }
+    m
+}
+
+/// `n` deterministic lines over a 50-word vocabulary; every fifth ends in `\r\n`.
+fn corpus(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let words: Vec<String> = (0..(1 + i % 7))
+                .map(|j| format!("w{}", (i * 7 + j * 13) % 50))
+                .collect();
+            let end = if i % 5 == 0 { "\r\n" } else { "\n" };
+            format!("{}{end}", words.join(" "))
+        })
+        .collect()
+}
+
+/// Records every completed batch.
+#[derive(Default)]
+struct Batches(Mutex<Vec<BatchInfo>>);
+
+impl StreamingListener for Batches {
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        self.0.lock().unwrap().push(info.clone());
+    }
+}
+
+impl Batches {
+    fn attach(ssc: &StreamingContext) -> Arc<Batches> {
+        let b = Arc::new(Batches::default());
+        ssc.add_streaming_listener(b.clone());
+        b
+    }
+    fn all(&self) -> Vec<BatchInfo> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+const GRACEFUL: StopOptions = StopOptions {
+    stop_context: true,
+    graceful: true,
+};
+
+fn stats(ssc: &StreamingContext) -> ReceiverStats {
+    ssc.receiver_stats().remove(0)
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+// ---------------------------------------------------------------------------------------------
+// (1)–(3): the socket receiver against a test server
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_known_text_is_counted_exactly_across_many_batches() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lines = corpus(3000);
+    let text: String = lines.concat();
+    let expected = expected_counts(&text);
+    let expected_total: u64 = expected.values().sum();
+    let done_sending = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&done_sending);
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        // 100 lines every 20 ms: the text spans several 100 ms batches.
+        for chunk in lines.chunks(100) {
+            s.write_all(chunk.concat().as_bytes()).unwrap();
+            thread::sleep(Duration::from_millis(20));
+        }
+        done.store(true, Ordering::SeqCst);
+        s // kept open until joined: the end of the text is not the end of the stream
+    });
+
+    let ssc = StreamingContext::new(conf(&[]), Duration::from_millis(100)).unwrap();
+    let counts = count_words(&ssc.socket_text_stream("127.0.0.1", port));
+    let batches = Batches::attach(&ssc);
+    ssc.start().unwrap();
+    assert!(
+        wait_for(30, || done_sending.load(Ordering::SeqCst)
+            && total(&counts) >= expected_total),
+        "counted {} of {expected_total} words",
+        total(&counts)
+    );
+    ssc.stop(GRACEFUL).unwrap();
+    drop(server.join().unwrap());
+
+    assert_eq!(*counts.lock().unwrap(), expected);
+    let batches = batches.all();
+    let records: u64 = batches.iter().map(|b| b.records).sum();
+    assert_eq!(records, 3000, "records per batch add up to the lines sent");
+    assert!(
+        batches.iter().filter(|b| b.records > 0).count() >= 3,
+        "the text should span several batches: {batches:?}"
+    );
+    for pair in batches.windows(2) {
+        assert_eq!(
+            pair[1].batch_time.millis() - pair[0].batch_time.millis(),
+            100
+        );
+    }
+    assert!(batches.iter().all(|b| b.batch_time.millis() % 100 == 0));
+    assert_eq!(stats(&ssc).records, 3000);
+}
+
+#[test]
+fn the_receiver_waits_for_a_server_and_reconnects_without_missing_lines() {
+    let port = free_port();
+    let ssc = StreamingContext::new(conf(&[]), Duration::from_millis(100)).unwrap();
+    let counts = count_words(&ssc.socket_text_stream("127.0.0.1", port));
+    ssc.start().unwrap();
+    // Nobody listens yet: connection refused, retried with backoff.
+    assert!(wait_for(10, || stats(&ssc).connect_failures >= 2));
+    let failures_before = stats(&ssc).connect_failures;
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        stats(&ssc).connect_failures <= failures_before + 3,
+        "backoff must not busy-loop"
+    );
+
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let first: String = corpus(500).concat();
+    let second: String = corpus(700)[200..].concat();
+    let (a, b) = (first.clone(), second.clone());
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(a.as_bytes()).unwrap();
+        drop(s); // the server drops the connection…
+        let (mut s, _) = listener.accept().unwrap(); // …and the receiver comes back
+        s.write_all(b.as_bytes()).unwrap();
+        s
+    });
+    let mut expected = expected_counts(&first);
+    for (w, n) in expected_counts(&second) {
+        *expected.entry(w).or_default() += n;
+    }
+    let expected_total: u64 = expected.values().sum();
+    assert!(
+        wait_for(30, || total(&counts) >= expected_total),
+        "counted {} of {expected_total} words",
+        total(&counts)
+    );
+    ssc.stop(GRACEFUL).unwrap();
+    drop(server.join().unwrap());
+    assert_eq!(*counts.lock().unwrap(), expected);
+    assert_eq!(stats(&ssc).records, 1000);
+}
+
+#[test]
+fn invalid_utf8_is_replaced_and_overlong_lines_are_skipped_and_counted() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut send = |bytes: &[u8]| {
+            s.write_all(bytes).unwrap();
+            s.flush().unwrap();
+            thread::sleep(Duration::from_millis(30));
+        };
+        send(b"good line\n");
+        send(b"caf\xe9 ok\r\n"); // Latin-1, not UTF-8
+        send(&[b"x".repeat(200), b"\n".to_vec()].concat()); // whole over-long line in one read
+        for _ in 0..3 {
+            send(&b"y".repeat(100)); // over-long line spread over several reads
+        }
+        send(b"\nafter\n");
+        send(b"last\n");
+        s
+    });
+    let ssc = StreamingContext::new(
+        conf(&[("spate.streaming.receiver.maxLineBytes", "64b")]),
+        Duration::from_millis(100),
+    )
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&seen);
+    ssc.socket_text_stream("127.0.0.1", port)
+        .foreach_rdd(move |rdd, _| {
+            let lines = rdd.collect()?;
+            sink.lock()
+                .unwrap()
+                .extend(lines.iter().map(|l| l.to_string()));
+            Ok(())
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    assert!(wait_for(20, || seen.lock().unwrap().len() >= 4));
+    ssc.stop(GRACEFUL).unwrap();
+    drop(server.join().unwrap());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["good line", "caf\u{FFFD} ok", "after", "last"]
+    );
+    let st = stats(&ssc);
+    assert_eq!(
+        (
+            st.records,
+            st.invalid_utf8_lines,
+            st.oversized_lines_skipped
+        ),
+        (4, 1, 2)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (4)–(5): the example through spate-submit against `nc -lk`, and SIGTERM
+// ---------------------------------------------------------------------------------------------
+
+/// One block of `print` output.
+#[derive(Debug)]
+struct Printed {
+    time_ms: u64,
+    elements: Vec<(String, u64)>,
+    more: bool,
+}
+
+/// Parses Spark-format `print` blocks from a stream, checking their layout as it goes.
+fn parse_printed(out: impl Read, blocks: Arc<Mutex<Vec<Printed>>>) {
+    const DASHES: &str = "-------------------------------------------";
+    let mut lines = BufReader::new(out).lines().map_while(|l| l.ok());
+    while let Some(first) = lines.next() {
+        assert_eq!(first, DASHES, "a batch starts with a dashed line");
+        let time = lines.next().expect("Time line");
+        let time_ms = time
+            .strip_prefix("Time: ")
+            .and_then(|t| t.strip_suffix(" ms"))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("bad time line {time:?}"));
+        assert_eq!(lines.next().as_deref(), Some(DASHES));
+        let mut block = Printed {
+            time_ms,
+            elements: Vec::new(),
+            more: false,
+        };
+        for line in lines.by_ref() {
+            if line.is_empty() {
+                break;
+            }
+            if line == "..." {
+                block.more = true;
+                continue;
+            }
+            let inner = line
+                .strip_prefix('(')
+                .and_then(|l| l.strip_suffix(')'))
+                .unwrap_or_else(|| panic!("bad element {line:?}"));
+            let (w, n) = inner.rsplit_once(',').expect("(word,count)");
+            block.elements.push((w.to_string(), n.parse().unwrap()));
+        }
+        blocks.lock().unwrap().push(block);
+    }
+}
+
+fn printed_totals(blocks: &Mutex<Vec<Printed>>) -> HashMap<String, u64> {
+    let mut m = HashMap::new();
+    for b in blocks.lock().unwrap().iter() {
+        for (w, n) in &b.elements {
+            *m.entry(w.clone()).or_default() += n;
+        }
+    }
+    m
+}
+
+/// Kills a child on drop so a failing test leaves no processes behind.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sigterm(child: &Child) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+}
+
+fn wait_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit in {secs}s");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The debug build of an example, next to this test binary (cargo test builds examples).
+fn example_path(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test`, which builds examples",
+        path.display()
+    );
+    path
+}
+
+fn netcat_available() -> bool {
+    Command::new("nc")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+#[test]
+fn network_wordcount_through_spate_submit_against_nc_then_sigterm() {
+    if !netcat_available() {
+        // CI installs netcat-openbsd (.ci/run); elsewhere say what is missing.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nc (netcat-openbsd) is required in CI"
+        );
+        eprintln!("skipping: nc not installed (apt-get install netcat-openbsd)");
+        return;
+    }
+    let port = free_port();
+    let mut nc = Reaped(
+        Command::new("nc")
+            .args(["-lk", "127.0.0.1", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut app = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_spate-submit"))
+            .args(["--master", "local[2]", "--name", "wordcount-test"])
+            .args(["--conf", "spate.streaming.blockInterval=100ms"])
+            .arg(example_path("network_wordcount"))
+            .args(["127.0.0.1", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let blocks = Arc::new(Mutex::new(Vec::new()));
+    let stdout = app.0.stdout.take().unwrap();
+    let parser = {
+        let blocks = Arc::clone(&blocks);
+        thread::spawn(move || parse_printed(stdout, blocks))
+    };
+    let mut stderr = app.0.stderr.take().unwrap();
+    let log = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+
+    // Eight distinct words, so `print(10)` shows every count of every batch.
+    let mut typed = nc.0.stdin.take().unwrap();
+    let text = "to be or not to be\nthat is the question\n";
+    let rounds = 30;
+    for _ in 0..rounds {
+        typed.write_all(text.as_bytes()).unwrap();
+        typed.flush().unwrap();
+        thread::sleep(Duration::from_millis(50));
+    }
+    let expected: HashMap<String, u64> = expected_counts(&text.repeat(rounds));
+    let arrived = wait_for(30, || printed_totals(&blocks) == expected);
+    assert!(
+        arrived,
+        "printed {:?}, expected {expected:?}",
+        printed_totals(&blocks)
+    );
+
+    // Mid-stream: keep typing the same line, then SIGTERM the launcher.
+    let typing = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let typing = Arc::clone(&typing);
+        thread::spawn(move || {
+            while typing.load(Ordering::SeqCst) {
+                if typed.write_all(b"to be or not to be\n").is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    thread::sleep(Duration::from_millis(1500));
+    sigterm(&app.0);
+    let status = wait_exit(&mut app.0, 60);
+    typing.store(false, Ordering::SeqCst);
+    writer.join().unwrap();
+    parser.join().unwrap();
+    let log = log.join().unwrap();
+    assert!(status.success(), "exit {status:?}; stderr:\n{log}");
+    assert!(log.contains("stopping gracefully"), "stderr:\n{log}");
+
+    let blocks = blocks.lock().unwrap();
+    assert!(blocks.iter().all(|b| b.time_ms % 1000 == 0 && !b.more));
+    assert!(
+        blocks
+            .windows(2)
+            .all(|w| w[1].time_ms == w[0].time_ms + 1000)
+    );
+    // Whole lines were counted: "to be or not to be" gives to = be = 2 × or = 2 × not.
+    let mut totals = HashMap::new();
+    for b in blocks.iter() {
+        for (w, n) in &b.elements {
+            *totals.entry(w.as_str()).or_insert(0u64) += n;
+        }
+    }
+    let extra_lines = totals["or"] - rounds as u64;
+    assert!(
+        extra_lines > 0,
+        "lines typed after the first check were counted"
+    );
+    assert_eq!(totals["not"], totals["or"]);
+    assert_eq!(totals["to"], 2 * totals["or"]);
+    assert_eq!(totals["be"], 2 * totals["or"]);
+    assert_eq!(totals["question"], rounds as u64);
+}
+
+#[test]
+fn sigterm_stops_gracefully_and_every_received_line_is_counted() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut sent = 0u64;
+        // Write until the receiver goes away.
+        while s.write_all(b"a b c\n").is_ok() {
+            sent += 1;
+            if sent % 64 == 0 {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        sent
+    });
+    let ssc = StreamingContext::new(
+        conf(&[("spate.streaming.stopGracefullyOnShutdown", "true")]),
+        Duration::from_millis(200),
+    )
+    .unwrap();
+    let lines = ssc.socket_text_stream("127.0.0.1", port);
+    let counted = Arc::new(AtomicU64::new(0));
+    let sink = Arc::clone(&counted);
+    lines
+        .count()
+        .foreach_rdd(move |rdd, _| {
+            sink.fetch_add(rdd.collect()?.iter().sum(), Ordering::SeqCst);
+            Ok(())
+        })
+        .unwrap();
+    let words = count_words(&lines);
+    ssc.start().unwrap();
+    assert!(wait_for(20, || counted.load(Ordering::SeqCst) > 1000));
+    nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(
+        ssc.await_termination_timeout(Duration::from_secs(60))
+            .unwrap()
+    );
+    assert_eq!(ssc.state(), StreamingState::Stopped);
+    let sent = server.join().unwrap();
+    let received = stats(&ssc).records;
+    assert_eq!(counted.load(Ordering::SeqCst), received);
+    assert!(received <= sent);
+    let words = words.lock().unwrap();
+    assert_eq!(
+        (words["a"], words["b"], words["c"]),
+        (received, received, received)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (6): operators on the manual clock, lifecycle, memory, backpressure, custom receivers
+// ---------------------------------------------------------------------------------------------
+
+fn sorted<T: Ord>(batches: Vec<Vec<T>>) -> Vec<Vec<T>> {
+    batches
+        .into_iter()
+        .map(|mut b| {
+            b.sort();
+            b
+        })
+        .collect()
+}
+
+#[test]
+fn narrow_operators_match_their_definitions_per_batch() {
+    let input = vec![vec![1, 2, 3, 4], vec![], vec![5, 6]];
+    assert_eq!(
+        run_batches(input.clone(), |s| s.map(|x: i32| x * x), 4),
+        [vec![1, 4, 9, 16], vec![], vec![25, 36], vec![]]
+    );
+    assert_eq!(
+        run_batches(
+            input.clone(),
+            |s| s.flat_map(|x: i32| vec![x; x as usize % 3]),
+            3
+        ),
+        [vec![1, 2, 2, 4], vec![], vec![5, 5]]
+    );
+    assert_eq!(
+        run_batches(input.clone(), |s| s.filter(|x| x % 2 == 0), 3),
+        [vec![2, 4], vec![], vec![6]]
+    );
+    // Two partitions per input batch: map_partitions sees each one whole.
+    assert_eq!(
+        run_batches(
+            input.clone(),
+            |s| s.map_partitions(|it| std::iter::once(it.sum::<i32>())),
+            3
+        ),
+        [vec![3, 7], vec![0, 0], vec![5, 6]]
+    );
+    assert_eq!(
+        run_batches(input.clone(), |s| s.count(), 4),
+        [vec![4], vec![0], vec![2], vec![0]]
+    );
+    assert_eq!(
+        run_batches(input.clone(), |s| s.union(&s.map(|x| -x)), 2),
+        [vec![1, 2, 3, 4, -1, -2, -3, -4], vec![]]
+    );
+    assert_eq!(
+        run_batches(
+            input,
+            |s| s.transform(|rdd, time| rdd.map(move |x| (time.millis(), x))),
+            3
+        ),
+        [
+            vec![(1000, 1), (1000, 2), (1000, 3), (1000, 4)],
+            vec![],
+            vec![(3000, 5), (3000, 6)]
+        ]
+    );
+}
+
+#[test]
+fn reduce_by_key_on_text_words_counts_each_batch() {
+    let input = vec![
+        vec![Text::from("a b a"), Text::from("c a")],
+        vec![Text::from("b")],
+        vec![],
+    ];
+    let counts = |s: DStream<Text>| {
+        s.flat_map(|l| l.split(' '))
+            .map(|w| (w.to_string(), 1u32))
+            .reduce_by_key(|a, b| a + b)
+    };
+    let want = vec![
+        vec![
+            ("a".to_string(), 3),
+            ("b".to_string(), 1),
+            ("c".to_string(), 1),
+        ],
+        vec![("b".to_string(), 1)],
+        vec![],
+    ];
+    assert_eq!(sorted(run_batches(input.clone(), counts, 3)), want);
+    let three = |s: DStream<Text>| {
+        s.flat_map(|l| l.split(' '))
+            .map(|w| (w, 1u32))
+            .reduce_by_key_with_partitions(|a, b| a + b, 3)
+            .transform(|rdd, _| rdd.glom().map(|p| p.len()))
+    };
+    let sizes = run_batches(input, three, 1);
+    assert_eq!(sizes[0].len(), 3, "three partitions");
+    assert_eq!(sizes[0].iter().sum::<usize>(), 3, "three distinct words");
+}
+
+#[test]
+fn stream_union_of_many_and_queue_stream_modes() {
+    let ctx = Context::new(conf(&[])).unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let (q1, q2) = (RddQueue::new(), RddQueue::new());
+    q1.push(ctx.parallelize(vec![1, 2], 1));
+    q1.push(ctx.parallelize(vec![3], 1));
+    q2.push(ctx.parallelize(vec![10], 1));
+    q2.push(ctx.parallelize(vec![20], 1));
+    let one = ssc.queue_stream(q1, true, None);
+    let all = ssc.queue_stream(q2, false, Some(ctx.parallelize(vec![0], 1)));
+    let both = ssc.union(&[one, all]);
+    let out = Arc::new(Mutex::new(BTreeMap::new()));
+    let sink = Arc::clone(&out);
+    both.foreach_rdd(move |rdd, t| {
+        sink.lock().unwrap().insert(t.millis(), rdd.collect()?);
+        Ok(())
+    })
+    .unwrap();
+    let batches = Batches::attach(&ssc);
+    ssc.start().unwrap();
+    for i in 1..=3 {
+        clock.advance(Duration::from_secs(1));
+        assert!(wait_for(20, || batches.all().len() == i));
+    }
+    ssc.stop(StopOptions::default()).unwrap();
+    let out = out.lock().unwrap();
+    assert_eq!(out[&1000], [1, 2, 10, 20]);
+    assert_eq!(out[&2000], [3, 0]);
+    assert_eq!(out[&3000], [0]);
+}
+
+#[test]
+fn lifecycle_misuse_is_a_typed_error() {
+    let ssc = StreamingContext::new(conf(&[]), Duration::from_secs(1)).unwrap();
+    let s = ssc.queue_stream(RddQueue::<u32>::new(), true, None);
+    assert!(matches!(ssc.start(), Err(Error::NoOutputOperations)));
+    s.foreach_rdd(|_, _| Ok(())).unwrap();
+    ssc.start().unwrap();
+    assert_eq!(ssc.state(), StreamingState::Active);
+    let err = ssc.start().unwrap_err();
+    assert!(matches!(err, Error::AlreadyStarted), "{err}");
+    assert!(err.to_string().contains("before start()"));
+    assert!(matches!(
+        s.map(|x| x + 1).print(3),
+        Err(Error::AlreadyStarted)
+    ));
+    ssc.stop(StopOptions::default()).unwrap();
+    assert!(ssc.context().is_stopped());
+    assert!(matches!(ssc.start(), Err(Error::Stopped)));
+    assert!(matches!(s.foreach_rdd(|_, _| Ok(())), Err(Error::Stopped)));
+    ssc.await_termination().unwrap();
+
+    let bad = StreamingContext::new(conf(&[]), Duration::from_micros(1500)).unwrap_err();
+    assert!(matches!(bad, Error::InvalidBatchInterval(_)), "{bad}");
+    let typo = StreamingContext::new(
+        conf(&[("spate.streaming.blockIntervall", "100ms")]),
+        Duration::from_secs(1),
+    )
+    .unwrap_err();
+    assert!(
+        typo.to_string().contains("spate.streaming.blockInterval"),
+        "{typo}"
+    );
+    let dur = StreamingContext::new(
+        conf(&[("spate.streaming.blockInterval", "fast")]),
+        Duration::from_secs(1),
+    )
+    .unwrap_err();
+    assert!(dur.to_string().contains("200ms"), "{dur}");
+}
+
+#[test]
+fn a_failing_batch_stops_the_context_with_the_batch_and_the_cause() {
+    let err =
+        try_run_batches(vec![vec![1, 2], vec![3, 0]], |s| s.map(|x: i32| 6 / x), 3).unwrap_err();
+    match &err {
+        Error::BatchFailed { time, .. } => assert_eq!(time.millis(), 2000),
+        other => panic!("expected BatchFailed, got {other}"),
+    }
+    assert!(err.to_string().contains("divide by zero"), "{err}");
+
+    // An output closure that returns an error fails its batch the same way, and
+    // await_termination reports it.
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc = StreamingContext::with_clock(
+        Context::new(conf(&[])).unwrap(),
+        Duration::from_secs(1),
+        clock.clone(),
+    )
+    .unwrap();
+    let q = RddQueue::new();
+    q.push(ssc.context().parallelize(vec![1u8], 1));
+    ssc.queue_stream(q, true, None)
+        .foreach_rdd(|_, _| Err(spate::core::Error::InvalidArgument("sink refused".into())))
+        .unwrap();
+    ssc.start().unwrap();
+    assert!(
+        !ssc.await_termination_timeout(Duration::from_millis(50))
+            .unwrap(),
+        "nothing runs before the manual clock moves"
+    );
+    clock.advance(Duration::from_secs(1));
+    let err = ssc.await_termination().unwrap_err();
+    assert!(matches!(err, Error::BatchFailed { .. }), "{err}");
+    assert!(err.to_string().contains("sink refused"), "{err}");
+    assert_eq!(ssc.state(), StreamingState::Stopped);
+}
+
+/// Advances `clock` one batch at a time, waiting for each batch to complete.
+fn drive(clock: &ManualClock, batches: &Batches, n: usize, mut after_each: impl FnMut(usize)) {
+    let start = batches.all().len();
+    for i in 1..=n {
+        clock.advance(Duration::from_secs(1));
+        assert!(
+            wait_for(30, || batches.all().len() >= start + i),
+            "batch {i} did not complete"
+        );
+        after_each(i);
+    }
+}
+
+#[test]
+fn memory_stays_flat_over_many_batches() {
+    let ctx = Context::new(conf(&[])).unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let batch: Vec<(u32, u64)> = (0..2000).map(|i| (i % 100, 1)).collect();
+    let every = ctx.parallelize(batch, 4);
+    let counted = Arc::new(AtomicU64::new(0));
+    let sink = Arc::clone(&counted);
+    ssc.queue_stream(RddQueue::new(), true, Some(every))
+        .map(|(k, v)| (k, v * 2))
+        .reduce_by_key(|a, b| a + b)
+        .foreach_rdd(move |rdd, _| {
+            sink.fetch_add(
+                rdd.values().reduce(|a, b| a + b)?.unwrap_or(0),
+                Ordering::SeqCst,
+            );
+            Ok(())
+        })
+        .unwrap();
+    let batches = Batches::attach(&ssc);
+    ssc.start().unwrap();
+    let mut peak_shuffles = 0;
+    drive(&clock, &batches, 300, |_| {
+        peak_shuffles = peak_shuffles.max(ctx.active_shuffles());
+    });
+    ssc.stop(StopOptions::default()).unwrap();
+    assert_eq!(counted.load(Ordering::SeqCst), 300 * 4000);
+    assert!(
+        peak_shuffles <= 2,
+        "shuffles of old batches pile up: {peak_shuffles}"
+    );
+    assert_eq!(ctx.active_shuffles(), 0, "everything released at stop");
+}
+
+/// Stores numbered records in chunks of 100 as fast as it is allowed to.
+struct Flood {
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Receiver<u64> for Flood {
+    fn on_start(&mut self, handle: ReceiverHandle<u64>) {
+        self.thread = Some(thread::spawn(move || {
+            let mut next = 0u64;
+            loop {
+                let chunk: Vec<u64> = (next..next + 100).collect();
+                if !handle.store_all(chunk) {
+                    return;
+                }
+                next += 100;
+            }
+        }));
+    }
+    fn on_stop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_fast_receiver_is_held_back_and_nothing_is_dropped() {
+    let ssc = StreamingContext::new(
+        conf(&[
+            ("spate.streaming.receiver.maxPendingRecords", "1000"),
+            ("spate.streaming.blockInterval", "10ms"),
+        ]),
+        Duration::from_millis(50),
+    )
+    .unwrap();
+    let stream = ssc.receiver_stream(Flood { thread: None });
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    stream
+        .foreach_rdd(move |rdd, _| {
+            let v = rdd.collect()?;
+            thread::sleep(Duration::from_millis(60)); // slower than the batch interval
+            sink.lock().unwrap().extend(v);
+            Ok(())
+        })
+        .unwrap();
+    let batches = Batches::attach(&ssc);
+    ssc.start().unwrap();
+    assert!(wait_for(20, || batches.all().len() >= 10));
+    ssc.stop(GRACEFUL).unwrap();
+    let batches = batches.all();
+    let max_batch = batches.iter().map(|b| b.records).max().unwrap();
+    assert!(
+        max_batch <= 1100,
+        "pending records are bounded: {max_batch}"
+    );
+    let received = stats(&ssc).records;
+    let completed: u64 = batches.iter().map(|b| b.records).sum();
+    assert_eq!(completed, received, "every stored record was processed");
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        *seen,
+        (0..received).collect::<Vec<_>>(),
+        "in order, no gaps"
+    );
+    assert!(
+        batches.iter().any(|b| b.scheduling_delay > Duration::ZERO),
+        "batches queued up behind slow ones and their delay was recorded"
+    );
+}
+
+/// Stores `a`, `b`, `c` on its first run, reports an error and asks for a restart; stores
+/// `d` on its second run.
+struct Flaky {
+    runs: u32,
+}
+
+impl Receiver<String> for Flaky {
+    fn on_start(&mut self, handle: ReceiverHandle<String>) {
+        self.runs += 1;
+        if self.runs == 1 {
+            handle.store_all(vec!["a".into(), "b".into(), "c".into()]);
+            handle.report_error("upstream hiccup");
+            handle.restart("lost the session");
+        } else {
+            handle.store("d".into());
+        }
+    }
+    fn on_stop(&mut self) {}
+}
+
+#[derive(Default)]
+struct Errors(Mutex<Vec<String>>);
+
+impl StreamingListener for Errors {
+    fn on_receiver_error(&self, _: spate::streaming::StreamId, message: &str) {
+        self.0.lock().unwrap().push(message.to_string());
+    }
+}
+
+#[test]
+fn a_custom_receiver_can_report_errors_and_restart() {
+    let ssc = StreamingContext::new(
+        conf(&[("spate.streaming.receiverRestartDelay", "20ms")]),
+        Duration::from_millis(50),
+    )
+    .unwrap();
+    let errors = Arc::new(Errors::default());
+    ssc.add_streaming_listener(errors.clone());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    ssc.receiver_stream(Flaky { runs: 0 })
+        .foreach_rdd(move |rdd, _| {
+            sink.lock().unwrap().extend(rdd.collect()?);
+            Ok(())
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    assert!(wait_for(20, || seen.lock().unwrap().len() >= 4));
+    ssc.stop(GRACEFUL).unwrap();
+    assert_eq!(*seen.lock().unwrap(), ["a", "b", "c", "d"]);
+    let errors = errors.0.lock().unwrap();
+    assert!(errors.iter().any(|e| e == "upstream hiccup"), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("lost the session")),
+        "{errors:?}"
+    );
+    assert_eq!(stats(&ssc).errors, 2);
+}
