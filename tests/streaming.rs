@@ -871,6 +871,11 @@ fn a_fast_receiver_is_held_back_and_nothing_is_dropped() {
         max_batch <= 1100,
         "pending records are bounded: {max_batch}"
     );
+    assert_eq!(
+        ssc.context().storage_usage(),
+        (0, 0),
+        "received blocks leave the block store once their batch is done"
+    );
     let received = stats(&ssc).records;
     let completed: u64 = batches.iter().map(|b| b.records).sum();
     assert_eq!(completed, received, "every stored record was processed");

@@ -13,9 +13,9 @@ use crate::conf::{Conf, Master};
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::fault::{FaultInjector, FaultState};
-use crate::ids::{JobId, RddId, ShuffleId, StageId};
+use crate::ids::{InputBlockId, JobId, RddId, ShuffleId, StageId};
 use crate::rdd::Rdd;
-use crate::rdd::sources::{ParallelCollection, TextFile};
+use crate::rdd::sources::{InputBlocks, ParallelCollection, TextFile};
 use crate::rdd::transform::UnionOp;
 use crate::shuffle::ShuffleStore;
 use crate::storage::BlockStore;
@@ -209,6 +209,72 @@ impl Context {
             None,
             ParallelCollection::from_blocks(blocks),
         )
+    }
+
+    /// Puts a block of received records in the block store under `id` (shared, not copied).
+    /// It stays in memory while the `spate.storage.memory` budget allows and is spilled to disk
+    /// otherwise — never dropped, since received records have no lineage — until
+    /// [`Context::remove_input_blocks`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use spate_core::ids::InputBlockId;
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let id = InputBlockId { stream: 0, seq: 0 };
+    /// ctx.put_input_block(id, Arc::new(vec!["a".to_string(), "b".to_string()])).unwrap();
+    /// assert_eq!(ctx.storage_usage().1, 1);
+    /// ```
+    pub fn put_input_block<T: Data>(&self, id: InputBlockId, records: Arc<Vec<T>>) -> Result<()> {
+        self.inner.blocks.put_input(id, records)
+    }
+
+    /// An RDD with one partition per received block, read from the block store by id. A block
+    /// that is no longer there fails the job with [`Error::InputBlockLost`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use spate_core::{Context, Error, ids::InputBlockId};
+    /// let ctx = Context::local(1).unwrap();
+    /// let (a, b) = (InputBlockId { stream: 0, seq: 0 }, InputBlockId { stream: 0, seq: 1 });
+    /// ctx.put_input_block(a, Arc::new(vec![1, 2])).unwrap();
+    /// ctx.put_input_block(b, Arc::new(vec![3])).unwrap();
+    /// let rdd = ctx.input_block_rdd::<i32>(vec![a, b]);
+    /// assert_eq!(rdd.num_partitions(), 2);
+    /// assert_eq!(rdd.collect().unwrap(), [1, 2, 3]);
+    /// ctx.remove_input_blocks(&[a]);
+    /// assert!(matches!(rdd.collect(), Err(Error::InputBlockLost { .. })));
+    /// ```
+    #[track_caller]
+    pub fn input_block_rdd<T: Data>(&self, ids: Vec<InputBlockId>) -> Rdd<T> {
+        let op = InputBlocks {
+            ids,
+            ctx: self.clone(),
+        };
+        Rdd::from_op(self, "received blocks", None, op)
+    }
+
+    /// Removes received blocks from the block store (memory and disk), e.g. once their batch
+    /// has completed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use spate_core::ids::InputBlockId;
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let id = InputBlockId { stream: 3, seq: 9 };
+    /// ctx.put_input_block(id, Arc::new(vec![0u8; 10])).unwrap();
+    /// ctx.remove_input_blocks(&[id]);
+    /// assert_eq!(ctx.storage_usage(), (0, 0));
+    /// ```
+    pub fn remove_input_blocks(&self, ids: &[InputBlockId]) {
+        for &id in ids {
+            self.inner.blocks.remove(crate::storage::BlockId::Input(id));
+        }
     }
 
     /// The lines of a text file, or of every visible file in a directory, as [`Text`] (shared

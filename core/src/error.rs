@@ -91,6 +91,16 @@ pub enum Error {
     #[error("the context has been stopped; create a new Context to run more jobs")]
     ContextStopped,
 
+    /// A block of received records is gone from the block store (removed after its batch, or
+    /// its spill file unreadable). Received data has no lineage to recompute it from.
+    #[error(
+        "received block {block} is not in the block store (its batch already completed, or its spill file was lost); received records cannot be recomputed from lineage"
+    )]
+    InputBlockLost {
+        /// The block.
+        block: crate::ids::InputBlockId,
+    },
+
     /// An action was called from inside a task, which would deadlock the executor pool.
     #[error(
         "an action was called from inside a task of the same context; compute the value on the driver first and capture it in the closure"

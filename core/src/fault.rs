@@ -169,7 +169,7 @@ impl FaultInjector {
     pub fn drop_cached_blocks(&self, rdd: RddId, partitions: &[usize]) -> usize {
         partitions
             .iter()
-            .filter(|&&partition| self.ctx.inner.blocks.remove(BlockId { rdd, partition }))
+            .filter(|&&partition| self.ctx.inner.blocks.remove(BlockId::rdd(rdd, partition)))
             .count()
     }
 
@@ -184,6 +184,6 @@ impl FaultInjector {
     /// assert_eq!(ctx.fault_injector().cached_block_location(rdd.id(), 0), Some("disk"));
     /// ```
     pub fn cached_block_location(&self, rdd: RddId, partition: usize) -> Option<&'static str> {
-        self.ctx.inner.blocks.location(BlockId { rdd, partition })
+        self.ctx.inner.blocks.location(BlockId::rdd(rdd, partition))
     }
 }

@@ -102,3 +102,28 @@ impl fmt::Display for TaskId {
         )
     }
 }
+
+/// Names one block of received records: the input stream that received it and its sequence
+/// number within that stream. Every process derives the same name for the same block, so a
+/// task can ask for a received block by id wherever it runs.
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::ids::InputBlockId;
+/// let id = InputBlockId { stream: 0, seq: 7 };
+/// assert_eq!(id.to_string(), "input-0-7");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InputBlockId {
+    /// The input stream's id.
+    pub stream: u32,
+    /// The block's sequence number within its stream, from 0.
+    pub seq: u64,
+}
+
+impl fmt::Display for InputBlockId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "input-{}-{}", self.stream, self.seq)
+    }
+}

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec;
 use crate::data::Data;
 use crate::error::{Error, Result};
-use crate::ids::RddId;
+use crate::ids::{InputBlockId, RddId};
 
 /// Where a persisted RDD's partitions are kept.
 ///
@@ -48,16 +48,25 @@ impl StorageLevel {
     }
 }
 
-/// Names a stored block: one partition of one RDD.
+/// Names a stored block: one partition of one RDD, or one block of received records.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct BlockId {
-    pub rdd: RddId,
-    pub partition: usize,
+pub(crate) enum BlockId {
+    /// A cached partition.
+    Rdd { rdd: RddId, partition: usize },
+    /// Records a streaming receiver stored; they have no lineage.
+    Input(InputBlockId),
 }
 
 impl BlockId {
+    pub(crate) fn rdd(rdd: RddId, partition: usize) -> BlockId {
+        BlockId::Rdd { rdd, partition }
+    }
+
     fn file_name(&self) -> String {
-        format!("rdd_{}_{}", self.rdd.0, self.partition)
+        match self {
+            BlockId::Rdd { rdd, partition } => format!("rdd_{}_{partition}", rdd.0),
+            BlockId::Input(id) => format!("input_{}_{}", id.stream, id.seq),
+        }
     }
 }
 
@@ -352,6 +361,22 @@ impl BlockStore {
         true
     }
 
+    /// Stores a block of received records, shared with the caller. Memory first; what does not
+    /// fit (now, or later when evicted) goes to disk, never dropped — it has no lineage.
+    pub(crate) fn put_input<T: Data>(&self, id: InputBlockId, data: Arc<Vec<T>>) -> Result<()> {
+        let id = BlockId::Input(id);
+        let level = StorageLevel::MemoryAndDisk;
+        let size = estimate_size(&data);
+        let stored = Stored::Objects {
+            data: Arc::clone(&data) as Arc<dyn Any + Send + Sync>,
+            encode: encode_objects::<T>,
+        };
+        if !self.insert_in_memory(id, stored, size, level) {
+            self.write_to_disk(id, &*data, level)?;
+        }
+        Ok(())
+    }
+
     /// Removes one block (memory and disk).
     pub(crate) fn remove(&self, id: BlockId) -> bool {
         let e = self.state.lock().remove(id);
@@ -369,7 +394,11 @@ impl BlockStore {
     pub(crate) fn remove_rdd(&self, rdd: RddId) {
         let ids: Vec<BlockId> = {
             let st = self.state.lock();
-            st.blocks.keys().filter(|b| b.rdd == rdd).copied().collect()
+            st.blocks
+                .keys()
+                .filter(|b| matches!(b, BlockId::Rdd { rdd: r, .. } if *r == rdd))
+                .copied()
+                .collect()
         };
         for id in ids {
             self.remove(id);

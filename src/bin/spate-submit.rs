@@ -25,8 +25,12 @@ use spate_core::conf::Master;
     after_help = "Examples:\n  spate-submit --master 'local[2]' --example network_wordcount localhost 9999\n  spate-submit --conf spate.streaming.blockInterval=100ms ./target/release/my-app arg1"
 )]
 struct Args {
-    /// Where to run: local, local[N] or local[*].
-    #[arg(long, value_name = "MASTER")]
+    /// Where to run.
+    #[arg(
+        long,
+        value_name = "MASTER",
+        help = "Where to run: local, local[N] or local[*]"
+    )]
     master: Option<String>,
     /// The application's name.
     #[arg(long, value_name = "NAME")]

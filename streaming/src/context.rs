@@ -409,17 +409,18 @@ impl StreamingContext {
         receiver: impl Receiver<T>,
     ) -> DStream<T> {
         let id = StreamId(self.shared.next_stream.load(Ordering::Relaxed));
-        let intake = Arc::new(Intake::new(id, self.shared.settings.max_pending));
+        let intake = Arc::new(Intake::new(
+            id,
+            self.shared.settings.max_pending,
+            self.shared.ctx.clone(),
+        ));
         let input = Arc::new(ReceiverInput {
             intake: Arc::clone(&intake),
             receiver: Mutex::new(Some(Box::new(receiver))),
             supervisor: Mutex::new(None),
         });
         self.shared.graph.lock().inputs.push(input);
-        let op = IntakeOp {
-            intake,
-            ctx: self.shared.ctx.clone(),
-        };
+        let op = IntakeOp { intake };
         DStream::from_op(&self.shared, kind, op)
     }
 

@@ -1,18 +1,21 @@
 //! Input streams: where each batch's records come from.
 //!
 //! A receiver stores records into its stream's [`Intake`]: a current buffer that a block thread
-//! cuts into a block every `spate.streaming.blockInterval`. At each batch time the job generator
-//! *allocates* the blocks received since the previous batch (flushing the current buffer too) to
-//! the new batch; the batch's input RDD has one partition per block and shares the blocks'
-//! memory. Records are counted as pending from `store` until their batch completes; while more
-//! than `spate.streaming.receiver.maxPendingRecords` are pending, `store` waits — a socket
-//! receiver then stops reading, and TCP slows the sender down. Nothing is dropped.
+//! cuts into a block every `spate.streaming.blockInterval`. Each block goes into the core block
+//! store under an [`InputBlockId`] (stream, sequence number). At each batch time the job
+//! generator *allocates* the blocks received since the previous batch (flushing the current
+//! buffer too) to the new batch; the batch's input RDD has one partition per block and reads
+//! them from the block store by id. When the batch completes its blocks are removed. Records
+//! are counted as pending from `store` until their batch completes; while more than
+//! `spate.streaming.receiver.maxPendingRecords` are pending, `store` waits — a socket receiver
+//! then stops reading, and TCP slows the sender down. Nothing is dropped.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Condvar, Mutex};
+use spate_core::ids::InputBlockId;
 use spate_core::{Context, Data, Rdd};
 
 use crate::dstream::{StreamId, StreamOp};
@@ -52,10 +55,18 @@ pub(crate) struct Counters {
     pub(crate) errors: AtomicU64,
 }
 
+/// Blocks cut but not yet allocated, or allocated to one batch: their ids and record count.
+#[derive(Default)]
+struct BlockSet {
+    ids: Vec<InputBlockId>,
+    records: usize,
+}
+
 struct IntakeState<T> {
     current: Vec<T>,
-    blocks: Vec<Arc<Vec<T>>>,
-    allocated: BTreeMap<Time, (Vec<Arc<Vec<T>>>, usize)>,
+    next_seq: u64,
+    blocks: BlockSet,
+    allocated: BTreeMap<Time, BlockSet>,
     pending: usize,
     stopped: bool,
     oversized_reported: u64,
@@ -68,16 +79,18 @@ pub(crate) struct Intake<T> {
     space: Condvar,
     space_async: tokio::sync::Notify,
     max_pending: usize,
+    ctx: Context,
     pub(crate) counters: Counters,
 }
 
 impl<T: Data> Intake<T> {
-    pub(crate) fn new(stream: StreamId, max_pending: usize) -> Intake<T> {
+    pub(crate) fn new(stream: StreamId, max_pending: usize, ctx: Context) -> Intake<T> {
         Intake {
             stream,
             state: Mutex::new(IntakeState {
                 current: Vec::new(),
-                blocks: Vec::new(),
+                next_seq: 0,
+                blocks: BlockSet::default(),
                 allocated: BTreeMap::new(),
                 pending: 0,
                 stopped: false,
@@ -86,6 +99,7 @@ impl<T: Data> Intake<T> {
             space: Condvar::new(),
             space_async: tokio::sync::Notify::new(),
             max_pending,
+            ctx,
             counters: Counters::default(),
         }
     }
@@ -135,26 +149,47 @@ impl<T: Data> Intake<T> {
         }
     }
 
+    /// Moves the current buffer into the block store as the next block. Under the intake's
+    /// lock, so blocks keep their order relative to batch allocation.
+    fn seal_current(&self, st: &mut IntakeState<T>) {
+        if st.current.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut st.current);
+        let n = records.len();
+        let id = InputBlockId {
+            stream: self.stream.0,
+            seq: st.next_seq,
+        };
+        st.next_seq += 1;
+        if let Err(e) = self.ctx.put_input_block(id, Arc::new(records)) {
+            // Only a failed spill to disk can get here; the records are gone, so say so loudly.
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                "{}: could not store block {id} of {n} records: {e}",
+                self.stream
+            );
+            st.pending -= n;
+            return;
+        }
+        st.blocks.ids.push(id);
+        st.blocks.records += n;
+    }
+
     /// Cuts the current buffer into a block (the block interval's tick).
     pub(crate) fn cut_block(&self) {
         let mut st = self.state.lock();
-        if !st.current.is_empty() {
-            let block = std::mem::take(&mut st.current);
-            st.blocks.push(Arc::new(block));
-        }
+        self.seal_current(&mut st);
     }
 
     /// Gives batch `time` every block received so far, including the current buffer.
     /// Returns the number of records.
     pub(crate) fn allocate(&self, time: Time) -> u64 {
         let mut st = self.state.lock();
-        if !st.current.is_empty() {
-            let block = std::mem::take(&mut st.current);
-            st.blocks.push(Arc::new(block));
-        }
+        self.seal_current(&mut st);
         let blocks = std::mem::take(&mut st.blocks);
-        let n: usize = blocks.iter().map(|b| b.len()).sum();
-        st.allocated.insert(time, (blocks, n));
+        let n = blocks.records;
+        st.allocated.insert(time, blocks);
         let skipped = self.counters.oversized.load(Ordering::Relaxed);
         if skipped > st.oversized_reported {
             tracing::warn!(
@@ -167,21 +202,23 @@ impl<T: Data> Intake<T> {
         n as u64
     }
 
-    /// The blocks allocated to `time` (shared, not removed: released with the batch).
-    pub(crate) fn blocks_of(&self, time: Time) -> Vec<Arc<Vec<T>>> {
+    /// The ids of the blocks allocated to `time` (they stay stored until the batch is released).
+    pub(crate) fn blocks_of(&self, time: Time) -> Vec<InputBlockId> {
         self.state
             .lock()
             .allocated
             .get(&time)
-            .map(|(b, _)| b.clone())
+            .map(|b| b.ids.clone())
             .unwrap_or_default()
     }
 
-    /// Batch `time` is done: its records are no longer pending.
+    /// Batch `time` is done: its blocks leave the block store and its records are no longer
+    /// pending.
     pub(crate) fn release(&self, time: Time) {
         let mut st = self.state.lock();
-        if let Some((_, n)) = st.allocated.remove(&time) {
-            st.pending -= n;
+        if let Some(blocks) = st.allocated.remove(&time) {
+            st.pending -= blocks.records;
+            self.ctx.remove_input_blocks(&blocks.ids);
         }
         drop(st);
         self.space.notify_all();
@@ -202,7 +239,7 @@ impl<T: Data> Intake<T> {
     /// Whether every record received has been allocated to a batch.
     pub(crate) fn all_allocated(&self) -> bool {
         let st = self.state.lock();
-        st.current.is_empty() && st.blocks.is_empty()
+        st.current.is_empty() && st.blocks.ids.is_empty()
     }
 
     pub(crate) fn stats(&self) -> ReceiverStats {
@@ -221,12 +258,12 @@ impl<T: Data> Intake<T> {
 /// The input RDD of a receiver stream for a batch: its allocated blocks.
 pub(crate) struct IntakeOp<T> {
     pub(crate) intake: Arc<Intake<T>>,
-    pub(crate) ctx: Context,
 }
 
 impl<T: Data> StreamOp<T> for IntakeOp<T> {
     fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
-        Ok(Some(self.ctx.from_blocks(self.intake.blocks_of(time))))
+        let ids = self.intake.blocks_of(time);
+        Ok(Some(self.intake.ctx.input_block_rdd(ids)))
     }
 }
 

@@ -107,10 +107,7 @@ impl<T: Data> RddNode<T> {
         let Some(level) = level else {
             return self.op.compute(partition, tc);
         };
-        let block = BlockId {
-            rdd: self.meta.id,
-            partition,
-        };
+        let block = BlockId::rdd(self.meta.id, partition);
         if let Some(hit) = ctx.blocks.get::<T>(block) {
             return Ok(hit.into_iter_boxed());
         }
@@ -120,7 +117,7 @@ impl<T: Data> RddNode<T> {
 }
 
 impl<T: Data> Cached<T> {
-    fn into_iter_boxed(self) -> PartitionIter<T> {
+    pub(crate) fn into_iter_boxed(self) -> PartitionIter<T> {
         match self {
             Cached::Shared(v) => Box::new(SharedVecIter { data: v, pos: 0 }),
             Cached::Owned(v) => Box::new(v.into_iter()),
@@ -178,10 +175,11 @@ impl<T: Data> RddBase for RddNode<T> {
     fn fully_cached(&self) -> bool {
         self.meta.storage.lock().is_some()
             && (0..self.num_partitions()).all(|partition| {
-                self.meta.ctx.inner.blocks.contains(BlockId {
-                    rdd: self.meta.id,
-                    partition,
-                })
+                self.meta
+                    .ctx
+                    .inner
+                    .blocks
+                    .contains(BlockId::rdd(self.meta.id, partition))
             })
     }
 

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Dependency, PartitionIter, RddOp, SharedVecIter};
+use crate::context::Context;
 use crate::data::Data;
 use crate::error::{Error, Result};
+use crate::ids::InputBlockId;
+use crate::storage::BlockId;
 use crate::task::TaskContext;
 use crate::text::Text;
 
@@ -47,6 +50,28 @@ impl<T: Data> RddOp<T> for ParallelCollection<T> {
             data: Arc::clone(&self.slices[partition]),
             pos: 0,
         }))
+    }
+}
+
+/// Blocks of received records, read from the block store by id: one partition per block.
+pub(crate) struct InputBlocks {
+    pub(crate) ids: Vec<InputBlockId>,
+    pub(crate) ctx: Context,
+}
+
+impl<T: Data> RddOp<T> for InputBlocks {
+    fn num_partitions(&self) -> usize {
+        self.ids.len()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+    fn compute(&self, partition: usize, _tc: &TaskContext) -> Result<PartitionIter<T>> {
+        let block = self.ids[partition];
+        match self.ctx.inner.blocks.get::<T>(BlockId::Input(block)) {
+            Some(data) => Ok(data.into_iter_boxed()),
+            None => Err(Error::InputBlockLost { block }),
+        }
     }
 }
 

@@ -47,6 +47,7 @@ fn is_fatal(e: &Error) -> bool {
             | Error::CheckpointDirNotSet
             | Error::NestedJob
             | Error::OutputExists { .. }
+            | Error::InputBlockLost { .. }
     )
 }
 
