@@ -21,7 +21,7 @@
 //! ```
 //!
 //! Life of a batch: a receiver stores records into its stream's intake; every block interval
-//! they are cut into a block; at each batch time the job generator allocates the blocks received
+//! they are cut into a block in the core block store; at each batch time the job generator allocates the blocks received
 //! since the last batch to the new batch (one input partition per block), asks each output
 //! operation for its job, and queues the batch; an executor runs it, reports the batch's
 //! scheduling delay and processing time to listeners, and releases its RDDs and blocks.
