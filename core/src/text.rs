@@ -6,7 +6,8 @@
 //! [`Text::INLINE_CAPACITY`] bytes: no allocation and no shared state at all). Inline pieces also
 //! mean a short key kept in state does not pin a multi-megabyte receive buffer.
 //!
-//! This is the one module with `unsafe`: a UTF-8 invariant established on construction.
+//! One of two modules with `unsafe` (with `rdd::combiners`): a UTF-8 invariant established on
+//! construction.
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;

@@ -102,10 +102,24 @@ pub fn try_run_batches<T: Data, U: Data>(
     ssc.start()?;
     for i in 1..=num_batches {
         clock.advance(BATCH_INTERVAL);
-        let mut done = progress.done.lock();
-        while *done < i {
-            if progress.cv.wait_for(&mut done, BATCH_TIMEOUT).timed_out() {
-                drop(done);
+        let deadline = std::time::Instant::now() + BATCH_TIMEOUT;
+        loop {
+            let mut done = progress.done.lock();
+            if *done >= i {
+                break;
+            }
+            // A failed batch stops the context, after which no batch completes: wake up now
+            // and then to see whether it has stopped, rather than wait out the timeout.
+            progress.cv.wait_for(&mut done, Duration::from_millis(20));
+            let completed = *done >= i;
+            drop(done);
+            if completed {
+                break;
+            }
+            if ssc.await_termination_timeout(Duration::ZERO)? {
+                return Err(Error::Stopped);
+            }
+            if std::time::Instant::now() >= deadline {
                 let _ = ssc.stop(StopOptions::default());
                 return Err(Error::StopTimeout(BATCH_TIMEOUT));
             }

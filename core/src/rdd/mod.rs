@@ -11,6 +11,7 @@
 
 pub(crate) mod actions;
 pub(crate) mod cogroup;
+pub(crate) mod combiners;
 pub(crate) mod pair;
 pub(crate) mod sources;
 pub(crate) mod transform;

@@ -7,16 +7,16 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 
 use super::cogroup::CoGroupOp;
+use super::combiners::Combiners;
 use super::{Dependency, PartitionIter, Rdd, RddOp};
 use crate::data::{Data, Key};
 use crate::error::Result;
-use crate::hash::{FxHashMap, partition_hash};
+use crate::hash::partition_hash;
 use crate::partitioner::{HashPartitioner, Partitioner, RangePartitioner};
 use crate::shuffle::{ShuffleDep, ShuffleDepBase};
 use crate::task::TaskContext;
@@ -43,41 +43,6 @@ impl<K: Key, V: Data> RddOp<(K, V)> for ShuffledOp<K, V> {
 /// Stores a partitioner in RDD metadata (which is not generic over the key type).
 pub(crate) fn erase<K: 'static>(p: Arc<dyn Partitioner<K>>) -> Arc<dyn Any + Send + Sync> {
     Arc::new(p)
-}
-
-/// Combines values by key within one partition. Slots are `Option`s so a combiner can be moved
-/// into the user's merge function and replaced, with one hash lookup per record.
-fn combine<K: Hash + Eq, V, C, I, FC, FM>(
-    records: I,
-    create: &FC,
-    merge: &FM,
-) -> std::iter::Map<std::collections::hash_map::IntoIter<K, Option<C>>, fn((K, Option<C>)) -> (K, C)>
-where
-    I: Iterator<Item = (K, V)>,
-    FC: Fn(V) -> C + ?Sized,
-    FM: Fn(C, V) -> C + ?Sized,
-{
-    let mut map: FxHashMap<K, Option<C>> = FxHashMap::default();
-    for (k, v) in records {
-        // Look up by reference first: most records hit an existing key, and then the key is
-        // neither moved nor hashed twice.
-        match map.get_mut(&k) {
-            Some(slot) => {
-                let c = slot
-                    .take()
-                    .expect("combiner slot is refilled after every merge");
-                *slot = Some(merge(c, v));
-            }
-            None => {
-                map.insert(k, Some(create(v)));
-            }
-        }
-    }
-    fn unwrap_slot<K, C>((k, c): (K, Option<C>)) -> (K, C) {
-        (k, c.expect("combiner slot is refilled after every merge"))
-    }
-    map.into_iter()
-        .map(unwrap_slot as fn((K, Option<C>)) -> (K, C))
 }
 
 impl<K: Key, V: Data> Rdd<(K, V)> {
@@ -336,22 +301,22 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         {
             // Every key is already in its final partition: combine in place, no shuffle.
             return self.narrow(op_name, true, move |_, it| {
-                Box::new(combine(it, &*create, &*merge_value))
+                Box::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
             });
         }
         if map_side_combine {
             let merge_combiners = Arc::new(merge_combiners);
             let pre: Rdd<(K, C)> = self.narrow("map_side_combine", false, move |_, it| {
-                Box::new(combine(it, &*create, &*merge_value))
+                Box::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
             });
             pre.shuffle("shuffle", partitioner)
                 .narrow(op_name, true, move |_, it| {
-                    Box::new(combine(it, &|c| c, &*merge_combiners))
+                    Box::new(Combiners::combine(it, &|c| c, &*merge_combiners).into_iter())
                 })
         } else {
             self.shuffle("shuffle", partitioner)
                 .narrow(op_name, true, move |_, it| {
-                    Box::new(combine(it, &*create, &*merge_value))
+                    Box::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
                 })
         }
     }
