@@ -815,6 +815,49 @@ fn memory_stays_flat_over_many_batches() {
     assert_eq!(ctx.active_shuffles(), 0, "everything released at stop");
 }
 
+/// Stores `0..n` once, then waits to be stopped.
+struct Once(u64);
+
+impl Receiver<u64> for Once {
+    fn on_start(&mut self, handle: ReceiverHandle<u64>) {
+        handle.store_all((0..self.0).collect());
+    }
+    fn on_stop(&mut self) {}
+}
+
+#[test]
+fn a_window_keeps_received_blocks_exactly_as_long_as_it_needs_them() {
+    let ctx = Context::new(conf(&[])).unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let counts = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&counts);
+    ssc.receiver_stream(Once(100))
+        .count_by_window(Duration::from_secs(3), Duration::from_secs(1))
+        .unwrap()
+        .foreach_rdd(move |rdd, _| {
+            sink.lock().unwrap().extend(rdd.collect()?);
+            Ok(())
+        })
+        .unwrap();
+    let batches = Batches::attach(&ssc);
+    ssc.start().unwrap();
+    assert!(wait_for(10, || stats(&ssc).records == 100));
+    let mut blocks = Vec::new();
+    drive(&clock, &batches, 5, |i| {
+        // Batch 1's blocks serve the windows at 1, 2 and 3 s, and go after batch 4.
+        if i >= 4 {
+            assert!(wait_for(10, || ctx.storage_usage().1 == 0), "batch {i}");
+        }
+        blocks.push(ctx.storage_usage().1);
+    });
+    assert_eq!(*counts.lock().unwrap(), [100, 100, 100, 0, 0]);
+    assert!(blocks[..3].iter().all(|&b| b > 0), "{blocks:?}");
+    ssc.stop(StopOptions::default()).unwrap();
+    assert_eq!(ctx.active_shuffles(), 0);
+}
+
 /// Stores numbered records in chunks of 100 as fast as it is allowed to.
 struct Flood {
     thread: Option<thread::JoinHandle<()>>,

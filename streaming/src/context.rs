@@ -73,7 +73,10 @@ pub(crate) trait InputControl: Send + Sync {
     fn start(&self, shared: &Arc<Shared>, runtime: tokio::runtime::Handle);
     fn stop(&self);
     fn allocate(&self, time: Time) -> u64;
-    fn release(&self, time: Time);
+    /// Batch `time` has been processed (or dropped): its records no longer count as pending.
+    fn batch_done(&self, time: Time);
+    /// No batch or window needs the blocks of batches up to `time` any more.
+    fn release_through(&self, time: Time);
     fn all_allocated(&self) -> bool;
     fn stats(&self) -> ReceiverStats;
 }
@@ -100,8 +103,11 @@ impl<T: Data> InputControl for ReceiverInput<T> {
     fn allocate(&self, time: Time) -> u64 {
         self.intake.allocate(time)
     }
-    fn release(&self, time: Time) {
-        self.intake.release(time)
+    fn batch_done(&self, time: Time) {
+        self.intake.batch_done(time)
+    }
+    fn release_through(&self, time: Time) {
+        self.intake.release_through(time)
     }
     fn all_allocated(&self) -> bool {
         self.intake.all_allocated()
@@ -170,6 +176,11 @@ pub(crate) struct Shared {
     draining: AtomicBool,
     failure: Mutex<Option<Error>>,
     running: Mutex<Option<Running>>,
+    /// The time before the first batch, set at start: streams have RDDs only after it, at
+    /// multiples of their slide from it (so windows line up as in Spark).
+    zero_time: Mutex<Option<Time>>,
+    /// How long past its batch an RDD (and its input blocks) must be kept: the longest window.
+    remember: Mutex<Duration>,
 }
 
 impl Shared {
@@ -192,17 +203,68 @@ impl Shared {
         }
     }
 
-    /// Batch `time` is over: forget its RDDs and release its input blocks.
+    /// The time before the first batch (the epoch before start).
+    pub(crate) fn zero_time(&self) -> Time {
+        self.zero_time.lock().unwrap_or(Time::from_millis(0))
+    }
+
+    /// Whether a stream sliding every `slide` has an RDD at `time`. Before start (no zero time
+    /// yet) times are counted from the epoch.
+    pub(crate) fn is_valid_time(&self, time: Time, slide: Duration) -> bool {
+        let zero = self.zero_time.lock().unwrap_or(Time::from_millis(0));
+        time > zero && Time::from_millis(time.millis() - zero.millis()).is_multiple_of(slide)
+    }
+
+    /// `time` rounded down to a multiple of `slide` from the zero time (the epoch before start).
+    pub(crate) fn floor_time(&self, time: Time, slide: Duration) -> Time {
+        let zero = self
+            .zero_time
+            .lock()
+            .unwrap_or(Time::from_millis(0))
+            .millis();
+        let slide = slide.as_millis().max(1) as i64;
+        Time::from_millis(zero + (time.millis() - zero).div_euclid(slide) * slide)
+    }
+
+    pub(crate) fn set_zero_time(&self, zero: Time) {
+        *self.zero_time.lock() = Some(zero);
+    }
+
+    /// Keeps every stream's RDDs (and input blocks) for at least `d` past their batch.
+    pub(crate) fn remember_at_least(&self, d: Duration) {
+        let mut r = self.remember.lock();
+        *r = (*r).max(d);
+    }
+
+    /// Batch `time` is over: its records are no longer pending, and RDDs and input blocks
+    /// older than the remember duration are released.
     pub(crate) fn finish_batch(&self, time: Time) {
         let (streams, inputs) = {
             let g = self.graph.lock();
             (g.streams.clone(), g.inputs.clone())
         };
+        let horizon = time - *self.remember.lock();
         for s in streams.iter().filter_map(Weak::upgrade) {
-            s.forget_through(time);
+            s.forget_through(horizon);
         }
         for i in inputs {
-            i.release(time);
+            i.batch_done(time);
+            i.release_through(horizon);
+        }
+    }
+
+    /// Releases every remembered RDD and input block (at stop).
+    fn forget_everything(&self) {
+        let (streams, inputs) = {
+            let g = self.graph.lock();
+            (g.streams.clone(), g.inputs.clone())
+        };
+        let end = Time::from_millis(i64::MAX - 1);
+        for s in streams.iter().filter_map(Weak::upgrade) {
+            s.forget_through(end);
+        }
+        for i in inputs {
+            i.release_through(end);
         }
     }
 
@@ -325,6 +387,8 @@ impl StreamingContext {
                 draining: AtomicBool::new(false),
                 failure: Mutex::new(None),
                 running: Mutex::new(None),
+                zero_time: Mutex::new(None),
+                remember: Mutex::new(Duration::ZERO),
             }),
         })
     }
@@ -421,7 +485,7 @@ impl StreamingContext {
         });
         self.shared.graph.lock().inputs.push(input);
         let op = IntakeOp { intake };
-        DStream::from_op(&self.shared, kind, op)
+        DStream::from_op(&self.shared, kind, self.shared.batch_interval, op)
     }
 
     /// A stream fed from a queue of RDDs: each batch takes the next RDD (`one_at_a_time`) or
@@ -448,8 +512,9 @@ impl StreamingContext {
             one_at_a_time,
             default,
             ctx: self.shared.ctx.clone(),
+            last: Mutex::new(None),
         };
-        DStream::from_op(&self.shared, "queue_stream", op)
+        DStream::from_op(&self.shared, "queue_stream", self.shared.batch_interval, op)
     }
 
     /// The union of several streams: each batch's RDD is the union of theirs.
@@ -655,6 +720,7 @@ impl StreamingContext {
                 signals.close();
             }
         }
+        shared.forget_everything();
         {
             // Break the graph's reference cycles so everything it held is freed.
             let mut g = shared.graph.lock();

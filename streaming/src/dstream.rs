@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -50,13 +51,20 @@ pub(crate) struct StreamNode<T> {
     pub(crate) id: StreamId,
     pub(crate) shared: Arc<Shared>,
     pub(crate) kind: &'static str,
+    /// How often this stream has an RDD: the batch interval, or a window's slide.
+    pub(crate) slide: Duration,
     op: Box<dyn StreamOp<T>>,
     generated: Mutex<BTreeMap<Time, Option<Rdd<T>>>>,
 }
 
 impl<T: Data> StreamNode<T> {
-    /// This stream's RDD for `time`: computed once, then remembered until the batch is done.
+    /// This stream's RDD for `time`: computed once, then remembered while a batch or a window
+    /// may still need it. `None` at times that are not this stream's (not a multiple of its
+    /// slide after the context's zero time, or not after it).
     pub(crate) fn rdd_at(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        if !self.shared.is_valid_time(time, self.slide) {
+            return Ok(None);
+        }
         if let Some(r) = self.generated.lock().get(&time) {
             return Ok(r.clone());
         }
@@ -109,12 +117,14 @@ impl<T: Data> DStream<T> {
     pub(crate) fn from_op(
         shared: &Arc<Shared>,
         kind: &'static str,
+        slide: Duration,
         op: impl StreamOp<T>,
     ) -> DStream<T> {
         let node = Arc::new(StreamNode {
             id: shared.next_stream_id(),
             shared: Arc::clone(shared),
             kind,
+            slide,
             op: Box::new(op),
             generated: Mutex::new(BTreeMap::new()),
         });
@@ -137,6 +147,22 @@ impl<T: Data> DStream<T> {
     /// ```
     pub fn id(&self) -> StreamId {
         self.node.id
+    }
+
+    /// How often this stream has an RDD: the batch interval, or a window's slide.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spate_streaming::{StreamingContext, RddQueue};
+    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), Duration::from_secs(1)).unwrap();
+    /// let s = ssc.queue_stream(RddQueue::<u8>::new(), true, None);
+    /// assert_eq!(s.slide_duration(), Duration::from_secs(1));
+    /// assert_eq!(s.window(Duration::from_secs(4), Duration::from_secs(2)).unwrap().slide_duration(), Duration::from_secs(2));
+    /// ```
+    pub fn slide_duration(&self) -> Duration {
+        self.node.slide
     }
 
     /// The RDD this stream has (or computes now) for batch `time` — for tests and tools;

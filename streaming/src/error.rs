@@ -62,6 +62,21 @@ pub enum Error {
         source: spate_core::Error,
     },
 
+    /// A window or slide duration that is zero or not a multiple of the parent stream's slide.
+    #[error(
+        "invalid {what} {duration:?}: it must be a non-zero multiple of the parent stream's slide interval {parent_slide:?} (e.g. {suggestion:?})"
+    )]
+    InvalidWindow {
+        /// `"window duration"` or `"slide duration"`.
+        what: &'static str,
+        /// The duration given.
+        duration: Duration,
+        /// The parent stream's slide interval (its batch interval unless it is windowed).
+        parent_slide: Duration,
+        /// The nearest valid duration.
+        suggestion: Duration,
+    },
+
     /// A graceful stop did not finish in time.
     #[error(
         "graceful stop did not finish within {0:?} (spate.streaming.gracefulStopTimeout); received data may be unprocessed"

@@ -60,6 +60,8 @@ pub(crate) struct Counters {
 struct BlockSet {
     ids: Vec<InputBlockId>,
     records: usize,
+    /// Of `records`, how many still count as pending (all, until the batch is done).
+    pending: usize,
 }
 
 struct IntakeState<T> {
@@ -174,6 +176,7 @@ impl<T: Data> Intake<T> {
         }
         st.blocks.ids.push(id);
         st.blocks.records += n;
+        st.blocks.pending += n;
     }
 
     /// Cuts the current buffer into a block (the block interval's tick).
@@ -212,12 +215,28 @@ impl<T: Data> Intake<T> {
             .unwrap_or_default()
     }
 
-    /// Batch `time` is done: its blocks leave the block store and its records are no longer
-    /// pending.
-    pub(crate) fn release(&self, time: Time) {
+    /// Batch `time` has been processed (or dropped): its records no longer count as pending,
+    /// so a held-back receiver may go on, even while a window still keeps its blocks.
+    pub(crate) fn batch_done(&self, time: Time) {
         let mut st = self.state.lock();
-        if let Some(blocks) = st.allocated.remove(&time) {
-            st.pending -= blocks.records;
+        if let Some(blocks) = st.allocated.get_mut(&time) {
+            st.pending -= std::mem::take(&mut blocks.pending);
+        }
+        drop(st);
+        self.space.notify_all();
+        self.space_async.notify_waiters();
+    }
+
+    /// No batch or window needs the blocks of batches up to `time` any more: they leave the
+    /// block store.
+    pub(crate) fn release_through(&self, time: Time) {
+        let mut st = self.state.lock();
+        let keep = st
+            .allocated
+            .split_off(&(time + std::time::Duration::from_millis(1)));
+        let released = std::mem::replace(&mut st.allocated, keep);
+        for blocks in released.values() {
+            st.pending -= blocks.pending;
             self.ctx.remove_input_blocks(&blocks.ids);
         }
         drop(st);
@@ -352,10 +371,20 @@ pub(crate) struct QueueOp<T> {
     pub(crate) one_at_a_time: bool,
     pub(crate) default: Option<Rdd<T>>,
     pub(crate) ctx: Context,
+    /// The latest time that took from the queue: an older time asked for again (after its RDD
+    /// was forgotten) must not take the next batch's RDD.
+    pub(crate) last: Mutex<Option<Time>>,
 }
 
 impl<T: Data> StreamOp<T> for QueueOp<T> {
-    fn compute(&self, _time: Time) -> Result<Option<Rdd<T>>> {
+    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        {
+            let mut last = self.last.lock();
+            if last.is_some_and(|l| time <= l) {
+                return Ok(None);
+            }
+            *last = Some(time);
+        }
         let mut q = self.queue.inner.lock();
         if q.is_empty() {
             return Ok(self.default.clone());

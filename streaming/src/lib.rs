@@ -38,6 +38,7 @@ mod scheduler;
 mod socket;
 pub mod testing;
 mod time;
+mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{StopOptions, StreamingContext, StreamingState};

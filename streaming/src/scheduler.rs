@@ -43,6 +43,7 @@ impl Scheduler {
         // before that thread runs. It is the next multiple of the interval.
         let ms = shared.batch_interval.as_millis() as i64;
         let first = Time::from_millis((shared.clock.now().millis() / ms + 1) * ms);
+        shared.set_zero_time(Time::from_millis(first.millis() - ms));
         let gen_shared = Arc::clone(shared);
         let generator = std::thread::Builder::new()
             .name("spate-job-generator".into())

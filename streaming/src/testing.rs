@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
-use spate_core::{Conf, Context, Data};
+use spate_core::{Conf, Context, Data, Rdd};
 
 use crate::clock::ManualClock;
-use crate::context::{StopOptions, StreamingContext};
-use crate::dstream::DStream;
+use crate::context::{Shared, StopOptions, StreamingContext};
+use crate::dstream::{DStream, StreamOp};
 use crate::error::{Error, Result};
-use crate::input::RddQueue;
 use crate::listener::{BatchInfo, StreamingListener};
 use crate::time::Time;
 
@@ -32,6 +31,27 @@ impl StreamingListener for Progress {
     fn on_batch_completed(&self, _: &BatchInfo) {
         *self.done.lock() += 1;
         self.cv.notify_all();
+    }
+}
+
+/// The test input: batch `i` (at zero time + (i + 1) intervals) is `batches[i]`, whether or not
+/// earlier batches were asked for — a window may skip some (a queue would hand them out in the
+/// order asked instead).
+struct BatchInput<T> {
+    batches: Vec<Rdd<T>>,
+    empty: Rdd<T>,
+    shared: Arc<Shared>,
+}
+
+impl<T: Data> StreamOp<T> for BatchInput<T> {
+    fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<T>>> {
+        let since = time.millis() - self.shared.zero_time().millis();
+        let index = since / BATCH_INTERVAL.as_millis() as i64 - 1;
+        let rdd = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.batches.get(i))
+            .unwrap_or(&self.empty);
+        Ok(Some(rdd.clone()))
     }
 }
 
@@ -84,12 +104,13 @@ pub fn try_run_batches<T: Data, U: Data>(
     ctx.set_checkpoint_dir(dir.path())?;
     let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
     let ssc = StreamingContext::with_clock(ctx.clone(), BATCH_INTERVAL, clock.clone())?;
-    let queue = RddQueue::new();
-    for batch in input {
-        queue.push(ctx.parallelize(batch, 2));
-    }
-    let empty = ctx.parallelize(Vec::new(), 2);
-    let output = f(ssc.queue_stream(queue, true, Some(empty)));
+    let op = BatchInput {
+        batches: input.into_iter().map(|b| ctx.parallelize(b, 2)).collect(),
+        empty: ctx.parallelize(Vec::new(), 2),
+        shared: Arc::clone(&ssc.shared),
+    };
+    let stream = DStream::from_op(&ssc.shared, "test_input", BATCH_INTERVAL, op);
+    let output = f(stream);
     let results: Arc<Mutex<BTreeMap<Time, Vec<U>>>> = Arc::default();
     let sink = Arc::clone(&results);
     output.foreach_rdd(move |rdd, time| {
