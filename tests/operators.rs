@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use spate::streaming::Error;
 use spate::streaming::testing::run_batches;
+use spate::streaming::{Error, State, StateSpec};
 
 const S: Duration = Duration::from_secs(1);
 
@@ -257,6 +257,21 @@ fn reduce_window_case(input: &[&[(&str, i64)]], expected: &[&[(&str, i64)]], w: 
     assert_eq!(sorted(every(&out, k)), kv(expected));
 }
 
+/// Spark's `largerSlideInput`, for a 4 s window sliding every 2 s.
+const LARGER_SLIDE_INPUT: &[&[(&str, i64)]] = &[
+    &[("a", 1)],
+    &[("a", 2)],
+    &[("a", 3)],
+    &[("a", 4)],
+    &[("a", 5)],
+    &[("a", 6)],
+    &[],
+    &[],
+];
+
+const LARGER_SLIDE_OUTPUT: &[&[(&str, i64)]] =
+    &[&[("a", 3)], &[("a", 10)], &[("a", 18)], &[("a", 11)]];
+
 /// Spark's `bigInput`: keys come and go over twelve batches.
 const BIG_INPUT: &[&[(&str, i64)]] = &[
     &[("a", 1)],
@@ -313,21 +328,7 @@ fn reduce_by_key_and_window_cases() {
         1,
     );
     // larger slide time
-    reduce_window_case(
-        &[
-            &[("a", 1)],
-            &[("a", 2)],
-            &[("a", 3)],
-            &[("a", 4)],
-            &[("a", 5)],
-            &[("a", 6)],
-            &[],
-            &[],
-        ],
-        &[&[("a", 3)], &[("a", 10)], &[("a", 18)], &[("a", 11)]],
-        4,
-        2,
-    );
+    reduce_window_case(LARGER_SLIDE_INPUT, LARGER_SLIDE_OUTPUT, 4, 2);
     reduce_window_case(BIG_INPUT, BIG_REDUCE_OUTPUT, 2, 1);
 }
 
@@ -410,6 +411,256 @@ fn window_durations_must_be_multiples_of_the_parent_slide() {
     assert_eq!(out, vec![vec![1]]);
 }
 
+fn inv_window_case(
+    input: &[&[(&str, i64)]],
+    expected: &[&[(&str, i64)]],
+    w: u32,
+    s: u32,
+    drop_zeros: bool,
+) {
+    let k = s as usize;
+    let out = run_batches(
+        kv(input),
+        |st| {
+            let filter = drop_zeros.then_some(|p: &(String, i64)| p.1 != 0);
+            st.reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, w * S, s * S, filter)
+                .unwrap()
+        },
+        expected.len() * k,
+    );
+    assert_eq!(sorted(every(&out, k)), kv(expected));
+}
+
+#[test]
+fn reduce_by_key_and_window_with_inverse_cases() {
+    inv_window_case(&[&[("a", 1), ("a", 3)]], &[&[("a", 4)]], 2, 1, false);
+    inv_window_case(
+        &[&[("a", 1)], &[("a", 1)]],
+        &[&[("a", 1)], &[("a", 2)]],
+        2,
+        1,
+        false,
+    );
+    inv_window_case(
+        &[&[("a", 1)], &[("a", 1), ("b", 1)]],
+        &[&[("a", 1)], &[("a", 2), ("b", 1)]],
+        2,
+        1,
+        false,
+    );
+    // Without a filter a key whose value returns to zero stays (Spark's behaviour).
+    inv_window_case(
+        &[&[("a", 1)], &[("a", 1)], &[], &[]],
+        &[&[("a", 1)], &[("a", 2)], &[("a", 1)], &[("a", 0)]],
+        2,
+        1,
+        false,
+    );
+    inv_window_case(LARGER_SLIDE_INPUT, LARGER_SLIDE_OUTPUT, 4, 2, false);
+    let big_inv_output: &[&[(&str, i64)]] = &[
+        &[("a", 1)],
+        &[("a", 2), ("b", 1)],
+        &[("a", 2), ("b", 2), ("c", 1)],
+        &[("a", 2), ("b", 2), ("c", 1)],
+        &[("a", 2), ("b", 1), ("c", 0)],
+        &[("a", 1), ("b", 0), ("c", 0)],
+        &[("a", 1), ("b", 0), ("c", 0)],
+        &[("a", 2), ("b", 1), ("c", 0)],
+        &[("a", 2), ("b", 2), ("c", 1)],
+        &[("a", 2), ("b", 2), ("c", 1)],
+        &[("a", 2), ("b", 1), ("c", 0)],
+        &[("a", 1), ("b", 0), ("c", 0)],
+    ];
+    inv_window_case(BIG_INPUT, big_inv_output, 2, 1, false);
+    // With a filter dropping zeros it equals the plain windowed reduce.
+    inv_window_case(BIG_INPUT, BIG_REDUCE_OUTPUT, 2, 1, true);
+    // reduce_by_window_inv: an empty window gives the inverse's identity.
+    assert_eq!(
+        run_batches(
+            ints(&[&[1], &[1], &[1, 2], &[0], &[], &[]]),
+            |s| s
+                .reduce_by_window_inv(|a, b| a + b, |a, b| a - b, 2 * S, S)
+                .unwrap(),
+            6
+        ),
+        vec![vec![1], vec![2], vec![4], vec![3], vec![0], vec![0]]
+    );
+}
+
+// ---------------------------------------------------------------- state
+
+fn words(batches: &[&[&str]]) -> Vec<Vec<(String, i64)>> {
+    batches
+        .iter()
+        .map(|b| b.iter().map(|w| (w.to_string(), 1)).collect())
+        .collect()
+}
+
+const STATE_INPUT: &[&[&str]] = &[
+    &["a"],
+    &["a", "b"],
+    &["a", "b", "c"],
+    &["a", "b"],
+    &["a"],
+    &[],
+];
+
+#[test]
+fn update_state_by_key_keeps_running_counts_and_removes_keys() {
+    let out = run_batches(
+        words(STATE_INPUT),
+        |s| {
+            s.update_state_by_key(|new: &[i64], c: Option<i64>| {
+                Some(c.unwrap_or(0) + new.len() as i64)
+            })
+        },
+        6,
+    );
+    assert_eq!(
+        sorted(out),
+        kv(&[
+            &[("a", 1)],
+            &[("a", 2), ("b", 1)],
+            &[("a", 3), ("b", 2), ("c", 1)],
+            &[("a", 4), ("b", 3), ("c", 1)],
+            &[("a", 5), ("b", 3), ("c", 1)],
+            &[("a", 5), ("b", 3), ("c", 1)],
+        ])
+    );
+    // Returning None removes a key: here, once it has seen no data for a batch.
+    let out = run_batches(
+        words(STATE_INPUT),
+        |s| {
+            s.update_state_by_key(|new: &[i64], c: Option<i64>| {
+                (!new.is_empty()).then(|| c.unwrap_or(0) + new.len() as i64)
+            })
+        },
+        6,
+    );
+    assert_eq!(
+        sorted(out),
+        kv(&[
+            &[("a", 1)],
+            &[("a", 2), ("b", 1)],
+            &[("a", 3), ("b", 2), ("c", 1)],
+            &[("a", 4), ("b", 3)],
+            &[("a", 5)],
+            &[],
+        ])
+    );
+}
+
+#[test]
+fn update_state_by_key_starts_from_an_initial_state() {
+    let out = run_batches(
+        words(&[&["a"], &["b"]]),
+        |s| {
+            let initial = s.context().parallelize(vec![("a".to_string(), 10i64)], 1);
+            s.update_state_by_key_with_initial(
+                |new: &[i64], c: Option<i64>| Some(c.unwrap_or(0) + new.len() as i64),
+                3,
+                initial,
+            )
+        },
+        2,
+    );
+    assert_eq!(sorted(out), kv(&[&[("a", 11)], &[("a", 11), ("b", 1)]]));
+}
+
+#[test]
+fn map_with_state_outputs_per_record_and_snapshots_per_batch() {
+    let input = words(&[
+        &[],
+        &["a"],
+        &["a", "b"],
+        &["a", "b", "c"],
+        &["a", "b"],
+        &["a"],
+        &[],
+    ]);
+    let spec = || {
+        StateSpec::function(|_: &String, v: Option<i64>, state: &mut State<i64>| {
+            let n = state.get().copied().unwrap_or(0) + v.unwrap_or(0);
+            state.update(n);
+            n
+        })
+    };
+    let outputs = run_batches(input.clone(), |s| s.map_with_state(spec()).stream(), 7);
+    assert_eq!(
+        sorted(outputs),
+        vec![
+            vec![],
+            vec![1],
+            vec![1, 2],
+            vec![1, 2, 3],
+            vec![3, 4],
+            vec![5],
+            vec![]
+        ]
+    );
+    let snapshots = run_batches(input, |s| s.map_with_state(spec()).state_snapshots(), 7);
+    assert_eq!(
+        sorted(snapshots),
+        kv(&[
+            &[],
+            &[("a", 1)],
+            &[("a", 2), ("b", 1)],
+            &[("a", 3), ("b", 2), ("c", 1)],
+            &[("a", 4), ("b", 3), ("c", 1)],
+            &[("a", 5), ("b", 3), ("c", 1)],
+            &[("a", 5), ("b", 3), ("c", 1)],
+        ])
+    );
+}
+
+/// What the timeout test's function reports.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+enum Event {
+    Seen(String, i64),
+    TimedOut(String, i64),
+    Removed(String),
+}
+
+#[test]
+fn map_with_state_times_out_idle_keys_and_removes_on_request() {
+    // "a" is seen at 1 s and 2 s, then idle; with a 2 s timeout it times out at 5 s (its last
+    // update, 2 s, is more than 2 s before). "z" asks to be removed.
+    let input = words(&[&["a", "z"], &["a"], &[], &[], &[], &[]]);
+    let spec = || {
+        StateSpec::function(|k: &String, v: Option<i64>, state: &mut State<i64>| {
+            if state.is_timing_out() {
+                return Event::TimedOut(k.clone(), *state.get().unwrap());
+            }
+            if k == "z" {
+                state.remove();
+                return Event::Removed(k.clone());
+            }
+            let n = state.get().copied().unwrap_or(0) + v.unwrap_or(0);
+            state.update(n);
+            Event::Seen(k.clone(), n)
+        })
+        .timeout(2 * S)
+        .num_partitions(3)
+    };
+    let events = run_batches(input.clone(), |s| s.map_with_state(spec()).stream(), 6);
+    assert_eq!(
+        sorted(events),
+        vec![
+            vec![Event::Seen("a".into(), 1), Event::Removed("z".into())],
+            vec![Event::Seen("a".into(), 2)],
+            vec![],
+            vec![],
+            vec![Event::TimedOut("a".into(), 2)],
+            vec![],
+        ]
+    );
+    let snapshots = run_batches(input, |s| s.map_with_state(spec()).state_snapshots(), 6);
+    assert_eq!(
+        sorted(snapshots),
+        kv(&[&[("a", 1)], &[("a", 2)], &[("a", 2)], &[("a", 2)], &[], &[]])
+    );
+}
+
 // ---------------------------------------------------------------- properties
 
 /// `(window, slide)` in batches, and per-batch input.
@@ -438,12 +689,48 @@ proptest! {
             n,
         );
         let counts = run_batches(input.clone(), |st| st.count_by_window(w * S, s * S).unwrap(), n);
+        // Incremental: unfiltered (keys stay at 0) over any values, and filtered over
+        // positive values (where 0 means "no values", so dropping it is exact).
+        let inv = run_batches(
+            input.clone(),
+            |st| st.reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, w * S, s * S, None::<fn(&(u8, i64)) -> bool>).unwrap(),
+            n,
+        );
+        let positive = |v: i64| v.abs() + 1;
+        let inv_filtered = run_batches(
+            input.clone(),
+            |st| {
+                st.map_values(positive)
+                    .reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, w * S, s * S, Some(|p: &(u8, i64)| p.1 != 0))
+                    .unwrap()
+            },
+            n,
+        );
+        let mut seen_keys = std::collections::BTreeSet::new();
         for t in 1..=n {
             let (win, sum, count) = (&windows[t - 1], &sums[t - 1], &counts[t - 1]);
             if t % s as usize != 0 {
                 prop_assert!(win.is_empty() && sum.is_empty() && count.is_empty());
+                prop_assert!(inv[t - 1].is_empty() && inv_filtered[t - 1].is_empty());
                 continue;
             }
+            let mut want_inv: BTreeMap<u8, i64> = BTreeMap::new();
+            let mut want_positive: BTreeMap<u8, i64> = BTreeMap::new();
+            for (k, v) in expected_window(t) {
+                seen_keys.insert(k);
+                *want_inv.entry(k).or_default() += v;
+                *want_positive.entry(k).or_default() += positive(v);
+            }
+            // Keys linger at 0 in overlapping windows, which are computed from the previous.
+            if w > s {
+                for k in &seen_keys {
+                    want_inv.entry(*k).or_default();
+                }
+            }
+            let got_inv: BTreeMap<u8, i64> = inv[t - 1].iter().cloned().collect();
+            prop_assert_eq!(got_inv, want_inv, "incremental sums at {} s", t);
+            let got_positive: BTreeMap<u8, i64> = inv_filtered[t - 1].iter().cloned().collect();
+            prop_assert_eq!(got_positive, want_positive, "filtered incremental sums at {} s", t);
             let mut want = expected_window(t);
             want.sort();
             let mut got = win.clone();

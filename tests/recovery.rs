@@ -301,10 +301,20 @@ fn checkpoints_cut_lineage_and_survive_cache_loss() {
         "{}",
         sums.lineage()
     );
+    // The cut lineage is let go: the upstream shuffle's outputs are freed.
+    assert_eq!(ctx.active_shuffles(), 0);
     // Lose the cache and every upstream output: the checkpoint alone serves the data.
     sums.unpersist();
     assert_eq!(sorted(sums.collect().unwrap()), expected);
     assert_eq!(computed.counts(), [1, 1, 1]);
+    // Dropping the last handle removes the checkpoint files.
+    let files = ctx
+        .checkpoint_dir()
+        .unwrap()
+        .join(format!("rdd-{}", sums.id().0));
+    assert!(files.exists());
+    drop(sums);
+    assert!(!files.exists());
 }
 
 fn checkpointed(ctx: &Context) -> (Rdd<(u64, u64)>, std::path::PathBuf) {

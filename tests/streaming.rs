@@ -657,10 +657,7 @@ fn reduce_by_key_on_text_words_counts_each_batch() {
 
 #[test]
 fn stream_union_of_many_and_queue_stream_modes() {
-    let ctx = Context::new(conf(&[])).unwrap();
-    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc =
-        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let (ctx, clock, ssc) = manual();
     let (q1, q2) = (RddQueue::new(), RddQueue::new());
     q1.push(ctx.parallelize(vec![1, 2], 1));
     q1.push(ctx.parallelize(vec![3], 1));
@@ -766,6 +763,15 @@ fn a_failing_batch_stops_the_context_with_the_batch_and_the_cause() {
     assert_eq!(ssc.state(), StreamingState::Stopped);
 }
 
+/// A streaming context of 1 s batches on a manual clock at 0, and its core context.
+fn manual() -> (Context, Arc<ManualClock>, StreamingContext) {
+    let ctx = Context::new(conf(&[])).unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    (ctx, clock, ssc)
+}
+
 /// Advances `clock` one batch at a time, waiting for each batch to complete.
 fn drive(clock: &ManualClock, batches: &Batches, n: usize, mut after_each: impl FnMut(usize)) {
     let start = batches.all().len();
@@ -781,10 +787,7 @@ fn drive(clock: &ManualClock, batches: &Batches, n: usize, mut after_each: impl 
 
 #[test]
 fn memory_stays_flat_over_many_batches() {
-    let ctx = Context::new(conf(&[])).unwrap();
-    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc =
-        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let (ctx, clock, ssc) = manual();
     let batch: Vec<(u32, u64)> = (0..2000).map(|i| (i % 100, 1)).collect();
     let every = ctx.parallelize(batch, 4);
     let counted = Arc::new(AtomicU64::new(0));
@@ -827,10 +830,7 @@ impl Receiver<u64> for Once {
 
 #[test]
 fn a_window_keeps_received_blocks_exactly_as_long_as_it_needs_them() {
-    let ctx = Context::new(conf(&[])).unwrap();
-    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc =
-        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let (ctx, clock, ssc) = manual();
     let counts = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&counts);
     ssc.receiver_stream(Once(100))
@@ -991,4 +991,187 @@ fn a_custom_receiver_can_report_errors_and_restart() {
         "{errors:?}"
     );
     assert_eq!(stats(&ssc).errors, 2);
+}
+
+// ---------------------------------------------------------------- state over many batches
+
+/// Counts completed batches and wakes a waiter at once (no polling: 10,000 batches).
+#[derive(Default)]
+struct Completed {
+    n: Mutex<usize>,
+    cv: std::sync::Condvar,
+}
+
+impl StreamingListener for Completed {
+    fn on_batch_completed(&self, _: &BatchInfo) {
+        *self.n.lock().unwrap() += 1;
+        self.cv.notify_all();
+    }
+}
+
+impl Completed {
+    fn wait(&self, at_least: usize) {
+        let n = self.n.lock().unwrap();
+        let (n, timeout) = self
+            .cv
+            .wait_timeout_while(n, Duration::from_secs(30), |n| *n < at_least)
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "batch {at_least} did not complete ({n})"
+        );
+    }
+}
+
+#[test]
+fn a_stateful_stream_needs_a_checkpoint_directory() {
+    let ssc = StreamingContext::new(conf(&[]), Duration::from_secs(1)).unwrap();
+    let q = RddQueue::<(u8, u8)>::new();
+    ssc.queue_stream(q, true, None)
+        .update_state_by_key(|v: &[u8], s: Option<u8>| s.or(v.first().copied()))
+        .print(1)
+        .unwrap();
+    let err = ssc.start().unwrap_err();
+    assert!(matches!(err, Error::CheckpointDirRequired { .. }), "{err}");
+    assert!(err.to_string().contains("ssc.checkpoint(dir)"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    ssc.checkpoint(dir.path()).unwrap();
+    ssc.start().unwrap();
+    ssc.stop(StopOptions::default()).unwrap();
+}
+
+#[test]
+fn ten_thousand_stateful_batches_keep_lineage_and_memory_flat() {
+    let (ctx, clock, ssc) = manual();
+    let dir = tempfile::tempdir().unwrap();
+    ssc.checkpoint(dir.path()).unwrap();
+    let batch: Vec<Text> = ["to be or not to be", "that is the question"]
+        .iter()
+        .map(|l| Text::from(*l))
+        .collect();
+    let every = ctx.parallelize(batch, 2);
+    let totals = ssc
+        .queue_stream(RddQueue::new(), true, Some(every))
+        .flat_map(|l| l.split(' '))
+        .map(|w| (w, 1u64))
+        .update_state_by_key(|new: &[u64], total: Option<u64>| {
+            Some(total.unwrap_or(0) + new.iter().sum::<u64>())
+        });
+    let seen: Arc<Mutex<Vec<(usize, u64, usize, usize)>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let ctx2 = ctx.clone();
+    totals
+        .foreach_rdd(move |rdd, time| {
+            let be = rdd.collect()?.into_iter().find(|(w, _)| &**w == "be");
+            let depth = rdd.lineage().lines().count();
+            sink.lock().unwrap().push((
+                (time.millis() / 1000) as usize,
+                be.map_or(0, |(_, n)| n),
+                depth,
+                ctx2.storage_usage().1,
+            ));
+            Ok(())
+        })
+        .unwrap();
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start().unwrap();
+    const N: usize = 10_000;
+    for i in 1..=N {
+        clock.advance(Duration::from_secs(1));
+        done.wait(i);
+    }
+    ssc.stop(StopOptions::default()).unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), N);
+    // Exact running totals: "be" twice per batch.
+    assert!(seen.iter().all(|&(t, be, _, _)| be == 2 * t as u64));
+    // After the first checkpoints the lineage and the retained blocks stop growing.
+    let settled = &seen[100..];
+    let max_depth = settled.iter().map(|s| s.2).max().unwrap();
+    let max_blocks = settled.iter().map(|s| s.3).max().unwrap();
+    let late = &seen[N - 100..];
+    eprintln!("lineage depth <= {max_depth}, retained blocks <= {max_blocks}");
+    assert!(max_depth <= 60, "lineage depth {max_depth}");
+    assert!(
+        late.iter().map(|s| s.2).max().unwrap()
+            <= seen[100..200].iter().map(|s| s.2).max().unwrap(),
+        "lineage grows"
+    );
+    assert!(max_blocks <= 40, "retained blocks {max_blocks}");
+    assert!(
+        late.iter().map(|s| s.3).max().unwrap()
+            <= seen[100..200].iter().map(|s| s.3).max().unwrap(),
+        "retained blocks grow"
+    );
+    let checkpoint_dirs = std::fs::read_dir(ctx.checkpoint_dir().unwrap())
+        .unwrap()
+        .count();
+    assert!(
+        checkpoint_dirs <= 4,
+        "old checkpoints are deleted: {checkpoint_dirs}"
+    );
+}
+
+/// Stores one line that is a slice of a large buffer.
+struct BigLine(Option<Text>);
+
+impl Receiver<Text> for BigLine {
+    fn on_start(&mut self, handle: ReceiverHandle<Text>) {
+        if let Some(line) = self.0.take() {
+            handle.store(line);
+        }
+    }
+    fn on_stop(&mut self) {}
+}
+
+#[test]
+fn state_does_not_pin_received_buffers() {
+    let long_word = "k".repeat(40);
+    let mut bytes = format!("hello {long_word} ").into_bytes();
+    bytes.resize(2 << 20, b' ');
+    let buffer: Arc<[u8]> = Arc::from(bytes);
+    let (line, _) = Text::from_shared(&buffer, 0..buffer.len());
+    assert!(line.is_shared());
+    let pinned = Arc::downgrade(&buffer);
+    drop(buffer);
+
+    let (_ctx, clock, ssc) = manual();
+    let dir = tempfile::tempdir().unwrap();
+    ssc.checkpoint(dir.path()).unwrap();
+    let state: Arc<Mutex<Vec<(Text, u64)>>> = Arc::default();
+    let sink = Arc::clone(&state);
+    ssc.receiver_stream(BigLine(Some(line)))
+        .flat_map(|l| l.split(' '))
+        .filter(|w| !w.is_empty())
+        .map(|w| (w, 1u64))
+        .update_state_by_key(|new: &[u64], n: Option<u64>| Some(n.unwrap_or(0) + new.len() as u64))
+        .foreach_rdd(move |rdd, _| {
+            *sink.lock().unwrap() = rdd.collect()?;
+            Ok(())
+        })
+        .unwrap();
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start().unwrap();
+    assert!(wait_for(10, || stats(&ssc).records == 1));
+    // Past the first checkpoint (10 s): the batch that received the line is long gone.
+    for i in 1..=12 {
+        clock.advance(Duration::from_secs(1));
+        done.wait(i);
+    }
+    let mut kept = state.lock().unwrap().clone();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            (Text::from("hello"), 1),
+            (Text::from(long_word.as_str()), 1)
+        ]
+    );
+    assert!(
+        wait_for(10, || pinned.upgrade().is_none()),
+        "the 2 MB receive buffer is still alive"
+    );
+    ssc.stop(StopOptions::default()).unwrap();
 }

@@ -530,6 +530,23 @@ impl StreamingContext {
         crate::ops::union_all(&self.shared, streams)
     }
 
+    /// Sets the directory where stateful and incremental-window streams checkpoint their
+    /// RDDs (which bounds their lineage). Required by `update_state_by_key`, `map_with_state`
+    /// and the `_inv` windows; `start()` says so when it is missing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// ssc.checkpoint(dir.path()).unwrap();
+    /// assert!(ssc.context().checkpoint_dir().unwrap().starts_with(dir.path()));
+    /// ```
+    pub fn checkpoint(&self, dir: impl AsRef<std::path::Path>) -> Result<()> {
+        self.shared.ctx.set_checkpoint_dir(dir)?;
+        Ok(())
+    }
+
     /// Adds a listener for batch and receiver events.
     ///
     /// # Examples
@@ -591,6 +608,16 @@ impl StreamingContext {
         let inputs = shared.graph.lock().inputs.clone();
         if shared.graph.lock().outputs.is_empty() {
             return Err(Error::NoOutputOperations);
+        }
+        if shared.ctx.checkpoint_dir().is_none() {
+            let streams = shared.graph.lock().streams.clone();
+            if let Some(stream) = streams
+                .iter()
+                .filter_map(Weak::upgrade)
+                .find_map(|s| s.needs_checkpoint_dir())
+            {
+                return Err(Error::CheckpointDirRequired { stream });
+            }
         }
         let runtime = if inputs.is_empty() {
             None

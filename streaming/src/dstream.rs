@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use spate_core::{Data, Rdd};
+use spate_core::{Data, Rdd, StorageLevel};
 
 use crate::context::Shared;
 use crate::time::Time;
@@ -45,6 +45,26 @@ pub(crate) trait StreamOp<T>: Send + Sync + 'static {
 pub(crate) trait StreamBase: Send + Sync {
     /// Forgets the RDDs of batches up to and including `time`.
     fn forget_through(&self, time: Time);
+    /// If this stream cannot work without a checkpoint directory, what it is (for the error).
+    fn needs_checkpoint_dir(&self) -> Option<String>;
+}
+
+/// How a stream keeps its RDDs: persisted at a level, and checkpointed every so often (which
+/// bounds the lineage of streams whose RDDs depend on their own earlier RDDs).
+#[derive(Default)]
+pub(crate) struct Keeping {
+    pub(crate) storage: Option<StorageLevel>,
+    pub(crate) checkpoint_interval: Option<Duration>,
+    /// Stateful and incremental streams: their lineage grows with every batch otherwise.
+    pub(crate) must_checkpoint: bool,
+}
+
+/// The default checkpoint interval of a stream that must checkpoint: the first multiple of
+/// its slide that is at least 10 s (as in Spark).
+pub(crate) fn default_checkpoint_interval(slide: Duration) -> Duration {
+    let slide_ms = slide.as_millis().max(1);
+    let times = 10_000u128.div_ceil(slide_ms).max(1);
+    Duration::from_millis((slide_ms * times) as u64)
 }
 
 pub(crate) struct StreamNode<T> {
@@ -53,6 +73,7 @@ pub(crate) struct StreamNode<T> {
     pub(crate) kind: &'static str,
     /// How often this stream has an RDD: the batch interval, or a window's slide.
     pub(crate) slide: Duration,
+    pub(crate) keeping: Mutex<Keeping>,
     op: Box<dyn StreamOp<T>>,
     generated: Mutex<BTreeMap<Time, Option<Rdd<T>>>>,
 }
@@ -68,8 +89,27 @@ impl<T: Data> StreamNode<T> {
         if let Some(r) = self.generated.lock().get(&time) {
             return Ok(r.clone());
         }
-        let rdd = self.op.compute(time)?;
+        let mut rdd = self.op.compute(time)?;
+        if let Some(r) = rdd.take() {
+            rdd = Some(self.keep(r, time)?);
+        }
         self.generated.lock().insert(time, rdd.clone());
+        Ok(rdd)
+    }
+
+    /// Persists and marks for checkpointing as this stream's [`Keeping`] says.
+    fn keep(&self, rdd: Rdd<T>, time: Time) -> Result<Rdd<T>> {
+        let keeping = self.keeping.lock();
+        let rdd = match keeping.storage {
+            Some(level) => rdd.persist(level),
+            None => rdd,
+        };
+        if let Some(interval) = keeping.checkpoint_interval {
+            let since = Time::from_millis(time.millis() - self.shared.zero_time().millis());
+            if since.is_multiple_of(interval) {
+                rdd.checkpoint()?;
+            }
+        }
         Ok(rdd)
     }
 }
@@ -79,6 +119,13 @@ impl<T: Data> StreamBase for StreamNode<T> {
         let mut g = self.generated.lock();
         let keep = g.split_off(&(time + std::time::Duration::from_millis(1)));
         *g = keep;
+    }
+
+    fn needs_checkpoint_dir(&self) -> Option<String> {
+        self.keeping
+            .lock()
+            .must_checkpoint
+            .then(|| format!("{} [{}]", self.kind, self.id))
     }
 }
 
@@ -125,6 +172,7 @@ impl<T: Data> DStream<T> {
             shared: Arc::clone(shared),
             kind,
             slide,
+            keeping: Mutex::new(Keeping::default()),
             op: Box::new(op),
             generated: Mutex::new(BTreeMap::new()),
         });
@@ -147,6 +195,81 @@ impl<T: Data> DStream<T> {
     /// ```
     pub fn id(&self) -> StreamId {
         self.node.id
+    }
+
+    /// The core context the stream's RDDs belong to (for building RDDs to join with, initial
+    /// state, …).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::testing::run_batches;
+    /// let out = run_batches(vec![vec![1]], |s| {
+    ///     let extra = s.context().parallelize(vec![2], 1);
+    ///     s.transform(move |rdd, _| rdd.union(&extra))
+    /// }, 1);
+    /// assert_eq!(out, vec![vec![1, 2]]);
+    /// ```
+    pub fn context(&self) -> &spate_core::Context {
+        &self.node.shared.ctx
+    }
+
+    /// Persists every RDD of this stream at `level` (until the stream forgets it), so that
+    /// several outputs or windows over it compute each batch once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_core::StorageLevel;
+    /// use spate_streaming::testing::run_batches;
+    /// let out = run_batches(vec![vec![1, 2]], |s| s.map(|x| x * 2).persist(StorageLevel::MemorySerialized), 1);
+    /// assert_eq!(out, vec![vec![2, 4]]);
+    /// ```
+    pub fn persist(&self, level: StorageLevel) -> DStream<T> {
+        self.node.keeping.lock().storage = Some(level);
+        self.clone()
+    }
+
+    /// `persist(StorageLevel::Memory)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::testing::run_batches;
+    /// assert_eq!(run_batches(vec![vec![1]], |s| s.cache(), 1), vec![vec![1]]);
+    /// ```
+    pub fn cache(&self) -> DStream<T> {
+        self.persist(StorageLevel::Memory)
+    }
+
+    /// Checkpoints this stream's RDD every `interval` (a multiple of its slide): the RDD is
+    /// written to the checkpoint directory after its batch and its lineage is cut there.
+    /// Stateful and incremental-window streams do this by default every 10 s or so; others
+    /// only when asked. Needs [`StreamingContext::checkpoint`](crate::StreamingContext::checkpoint).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spate_streaming::testing::run_batches;
+    /// let s = Duration::from_secs(1);
+    /// let out = run_batches(vec![vec![1]], |st| st.checkpoint_interval(2 * s).unwrap(), 2);
+    /// assert_eq!(out, vec![vec![1], vec![]]);
+    /// ```
+    pub fn checkpoint_interval(&self, interval: Duration) -> crate::Result<DStream<T>> {
+        crate::window::check_multiple("checkpoint interval", interval, self.node.slide)?;
+        self.node.keeping.lock().checkpoint_interval = Some(interval);
+        Ok(self.clone())
+    }
+
+    /// Marks this stream as one whose lineage grows with every batch: it is persisted
+    /// serialized (so it pins no received buffers) and checkpointed by default.
+    pub(crate) fn must_checkpoint(&self) {
+        let mut k = self.node.keeping.lock();
+        k.must_checkpoint = true;
+        k.storage.get_or_insert(StorageLevel::MemorySerialized);
+        k.checkpoint_interval
+            .get_or_insert(default_checkpoint_interval(self.node.slide));
     }
 
     /// How often this stream has an RDD: the batch interval, or a window's slide.

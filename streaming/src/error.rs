@@ -77,6 +77,15 @@ pub enum Error {
         suggestion: Duration,
     },
 
+    /// A stateful or incremental-window stream was defined but no checkpoint directory set.
+    #[error(
+        "{stream} keeps state across batches and needs a checkpoint directory to bound its lineage: call ssc.checkpoint(dir) before start()"
+    )]
+    CheckpointDirRequired {
+        /// The stream that needs it.
+        stream: String,
+    },
+
     /// A graceful stop did not finish in time.
     #[error(
         "graceful stop did not finish within {0:?} (spate.streaming.gracefulStopTimeout); received data may be unprocessed"

@@ -21,7 +21,7 @@ use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::checkpoint::{self, CheckpointFiles};
 use crate::context::Context;
@@ -90,7 +90,11 @@ pub(crate) struct RddMeta {
 
 pub(crate) struct RddNode<T> {
     pub(crate) meta: RddMeta,
-    pub(crate) op: Box<dyn RddOp<T>>,
+    num_partitions: usize,
+    /// How to compute a partition; `None` once a checkpoint has cut the lineage, so that the
+    /// parents (and the shuffle outputs and cached blocks they hold) can be freed — a stream's
+    /// state RDDs would otherwise keep every earlier batch alive.
+    op: RwLock<Option<Box<dyn RddOp<T>>>>,
 }
 
 impl<T: Data> RddNode<T> {
@@ -106,14 +110,29 @@ impl<T: Data> RddNode<T> {
         }
         let level = *self.meta.storage.lock();
         let Some(level) = level else {
-            return self.op.compute(partition, tc);
+            return self.compute_from_lineage(partition, tc);
         };
         let block = BlockId::rdd(self.meta.id, partition);
         if let Some(hit) = ctx.blocks.get::<T>(block) {
             return Ok(hit.into_iter_boxed());
         }
-        let data: Vec<T> = self.op.compute(partition, tc)?.collect();
+        let data: Vec<T> = self.compute_from_lineage(partition, tc)?.collect();
         Ok(ctx.blocks.put(block, data, level).into_iter_boxed())
+    }
+
+    fn compute_from_lineage(&self, partition: usize, tc: &TaskContext) -> Result<PartitionIter<T>> {
+        match &*self.op.read() {
+            Some(op) => op.compute(partition, tc),
+            // Unreachable in practice: the lineage is dropped only after the checkpoint files
+            // are in place, and those are read first.
+            None => Err(Error::Corrupt {
+                path: self.meta.ctx.checkpoint_dir().unwrap_or_default(),
+                reason: format!(
+                    "{} has neither checkpoint files nor lineage",
+                    self.describe()
+                ),
+            }),
+        }
     }
 }
 
@@ -152,13 +171,17 @@ impl<T: Data> RddBase for RddNode<T> {
     }
 
     fn num_partitions(&self) -> usize {
-        self.op.num_partitions()
+        self.num_partitions
     }
 
     fn dependencies(&self) -> Vec<Dependency> {
         match &*self.meta.checkpoint.lock() {
             CheckpointState::Done(_) => Vec::new(),
-            _ => self.op.dependencies(),
+            _ => self
+                .op
+                .read()
+                .as_ref()
+                .map_or_else(Vec::new, |op| op.dependencies()),
         }
     }
 
@@ -219,6 +242,9 @@ impl<T: Data> RddBase for RddNode<T> {
         match result {
             Ok(files) => {
                 *state = CheckpointState::Done(files);
+                drop(state);
+                // The lineage is cut: let the parents go.
+                *self.op.write() = None;
                 Ok(())
             }
             Err(e) => {
@@ -249,6 +275,10 @@ impl<T> Drop for RddNode<T> {
         // RAII cleanup, like Spark's ContextCleaner: an RDD nobody holds can never be read again.
         if self.meta.storage.lock().is_some() {
             self.meta.ctx.inner.blocks.remove_rdd(self.meta.id);
+        }
+        // Its checkpoint files too (ids are unique per context, and so is the directory).
+        if let CheckpointState::Done(files) = &*self.meta.checkpoint.lock() {
+            let _ = std::fs::remove_dir_all(&files.dir);
         }
     }
 }
@@ -309,7 +339,8 @@ impl<T: Data> Rdd<T> {
         Rdd {
             node: Arc::new(RddNode {
                 meta,
-                op: Box::new(op),
+                num_partitions: op.num_partitions(),
+                op: RwLock::new(Some(Box::new(op))),
             }),
         }
     }
@@ -339,7 +370,7 @@ impl<T: Data> Rdd<T> {
     /// assert_eq!(ctx.parallelize(vec![1, 2, 3], 3).num_partitions(), 3);
     /// ```
     pub fn num_partitions(&self) -> usize {
-        self.node.op.num_partitions()
+        self.node.num_partitions
     }
 
     /// The context this RDD belongs to.

@@ -144,6 +144,35 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         self.flat_map_values_named("flat_map_values", f)
     }
 
+    /// Like [`Rdd::flat_map_values`], but `f` also sees the key (which it cannot change, so
+    /// the partitioning is kept): e.g. per-key state machines over co-grouped data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let r = ctx.parallelize(vec![(3, 'a')], 1).flat_map_with_key(|k, c| vec![c; *k]);
+    /// assert_eq!(r.collect().unwrap(), [(3, 'a'), (3, 'a'), (3, 'a')]);
+    /// ```
+    #[track_caller]
+    pub fn flat_map_with_key<W: Data, I>(
+        &self,
+        f: impl Fn(&K, V) -> I + Send + Sync + 'static,
+    ) -> Rdd<(K, W)>
+    where
+        I: IntoIterator<Item = W>,
+        I::IntoIter: 'static,
+    {
+        let f = Arc::new(f);
+        self.narrow("flat_map_with_key", true, move |_, it| {
+            let f = Arc::clone(&f);
+            Box::new(it.flat_map(move |(k, v)| {
+                let out = f(&k, v).into_iter();
+                out.map(move |w| (k.clone(), w))
+            }))
+        })
+    }
+
     #[track_caller]
     pub(crate) fn flat_map_values_named<W: Data, I>(
         &self,
