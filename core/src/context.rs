@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::fault::{FaultInjector, FaultState};
 use crate::ids::{InputBlockId, JobId, RddId, ShuffleId, StageId};
 use crate::rdd::Rdd;
-use crate::rdd::sources::{InputBlocks, ParallelCollection, TextFile};
+use crate::rdd::sources::{InputBlocks, ObjectFiles, ParallelCollection, TextFile};
 use crate::rdd::transform::UnionOp;
 use crate::shuffle::ShuffleStore;
 use crate::storage::BlockStore;
@@ -295,6 +295,40 @@ impl Context {
     pub fn text_file(&self, path: impl AsRef<Path>, min_partitions: usize) -> Result<Rdd<Text>> {
         let op = TextFile::new(path.as_ref(), min_partitions.max(1))?;
         Ok(Rdd::from_op(self, "text_file", None, op))
+    }
+
+    /// Reads a directory written by [`Rdd::save_as_object_file`]: one partition per
+    /// `part-NNNNN` file, in order. A missing directory is an I/O error naming it; a corrupt
+    /// or truncated part file is [`Error::Corrupt`] naming the file when it is read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// ctx.parallelize(vec!["x".to_string()], 1).save_as_object_file(dir.path().join("o")).unwrap();
+    /// assert_eq!(ctx.object_file::<String>(dir.path().join("o")).unwrap().collect().unwrap(), ["x"]);
+    /// assert!(ctx.object_file::<String>(dir.path().join("missing")).is_err());
+    /// ```
+    #[track_caller]
+    pub fn object_file<T: Data>(&self, path: impl AsRef<Path>) -> Result<Rdd<T>> {
+        let path = path.as_ref();
+        let mut parts: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::io(path, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+            })
+            .collect();
+        parts.sort();
+        Ok(Rdd::from_op(
+            self,
+            "object_file",
+            None,
+            ObjectFiles { parts },
+        ))
     }
 
     /// The union of several RDDs: their partitions one after another.

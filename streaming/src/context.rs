@@ -530,6 +530,20 @@ impl StreamingContext {
         crate::ops::union_all(&self.shared, streams)
     }
 
+    /// Reads a directory written by [`DStream::save_as_object_files`] (one batch's output).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// ssc.context().parallelize(vec![7u8], 1).save_as_object_file(dir.path().join("b-1000")).unwrap();
+    /// assert_eq!(ssc.object_file::<u8>(dir.path().join("b-1000")).unwrap().collect().unwrap(), [7]);
+    /// ```
+    pub fn object_file<T: Data>(&self, path: impl AsRef<std::path::Path>) -> Result<Rdd<T>> {
+        Ok(self.shared.ctx.object_file(path)?)
+    }
+
     /// Sets the directory where stateful and incremental-window streams checkpoint their
     /// RDDs (which bounds their lineage). Required by `update_state_by_key`, `map_with_state`
     /// and the `_inv` windows; `start()` says so when it is missing.

@@ -30,6 +30,7 @@ mod clock;
 mod context;
 mod dstream;
 mod error;
+mod file_input;
 mod input;
 mod listener;
 mod ops;

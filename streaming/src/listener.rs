@@ -59,4 +59,9 @@ pub trait StreamingListener: Send + Sync + 'static {
     fn on_receiver_error(&self, stream: StreamId, message: &str) {
         let _ = (stream, message);
     }
+    /// An input stream skipped something it could not read (e.g. an unreadable file of a
+    /// file stream); the stream goes on.
+    fn on_input_error(&self, stream: StreamId, message: &str) {
+        let _ = (stream, message);
+    }
 }

@@ -230,7 +230,50 @@ impl<T: Data> Rdd<T> {
     where
         T: Show,
     {
-        let path = path.as_ref().to_path_buf();
+        self.save_partitions(path.as_ref(), |file, it| {
+            let mut w = std::io::BufWriter::new(
+                std::fs::File::create(file).map_err(|e| Error::io(file, e))?,
+            );
+            let mut line = String::new();
+            for x in it {
+                line.clear();
+                x.show_into(&mut line);
+                line.push('\n');
+                w.write_all(line.as_bytes())
+                    .map_err(|e| Error::io(file, e))?;
+            }
+            w.flush().map_err(|e| Error::io(file, e))
+        })
+    }
+
+    /// Saves the RDD as a directory of `part-NNNNN` files of checksummed bincode (one per
+    /// partition) and a `_SUCCESS` marker, written like [`Rdd::save_as_text_file`]; read it
+    /// back with [`Context::object_file`](crate::Context::object_file).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let out = dir.path().join("pairs");
+    /// let ctx = spate_core::Context::local(2).unwrap();
+    /// ctx.parallelize(vec![(1, 'a'), (2, 'b')], 2).save_as_object_file(&out).unwrap();
+    /// let back = ctx.object_file::<(i32, char)>(&out).unwrap();
+    /// assert_eq!(back.collect().unwrap(), [(1, 'a'), (2, 'b')]);
+    /// ```
+    pub fn save_as_object_file(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.save_partitions(path.as_ref(), |file, it| {
+            crate::codec::write_file(file, &it.collect::<Vec<T>>())
+        })
+    }
+
+    /// Writes every partition with `write(file, records)` into a temporary directory beside
+    /// `path`, adds `_SUCCESS`, and renames it into place: readers never see a partial output.
+    fn save_partitions(
+        &self,
+        path: &Path,
+        write: impl Fn(&Path, PartitionIter<T>) -> Result<()> + Send + Sync + 'static,
+    ) -> Result<()> {
+        let path = path.to_path_buf();
         if path.exists() {
             return Err(Error::OutputExists { path });
         }
@@ -241,19 +284,7 @@ impl<T: Data> Rdd<T> {
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let dir = tmp.clone();
         let written = self.run_job_inner(true, move |tc, it| {
-            let file = dir.join(format!("part-{:05}", tc.partition()));
-            let mut w = std::io::BufWriter::new(
-                std::fs::File::create(&file).map_err(|e| Error::io(&file, e))?,
-            );
-            let mut line = String::new();
-            for x in it {
-                line.clear();
-                x.show_into(&mut line);
-                line.push('\n');
-                w.write_all(line.as_bytes())
-                    .map_err(|e| Error::io(&file, e))?;
-            }
-            w.flush().map_err(|e| Error::io(&file, e))
+            write(&dir.join(format!("part-{:05}", tc.partition())), it)
         });
         if let Err(e) = written {
             let _ = std::fs::remove_dir_all(&tmp);

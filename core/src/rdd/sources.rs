@@ -75,6 +75,24 @@ impl<T: Data> RddOp<T> for InputBlocks {
     }
 }
 
+/// A directory written by `save_as_object_file`: one partition per `part-NNNNN` file.
+pub(crate) struct ObjectFiles {
+    pub(crate) parts: Vec<PathBuf>,
+}
+
+impl<T: Data> RddOp<T> for ObjectFiles {
+    fn num_partitions(&self) -> usize {
+        self.parts.len()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+    fn compute(&self, partition: usize, _tc: &TaskContext) -> Result<PartitionIter<T>> {
+        let records: Vec<T> = crate::codec::read_file(&self.parts[partition])?;
+        Ok(Box::new(records.into_iter()))
+    }
+}
+
 /// A byte range of a file: its partition holds the lines that *start* inside the range.
 #[derive(Clone, Debug)]
 struct FileSplit {
