@@ -23,8 +23,8 @@ pub mod prelude {
         Rdd, Show, StorageLevel, Text,
     };
     pub use spate_streaming::{
-        BatchInfo, DStream, Error, RddQueue, Receiver, ReceiverHandle, Result, StopOptions,
-        StreamingContext, StreamingListener, Time,
+        BatchInfo, DStream, Error, MapWithStateDStream, RddQueue, Receiver, ReceiverHandle, Result,
+        State, StateSpec, StopOptions, StreamingContext, StreamingListener, Time,
     };
     pub use std::time::Duration;
 }

@@ -418,29 +418,18 @@ fn network_wordcount_through_spate_submit_against_nc_then_sigterm() {
             .spawn()
             .unwrap(),
     );
-    let mut app = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_spate-submit"))
-            .args(["--master", "local[2]", "--name", "wordcount-test"])
-            .args(["--conf", "spate.streaming.blockInterval=100ms"])
-            .arg(example_path("network_wordcount"))
-            .args(["127.0.0.1", &port.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let port_arg = port.to_string();
+    let run = Submitted::start_with(
+        &[
+            "--name",
+            "wordcount-test",
+            "--conf",
+            "spate.streaming.blockInterval=100ms",
+        ],
+        "network_wordcount",
+        &["127.0.0.1", &port_arg],
     );
-    let blocks = Arc::new(Mutex::new(Vec::new()));
-    let stdout = app.0.stdout.take().unwrap();
-    let parser = {
-        let blocks = Arc::clone(&blocks);
-        thread::spawn(move || parse_printed(stdout, blocks))
-    };
-    let mut stderr = app.0.stderr.take().unwrap();
-    let log = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
+    let blocks = Arc::clone(&run.blocks);
 
     // Eight distinct words, so `print(10)` shows every count of every batch.
     let mut typed = nc.0.stdin.take().unwrap();
@@ -473,16 +462,11 @@ fn network_wordcount_through_spate_submit_against_nc_then_sigterm() {
         })
     };
     thread::sleep(Duration::from_millis(1500));
-    sigterm(&app.0);
-    let status = wait_exit(&mut app.0, 60);
+    let (blocks, log) = run.finish();
     typing.store(false, Ordering::SeqCst);
     writer.join().unwrap();
-    parser.join().unwrap();
-    let log = log.join().unwrap();
-    assert!(status.success(), "exit {status:?}; stderr:\n{log}");
     assert!(log.contains("stopping gracefully"), "stderr:\n{log}");
 
-    let blocks = blocks.lock().unwrap();
     assert!(blocks.iter().all(|b| b.time_ms % 1000 == 0 && !b.more));
     assert!(
         blocks
@@ -1309,4 +1293,135 @@ fn batch_outputs_are_directories_replaced_on_rerun() {
         .collect()
         .unwrap_err();
     assert!(err.to_string().contains("part-00000"), "{err}");
+}
+
+// ---------------------------------------------------------------- the other examples
+
+/// An example started through `spate-submit`, its printed batches parsed as they come.
+struct Submitted {
+    app: Reaped,
+    blocks: Arc<Mutex<Vec<Printed>>>,
+    parser: Option<thread::JoinHandle<()>>,
+    log: Option<thread::JoinHandle<String>>,
+}
+
+impl Submitted {
+    fn start(example: &str, args: &[&str]) -> Submitted {
+        Submitted::start_with(&[], example, args)
+    }
+
+    /// With extra `spate-submit` options before the application.
+    fn start_with(submit_args: &[&str], example: &str, args: &[&str]) -> Submitted {
+        let mut app = Reaped(
+            Command::new(env!("CARGO_BIN_EXE_spate-submit"))
+                .args(["--master", "local[2]"])
+                .args(submit_args)
+                .arg(example_path(example))
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let blocks = Arc::new(Mutex::new(Vec::new()));
+        let stdout = app.0.stdout.take().unwrap();
+        let parser = {
+            let blocks = Arc::clone(&blocks);
+            thread::spawn(move || parse_printed(stdout, blocks))
+        };
+        let mut stderr = app.0.stderr.take().unwrap();
+        let log = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        Submitted {
+            app,
+            blocks,
+            parser: Some(parser),
+            log: Some(log),
+        }
+    }
+
+    /// Stops it with SIGTERM (unless it already exited), checks it exits 0, and returns what
+    /// it printed and logged.
+    fn finish(mut self) -> (Vec<Printed>, String) {
+        if self.app.0.try_wait().unwrap().is_none() {
+            sigterm(&self.app.0);
+        }
+        let status = wait_exit(&mut self.app.0, 60);
+        self.parser.take().unwrap().join().unwrap();
+        let log = self.log.take().unwrap().join().unwrap();
+        assert!(status.success(), "exit {status:?}; stderr:\n{log}");
+        (std::mem::take(&mut *self.blocks.lock().unwrap()), log)
+    }
+}
+
+#[test]
+fn queue_stream_example_prints_each_queued_batch_then_stops() {
+    let mut run = Submitted::start("queue_stream", &["3", "200"]);
+    wait_exit(&mut run.app.0, 30);
+    let (blocks, _) = run.finish();
+    assert_eq!(blocks.len(), 3, "one batch per queued RDD");
+    for b in &blocks {
+        let mut digits: Vec<(String, u64)> = b.elements.clone();
+        digits.sort();
+        let want: Vec<(String, u64)> = (0..10).map(|d| (d.to_string(), 100)).collect();
+        assert_eq!(digits, want);
+    }
+}
+
+#[test]
+fn file_wordcount_example_counts_files_moved_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Submitted::start("file_wordcount", &[dir.path().to_str().unwrap()]);
+    // The first (empty) batch shows the stream is watching; files from now on are new.
+    assert!(wait_for(30, || !run.blocks.lock().unwrap().is_empty()));
+    move_in(dir.path(), "one.txt", "to be or not to be\n");
+    let want: HashMap<String, u64> = expected_counts("to be or not to be\n");
+    assert!(wait_for(30, || printed_totals(&run.blocks) == want));
+    let (blocks, _) = run.finish();
+    assert!(blocks.iter().all(|b| b.time_ms % 2000 == 0), "2 s batches");
+}
+
+#[test]
+fn stateful_network_wordcount_example_prints_running_totals() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let checkpoint = tempfile::tempdir().unwrap();
+    let run = Submitted::start(
+        "stateful_network_wordcount",
+        &["127.0.0.1", &port, checkpoint.path().to_str().unwrap()],
+    );
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.write_all(b"a b a\n").unwrap();
+    let total = |blocks: &Mutex<Vec<Printed>>, word: &str| {
+        blocks
+            .lock()
+            .unwrap()
+            .last()
+            .and_then(|b| b.elements.iter().find(|(w, _)| w == word).map(|(_, n)| *n))
+    };
+    assert!(wait_for(30, || total(&run.blocks, "a") == Some(2)));
+    conn.write_all(b"a c\n").unwrap();
+    // Totals, not per-batch counts: "a" reaches 3 and stays, "b" stays at 1.
+    assert!(wait_for(30, || total(&run.blocks, "a") == Some(3)));
+    assert_eq!(total(&run.blocks, "b"), Some(1));
+    let (blocks, _) = run.finish();
+    assert!(blocks.len() >= 2);
+}
+
+#[test]
+fn windowed_wordcount_example_checks_its_arguments() {
+    let out = Command::new(env!("CARGO_BIN_EXE_spate-submit"))
+        .arg(example_path("windowed_wordcount"))
+        .args(["localhost", "ninety-nine"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Usage: windowed_wordcount <hostname> <port>"),
+        "{err}"
+    );
 }
