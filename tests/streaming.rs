@@ -1425,3 +1425,42 @@ fn windowed_wordcount_example_checks_its_arguments() {
         "{err}"
     );
 }
+
+#[test]
+fn several_socket_receivers_unioned_count_everything() {
+    let servers: Vec<(u16, thread::JoinHandle<TcpStreamKeep>)> = ["x y\n", "y z z\n"]
+        .iter()
+        .map(|line| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let text = line.repeat(200);
+            let handle = thread::spawn(move || {
+                let (mut s, _) = listener.accept().unwrap();
+                s.write_all(text.as_bytes()).unwrap();
+                TcpStreamKeep(s)
+            });
+            (port, handle)
+        })
+        .collect();
+    let ssc = StreamingContext::new(conf(&[]), Duration::from_millis(100)).unwrap();
+    let streams: Vec<DStream<Text>> = servers
+        .iter()
+        .map(|(port, _)| ssc.socket_text_stream("127.0.0.1", *port))
+        .collect();
+    let counts = count_words(&ssc.union(&streams));
+    ssc.start().unwrap();
+    assert!(wait_for(30, || total(&counts) == 1000));
+    ssc.stop(GRACEFUL).unwrap();
+    for (_, s) in servers {
+        drop(s.join().unwrap());
+    }
+    let want: HashMap<String, u64> = [("x", 200), ("y", 400), ("z", 400)]
+        .iter()
+        .map(|(w, n)| (w.to_string(), *n))
+        .collect();
+    assert_eq!(*counts.lock().unwrap(), want);
+    assert_eq!(ssc.receiver_stats().len(), 2);
+}
+
+/// Keeps a server's connection open until the test drops it.
+struct TcpStreamKeep(#[allow(dead_code)] std::net::TcpStream);
