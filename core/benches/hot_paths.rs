@@ -1,0 +1,102 @@
+//! The hot paths of a streaming word count, one at a time (`scripts/bench core` runs them):
+//! cutting received bytes into lines, splitting lines into words, map-side combine, and a
+//! shuffle's write and read. Throughput is reported per element.
+
+// criterion's macros generate undocumented public functions.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rand::{Rng, SeedableRng};
+use rand_distr::Distribution;
+use spate_core::{Context, HashPartitioner, Text};
+
+/// `lines` lines of 10 words drawn Zipf(1.0) from a 10k-word vocabulary, as one buffer.
+fn received(lines: usize) -> Arc<[u8]> {
+    let zipf = rand_distr::Zipf::new(10_000.0, 1.0).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let mut buf = Vec::with_capacity(lines * 60);
+    for _ in 0..lines {
+        for i in 0..10 {
+            if i > 0 {
+                buf.push(b' ');
+            }
+            buf.extend_from_slice(format!("w{:x}", zipf.sample(&mut rng) as u64 - 1).as_bytes());
+        }
+        buf.push(b'\n');
+    }
+    Arc::from(buf)
+}
+
+/// The lines of a buffer as `Text` slices, the way the socket receiver stores them.
+fn lines_of(buf: &Arc<[u8]>) -> Vec<Text> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &b) in buf.iter().enumerate() {
+        if b == b'\n' {
+            out.push(Text::from_shared(buf, start..i).0);
+            start = i + 1;
+        }
+    }
+    out
+}
+
+fn hot_paths(c: &mut Criterion) {
+    const LINES: usize = 100_000;
+    let buf = received(LINES);
+    let mut g = c.benchmark_group("hot_paths");
+    g.sample_size(20);
+
+    g.throughput(Throughput::Elements(LINES as u64));
+    g.bench_function("block_generation_lines_from_1_buffer", |b| {
+        b.iter(|| black_box(lines_of(&buf).len()))
+    });
+
+    let lines = lines_of(&buf);
+    g.throughput(Throughput::Elements(10 * LINES as u64));
+    g.bench_function("line_splitting_words", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in &lines {
+                n += line.clone().split(' ').count();
+            }
+            black_box(n)
+        })
+    });
+
+    let ctx = Context::local(1).unwrap();
+    let words: Vec<Text> = lines.iter().flat_map(|l| l.clone().split(' ')).collect();
+    let rdd = ctx.parallelize(words, 1);
+    g.bench_function("map_side_combine_words", |b| {
+        b.iter(|| {
+            let n = rdd
+                .map(|w| (w, 1u64))
+                .reduce_by_key_with_partitions(|a, b| a + b, 1)
+                .count()
+                .unwrap();
+            black_box(n)
+        })
+    });
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let pairs: Vec<(u64, u64)> = (0..1_000_000)
+        .map(|_| (rng.random_range(0..100_000), 1))
+        .collect();
+    let pairs = ctx.parallelize(pairs, 4);
+    g.throughput(Throughput::Elements(1_000_000));
+    g.bench_function("shuffle_write_read_pairs", |b| {
+        b.iter(|| {
+            let n = pairs
+                .partition_by(Arc::new(HashPartitioner::new(4)))
+                .count()
+                .unwrap();
+            black_box(n)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, hot_paths);
+criterion_main!(benches);

@@ -1,0 +1,121 @@
+//! The benchmark job: the network word count as a user writes it, reporting every batch.
+//!
+//! ```text
+//! wordcount_bench <host> <port> <batch-ms> <run-seconds>
+//! ```
+//!
+//! `socket_text_stream` → `flat_map` split → `map` `(w, 1)` → `reduce_by_key`, and an output that
+//! sums the counts. For every completed batch it prints exactly
+//! `BATCH time=<batch ms> records=<input lines> words=<sum of counts> sched=<ms> proc=<ms> total=<ms>`
+//! (other tools read this), and after the run time it stops gracefully — what was received is
+//! still counted — and exits 0. With `SPATE_BENCH_TRACK=w0,w1` it also counts those words and
+//! ends with `TRACKED count[w0]=<n> count[w1]=<n>` (an extra job per batch: for correctness
+//! runs, not for timing).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use spate::prelude::*;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let parsed = match args.as_slice() {
+        [host, port, batch_ms, seconds] => {
+            match (
+                port.parse::<u16>(),
+                batch_ms.parse::<u64>(),
+                seconds.parse::<f64>(),
+            ) {
+                (Ok(p), Ok(b), Ok(s)) if b > 0 && s > 0.0 => Some((host.clone(), p, b, s)),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let Some((host, port, batch_ms, seconds)) = parsed else {
+        eprintln!("Usage: wordcount_bench <host> <port> <batch-ms> <run-seconds>");
+        return ExitCode::from(1);
+    };
+    match run(&host, port, batch_ms, seconds) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wordcount_bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints one `BATCH` line per completed batch, with the words its output counted.
+struct Report {
+    words: Arc<Mutex<HashMap<i64, u64>>>,
+}
+
+impl StreamingListener for Report {
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        let t = info.batch_time.millis();
+        let words = self.words.lock().unwrap().remove(&t).unwrap_or(0);
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let line = format!(
+            "BATCH time={t} records={} words={words} sched={:.1} proc={:.1} total={:.1}\n",
+            info.records,
+            ms(info.scheduling_delay),
+            ms(info.processing_time),
+            ms(info.total_delay)
+        );
+        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    }
+}
+
+fn run(host: &str, port: u16, batch_ms: u64, seconds: f64) -> Result<()> {
+    let conf = Conf::from_env().set_app_name("WordCountBench");
+    let ssc = StreamingContext::new(conf, Duration::from_millis(batch_ms))?;
+    let counts = ssc
+        .socket_text_stream(host, port)
+        .flat_map(|line| line.split(' '))
+        .map(|w| (w, 1u64))
+        .reduce_by_key(|a, b| a + b);
+    let words: Arc<Mutex<HashMap<i64, u64>>> = Arc::default();
+    let sink = Arc::clone(&words);
+    counts.foreach_rdd(move |rdd, time| {
+        let sum = rdd.values().fold(0, |a, b| a + b)?;
+        sink.lock().unwrap().insert(time.millis(), sum);
+        Ok(())
+    })?;
+    let tracked: Vec<String> = std::env::var("SPATE_BENCH_TRACK")
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    let totals: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    if !tracked.is_empty() {
+        let (sink, wanted) = (Arc::clone(&totals), Arc::new(tracked.clone()));
+        counts.foreach_rdd(move |rdd, _| {
+            let wanted = Arc::clone(&wanted);
+            let found = rdd
+                .filter(move |(w, _)| wanted.iter().any(|x| x == &**w))
+                .collect()?;
+            let mut t = sink.lock().unwrap();
+            for (w, n) in found {
+                *t.entry(w.to_string()).or_default() += n;
+            }
+            Ok(())
+        })?;
+    }
+    ssc.add_streaming_listener(Arc::new(Report { words }));
+    ssc.start()?;
+    if !ssc.await_termination_timeout(Duration::from_secs_f64(seconds))? {
+        ssc.stop(StopOptions {
+            stop_context: true,
+            graceful: true,
+        })?;
+    }
+    if !tracked.is_empty() {
+        let t = totals.lock().unwrap();
+        let parts: Vec<String> = tracked
+            .iter()
+            .map(|w| format!("count[{w}]={}", t.get(w).copied().unwrap_or(0)))
+            .collect();
+        println!("TRACKED {}", parts.join(" "));
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! `spate-wordgen`: the benchmark's line source. A TCP server on 127.0.0.1 that writes, to every
+//! client, newline-terminated lines of 10 words drawn Zipf(1.0) from a 10,000-word vocabulary
+//! with a seeded PRNG — the same text for the same seed, every run.
+//!
+//! ```text
+//! spate-wordgen --port 9999 --rate 100000 --lines 1000000 --seed 7 --count w0,w1,w2a
+//! ```
+//!
+//! The lines come from a pool generated once at start and sent round and round, so writing costs
+//! only the copy into the socket (well over 5M lines/s at `--rate 0`); the pool's per-line word
+//! counts make the exact expected count of any word known for any number of lines sent. When a
+//! client is done (after `--lines`, or when it disconnects) one summary line goes to stdout:
+//! `SENT lines=<n> words=<n> seconds=<s> count[w0]=<n> ...`.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rand::SeedableRng;
+use rand_distr::Distribution;
+
+/// Words per line, vocabulary size and Zipf exponent: the workload, fixed.
+const WORDS_PER_LINE: usize = 10;
+const VOCABULARY: usize = 10_000;
+const ZIPF_EXPONENT: f64 = 1.0;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "spate-wordgen",
+    version,
+    about = "Serve lines of 10 Zipf-distributed words to every client (spate's benchmark source)"
+)]
+struct Args {
+    /// Port on 127.0.0.1 (0: any free port, printed as `LISTENING port=<p>`).
+    #[arg(long, default_value_t = 9999)]
+    port: u16,
+    /// Lines per second per client; 0 sends as fast as the client reads.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Lines per client, then close the connection (default: until the client goes away).
+    #[arg(long)]
+    lines: Option<u64>,
+    /// Seed of the text.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Comma-separated words whose exact counts the summary reports.
+    #[arg(long, value_delimiter = ',', default_value = "w0,w1,w9")]
+    count: Vec<String>,
+    /// Serve one client, then exit.
+    #[arg(long)]
+    once: bool,
+    /// Lines in the pool that is sent round and round (smaller pools start faster).
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pool_lines: u64,
+}
+
+/// The pool: its text, where each line ends, and per tracked word the running count by line.
+struct Pool {
+    text: Vec<u8>,
+    line_ends: Vec<usize>,
+    /// `prefix[w][i]`: occurrences of tracked word `w` in the first `i` lines.
+    prefix: Vec<Vec<u32>>,
+}
+
+/// The vocabulary: `w<rank in hex>`, so the most frequent word is `w0`.
+fn word(rank: usize) -> String {
+    format!("w{rank:x}")
+}
+
+impl Pool {
+    fn generate(seed: u64, tracked: &[String], lines: usize) -> Pool {
+        let vocab: Vec<String> = (0..VOCABULARY).map(word).collect();
+        let zipf = rand_distr::Zipf::new(VOCABULARY as f64, ZIPF_EXPONENT).expect("valid Zipf");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let tracked_rank: Vec<Option<usize>> = tracked
+            .iter()
+            .map(|w| vocab.iter().position(|v| v == w))
+            .collect();
+        let mut text = Vec::with_capacity(lines * 60);
+        let mut line_ends = Vec::with_capacity(lines);
+        let mut prefix = vec![Vec::with_capacity(lines + 1); tracked.len()];
+        for p in &mut prefix {
+            p.push(0);
+        }
+        let mut in_line = vec![0u32; tracked.len()];
+        for _ in 0..lines {
+            in_line.iter_mut().for_each(|c| *c = 0);
+            for i in 0..WORDS_PER_LINE {
+                if i > 0 {
+                    text.push(b' ');
+                }
+                let rank = zipf.sample(&mut rng) as usize - 1;
+                text.extend_from_slice(vocab[rank].as_bytes());
+                for (c, t) in in_line.iter_mut().zip(&tracked_rank) {
+                    if *t == Some(rank) {
+                        *c += 1;
+                    }
+                }
+            }
+            text.push(b'\n');
+            line_ends.push(text.len());
+            for (p, c) in prefix.iter_mut().zip(&in_line) {
+                let last = *p.last().unwrap_or(&0);
+                p.push(last + c);
+            }
+        }
+        Pool {
+            text,
+            line_ends,
+            prefix,
+        }
+    }
+
+    /// Byte offset where line `i` of the pool starts.
+    fn start_of(&self, i: usize) -> usize {
+        if i == 0 { 0 } else { self.line_ends[i - 1] }
+    }
+
+    /// Exact count of tracked word `w` in the first `lines` lines sent.
+    fn count(&self, w: usize, lines: u64) -> u64 {
+        let n = self.line_ends.len() as u64;
+        let per_pool = u64::from(*self.prefix[w].last().unwrap_or(&0));
+        (lines / n) * per_pool + u64::from(self.prefix[w][(lines % n) as usize])
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let listener = match TcpListener::bind(("127.0.0.1", args.port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "spate-wordgen: cannot listen on 127.0.0.1:{}: {e} (choose another --port)",
+                args.port
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let pool = Arc::new(Pool::generate(
+        args.seed,
+        &args.count,
+        args.pool_lines as usize,
+    ));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(args.port);
+    println!("LISTENING port={port}");
+    let _ = std::io::stdout().flush();
+    let args = Arc::new(args);
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let (pool, client_args) = (Arc::clone(&pool), Arc::clone(&args));
+        let client = std::thread::spawn(move || serve(stream, &pool, &client_args));
+        if args.once {
+            let _ = client.join();
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Sends lines to one client until `--lines` are sent or it goes away, then prints the summary.
+fn serve(mut stream: TcpStream, pool: &Pool, args: &Args) {
+    let _ = stream.set_nodelay(true);
+    let start = Instant::now();
+    let limit = args.lines.unwrap_or(u64::MAX);
+    let mut sent = 0u64;
+    let mut next = 0usize; // next pool line
+    // At a fixed rate, send in small steps (every millisecond or so) to keep the flow smooth.
+    let step_lines = if args.rate == 0 {
+        65_536
+    } else {
+        (args.rate / 1000).clamp(1, 65_536)
+    };
+    while sent < limit {
+        let want = step_lines.min(limit - sent) as usize;
+        let pool_lines = pool.line_ends.len();
+        let lines = want.min(pool_lines - next);
+        let (from, to) = (pool.start_of(next), pool.line_ends[next + lines - 1]);
+        if stream.write_all(&pool.text[from..to]).is_err() {
+            break;
+        }
+        sent += lines as u64;
+        next = (next + lines) % pool_lines;
+        if args.rate > 0 {
+            let due = Duration::from_secs_f64(sent as f64 / args.rate as f64);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    let mut summary = format!(
+        "SENT lines={sent} words={} seconds={:.3}",
+        sent * WORDS_PER_LINE as u64,
+        start.elapsed().as_secs_f64()
+    );
+    for (i, w) in args.count.iter().enumerate() {
+        summary.push_str(&format!(" count[{w}]={}", pool.count(i, sent)));
+    }
+    println!("{summary}");
+    let _ = std::io::stdout().flush();
+}
