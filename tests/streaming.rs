@@ -1560,3 +1560,35 @@ fn wordcount_bench_reports_every_batch_and_counts_exactly() {
     let tracked = stdout.lines().find(|l| l.starts_with("TRACKED")).unwrap();
     assert_eq!(fields(tracked)["count[w0]"], sent["count[w0]"]);
 }
+
+#[test]
+fn after_stop_sigterm_ends_the_process_again() {
+    use std::os::unix::process::ExitStatusExt;
+    const CHILD: &str = "SPATE_TEST_SIGNAL_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        // In the child: a context that handles signals starts and stops; then SIGTERM must
+        // have its default effect again.
+        let graceful = conf(&[("spate.streaming.stopGracefullyOnShutdown", "true")]);
+        let ssc = StreamingContext::new(graceful, Duration::from_secs(1)).unwrap();
+        ssc.queue_stream(RddQueue::<u8>::new(), true, None)
+            .print(1)
+            .unwrap();
+        ssc.start().unwrap();
+        ssc.stop(StopOptions::default()).unwrap();
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM).unwrap();
+        thread::sleep(Duration::from_secs(5));
+        panic!("the process survived SIGTERM after stop()");
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "after_stop_sigterm_ends_the_process_again"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(15),
+        "{:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -157,7 +157,7 @@ impl Settings {
 struct Running {
     scheduler: Scheduler,
     runtime: Option<tokio::runtime::Runtime>,
-    signals: Option<signal_hook::iterator::Handle>,
+    signals: Option<crate::signals::GracefulSignals>,
 }
 
 /// Everything a streaming context's threads share.
@@ -651,7 +651,7 @@ impl StreamingContext {
             Some(rt)
         };
         let signals = if shared.settings.stop_gracefully_on_shutdown {
-            Some(self.stop_on_signals()?)
+            Some(crate::signals::GracefulSignals::install(&self.shared)?)
         } else {
             None
         };
@@ -664,40 +664,6 @@ impl StreamingContext {
         *state = StreamingState::Active;
         shared.state_changed.notify_all();
         Ok(())
-    }
-
-    fn stop_on_signals(&self) -> Result<signal_hook::iterator::Handle> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals =
-            signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(|source| {
-                Error::Startup {
-                    what: "the SIGINT/SIGTERM handler",
-                    source,
-                }
-            })?;
-        let handle = signals.handle();
-        let weak = Arc::downgrade(&self.shared);
-        std::thread::Builder::new()
-            .name("spate-signals".into())
-            .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    if let Some(shared) = weak.upgrade() {
-                        eprintln!("spate: received signal {sig}: stopping gracefully (processing data already received)");
-                        let ssc = StreamingContext { shared };
-                        if let Err(e) = ssc.stop(StopOptions {
-                            stop_context: true,
-                            graceful: true,
-                        }) {
-                            eprintln!("spate: {e}");
-                        }
-                    }
-                }
-            })
-            .map_err(|source| Error::Startup {
-                what: "the signal thread",
-                source,
-            })?;
-        Ok(handle)
     }
 
     /// Stops the context. Gracefully: stop receiving, process every record already received

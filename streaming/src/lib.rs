@@ -36,6 +36,7 @@ mod listener;
 mod ops;
 mod receiver;
 mod scheduler;
+mod signals;
 mod socket;
 mod state;
 pub mod testing;
