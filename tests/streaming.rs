@@ -1592,3 +1592,30 @@ fn after_stop_sigterm_ends_the_process_again() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn short_batches_are_cut_into_a_block_per_core() {
+    // The block timer never fires within a batch here: allocation alone cuts the buffer, into
+    // as many blocks as the context has cores (2), so both work on the batch.
+    let ctx = Context::new(conf(&[("spate.streaming.blockInterval", "1h")])).unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let sizes: Arc<Mutex<Vec<Vec<usize>>>> = Arc::default();
+    let sink = Arc::clone(&sizes);
+    ssc.receiver_stream(Once(101))
+        .foreach_rdd(move |rdd, _| {
+            let parts = rdd.glom().collect()?;
+            sink.lock()
+                .unwrap()
+                .push(parts.iter().map(Vec::len).collect());
+            Ok(())
+        })
+        .unwrap();
+    let batches = Batches::attach(&ssc);
+    ssc.start().unwrap();
+    assert!(wait_for(10, || stats(&ssc).records == 101));
+    drive(&clock, &batches, 2, |_| {});
+    ssc.stop(StopOptions::default()).unwrap();
+    assert_eq!(*sizes.lock().unwrap(), [vec![50, 51], vec![]]);
+}

@@ -154,10 +154,29 @@ impl<T: Data> Intake<T> {
     /// Moves the current buffer into the block store as the next block. Under the intake's
     /// lock, so blocks keep their order relative to batch allocation.
     fn seal_current(&self, st: &mut IntakeState<T>) {
+        self.seal_current_into(st, 1);
+    }
+
+    /// Like [`Intake::seal_current`], cutting the buffer into up to `parts` blocks of about
+    /// equal size, in order.
+    fn seal_current_into(&self, st: &mut IntakeState<T>, parts: usize) {
         if st.current.is_empty() {
             return;
         }
-        let records = std::mem::take(&mut st.current);
+        let mut records = std::mem::take(&mut st.current);
+        let n = records.len();
+        let parts = parts.clamp(1, n);
+        let mut pieces = Vec::with_capacity(parts);
+        for i in (1..parts).rev() {
+            pieces.push(records.split_off(i * n / parts));
+        }
+        pieces.push(records);
+        for piece in pieces.into_iter().rev() {
+            self.seal(st, piece);
+        }
+    }
+
+    fn seal(&self, st: &mut IntakeState<T>, records: Vec<T>) {
         let n = records.len();
         let id = InputBlockId {
             stream: self.stream.0,
@@ -189,7 +208,11 @@ impl<T: Data> Intake<T> {
     /// Returns the number of records.
     pub(crate) fn allocate(&self, time: Time) -> u64 {
         let mut st = self.state.lock();
-        self.seal_current(&mut st);
+        // A batch's input partitions are its blocks, one task each: with batches shorter than
+        // a few block intervals, cut the rest of the buffer so every core gets a share.
+        let cores = self.ctx.default_parallelism();
+        let parts = cores.saturating_sub(st.blocks.ids.len()).max(1);
+        self.seal_current_into(&mut st, parts);
         let blocks = std::mem::take(&mut st.blocks);
         let n = blocks.records;
         st.allocated.insert(time, blocks);
