@@ -217,6 +217,26 @@ impl Text {
         }
     }
 
+    /// The piece `start..end` of this text, which must fall on char boundaries (the caller
+    /// guarantees it): inline when short, else a slice of the same shared buffer.
+    #[inline]
+    fn piece(&self, start: usize, end: usize) -> Text {
+        let len = end - start;
+        match &self.0 {
+            Repr::Shared {
+                buf, start: base, ..
+            } if len > Self::INLINE_CAPACITY => Text(Repr::Shared {
+                buf: Arc::clone(buf),
+                start: base + start as u32,
+                len: len as u32,
+            }),
+            // An inline text is at most 23 bytes, and so is any piece of it.
+            _ => Text(Repr::Inline(InlineBuf::new(
+                &self.as_str().as_bytes()[start..end],
+            ))),
+        }
+    }
+
     #[inline]
     fn inline_or_owned(s: &str) -> Text {
         if s.len() <= Self::INLINE_CAPACITY {
@@ -327,7 +347,13 @@ impl Iterator for Split {
                 (s.len(), s.len())
             }
         };
-        let piece = self.text.slice(self.pos..end);
+        let piece = if self.sep.is_ascii() {
+            // Between ASCII separators (or the ends) a piece is whole UTF-8 characters: build
+            // it directly, without `slice`'s second lookup and boundary checks.
+            self.text.piece(self.pos, end)
+        } else {
+            self.text.slice(self.pos..end)
+        };
         self.pos = next;
         Some(piece)
     }
@@ -525,6 +551,29 @@ mod tests {
         assert_eq!(ours, std);
         let ws: Vec<String> = t.split_whitespace().map(String::from).collect();
         assert_eq!(ws, long.split_whitespace().collect::<Vec<_>>());
+    }
+
+    proptest::proptest! {
+        /// Splitting a (shared or inline) text gives exactly `str::split`'s pieces, each
+        /// inline when short and a slice of the buffer when long.
+        #[test]
+        fn split_equals_str_split(
+            s in "[ab é,δ😀xyz0-9]{0,80}",
+            pad in 0usize..5,
+            sep in proptest::sample::select(vec![' ', ',', 'é']),
+        ) {
+            let padded = format!("{}{s}", "-".repeat(pad));
+            let buf: Arc<[u8]> = Arc::from(padded.as_bytes());
+            let (t, _) = Text::from_shared(&buf, pad..buf.len());
+            let ours: Vec<Text> = t.split(sep).collect();
+            let want: Vec<&str> = s.split(sep).collect();
+            proptest::prop_assert_eq!(ours.len(), want.len());
+            for (piece, w) in ours.iter().zip(&want) {
+                proptest::prop_assert_eq!(piece.as_str(), *w);
+                proptest::prop_assert_eq!(piece.is_shared(), w.len() > Text::INLINE_CAPACITY);
+                proptest::prop_assert_eq!(piece, &Text::from(*w));
+            }
+        }
     }
 
     #[test]
