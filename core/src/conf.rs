@@ -78,6 +78,9 @@ keys! {
     "spate.streaming.receiver.maxLineBytes", Size, Some("1m"), "Longest line a socket receiver accepts; longer lines are skipped and counted.";
     "spate.streaming.receiver.maxPendingRecords", Count, Some("4000000"), "Records a receiver holds before it stops reading its source (backpressure).";
     "spate.streaming.receiver.maxReconnectBackoff", Duration, Some("5s"), "Longest wait between reconnection attempts of a socket receiver.";
+    "spate.streaming.receiver.maxRate", Count, None, "Records per second each receiver may store (unset: no limit); backpressure never exceeds it.";
+    "spate.streaming.backpressure.enabled", Bool, Some("false"), "Let a PID controller set each receiver's rate from batch processing times and delays.";
+    "spate.streaming.backpressure.initialRate", Count, None, "With backpressure, the rate of the first batches, before the controller has measured any.";
     "spate.streaming.receiverRestartDelay", Duration, Some("2s"), "Wait before a receiver that asked to restart is started again.";
     "spate.streaming.stopGracefullyOnShutdown", Bool, Some("true"), "On SIGINT/SIGTERM, stop receiving, process what was received, then exit.";
     "spate.streaming.gracefulStopTimeout", Duration, Some("60s"), "Longest a graceful stop may take before it gives up with an error.";

@@ -11,7 +11,7 @@ use spate_core::{Conf, Context, Data, Rdd, Text};
 use crate::clock::{self, Clock};
 use crate::dstream::{DStream, StreamBase, StreamId};
 use crate::error::{Error, Result};
-use crate::input::{Intake, IntakeOp, QueueOp, RddQueue, ReceiverStats};
+use crate::input::{Intake, IntakeOp, QueueOp, RateSettings, RddQueue, ReceiverStats};
 use crate::listener::StreamingListener;
 use crate::receiver::{Receiver, Supervisor};
 use crate::scheduler::{Job, Scheduler};
@@ -79,6 +79,8 @@ pub(crate) trait InputControl: Send + Sync {
     fn release_through(&self, time: Time);
     fn all_allocated(&self) -> bool;
     fn stats(&self) -> ReceiverStats;
+    /// Batch `info` completed (for backpressure).
+    fn batch_completed(&self, info: &crate::listener::BatchInfo);
 }
 
 struct ReceiverInput<T> {
@@ -115,6 +117,9 @@ impl<T: Data> InputControl for ReceiverInput<T> {
     fn stats(&self) -> ReceiverStats {
         self.intake.stats()
     }
+    fn batch_completed(&self, info: &crate::listener::BatchInfo) {
+        self.intake.batch_completed(info)
+    }
 }
 
 #[derive(Default)]
@@ -134,6 +139,9 @@ pub(crate) struct Settings {
     pub(crate) restart_delay: Duration,
     pub(crate) stop_gracefully_on_shutdown: bool,
     pub(crate) graceful_timeout: Duration,
+    pub(crate) max_rate: Option<usize>,
+    pub(crate) backpressure: bool,
+    pub(crate) initial_rate: Option<usize>,
 }
 
 impl Settings {
@@ -150,6 +158,11 @@ impl Settings {
                 .get_bool("spate.streaming.stopGracefullyOnShutdown")?
                 .unwrap_or(true),
             graceful_timeout: dur("spate.streaming.gracefulStopTimeout")?,
+            max_rate: conf.get_opt_count("spate.streaming.receiver.maxRate")?,
+            backpressure: conf
+                .get_bool("spate.streaming.backpressure.enabled")?
+                .unwrap_or(false),
+            initial_rate: conf.get_opt_count("spate.streaming.backpressure.initialRate")?,
         })
     }
 }
@@ -473,10 +486,18 @@ impl StreamingContext {
         receiver: impl Receiver<T>,
     ) -> DStream<T> {
         let id = StreamId(self.shared.next_stream.load(Ordering::Relaxed));
+        let settings = &self.shared.settings;
+        let rates = RateSettings {
+            max_rate: settings.max_rate,
+            backpressure: settings.backpressure,
+            initial_rate: settings.initial_rate,
+            batch_interval_ms: self.shared.batch_interval.as_millis() as u64,
+        };
         let intake = Arc::new(Intake::new(
             id,
-            self.shared.settings.max_pending,
+            settings.max_pending,
             self.shared.ctx.clone(),
+            rates,
         ));
         let input = Arc::new(ReceiverInput {
             intake: Arc::clone(&intake),

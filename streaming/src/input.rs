@@ -19,6 +19,7 @@ use spate_core::ids::InputBlockId;
 use spate_core::{Context, Data, Rdd};
 
 use crate::dstream::{StreamId, StreamOp};
+use crate::rate::{PidRateEstimator, RateLimiter};
 use crate::time::Time;
 use spate_core::Result;
 
@@ -44,6 +45,9 @@ pub struct ReceiverStats {
     pub connect_failures: u64,
     /// Errors reported by the receiver.
     pub errors: u64,
+    /// The rate (records/s) the receiver is held to by `spate.streaming.receiver.maxRate` or
+    /// backpressure, if any.
+    pub rate_limit: Option<u64>,
 }
 
 #[derive(Default)]
@@ -83,10 +87,33 @@ pub(crate) struct Intake<T> {
     max_pending: usize,
     ctx: Context,
     pub(crate) counters: Counters,
+    limiter: RateLimiter,
+    /// With backpressure: sets the limiter's rate after every batch.
+    estimator: Option<Mutex<PidRateEstimator>>,
+}
+
+/// How fast a receiver may store: a fixed cap, and whether backpressure adjusts it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RateSettings {
+    pub(crate) max_rate: Option<usize>,
+    pub(crate) backpressure: bool,
+    pub(crate) initial_rate: Option<usize>,
+    pub(crate) batch_interval_ms: u64,
 }
 
 impl<T: Data> Intake<T> {
-    pub(crate) fn new(stream: StreamId, max_pending: usize, ctx: Context) -> Intake<T> {
+    pub(crate) fn new(
+        stream: StreamId,
+        max_pending: usize,
+        ctx: Context,
+        rates: RateSettings,
+    ) -> Intake<T> {
+        let max = rates.max_rate.map(|r| r as f64);
+        let initial = if rates.backpressure {
+            rates.initial_rate.map(|r| r as f64)
+        } else {
+            None
+        };
         Intake {
             stream,
             state: Mutex::new(IntakeState {
@@ -103,7 +130,43 @@ impl<T: Data> Intake<T> {
             max_pending,
             ctx,
             counters: Counters::default(),
+            limiter: RateLimiter::new(initial, max),
+            estimator: rates
+                .backpressure
+                .then(|| Mutex::new(PidRateEstimator::new(rates.batch_interval_ms))),
         }
+    }
+
+    /// Backpressure: batch `info` of this stream completed; let the controller set the rate.
+    pub(crate) fn batch_completed(&self, info: &crate::listener::BatchInfo) {
+        let Some(estimator) = &self.estimator else {
+            return;
+        };
+        let records = self
+            .state
+            .lock()
+            .allocated
+            .get(&info.batch_time)
+            .map_or(0, |b| b.records);
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        let new_rate = estimator.lock().compute(
+            info.batch_time.millis(),
+            records as u64,
+            ms(info.processing_time),
+            ms(info.scheduling_delay),
+        );
+        if let Some(rate) = new_rate {
+            self.limiter.set_rate(rate);
+            tracing::debug!(
+                "{}: backpressure sets the rate to {rate:.0} records/s",
+                self.stream
+            );
+        }
+    }
+
+    /// The rate this receiver is held to, if any (records/s).
+    pub(crate) fn rate(&self) -> Option<f64> {
+        self.limiter.rate()
     }
 
     fn accept(&self, st: &mut IntakeState<T>, items: Vec<T>) {
@@ -120,6 +183,16 @@ impl<T: Data> Intake<T> {
     /// Stores `items`, waiting while too much is pending. False once stopped (items dropped
     /// only then, and the receiver is told so).
     pub(crate) fn push(&self, items: Vec<T>) -> bool {
+        let mut wait = self.limiter.reserve(items.len());
+        while !wait.is_zero() {
+            // In slices, so that a stop is not held up by a long wait at a low rate.
+            if self.is_stopped() {
+                return false;
+            }
+            let slice = wait.min(std::time::Duration::from_millis(50));
+            std::thread::sleep(slice);
+            wait -= slice;
+        }
         let mut st = self.state.lock();
         while st.pending >= self.max_pending && !st.stopped {
             self.space.wait(&mut st);
@@ -133,6 +206,15 @@ impl<T: Data> Intake<T> {
 
     /// [`Intake::push`] for async receivers: awaits instead of blocking a runtime thread.
     pub(crate) async fn push_async(&self, items: Vec<T>) -> bool {
+        let mut wait = self.limiter.reserve(items.len());
+        while !wait.is_zero() {
+            if self.is_stopped() {
+                return false;
+            }
+            let slice = wait.min(std::time::Duration::from_millis(50));
+            tokio::time::sleep(slice).await;
+            wait -= slice;
+        }
         loop {
             let notified = self.space_async.notified();
             tokio::pin!(notified);
@@ -293,6 +375,7 @@ impl<T: Data> Intake<T> {
             oversized_lines_skipped: c.oversized.load(Ordering::Relaxed),
             connect_failures: c.connect_failures.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
+            rate_limit: self.rate().map(|r| r.round() as u64),
         }
     }
 }

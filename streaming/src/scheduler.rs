@@ -169,6 +169,10 @@ fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
         info.total_delay = end.since(time);
         info.succeeded = result.is_ok();
         shared.each_listener(|l| l.on_batch_completed(&info));
+        let inputs = shared.graph.lock().inputs.clone();
+        for input in inputs {
+            input.batch_completed(&info);
+        }
         shared.finish_batch(time);
         if let Err(source) = result {
             tracing::error!("batch of {time} failed: {source}");
