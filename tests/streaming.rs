@@ -977,6 +977,50 @@ fn a_custom_receiver_can_report_errors_and_restart() {
     assert_eq!(stats(&ssc).errors, 2);
 }
 
+/// Panics in `on_start` on its first run; stores `x` on the next.
+struct PanicsOnce {
+    runs: u32,
+}
+
+impl Receiver<String> for PanicsOnce {
+    fn on_start(&mut self, handle: ReceiverHandle<String>) {
+        self.runs += 1;
+        assert!(self.runs > 1, "receiver bug on the first run");
+        handle.store("x".to_string());
+    }
+    fn on_stop(&mut self) {}
+}
+
+#[test]
+fn a_panicking_receiver_is_reported_and_restarted_not_fatal() {
+    let ssc = StreamingContext::new(
+        conf(&[("spate.streaming.receiverRestartDelay", "20ms")]),
+        Duration::from_millis(50),
+    )
+    .unwrap();
+    let errors = Arc::new(Errors::default());
+    ssc.add_streaming_listener(errors.clone());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    ssc.receiver_stream(PanicsOnce { runs: 0 })
+        .foreach_rdd(move |rdd, _| {
+            sink.lock().unwrap().extend(rdd.collect()?);
+            Ok(())
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    assert!(wait_for(20, || seen.lock().unwrap().len() == 1));
+    assert_eq!(ssc.state(), StreamingState::Active, "the context goes on");
+    ssc.stop(GRACEFUL).unwrap();
+    let errors = errors.0.lock().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("panicked") && e.contains("receiver bug")),
+        "{errors:?}"
+    );
+}
+
 // ---------------------------------------------------------------- state over many batches
 
 /// Counts completed batches and wakes a waiter at once (no polling: 10,000 batches).

@@ -392,6 +392,36 @@ impl<T: Data> DStream<T> {
     /// }, 1);
     /// assert_eq!(*seen.lock().unwrap(), [(1000, 2)]);
     /// ```
+    ///
+    /// # Idempotent sinks
+    ///
+    /// A batch can run more than once (a failed job retried, a restart that re-runs the batches
+    /// that had not completed), so a sink must make a re-run replace, not repeat, what the batch
+    /// wrote. The batch time is the key: the same time always means the same batch. Write under
+    /// it, atomically:
+    ///
+    /// ```
+    /// use spate_streaming::testing::run_batches;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let out = dir.path().to_path_buf();
+    /// for _run in 0..2 { // the second run re-runs the same batches
+    ///     let out = out.clone();
+    ///     run_batches(vec![vec![1, 2], vec![3]], move |st| {
+    ///         st.foreach_rdd(move |rdd, time| {
+    ///             let sum: i32 = rdd.collect()?.iter().sum();
+    ///             let file = out.join(format!("sum-{}", time.millis()));
+    ///             let tmp = out.join(format!(".sum-{}.tmp", time.millis()));
+    ///             std::fs::write(&tmp, sum.to_string()).map_err(|e| spate_core::Error::io(&tmp, e))?;
+    ///             std::fs::rename(&tmp, &file).map_err(|e| spate_core::Error::io(&file, e))
+    ///         }).unwrap();
+    ///         st
+    ///     }, 2);
+    /// }
+    /// let mut files: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    /// files.sort();
+    /// assert_eq!(files, ["sum-1000", "sum-2000"]); // one per batch, however often it ran
+    /// assert_eq!(std::fs::read_to_string(out.join("sum-1000")).unwrap(), "3");
+    /// ```
     pub fn foreach_rdd(
         &self,
         f: impl Fn(&Rdd<T>, Time) -> spate_core::Result<()> + Send + Sync + 'static,
