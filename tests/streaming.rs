@@ -1740,3 +1740,32 @@ fn backpressure_slows_a_flood_to_what_processing_can_take() {
     assert_eq!(seen.len() as u64, stats(&ssc).records, "nothing dropped");
     assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "in order");
 }
+
+#[test]
+fn a_graceful_stop_that_runs_out_of_time_says_so() {
+    let ssc = StreamingContext::new(
+        conf(&[("spate.streaming.gracefulStopTimeout", "200ms")]),
+        Duration::from_millis(50),
+    )
+    .unwrap();
+    let started = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&started);
+    ssc.receiver_stream(Flood { thread: None })
+        .foreach_rdd(move |rdd, _| {
+            flag.store(true, Ordering::SeqCst);
+            rdd.count()?;
+            thread::sleep(Duration::from_millis(1500)); // far slower than the timeout
+            Ok(())
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    assert!(wait_for(10, || started.load(Ordering::SeqCst)));
+    let err = ssc.stop(GRACEFUL).unwrap_err();
+    assert!(matches!(err, Error::StopTimeout(_)), "{err}");
+    assert!(err.to_string().contains("gracefulStopTimeout"), "{err}");
+    // await_termination reports it too, so a program does not exit 0 with data unprocessed.
+    assert!(matches!(
+        ssc.await_termination(),
+        Err(Error::StopTimeout(_))
+    ));
+}

@@ -735,7 +735,14 @@ impl StreamingContext {
                     .scheduler
                     .wait_done(shared.settings.graceful_timeout)
                 {
-                    result = Err(Error::StopTimeout(shared.settings.graceful_timeout));
+                    let timeout = shared.settings.graceful_timeout;
+                    // Also for await_termination: a program stopped by a signal must not exit
+                    // 0 when data may be unprocessed.
+                    shared
+                        .failure
+                        .lock()
+                        .get_or_insert(Error::StopTimeout(timeout));
+                    result = Err(Error::StopTimeout(timeout));
                 }
             }
             shared.halting.store(true, Ordering::SeqCst);
