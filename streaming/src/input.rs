@@ -258,8 +258,13 @@ impl<T: Data> Intake<T> {
         }
     }
 
-    fn seal(&self, st: &mut IntakeState<T>, records: Vec<T>) {
+    fn seal(&self, st: &mut IntakeState<T>, mut records: Vec<T>) {
         let n = records.len();
+        // A block lives for its whole batch (or window): do not keep the buffer's growth slack
+        // (up to half of it) alive with it.
+        if records.capacity() > n + n / 8 {
+            records.shrink_to_fit();
+        }
         let id = InputBlockId {
             stream: self.stream.0,
             seq: st.next_seq,
