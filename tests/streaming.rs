@@ -947,8 +947,10 @@ impl StreamingListener for Errors {
     }
 }
 
-#[test]
-fn a_custom_receiver_can_report_errors_and_restart() {
+/// A started context (quick restarts) collecting `receiver`'s records and reported errors.
+fn started_with_errors(
+    receiver: impl Receiver<String>,
+) -> (StreamingContext, Arc<Mutex<Vec<String>>>, Arc<Errors>) {
     let ssc = StreamingContext::new(
         conf(&[("spate.streaming.receiverRestartDelay", "20ms")]),
         Duration::from_millis(50),
@@ -958,13 +960,19 @@ fn a_custom_receiver_can_report_errors_and_restart() {
     ssc.add_streaming_listener(errors.clone());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
-    ssc.receiver_stream(Flaky { runs: 0 })
+    ssc.receiver_stream(receiver)
         .foreach_rdd(move |rdd, _| {
             sink.lock().unwrap().extend(rdd.collect()?);
             Ok(())
         })
         .unwrap();
     ssc.start().unwrap();
+    (ssc, seen, errors)
+}
+
+#[test]
+fn a_custom_receiver_can_report_errors_and_restart() {
+    let (ssc, seen, errors) = started_with_errors(Flaky { runs: 0 });
     assert!(wait_for(20, || seen.lock().unwrap().len() >= 4));
     ssc.stop(GRACEFUL).unwrap();
     assert_eq!(*seen.lock().unwrap(), ["a", "b", "c", "d"]);
@@ -993,22 +1001,7 @@ impl Receiver<String> for PanicsOnce {
 
 #[test]
 fn a_panicking_receiver_is_reported_and_restarted_not_fatal() {
-    let ssc = StreamingContext::new(
-        conf(&[("spate.streaming.receiverRestartDelay", "20ms")]),
-        Duration::from_millis(50),
-    )
-    .unwrap();
-    let errors = Arc::new(Errors::default());
-    ssc.add_streaming_listener(errors.clone());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&seen);
-    ssc.receiver_stream(PanicsOnce { runs: 0 })
-        .foreach_rdd(move |rdd, _| {
-            sink.lock().unwrap().extend(rdd.collect()?);
-            Ok(())
-        })
-        .unwrap();
-    ssc.start().unwrap();
+    let (ssc, seen, errors) = started_with_errors(PanicsOnce { runs: 0 });
     assert!(wait_for(20, || seen.lock().unwrap().len() == 1));
     assert_eq!(ssc.state(), StreamingState::Active, "the context goes on");
     ssc.stop(GRACEFUL).unwrap();

@@ -204,17 +204,9 @@ impl Text {
     /// Panics if the range is out of bounds or not on char boundaries, like `&str` indexing.
     #[inline]
     pub fn slice(&self, range: std::ops::Range<usize>) -> Text {
-        let piece = &self.as_str()[range.clone()];
-        match &self.0 {
-            Repr::Shared { buf, start, .. } if piece.len() > Self::INLINE_CAPACITY => {
-                Text(Repr::Shared {
-                    buf: Arc::clone(buf),
-                    start: start + range.start as u32,
-                    len: piece.len() as u32,
-                })
-            }
-            _ => Text::inline_or_owned(piece),
-        }
+        // `str` indexing checks the bounds and char boundaries (and panics as documented).
+        let _ = &self.as_str()[range.clone()];
+        self.piece(range.start, range.end)
     }
 
     /// The piece `start..end` of this text, which must fall on char boundaries (the caller

@@ -97,6 +97,18 @@ impl<T: Data> StreamNode<T> {
         Ok(rdd)
     }
 
+    /// This stream's RDDs at its own times in `(after, through]`, oldest first: the batches a
+    /// window covers, or a slice.
+    pub(crate) fn rdds_between(&self, after: Time, through: Time) -> Result<Vec<Rdd<T>>> {
+        let mut out = Vec::new();
+        let mut t = self.shared.floor_time(after, self.slide) + self.slide;
+        while t <= through {
+            out.extend(self.rdd_at(t)?);
+            t = t + self.slide;
+        }
+        Ok(out)
+    }
+
     /// Persists and marks for checkpointing as this stream's [`Keeping`] says.
     fn keep(&self, rdd: Rdd<T>, time: Time) -> Result<Rdd<T>> {
         let keeping = self.keeping.lock();

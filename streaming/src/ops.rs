@@ -359,17 +359,8 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(rdds[1].collect().unwrap(), [2]);
     /// ```
     pub fn slice(&self, from: Time, to: Time) -> Result<Vec<Rdd<T>>> {
-        let shared = &self.node.shared;
-        let (mut t, to) = (
-            shared.floor_time(from, self.node.slide),
-            shared.floor_time(to, self.node.slide),
-        );
-        let mut out = Vec::new();
-        while t <= to {
-            out.extend(self.node.rdd_at(t)?);
-            t = t + self.node.slide;
-        }
-        Ok(out)
+        let first = self.node.shared.floor_time(from, self.node.slide);
+        Ok(self.node.rdds_between(first - self.node.slide, to)?)
     }
 
     /// Runs `f` on every batch's RDD (an output operation: it is what makes jobs run). `f` runs
@@ -482,7 +473,7 @@ fn replace_dir(
     let name = path
         .file_name()
         .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-    let unique = rand_suffix();
+    let unique = format!("{:016x}", rand::random::<u64>());
     let fresh = path.with_file_name(format!(".{name}.spate-new-{unique}"));
     save(&fresh)?;
     let old = path.with_file_name(format!(".{name}.spate-old-{unique}"));
@@ -492,19 +483,6 @@ fn replace_dir(
         let _ = std::fs::remove_dir_all(&old);
     }
     Ok(())
-}
-
-/// A name part unique enough for sibling temporary directories.
-fn rand_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    format!("{:016x}", h.finish())
 }
 
 impl<T: Data> DStream<T> {

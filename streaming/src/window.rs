@@ -26,13 +26,7 @@ struct WindowOp<T> {
 
 impl<T: Data> StreamOp<T> for WindowOp<T> {
     fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<T>>> {
-        let step = self.parent.node.slide;
-        let mut rdds = Vec::new();
-        let mut t = time - self.window + step;
-        while t <= time {
-            rdds.extend(self.parent.node.rdd_at(t)?);
-            t = t + step;
-        }
+        let rdds = self.parent.node.rdds_between(time - self.window, time)?;
         Ok(Some(self.shared.ctx.union(&rdds)))
     }
 }
@@ -54,20 +48,6 @@ struct ReducedWindowOp<K, V> {
     partitions: usize,
 }
 
-impl<K: Key, V: Data> ReducedWindowOp<K, V> {
-    /// The reduced batches at the parent's times in `(from, to]`.
-    fn batches(&self, from: Time, to: Time) -> spate_core::Result<Vec<Rdd<(K, V)>>> {
-        let step = self.reduced.node.slide;
-        let mut out = Vec::new();
-        let mut t = from + step;
-        while t <= to {
-            out.extend(self.reduced.node.rdd_at(t)?);
-            t = t + step;
-        }
-        Ok(out)
-    }
-}
-
 impl<K: Key, V: Data> StreamOp<(K, V)> for ReducedWindowOp<K, V> {
     fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<(K, V)>>> {
         let (w, s) = (self.window, self.slide);
@@ -81,10 +61,10 @@ impl<K: Key, V: Data> StreamOp<(K, V)> for ReducedWindowOp<K, V> {
         };
         let (old, new) = match prev {
             Some(_) => (
-                self.batches(time - s - w, time - w)?,
-                self.batches(time - s, time)?,
+                self.reduced.node.rdds_between(time - s - w, time - w)?,
+                self.reduced.node.rdds_between(time - s, time)?,
             ),
-            None => (Vec::new(), self.batches(time - w, time)?),
+            None => (Vec::new(), self.reduced.node.rdds_between(time - w, time)?),
         };
         let mut tagged: Vec<Rdd<(K, (u8, V))>> = Vec::with_capacity(1 + old.len() + new.len());
         tagged.extend(prev.map(|p| p.map_values(|v| (PREV, v))));
