@@ -2,10 +2,13 @@
 //! `spate-submit` against `nc -lk`, graceful stops on SIGTERM, operators and lifecycle on the
 //! manual clock, bounded memory and backpressure.
 
+mod support;
+use support::{Reaped, example_path, move_in, sigterm, wait_exit, wait_for};
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -31,18 +34,6 @@ fn conf(extra: &[(&str, &str)]) -> Conf {
         conf = conf.set(*k, *v);
     }
     conf
-}
-
-/// Polls `cond` every 10 ms for at most `secs` seconds.
-fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    cond()
 }
 
 type Counts = Arc<Mutex<HashMap<String, u64>>>;
@@ -346,46 +337,6 @@ fn printed_totals(blocks: &Mutex<Vec<Printed>>) -> HashMap<String, u64> {
         }
     }
     m
-}
-
-/// Kills a child on drop so a failing test leaves no processes behind.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sigterm(child: &Child) {
-    use nix::sys::signal::{Signal, kill};
-    use nix::unistd::Pid;
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-}
-
-fn wait_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "process did not exit in {secs}s");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The debug build of an example, next to this test binary (cargo test builds examples).
-fn example_path(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test`, which builds examples",
-        path.display()
-    );
-    path
 }
 
 fn netcat_available() -> bool {
@@ -1207,13 +1158,6 @@ impl StreamingListener for InputErrors {
     fn on_input_error(&self, _: spate::streaming::StreamId, message: &str) {
         self.0.lock().unwrap().push(message.to_string());
     }
-}
-
-/// Writes `text` to `dir/name` the safe way: under a hidden name, then moved in.
-fn move_in(dir: &std::path::Path, name: &str, text: &str) {
-    let tmp = dir.join(format!(".{name}.writing"));
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, dir.join(name)).unwrap();
 }
 
 #[test]

@@ -12,6 +12,9 @@ use crate::error::Result;
 pub(crate) struct CheckpointFiles {
     pub(crate) dir: PathBuf,
     pub(crate) num_partitions: usize,
+    /// Someone else (a streaming checkpoint that refers to them) owns the files now: they
+    /// outlive the RDD.
+    pub(crate) retained: bool,
 }
 
 pub(crate) fn part_path(dir: &Path, partition: usize) -> PathBuf {

@@ -81,6 +81,8 @@ keys! {
     "spate.streaming.receiver.maxRate", Count, None, "Records per second each receiver may store (unset: no limit); backpressure never exceeds it.";
     "spate.streaming.backpressure.enabled", Bool, Some("false"), "Let a PID controller set each receiver's rate from batch processing times and delays.";
     "spate.streaming.backpressure.initialRate", Count, None, "With backpressure, the rate of the first batches, before the controller has measured any.";
+    "spate.streaming.receiver.writeAheadLog.enable", Bool, Some("false"), "Append every received block to a write-ahead log in the checkpoint directory before acknowledging it, so a restarted driver loses nothing received.";
+    "spate.streaming.receiver.writeAheadLog.rollingInterval", Duration, Some("60s"), "How long a write-ahead log segment is appended to before a new one starts (old segments are deleted once no batch needs them).";
     "spate.streaming.receiverRestartDelay", Duration, Some("2s"), "Wait before a receiver that asked to restart is started again.";
     "spate.streaming.stopGracefullyOnShutdown", Bool, Some("true"), "On SIGINT/SIGTERM, stop receiving, process what was received, then exit.";
     "spate.streaming.gracefulStopTimeout", Duration, Some("60s"), "Longest a graceful stop may take before it gives up with an error.";

@@ -38,6 +38,19 @@ pub enum StreamingState {
     Stopped,
 }
 
+/// The streams by stable identity; two with the same name are an error.
+fn unique_keys(
+    streams: &[Arc<dyn StreamBase>],
+) -> Result<std::collections::HashMap<String, Arc<dyn StreamBase>>> {
+    let mut by_key = std::collections::HashMap::new();
+    for s in streams {
+        if by_key.insert(s.key(), Arc::clone(s)).is_some() {
+            return Err(Error::DuplicateStreamName(s.key()));
+        }
+    }
+    Ok(by_key)
+}
+
 /// How to stop a streaming context.
 ///
 /// # Examples
@@ -81,6 +94,10 @@ pub(crate) trait InputControl: Send + Sync {
     fn stats(&self) -> ReceiverStats;
     /// Batch `info` completed (for backpressure).
     fn batch_completed(&self, info: &crate::listener::BatchInfo);
+    /// The stream this input feeds.
+    fn stream(&self) -> StreamId;
+    /// Logs every block in `dir` before it is acknowledged.
+    fn enable_wal(&self, dir: &std::path::Path, rolling: Duration) -> Result<()>;
 }
 
 struct ReceiverInput<T> {
@@ -120,6 +137,12 @@ impl<T: Data> InputControl for ReceiverInput<T> {
     fn batch_completed(&self, info: &crate::listener::BatchInfo) {
         self.intake.batch_completed(info)
     }
+    fn stream(&self) -> StreamId {
+        self.intake.stream
+    }
+    fn enable_wal(&self, dir: &std::path::Path, rolling: Duration) -> Result<()> {
+        self.intake.enable_wal(dir, rolling)
+    }
 }
 
 #[derive(Default)]
@@ -127,6 +150,23 @@ pub(crate) struct Graph {
     pub(crate) outputs: Vec<Arc<dyn OutputOp>>,
     pub(crate) inputs: Vec<Arc<dyn InputControl>>,
     pub(crate) streams: Vec<Weak<dyn StreamBase>>,
+    /// How many streams of each kind exist (a stream's ordinal is part of its identity).
+    pub(crate) kinds: std::collections::HashMap<&'static str, u32>,
+}
+
+/// Which batches have been generated and not completed (for the driver checkpoint).
+#[derive(Default)]
+pub(crate) struct Progress {
+    pub(crate) last_generated: Option<Time>,
+    pub(crate) pending: std::collections::BTreeSet<Time>,
+}
+
+/// What a restored context resumes from.
+#[derive(Clone, Debug)]
+pub(crate) struct Resume {
+    pub(crate) zero_time: Time,
+    pub(crate) last_generated: Option<Time>,
+    pub(crate) pending: Vec<Time>,
 }
 
 /// Settings read from the configuration once, at creation.
@@ -142,6 +182,8 @@ pub(crate) struct Settings {
     pub(crate) max_rate: Option<usize>,
     pub(crate) backpressure: bool,
     pub(crate) initial_rate: Option<usize>,
+    pub(crate) wal: bool,
+    pub(crate) wal_rolling: Duration,
 }
 
 impl Settings {
@@ -163,6 +205,10 @@ impl Settings {
                 .get_bool("spate.streaming.backpressure.enabled")?
                 .unwrap_or(false),
             initial_rate: conf.get_opt_count("spate.streaming.backpressure.initialRate")?,
+            wal: conf
+                .get_bool("spate.streaming.receiver.writeAheadLog.enable")?
+                .unwrap_or(false),
+            wal_rolling: dur("spate.streaming.receiver.writeAheadLog.rollingInterval")?,
         })
     }
 }
@@ -194,6 +240,13 @@ pub(crate) struct Shared {
     zero_time: Mutex<Option<Time>>,
     /// How long past its batch an RDD (and its input blocks) must be kept: the longest window.
     remember: Mutex<Duration>,
+    /// The directory given to `checkpoint(dir)`: driver metadata, logs and RDD checkpoints.
+    checkpoint_base: Mutex<Option<std::path::PathBuf>>,
+    pub(crate) progress: Mutex<Progress>,
+    /// Writes driver metadata while running with a checkpoint directory.
+    checkpointer: Mutex<Option<crate::checkpoint::Checkpointer>>,
+    /// Set by a restore: where the scheduler resumes.
+    pub(crate) resume: Mutex<Option<Resume>>,
 }
 
 impl Shared {
@@ -290,6 +343,74 @@ impl Shared {
         std::thread::spawn(move || {
             let _ = ssc.stop(StopOptions::default());
         });
+    }
+
+    pub(crate) fn checkpoint_base(&self) -> Option<std::path::PathBuf> {
+        self.checkpoint_base.lock().clone()
+    }
+
+    pub(crate) fn live_streams(&self) -> Vec<Arc<dyn StreamBase>> {
+        let streams = self.graph.lock().streams.clone();
+        streams.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Batch `time` was generated (`completed == false`) or completed: record it and, with a
+    /// checkpoint directory, write the driver metadata. A failed write is logged: the
+    /// stream goes on, only a restart would resume from an older checkpoint.
+    pub(crate) fn batch_progress(&self, time: Time, completed: bool) {
+        let mut writer = self.checkpointer.lock();
+        {
+            let mut p = self.progress.lock();
+            if completed {
+                p.pending.remove(&time);
+            } else {
+                p.pending.insert(time);
+                p.last_generated = Some(p.last_generated.map_or(time, |l| l.max(time)));
+            }
+        }
+        self.write_checkpoint(writer.as_mut(), time);
+    }
+
+    /// Writes the driver metadata as of now, if checkpointing; `time` is what it is for.
+    pub(crate) fn checkpoint_now(&self, time: Time) {
+        self.write_checkpoint(self.checkpointer.lock().as_mut(), time);
+    }
+
+    fn write_checkpoint(&self, writer: Option<&mut crate::checkpoint::Checkpointer>, time: Time) {
+        let Some(writer) = writer else {
+            return;
+        };
+        let md = self.metadata(time);
+        if let Err(e) = writer.write(&md) {
+            tracing::error!("could not write the driver checkpoint for {time}: {e}");
+        }
+    }
+
+    fn metadata(&self, time: Time) -> crate::checkpoint::Metadata {
+        let streams = self.live_streams();
+        // Inputs keep their batches back to the oldest state a restart resumes from, and for
+        // the longest window.
+        let horizon = time - *self.remember.lock();
+        let keep_from = streams
+            .iter()
+            .filter_map(|s| s.state_time())
+            .fold(horizon, Time::min);
+        let (last_generated, pending) = {
+            let p = self.progress.lock();
+            (p.last_generated, p.pending.iter().copied().collect())
+        };
+        crate::checkpoint::Metadata {
+            version: crate::checkpoint::METADATA_VERSION,
+            batch_interval_ms: self.batch_interval.as_millis() as u64,
+            zero_time: self.zero_time(),
+            time,
+            last_generated,
+            pending,
+            streams: streams
+                .iter()
+                .filter_map(|s| s.snapshot(keep_from))
+                .collect(),
+        }
     }
 
     pub(crate) fn register_output(&self, op: Arc<dyn OutputOp>) -> Result<()> {
@@ -402,6 +523,10 @@ impl StreamingContext {
                 running: Mutex::new(None),
                 zero_time: Mutex::new(None),
                 remember: Mutex::new(Duration::ZERO),
+                checkpoint_base: Mutex::new(None),
+                progress: Mutex::new(Progress::default()),
+                checkpointer: Mutex::new(None),
+                resume: Mutex::new(None),
             }),
         })
     }
@@ -578,7 +703,101 @@ impl StreamingContext {
     /// assert!(ssc.context().checkpoint_dir().unwrap().starts_with(dir.path()));
     /// ```
     pub fn checkpoint(&self, dir: impl AsRef<std::path::Path>) -> Result<()> {
+        let dir = dir.as_ref();
         self.shared.ctx.set_checkpoint_dir(dir)?;
+        *self.shared.checkpoint_base.lock() = Some(dir.to_path_buf());
+        Ok(())
+    }
+
+    /// Resumes from the checkpoint in `dir`, or creates a new context with `create`.
+    ///
+    /// Closures are never serialized, so `create` runs either way: it defines the streams and
+    /// outputs (the same code, recompiled or not). With a usable checkpoint in `dir`, the
+    /// new graph is then restored from it: the batches that were generated but not completed
+    /// run again, stateful streams resume from their latest checkpointed state and replay the
+    /// batches since it, file streams remember which files they read (and replay the ones of
+    /// replayed batches), and receivers with the write-ahead log replay their logged blocks.
+    /// Checkpointed data is matched to streams by identity ([`DStream::name`], else operator
+    /// kind and position), so a changed program restores what still matches; what cannot be
+    /// restored (a changed batch interval, a stateful stream whose types changed) is
+    /// [`Error::CheckpointIncompatible`]. Every metadata file unreadable is
+    /// [`Error::CheckpointUnreadable`]. The context writes its metadata to `dir` after every
+    /// batch is generated and completed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spate_core::Conf;
+    /// use spate_streaming::{RddQueue, StreamingContext};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ssc = StreamingContext::get_or_create(dir.path(), || {
+    ///     let ssc = StreamingContext::new(Conf::new().set_master("local[1]"), Duration::from_secs(1))?;
+    ///     ssc.queue_stream(RddQueue::<u32>::new(), true, None).name("numbers").print(1)?;
+    ///     Ok(ssc)
+    /// }).unwrap();
+    /// assert_eq!(ssc.batch_interval(), Duration::from_secs(1));
+    /// ```
+    pub fn get_or_create(
+        dir: impl AsRef<std::path::Path>,
+        create: impl FnOnce() -> Result<StreamingContext>,
+    ) -> Result<StreamingContext> {
+        let dir = dir.as_ref();
+        let saved = crate::checkpoint::read_latest(dir)?;
+        let ssc = create()?;
+        if ssc.shared.checkpoint_base().as_deref() != Some(dir) {
+            ssc.checkpoint(dir)?;
+        }
+        if let Some(md) = saved {
+            ssc.restore(md)?;
+        }
+        Ok(ssc)
+    }
+
+    fn restore(&self, md: crate::checkpoint::Metadata) -> Result<()> {
+        let shared = &self.shared;
+        if *shared.state.lock() != StreamingState::Initialized {
+            return Err(Error::AlreadyStarted);
+        }
+        let interval = shared.batch_interval.as_millis() as u64;
+        if md.batch_interval_ms != interval {
+            return Err(Error::CheckpointIncompatible {
+                stream: "the batch interval".into(),
+                reason: format!(
+                    "it was {} ms and is now {interval} ms",
+                    md.batch_interval_ms
+                ),
+            });
+        }
+        let streams = shared.live_streams();
+        let by_key = unique_keys(&streams)?;
+        shared.set_zero_time(md.zero_time);
+        let last_generated = md.last_generated.unwrap_or(md.zero_time);
+        for saved in &md.streams {
+            match by_key.get(&saved.key) {
+                Some(stream) => stream.restore(saved, last_generated)?,
+                None => tracing::warn!(
+                    "the checkpoint has data of {} ({}), which this program no longer defines: it is not restored",
+                    saved.key,
+                    saved.kind
+                ),
+            }
+        }
+        {
+            let mut p = shared.progress.lock();
+            p.last_generated = md.last_generated;
+            p.pending = md.pending.iter().copied().collect();
+        }
+        tracing::info!(
+            "restored from the checkpoint of {} ({} batch(es) to run again)",
+            md.time,
+            md.pending.len()
+        );
+        *shared.resume.lock() = Some(Resume {
+            zero_time: md.zero_time,
+            last_generated: md.last_generated,
+            pending: md.pending,
+        });
         Ok(())
     }
 
@@ -653,6 +872,29 @@ impl StreamingContext {
             {
                 return Err(Error::CheckpointDirRequired { stream });
             }
+        }
+        if shared.settings.wal && !inputs.is_empty() {
+            let Some(base) = shared.checkpoint_base() else {
+                return Err(Error::CheckpointDirRequired {
+                    stream: "the write-ahead log (spate.streaming.receiver.writeAheadLog.enable)"
+                        .into(),
+                });
+            };
+            let keys: std::collections::HashMap<StreamId, String> = shared
+                .live_streams()
+                .iter()
+                .map(|s| (s.id(), s.key()))
+                .collect();
+            for input in &inputs {
+                let key = keys.get(&input.stream()).cloned().unwrap_or_default();
+                let dir = base.join("wal").join(key.replace(['/', '\\'], "_"));
+                input.enable_wal(&dir, shared.settings.wal_rolling)?;
+            }
+        }
+        if let Some(base) = shared.checkpoint_base() {
+            unique_keys(&shared.live_streams())?;
+            crate::checkpoint::sweep_orphans(&base, shared.ctx.checkpoint_dir().as_deref());
+            *shared.checkpointer.lock() = Some(crate::checkpoint::Checkpointer::open(&base));
         }
         let runtime = if inputs.is_empty() {
             None

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use spate_core::{Data, Rdd, StorageLevel};
 
+use crate::checkpoint::StreamSnapshot;
 use crate::context::Shared;
 use crate::time::Time;
 use spate_core::Result;
@@ -39,6 +41,18 @@ impl fmt::Display for StreamId {
 /// How a stream computes its RDD for one batch time.
 pub(crate) trait StreamOp<T>: Send + Sync + 'static {
     fn compute(&self, time: Time) -> Result<Option<Rdd<T>>>;
+
+    /// An input stream's record of its batches after `keep_from` (to replay them after a
+    /// restart), and the files that record needs kept.
+    fn snapshot_input(&self, _keep_from: Time) -> Option<(Vec<u8>, Vec<PathBuf>)> {
+        None
+    }
+
+    /// Takes back what [`StreamOp::snapshot_input`] saved; batches up to `last_generated`
+    /// are replayed from it, never read anew.
+    fn restore_input(&self, _saved: &[u8], _last_generated: Time) -> crate::Result<()> {
+        Ok(())
+    }
 }
 
 /// The untyped face of a stream node, for the graph's bookkeeping.
@@ -47,6 +61,16 @@ pub(crate) trait StreamBase: Send + Sync {
     fn forget_through(&self, time: Time);
     /// If this stream cannot work without a checkpoint directory, what it is (for the error).
     fn needs_checkpoint_dir(&self) -> Option<String>;
+    fn id(&self) -> StreamId;
+    /// The stable identity its checkpointed data is saved under: its name, or `kind#n`.
+    fn key(&self) -> String;
+    /// The batch time of the state a restart would resume this stream from (its latest
+    /// checkpointed RDD); inputs keep their batches after it so they can be replayed.
+    fn state_time(&self) -> Option<Time>;
+    /// What a restarted driver needs to restore this stream, if anything.
+    fn snapshot(&self, keep_from: Time) -> Option<StreamSnapshot>;
+    /// Restores what [`StreamBase::snapshot`] saved (after checking that it fits).
+    fn restore(&self, saved: &StreamSnapshot, last_generated: Time) -> crate::Result<()>;
 }
 
 /// How a stream keeps its RDDs: persisted at a level, and checkpointed every so often (which
@@ -69,6 +93,12 @@ pub(crate) fn default_checkpoint_interval(slide: Duration) -> Duration {
 
 pub(crate) struct StreamNode<T> {
     pub(crate) id: StreamId,
+    /// Its position among the graph's streams of the same kind (part of its stable identity).
+    ordinal: u32,
+    name: Mutex<Option<String>>,
+    /// The latest checkpointed RDD (batch time, files) a restart would resume from; its files
+    /// are retained, and deleted by the driver checkpoint once no metadata refers to them.
+    last_checkpoint: Mutex<Option<(Time, PathBuf)>>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) kind: &'static str,
     /// How often this stream has an RDD: the batch interval, or a window's slide.
@@ -139,6 +169,112 @@ impl<T: Data> StreamBase for StreamNode<T> {
             .must_checkpoint
             .then(|| format!("{} [{}]", self.kind, self.id))
     }
+
+    fn id(&self) -> StreamId {
+        self.id
+    }
+
+    fn key(&self) -> String {
+        match &*self.name.lock() {
+            Some(name) => name.clone(),
+            None => format!("{}#{}", self.kind, self.ordinal),
+        }
+    }
+
+    fn state_time(&self) -> Option<Time> {
+        if !self.keeping.lock().must_checkpoint {
+            return None;
+        }
+        self.update_last_checkpoint();
+        Some(
+            self.last_checkpoint
+                .lock()
+                .as_ref()
+                .map_or(self.shared.zero_time(), |(t, _)| *t),
+        )
+    }
+
+    fn snapshot(&self, keep_from: Time) -> Option<StreamSnapshot> {
+        let state = if self.keeping.lock().must_checkpoint {
+            self.update_last_checkpoint();
+            self.last_checkpoint.lock().clone()
+        } else {
+            None
+        };
+        let input = self.op.snapshot_input(keep_from);
+        if state.is_none() && input.is_none() {
+            return None;
+        }
+        let mut files: Vec<PathBuf> = state.iter().map(|(_, dir)| dir.clone()).collect();
+        let input = input.map(|(bytes, f)| {
+            files.extend(f);
+            bytes
+        });
+        Some(StreamSnapshot {
+            key: self.key(),
+            kind: self.kind.to_string(),
+            item_type: std::any::type_name::<T>().to_string(),
+            state,
+            input,
+            files,
+        })
+    }
+
+    fn restore(&self, saved: &StreamSnapshot, last_generated: Time) -> crate::Result<()> {
+        let incompatible = |reason: String| crate::Error::CheckpointIncompatible {
+            stream: saved.key.clone(),
+            reason,
+        };
+        if saved.kind != self.kind {
+            return Err(incompatible(format!(
+                "it was a {} stream and is now a {} stream (name the streams you keep with .name(..) so that they stay matched)",
+                saved.kind, self.kind
+            )));
+        }
+        let item_type = std::any::type_name::<T>();
+        if saved.item_type != item_type {
+            return Err(incompatible(format!(
+                "its records were {} and are now {item_type}",
+                saved.item_type
+            )));
+        }
+        if let Some((time, dir)) = &saved.state {
+            if !dir.is_dir() {
+                return Err(incompatible(format!(
+                    "its state files {} are missing",
+                    dir.display()
+                )));
+            }
+            let rdd = self.shared.ctx.object_file::<T>(dir)?;
+            self.generated.lock().insert(*time, Some(rdd));
+            *self.last_checkpoint.lock() = Some((*time, dir.clone()));
+        }
+        if let Some(input) = &saved.input {
+            self.op.restore_input(input, last_generated)?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Data> StreamNode<T> {
+    /// Notes the newest RDD whose checkpoint files are written as the one to resume from.
+    fn update_last_checkpoint(&self) {
+        let newest = self.generated.lock().iter().rev().find_map(|(t, r)| {
+            r.as_ref()
+                .filter(|r| r.is_checkpointed())
+                .map(|r| (*t, r.clone()))
+        });
+        let Some((time, rdd)) = newest else {
+            return;
+        };
+        let mut last = self.last_checkpoint.lock();
+        if last.as_ref().is_some_and(|(t, _)| *t >= time) {
+            return;
+        }
+        if let Some(dir) = rdd.retain_checkpoint_files() {
+            *last = Some((time, dir));
+        }
+    }
 }
 
 /// A discretized stream: one RDD of `T` per batch interval.
@@ -167,7 +303,10 @@ impl<T> Clone for DStream<T> {
 
 impl<T> fmt::Debug for DStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} [{}]", self.node.kind, self.node.id)
+        match &*self.node.name.lock() {
+            Some(name) => write!(f, "{} {name:?} [{}]", self.node.kind, self.node.id),
+            None => write!(f, "{} [{}]", self.node.kind, self.node.id),
+        }
     }
 }
 
@@ -179,8 +318,17 @@ impl<T: Data> DStream<T> {
         slide: Duration,
         op: impl StreamOp<T>,
     ) -> DStream<T> {
+        let ordinal = {
+            let mut g = shared.graph.lock();
+            let n = g.kinds.entry(kind).or_default();
+            *n += 1;
+            *n - 1
+        };
         let node = Arc::new(StreamNode {
             id: shared.next_stream_id(),
+            ordinal,
+            name: Mutex::new(None),
+            last_checkpoint: Mutex::new(None),
             shared: Arc::clone(shared),
             kind,
             slide,
@@ -207,6 +355,25 @@ impl<T: Data> DStream<T> {
     /// ```
     pub fn id(&self) -> StreamId {
         self.node.id
+    }
+
+    /// Names this stream. The name is its stable identity in checkpoints: a recompiled program
+    /// (changed closures, streams added or removed) restores a named stream's state by name.
+    /// Unnamed streams are identified by operator kind and position among streams of that kind
+    /// (`update_state_by_key#0`). Names must be unique ([`crate::Error::DuplicateStreamName`]
+    /// at start otherwise).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::{StreamingContext, RddQueue};
+    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// let s = ssc.queue_stream(RddQueue::<u8>::new(), true, None).name("numbers");
+    /// assert_eq!(format!("{s:?}"), "queue_stream \"numbers\" [stream 0]");
+    /// ```
+    pub fn name(&self, name: impl Into<String>) -> DStream<T> {
+        *self.node.name.lock() = Some(name.into());
+        self.clone()
     }
 
     /// The core context the stream's RDDs belong to (for building RDDs to join with, initial

@@ -79,7 +79,7 @@ pub enum Error {
 
     /// A stateful or incremental-window stream was defined but no checkpoint directory set.
     #[error(
-        "{stream} keeps state across batches and needs a checkpoint directory to bound its lineage: call ssc.checkpoint(dir) before start()"
+        "{stream} needs a checkpoint directory (state is checkpointed there, the write-ahead log is kept there): call ssc.checkpoint(dir) before start()"
     )]
     CheckpointDirRequired {
         /// The stream that needs it.
@@ -91,6 +91,57 @@ pub enum Error {
         "graceful stop did not finish within {0:?} (spate.streaming.gracefulStopTimeout); received data may be unprocessed"
     )]
     StopTimeout(Duration),
+
+    /// No metadata checkpoint in the directory could be read (every one is corrupt, truncated
+    /// or from an incompatible format).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = spate_streaming::Error::CheckpointUnreadable { dir: "/ck".into(), details: "checkpoint-7: checksum mismatch".into() };
+    /// assert!(e.to_string().contains("start fresh"));
+    /// ```
+    #[error(
+        "no metadata checkpoint in {dir} can be read ({details}): restore the directory from a backup, or move it away to start fresh (its state is then lost)"
+    )]
+    CheckpointUnreadable {
+        /// The checkpoint directory.
+        dir: std::path::PathBuf,
+        /// Each file tried and why it was rejected.
+        details: String,
+    },
+
+    /// A checkpoint does not fit the program restoring it: a changed batch interval, or a
+    /// stateful stream whose key, value or state type changed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = spate_streaming::Error::CheckpointIncompatible { stream: "counts".into(), reason: "its state type changed".into() };
+    /// assert!(e.to_string().contains("old binary"));
+    /// ```
+    #[error(
+        "the checkpoint cannot be restored into this program: {stream}: {reason}. Restore it with the old binary (and let it finish), or start fresh with an empty checkpoint directory (its state is then lost)"
+    )]
+    CheckpointIncompatible {
+        /// The stream (its name or `kind#n` identity), or what else does not match.
+        stream: String,
+        /// What differs.
+        reason: String,
+    },
+
+    /// Two streams were given the same name with `DStream::name`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = spate_streaming::Error::DuplicateStreamName("counts".into());
+    /// assert!(e.to_string().contains("counts"));
+    /// ```
+    #[error(
+        "two streams are named {0:?}: stream names identify checkpointed data, so each must be unique"
+    )]
+    DuplicateStreamName(String),
 
     /// The receivers' runtime or a signal handler could not be started.
     #[error("could not start {what}: {source}")]

@@ -7,13 +7,14 @@
 //! time is older than the remember window (so the memory of what was read stays bounded). A
 //! file that cannot be read is reported to listeners and skipped; the stream goes on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use spate_core::{Data, Rdd, Text};
 
 use crate::context::Shared;
@@ -30,7 +31,30 @@ struct FileStreamOp<T> {
     parse: Arc<Parser<T>>,
     shared: Arc<Shared>,
     stream: Arc<OnceLock<StreamId>>,
+    /// What was read, and by which batch (one lock: a checkpoint must never see a file as
+    /// read without the batch that read it).
     seen: Mutex<Seen>,
+    /// After a restore: batches up to this time were generated before the restart; any of
+    /// them not in `batches` read nothing new.
+    replay_through: Mutex<Option<Time>>,
+}
+
+/// A file stream's part of the driver checkpoint.
+#[derive(Serialize, Deserialize)]
+struct SavedFiles {
+    /// Files read (or reported unreadable), with their modification times in ms since the epoch.
+    seen: Vec<(PathBuf, u64)>,
+    threshold_ms: u64,
+    batches: Vec<(Time, Vec<PathBuf>)>,
+}
+
+fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn from_epoch_ms(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
 }
 
 /// Files already read (or present at creation), by modification time.
@@ -38,6 +62,9 @@ struct Seen {
     files: HashMap<PathBuf, SystemTime>,
     /// Files modified before this are ignored (and forgotten).
     threshold: SystemTime,
+    /// The files each recent batch read, so that a restarted driver replays exactly those
+    /// (kept only with a checkpoint directory, pruned by each checkpoint).
+    batches: BTreeMap<Time, Vec<PathBuf>>,
 }
 
 /// Whether a directory entry's name marks a file that is not ready (or not data).
@@ -56,8 +83,9 @@ impl<T: Data> FileStreamOp<T> {
             .each_listener(|l| l.on_input_error(stream, &message));
     }
 
-    /// The new files, oldest first; unreadable ones are reported and skipped.
-    fn new_files(&self) -> Vec<PathBuf> {
+    /// The new files, oldest first, recorded as batch `time`'s; unreadable ones are reported
+    /// and skipped.
+    fn new_files(&self, time: Time) -> Vec<PathBuf> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) => {
@@ -113,15 +141,25 @@ impl<T: Data> FileStreamOp<T> {
                 seen.files.retain(|_, t| *t >= threshold);
             }
         }
-        found.into_iter().map(|(_, p)| p).collect()
+        let found: Vec<PathBuf> = found.into_iter().map(|(_, p)| p).collect();
+        if self.shared.checkpoint_base().is_some() {
+            seen.batches.insert(time, found.clone());
+        }
+        found
     }
 }
 
 impl<T: Data> StreamOp<T> for FileStreamOp<T> {
-    fn compute(&self, _time: Time) -> spate_core::Result<Option<Rdd<T>>> {
+    fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<T>>> {
         let ctx = &self.shared.ctx;
+        let recorded = self.seen.lock().batches.get(&time).cloned();
+        let files = match recorded {
+            Some(files) => files,
+            None if self.replay_through.lock().is_some_and(|t| time <= t) => Vec::new(),
+            None => self.new_files(time),
+        };
         let mut rdds = Vec::new();
-        for path in self.new_files() {
+        for path in files {
             match ctx.text_file(&path, 1) {
                 Ok(lines) => {
                     let parse = Arc::clone(&self.parse);
@@ -138,6 +176,52 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
             }
         }
         Ok(Some(ctx.union(&rdds)))
+    }
+
+    fn snapshot_input(&self, keep_from: Time) -> Option<(Vec<u8>, Vec<PathBuf>)> {
+        let saved = {
+            let mut seen = self.seen.lock();
+            let keep = seen
+                .batches
+                .split_off(&(keep_from + Duration::from_millis(1)));
+            seen.batches = keep;
+            let batches = seen.batches.iter().map(|(t, f)| (*t, f.clone())).collect();
+            SavedFiles {
+                seen: seen
+                    .files
+                    .iter()
+                    .map(|(p, t)| (p.clone(), epoch_ms(*t)))
+                    .collect(),
+                threshold_ms: epoch_ms(seen.threshold),
+                batches,
+            }
+        };
+        match spate_core::codec::encode(&saved) {
+            Ok(bytes) => Some((bytes, Vec::new())),
+            Err(e) => {
+                tracing::error!(
+                    "could not checkpoint the file stream of {}: {e}",
+                    self.dir.display()
+                );
+                None
+            }
+        }
+    }
+
+    fn restore_input(&self, saved: &[u8], last_generated: Time) -> crate::Result<()> {
+        let saved: SavedFiles = spate_core::codec::decode(saved, "the file stream's checkpoint")?;
+        {
+            let mut seen = self.seen.lock();
+            seen.files = saved
+                .seen
+                .into_iter()
+                .map(|(p, t)| (p, from_epoch_ms(t)))
+                .collect();
+            seen.threshold = from_epoch_ms(saved.threshold_ms);
+            seen.batches = saved.batches.into_iter().collect();
+        }
+        *self.replay_through.lock() = Some(last_generated);
+        Ok(())
     }
 }
 
@@ -190,7 +274,9 @@ impl crate::StreamingContext {
             seen: Mutex::new(Seen {
                 files,
                 threshold: now.checked_sub(REMEMBER).unwrap_or(now),
+                batches: BTreeMap::new(),
             }),
+            replay_through: Mutex::new(None),
         };
         let stream = DStream::from_op(&self.shared, "file_stream", self.shared.batch_interval, op);
         let _ = id.set(stream.id());

@@ -11,8 +11,10 @@
 //! then stops reading, and TCP slows the sender down. Nothing is dropped.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use spate_core::ids::InputBlockId;
@@ -21,6 +23,8 @@ use spate_core::{Context, Data, Rdd};
 use crate::dstream::{StreamId, StreamOp};
 use crate::rate::{PidRateEstimator, RateLimiter};
 use crate::time::Time;
+use crate::wal::{WalRef, WriteAheadLog};
+use serde::{Deserialize, Serialize};
 use spate_core::Result;
 
 /// Counters of one receiver stream.
@@ -63,6 +67,8 @@ pub(crate) struct Counters {
 #[derive(Default)]
 struct BlockSet {
     ids: Vec<InputBlockId>,
+    /// Where the blocks are in the write-ahead log (when it is on).
+    refs: Vec<WalRef>,
     records: usize,
     /// Of `records`, how many still count as pending (all, until the batch is done).
     pending: usize,
@@ -76,6 +82,22 @@ struct IntakeState<T> {
     pending: usize,
     stopped: bool,
     oversized_reported: u64,
+    wal: Option<WriteAheadLog>,
+    /// The last record written to the log.
+    last_ref: Option<WalRef>,
+    /// With the log on: each recent batch's records in the log (kept after its blocks are
+    /// released, for as long as a restart may need to replay the batch).
+    logged: BTreeMap<Time, (Vec<WalRef>, usize)>,
+}
+
+/// A receiver stream's part of the driver checkpoint (with the write-ahead log on).
+#[derive(Serialize, Deserialize)]
+struct SavedLog {
+    dir: PathBuf,
+    batches: Vec<(Time, Vec<WalRef>, usize)>,
+    /// Logged blocks not yet allocated to a batch.
+    unallocated: Vec<WalRef>,
+    last_ref: Option<WalRef>,
 }
 
 /// The records of one receiver stream between `store` and the end of their batch.
@@ -124,6 +146,9 @@ impl<T: Data> Intake<T> {
                 pending: 0,
                 stopped: false,
                 oversized_reported: 0,
+                wal: None,
+                last_ref: None,
+                logged: BTreeMap::new(),
             }),
             space: Condvar::new(),
             space_async: tokio::sync::Notify::new(),
@@ -183,6 +208,16 @@ impl<T: Data> Intake<T> {
     /// Stores `items`, waiting while too much is pending. False once stopped (items dropped
     /// only then, and the receiver is told so).
     pub(crate) fn push(&self, items: Vec<T>) -> bool {
+        self.push_inner(items, false)
+    }
+
+    /// [`Intake::push`], returning only once the records are in the write-ahead log (when it
+    /// is on): false if they could not be logged.
+    pub(crate) fn push_durable(&self, items: Vec<T>) -> bool {
+        self.push_inner(items, true)
+    }
+
+    fn push_inner(&self, items: Vec<T>, durable: bool) -> bool {
         let mut wait = self.limiter.reserve(items.len());
         while !wait.is_zero() {
             // In slices, so that a stop is not held up by a long wait at a low rate.
@@ -201,6 +236,11 @@ impl<T: Data> Intake<T> {
             return false;
         }
         self.accept(&mut st, items);
+        if durable && st.wal.is_some() {
+            let before = st.last_ref;
+            self.seal_current(&mut st);
+            return st.last_ref != before;
+        }
         true
     }
 
@@ -260,6 +300,26 @@ impl<T: Data> Intake<T> {
 
     fn seal(&self, st: &mut IntakeState<T>, mut records: Vec<T>) {
         let n = records.len();
+        // Logged before it is stored, and so before any receiver hears it is durable.
+        let logged = st.wal.as_mut().map(|wal| {
+            spate_core::codec::encode(&records)
+                .map_err(crate::Error::from)
+                .and_then(|bytes| wal.append(&bytes))
+        });
+        match logged {
+            Some(Ok(at)) => {
+                st.last_ref = Some(at);
+                st.blocks.refs.push(at);
+            }
+            Some(Err(e)) => {
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    "{}: could not write a block of {n} records to the write-ahead log: {e}",
+                    self.stream
+                );
+            }
+            None => {}
+        }
         // A block lives for its whole batch (or window): do not keep the buffer's growth slack
         // (up to half of it) alive with it.
         if records.capacity() > n + n / 8 {
@@ -295,6 +355,10 @@ impl<T: Data> Intake<T> {
     /// Returns the number of records.
     pub(crate) fn allocate(&self, time: Time) -> u64 {
         let mut st = self.state.lock();
+        // A batch restored from the log after a restart keeps exactly its blocks.
+        if let Some(restored) = st.allocated.get(&time) {
+            return restored.records as u64;
+        }
         // A batch's input partitions are its blocks, one task each: with batches shorter than
         // a few block intervals, cut the rest of the buffer so every core gets a share.
         let cores = self.ctx.default_parallelism();
@@ -302,6 +366,9 @@ impl<T: Data> Intake<T> {
         self.seal_current_into(&mut st, parts);
         let blocks = std::mem::take(&mut st.blocks);
         let n = blocks.records;
+        if st.wal.is_some() {
+            st.logged.insert(time, (blocks.refs.clone(), n));
+        }
         st.allocated.insert(time, blocks);
         let skipped = self.counters.oversized.load(Ordering::Relaxed);
         if skipped > st.oversized_reported {
@@ -355,6 +422,115 @@ impl<T: Data> Intake<T> {
     }
 
     /// Stops accepting records; waiting producers return.
+    /// Turns the write-ahead log on: blocks sealed from now on are logged in `dir`.
+    pub(crate) fn enable_wal(&self, dir: &Path, rolling: Duration) -> crate::Result<()> {
+        let wal = WriteAheadLog::open(dir, rolling)?;
+        self.state.lock().wal = Some(wal);
+        Ok(())
+    }
+
+    fn snapshot_log(&self, keep_from: Time) -> Option<(Vec<u8>, Vec<PathBuf>)> {
+        let mut st = self.state.lock();
+        let after = keep_from + Duration::from_millis(1);
+        let keep = st.logged.split_off(&after);
+        st.logged = keep;
+        let wal = st.wal.as_ref()?;
+        let saved = SavedLog {
+            dir: wal.dir().to_path_buf(),
+            batches: st
+                .logged
+                .iter()
+                .map(|(t, (refs, n))| (*t, refs.clone(), *n))
+                .collect(),
+            unallocated: st.blocks.refs.clone(),
+            last_ref: st.last_ref,
+        };
+        let oldest = saved
+            .batches
+            .iter()
+            .flat_map(|b| b.1.iter())
+            .chain(&saved.unallocated)
+            .map(|r| r.segment)
+            .min()
+            .or(wal.current_segment());
+        let files = oldest.map_or_else(Vec::new, |seg| {
+            crate::wal::segment_paths_from(wal.dir(), seg)
+        });
+        match spate_core::codec::encode(&saved) {
+            Ok(bytes) => Some((bytes, files)),
+            Err(e) => {
+                tracing::error!(
+                    "{}: could not checkpoint the log's records: {e}",
+                    self.stream
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads back the logged blocks of the saved batches, and every logged block written
+    /// after them (received, maybe acknowledged, not yet in a batch: it goes to the next).
+    fn restore_log(&self, saved: &[u8]) -> crate::Result<()> {
+        let saved: SavedLog = spate_core::codec::decode(saved, "a receiver's checkpoint")?;
+        let read_block = |at: WalRef| -> crate::Result<Vec<T>> {
+            let bytes = crate::wal::read(&saved.dir, at)?;
+            Ok(spate_core::codec::decode(
+                &bytes,
+                &saved.dir.display().to_string(),
+            )?)
+        };
+        let mut st = self.state.lock();
+        for (time, refs, _) in &saved.batches {
+            let mut blocks = BlockSet::default();
+            for at in refs {
+                let records = read_block(*at)?;
+                let n = records.len();
+                let id = self.put_restored(&mut st, records)?;
+                blocks.ids.push(id);
+                blocks.refs.push(*at);
+                blocks.records += n;
+                blocks.pending += n;
+            }
+            st.pending += blocks.pending;
+            st.logged.insert(*time, (refs.clone(), blocks.records));
+            st.allocated.insert(*time, blocks);
+        }
+        let mut later: Vec<(WalRef, Vec<T>)> = Vec::new();
+        for at in &saved.unallocated {
+            later.push((*at, read_block(*at)?));
+        }
+        for (at, bytes) in crate::wal::records_after(&saved.dir, saved.last_ref) {
+            let records = spate_core::codec::decode(&bytes, &saved.dir.display().to_string())?;
+            later.push((at, records));
+        }
+        for (at, records) in later {
+            let n = records.len();
+            let id = self.put_restored(&mut st, records)?;
+            st.blocks.ids.push(id);
+            st.blocks.refs.push(at);
+            st.blocks.records += n;
+            st.blocks.pending += n;
+            st.pending += n;
+            st.last_ref = Some(at);
+        }
+        st.last_ref = st.last_ref.max(saved.last_ref);
+        Ok(())
+    }
+
+    fn put_restored(
+        &self,
+        st: &mut IntakeState<T>,
+        records: Vec<T>,
+    ) -> crate::Result<InputBlockId> {
+        let id = InputBlockId {
+            stream: self.stream.0,
+            seq: st.next_seq,
+        };
+        st.next_seq += 1;
+        self.ctx.put_input_block(id, Arc::new(records))?;
+        Ok(id)
+    }
+
     pub(crate) fn stop(&self) {
         self.state.lock().stopped = true;
         self.space.notify_all();
@@ -394,6 +570,14 @@ impl<T: Data> StreamOp<T> for IntakeOp<T> {
     fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
         let ids = self.intake.blocks_of(time);
         Ok(Some(self.intake.ctx.input_block_rdd(ids)))
+    }
+
+    fn snapshot_input(&self, keep_from: Time) -> Option<(Vec<u8>, Vec<PathBuf>)> {
+        self.intake.snapshot_log(keep_from)
+    }
+
+    fn restore_input(&self, saved: &[u8], _last_generated: Time) -> crate::Result<()> {
+        self.intake.restore_log(saved)
     }
 }
 

@@ -26,6 +26,7 @@
 //! operation for its job, and queues the batch; an executor runs it, reports the batch's
 //! scheduling delay and processing time to listeners, and releases its RDDs and blocks.
 
+mod checkpoint;
 mod clock;
 mod context;
 mod dstream;
@@ -42,6 +43,7 @@ mod socket;
 mod state;
 pub mod testing;
 mod time;
+mod wal;
 mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -103,6 +103,26 @@ impl<T: Data> ReceiverHandle<T> {
         !self.is_stopped() && self.intake.push(records)
     }
 
+    /// Stores many records reliably: with the write-ahead log on
+    /// (`spate.streaming.receiver.writeAheadLog.enable`), returns only once they are in the
+    /// log on disk, so a reliable receiver may then acknowledge them to its source (a driver
+    /// restarted after a crash reads them back). False when stopped or when they could not be
+    /// logged — then do not acknowledge them. Without the log, the same as
+    /// [`ReceiverHandle::store_all`]. Each call makes a block: store batches, not records.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(h: spate_streaming::ReceiverHandle<u8>, ack: impl Fn()) {
+    /// if h.store_durable(vec![1, 2, 3]) {
+    ///     ack(); // tell the source it need not resend them
+    /// }
+    /// # }
+    /// ```
+    pub fn store_durable(&self, records: Vec<T>) -> bool {
+        !self.is_stopped() && self.intake.push_durable(records)
+    }
+
     /// [`ReceiverHandle::store_all`] for async code: awaits instead of blocking.
     ///
     /// # Examples

@@ -42,12 +42,38 @@ impl Scheduler {
         // Fix the first batch time now, not in the new thread: a test's manual clock may move
         // before that thread runs. It is the next multiple of the interval.
         let ms = shared.batch_interval.as_millis() as i64;
-        let first = Time::from_millis((shared.clock.now().millis() / ms + 1) * ms);
-        shared.set_zero_time(Time::from_millis(first.millis() - ms));
+        let resume = shared.resume.lock().take();
+        let (first, again) = match resume {
+            // A restored context keeps its zero time (windows and checkpoints stay aligned),
+            // runs its unfinished batches again, then goes on after the last one generated
+            // (batches the downtime skipped are generated at once, as in Spark).
+            Some(r) => {
+                shared.set_zero_time(r.zero_time);
+                let last = r.last_generated.unwrap_or(r.zero_time);
+                (last + shared.batch_interval, r.pending)
+            }
+            None => {
+                let first = Time::from_millis((shared.clock.now().millis() / ms + 1) * ms);
+                shared.set_zero_time(Time::from_millis(first.millis() - ms));
+                (first, Vec::new())
+            }
+        };
+        // A checkpoint before the first batch: a restart even before it must know which
+        // files a file stream found already there (and ignores), and keep the zero time.
+        shared.checkpoint_now(first - shared.batch_interval);
         let gen_shared = Arc::clone(shared);
         let generator = std::thread::Builder::new()
             .name("spate-job-generator".into())
-            .spawn(move || generate_batches(&gen_shared, first, tx))
+            .spawn(move || {
+                for time in again {
+                    let batch = generate(&gen_shared, time);
+                    gen_shared.batch_progress(time, false);
+                    if tx.send(batch).is_err() {
+                        return;
+                    }
+                }
+                generate_batches(&gen_shared, first, tx)
+            })
             .expect("spawning the job generator");
         let executors = (0..shared.settings.concurrent_jobs)
             .map(|i| {
@@ -99,6 +125,7 @@ fn generate_batches(shared: &Arc<Shared>, first: Time, tx: Sender<Batch>) {
         // Draining after a graceful stop does not wait for the clock: the remaining input
         // becomes the next batch at once.
         let batch = generate(shared, next);
+        shared.batch_progress(next, false);
         if tx.send(batch).is_err() {
             return;
         }
@@ -172,6 +199,10 @@ fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
         let inputs = shared.graph.lock().inputs.clone();
         for input in inputs {
             input.batch_completed(&info);
+        }
+        if result.is_ok() {
+            // Completed: a restart does not run it again.
+            shared.batch_progress(time, true);
         }
         shared.finish_batch(time);
         if let Err(source) = result {

@@ -236,6 +236,7 @@ impl<T: Data> RddBase for RddNode<T> {
             Ok(CheckpointFiles {
                 dir,
                 num_partitions: self.num_partitions(),
+                retained: false,
             })
         })();
         let mut state = self.meta.checkpoint.lock();
@@ -277,7 +278,9 @@ impl<T> Drop for RddNode<T> {
             self.meta.ctx.inner.blocks.remove_rdd(self.meta.id);
         }
         // Its checkpoint files too (ids are unique per context, and so is the directory).
-        if let CheckpointState::Done(files) = &*self.meta.checkpoint.lock() {
+        if let CheckpointState::Done(files) = &*self.meta.checkpoint.lock()
+            && !files.retained
+        {
             let _ = std::fs::remove_dir_all(&files.dir);
         }
     }
@@ -481,6 +484,35 @@ impl<T: Data> Rdd<T> {
     /// ```
     pub fn is_checkpointed(&self) -> bool {
         matches!(*self.node.meta.checkpoint.lock(), CheckpointState::Done(_))
+    }
+
+    /// Keeps this RDD's checkpoint files on disk after the RDD is dropped and returns their
+    /// directory (`None` until they are written): whoever calls this owns the files now. A
+    /// streaming checkpoint uses it to restore state from them after a restart; read them back
+    /// with [`Context::object_file`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// ctx.set_checkpoint_dir(dir.path()).unwrap();
+    /// let rdd = ctx.parallelize(vec![1, 2, 3], 2);
+    /// rdd.checkpoint().unwrap();
+    /// assert!(rdd.retain_checkpoint_files().is_none()); // not written yet
+    /// rdd.count().unwrap();
+    /// let files = rdd.retain_checkpoint_files().unwrap();
+    /// drop(rdd);
+    /// assert_eq!(ctx.object_file::<i32>(&files).unwrap().collect().unwrap(), [1, 2, 3]);
+    /// ```
+    pub fn retain_checkpoint_files(&self) -> Option<std::path::PathBuf> {
+        match &mut *self.node.meta.checkpoint.lock() {
+            CheckpointState::Done(files) => {
+                files.retained = true;
+                Some(files.dir.clone())
+            }
+            _ => None,
+        }
     }
 
     /// The shuffles in this RDD's lineage, nearest first (for fault injection and diagnostics).

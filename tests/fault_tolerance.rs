@@ -1,0 +1,337 @@
+//! Fault tolerance end to end: driver restarts from checkpoints (after `kill -9`, and into a
+//! changed program), corrupt checkpoints, the write-ahead log with a resending source.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use spate::prelude::*;
+use spate::streaming::{Clock, ManualClock};
+use support::{Reaped, example_path, move_in, sigterm, wait_exit, wait_for};
+
+// ---------------------------------------------------------------- the recoverable word count
+
+/// The newest complete output directory under `counts` and its totals.
+fn latest_totals(counts: &Path) -> Option<(PathBuf, HashMap<String, u64>)> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(counts)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("totals-"))
+        })
+        .collect();
+    dirs.sort();
+    let dir = dirs.pop()?;
+    let mut totals = HashMap::new();
+    for part in std::fs::read_dir(&dir).ok()?.flatten() {
+        if !part.file_name().to_string_lossy().starts_with("part-") {
+            continue;
+        }
+        for line in std::fs::read_to_string(part.path()).ok()?.lines() {
+            let inner = line.strip_prefix('(')?.strip_suffix(')')?;
+            let (w, n) = inner.rsplit_once(',')?;
+            totals.insert(w.to_string(), n.parse().ok()?);
+        }
+    }
+    Some((dir, totals))
+}
+
+#[test]
+fn recoverable_wordcount_survives_kill_9_at_random_points() {
+    let seed: u64 = rand::random();
+    eprintln!("seed {seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let root = tempfile::tempdir().unwrap();
+    let (ck, input, out) = (
+        root.path().join("ck"),
+        root.path().join("in"),
+        root.path().join("out"),
+    );
+    std::fs::create_dir_all(&input).unwrap();
+    let args = [&ck, &input, &out].map(|p| p.display().to_string());
+
+    let start = || {
+        Reaped(
+            Command::new(example_path("recoverable_wordcount"))
+                .args(&args)
+                .env("SPATE_MASTER", "local[2]")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    // Files already there when a file stream is first created are not its input (as in
+    // Spark): start feeding once the first run has checkpointed which those are.
+    let mut app = start();
+    assert!(wait_for(30, || ck
+        .join("metadata")
+        .read_dir()
+        .is_ok_and(|mut d| d.next().is_some())));
+    // Files keep arriving while the job is killed and restarted.
+    let feeder = {
+        let input = input.clone();
+        let mut rng = StdRng::seed_from_u64(seed ^ 1);
+        thread::spawn(move || {
+            let words = ["alpha", "beta", "gamma", "delta", "epsilon"];
+            let mut expected: HashMap<String, u64> = HashMap::new();
+            for i in 0..36 {
+                let line: Vec<&str> = (0..rng.random_range(1..8))
+                    .map(|_| words[rng.random_range(0..words.len())])
+                    .collect();
+                for w in &line {
+                    *expected.entry(w.to_string()).or_default() += 1;
+                }
+                move_in(&input, &format!("f{i:03}.txt"), &(line.join(" ") + "\n"));
+                thread::sleep(Duration::from_millis(150));
+            }
+            expected
+        })
+    };
+    for run in 0..4 {
+        if run > 0 {
+            app = start();
+        }
+        thread::sleep(Duration::from_millis(rng.random_range(100..2200)));
+        app.0.kill().unwrap(); // SIGKILL: no chance to clean up
+        app.0.wait().unwrap();
+    }
+    let counts = out.join("counts");
+    let before = latest_totals(&counts).map(|l| l.0);
+    // The last run goes through the launcher and stops gracefully.
+    app = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_spate-submit"))
+            .args(["--master", "local[2]"])
+            .arg(example_path("recoverable_wordcount"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let expected = feeder.join().unwrap();
+    let mut last = None;
+    let exact = wait_for(40, || {
+        last = latest_totals(&counts);
+        // A batch of this run (which has its signal handling in place by then).
+        last.as_ref()
+            .is_some_and(|(dir, totals)| Some(dir) > before.as_ref() && *totals == expected)
+    });
+    assert!(
+        exact,
+        "seed {seed}: latest totals {last:?}, expected {expected:?}"
+    );
+    sigterm(&app.0);
+    assert!(wait_exit(&mut app.0, 30).success());
+    // Only the newest few metadata files are kept.
+    let metadata = std::fs::read_dir(ck.join("metadata")).unwrap().count();
+    assert!(metadata <= 5, "{metadata} metadata files");
+}
+
+// ---------------------------------------------------------------- code changes
+
+/// What a version of the program under test looks like.
+#[derive(Clone, Copy, PartialEq)]
+enum Version {
+    /// Word totals as u64, named "totals", state checkpointed every 2 s.
+    First,
+    /// Changed closures, an extra output and a new stream appended; same state types.
+    Changed,
+    /// The totals' state type changed to u32.
+    NewStateType,
+    /// 2 s batches.
+    NewInterval,
+}
+
+type Seen = Arc<Mutex<Vec<(i64, HashMap<String, u64>)>>>;
+
+fn program(
+    version: Version,
+    input: &Path,
+    clock: Arc<ManualClock>,
+    seen: Seen,
+) -> Result<StreamingContext> {
+    let interval = if version == Version::NewInterval {
+        2
+    } else {
+        1
+    };
+    let conf = Conf::new()
+        .set_master("local[2]")
+        .set("spate.streaming.stopGracefullyOnShutdown", "false");
+    let ctx = Context::new(conf)?;
+    let ssc = StreamingContext::with_clock(ctx, Duration::from_secs(interval), clock)?;
+    let words = ssc.text_file_stream(input).flat_map(|l| l.split(' '));
+    let save = move |rdd: &Rdd<(String, u64)>, time: Time| {
+        seen.lock()
+            .unwrap()
+            .push((time.millis(), rdd.collect()?.into_iter().collect()));
+        Ok(())
+    };
+    match version {
+        Version::First | Version::NewInterval => {
+            let totals = words
+                .map(|w| (w, 1u64))
+                .update_state_by_key(|n: &[u64], t: Option<u64>| {
+                    Some(t.unwrap_or(0) + n.len() as u64)
+                })
+                .name("totals")
+                .checkpoint_interval(Duration::from_secs(2 * interval))?;
+            totals.map(|(w, n)| (w.to_string(), n)).foreach_rdd(save)?;
+        }
+        Version::Changed => {
+            let totals = words
+                .filter(|w| !w.is_empty())
+                .map(|w| (w, 1u64))
+                .update_state_by_key(|n: &[u64], t: Option<u64>| {
+                    Some(n.iter().sum::<u64>() + t.unwrap_or_default())
+                })
+                .name("totals")
+                .checkpoint_interval(Duration::from_secs(2))?;
+            totals.count().print(1)?;
+            totals.map(|(w, n)| (w.to_string(), n)).foreach_rdd(save)?;
+            // Appended: a stream of a kind the first version had, which starts fresh.
+            ssc.text_file_stream(input.join("elsewhere"))
+                .count()
+                .print(1)?;
+        }
+        Version::NewStateType => {
+            let totals = words
+                .map(|w| (w, 1u32))
+                .update_state_by_key(|n: &[u32], t: Option<u32>| {
+                    Some(t.unwrap_or(0) + n.len() as u32)
+                })
+                .name("totals")
+                .checkpoint_interval(Duration::from_secs(2))?;
+            totals
+                .map(|(w, n)| (w.to_string(), n as u64))
+                .foreach_rdd(save)?;
+        }
+    }
+    Ok(ssc)
+}
+
+/// Advances `clock` batch by batch until `seen` has a batch at `to_ms`.
+fn run_until(clock: &ManualClock, seen: &Seen, to_ms: i64) {
+    while clock.now().millis() < to_ms {
+        clock.advance(Duration::from_secs(1));
+        let t = clock.now().millis();
+        assert!(
+            wait_for(30, || seen.lock().unwrap().iter().any(|(b, _)| *b == t)),
+            "the batch of {t} ms did not complete"
+        );
+    }
+}
+
+fn totals(pairs: &[(&str, u64)]) -> HashMap<String, u64> {
+    pairs.iter().map(|(w, n)| (w.to_string(), *n)).collect()
+}
+
+#[test]
+fn a_changed_program_restores_what_still_matches_and_names_what_does_not() {
+    let root = tempfile::tempdir().unwrap();
+    let (ck, input) = (root.path().join("ck"), root.path().join("in"));
+    std::fs::create_dir_all(input.join("elsewhere")).unwrap();
+
+    // Version 1 runs five batches; its state is checkpointed at 2 s and 4 s.
+    let seen: Seen = Arc::default();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc = StreamingContext::get_or_create(&ck, || {
+        program(Version::First, &input, clock.clone(), seen.clone())
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    move_in(&input, "1.txt", "a b a");
+    run_until(&clock, &seen, 1000);
+    move_in(&input, "2.txt", "b c");
+    run_until(&clock, &seen, 4000);
+    move_in(&input, "5.txt", "c c");
+    run_until(&clock, &seen, 5000);
+    ssc.stop(StopOptions::default()).unwrap();
+    let first = seen.lock().unwrap().last().unwrap().1.clone();
+    assert_eq!(first, totals(&[("a", 2), ("b", 2), ("c", 3)]));
+
+    // What cannot be restored is a typed error naming it.
+    for (version, names) in [
+        (Version::NewStateType, ["totals", "u32"]),
+        (Version::NewInterval, ["batch interval", "1000 ms"]),
+    ] {
+        let clock = Arc::new(ManualClock::new(Time::from_millis(5000)));
+        let err = StreamingContext::get_or_create(&ck, || {
+            program(version, &input, clock, Arc::default())
+        })
+        .unwrap_err();
+        assert!(matches!(err, Error::CheckpointIncompatible { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(names.iter().all(|n| msg.contains(n)), "{msg}");
+        assert!(
+            msg.contains("old binary") && msg.contains("start fresh"),
+            "{msg}"
+        );
+    }
+
+    // The changed program resumes the totals (state of 4 s, batch of 5 s replayed from its
+    // file) and counts new files once.
+    let seen: Seen = Arc::default();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(5000)));
+    let ssc = StreamingContext::get_or_create(&ck, || {
+        program(Version::Changed, &input, clock.clone(), seen.clone())
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    move_in(&input, "6.txt", "a d");
+    run_until(&clock, &seen, 6000);
+    run_until(&clock, &seen, 7000);
+    ssc.stop(StopOptions::default()).unwrap();
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got[0].0, 6000, "resumes after the last generated batch");
+    let expected = totals(&[("a", 3), ("b", 2), ("c", 3), ("d", 1)]);
+    assert_eq!(got[0].1, expected);
+    assert_eq!(got[1].1, expected);
+}
+
+#[test]
+fn unreadable_checkpoints_are_a_clear_error_and_duplicate_names_are_refused() {
+    let ck = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ck.path().join("metadata")).unwrap();
+    std::fs::write(ck.path().join("metadata/checkpoint-000000000003"), b"torn").unwrap();
+    let mut created = false;
+    let err = StreamingContext::get_or_create(ck.path(), || {
+        created = true;
+        StreamingContext::new(Conf::new().set_master("local[1]"), Duration::from_secs(1))
+    })
+    .unwrap_err();
+    assert!(
+        !created,
+        "the program is not built from a checkpoint that cannot be read"
+    );
+    assert!(matches!(err, Error::CheckpointUnreadable { .. }), "{err}");
+    assert!(err.to_string().contains("checkpoint-000000000003"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let ssc = StreamingContext::get_or_create(dir.path(), || {
+        let ssc = StreamingContext::new(
+            Conf::new()
+                .set_master("local[1]")
+                .set("spate.streaming.stopGracefullyOnShutdown", "false"),
+            Duration::from_secs(1),
+        )?;
+        let q = RddQueue::<u8>::new();
+        ssc.queue_stream(q.clone(), true, None).name("x").print(1)?;
+        ssc.queue_stream(q, true, None).name("x").print(1)?;
+        Ok(ssc)
+    })
+    .unwrap();
+    let err = ssc.start().unwrap_err();
+    assert!(
+        matches!(err, Error::DuplicateStreamName(ref n) if n == "x"),
+        "{err}"
+    );
+}

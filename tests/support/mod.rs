@@ -1,0 +1,78 @@
+//! Helpers shared by the integration tests that run real processes.
+
+#![allow(dead_code)]
+
+use std::process::Child;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Stops a child on drop so a failing test leaves no processes behind: SIGTERM first (a
+/// launcher forwards it to its application), then SIGKILL.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            use nix::sys::signal::{Signal, kill};
+            let _ = kill(
+                nix::unistd::Pid::from_raw(self.0.id() as i32),
+                Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn sigterm(child: &Child) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+}
+
+pub fn wait_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit in {secs}s");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The debug build of an example, next to this test binary (cargo test builds examples).
+pub fn example_path(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test`, which builds examples",
+        path.display()
+    );
+    path
+}
+
+/// Polls `cond` every 10 ms for at most `secs` seconds.
+pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Writes `text` to `dir/name` the safe way: under a hidden name, then moved in.
+pub fn move_in(dir: &std::path::Path, name: &str, text: &str) {
+    let tmp = dir.join(format!(".{name}.writing"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
