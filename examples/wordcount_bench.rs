@@ -10,7 +10,9 @@
 //! (other tools read this), and after the run time it stops gracefully — what was received is
 //! still counted — and exits 0. With `SPATE_BENCH_TRACK=w0,w1` it also counts those words and
 //! ends with `TRACKED count[w0]=<n> count[w1]=<n>` (an extra job per batch: for correctness
-//! runs, not for timing).
+//! runs, not for timing). With `SPATE_BENCH_CHECKPOINT=<dir>` it checkpoints to `<dir>` (driver
+//! metadata every batch; add `SPATE_CONF_spate.streaming.receiver.writeAheadLog.enable=true`
+//! to measure the write-ahead log).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -71,6 +73,9 @@ impl StreamingListener for Report {
 fn run(host: &str, port: u16, batch_ms: u64, seconds: f64) -> Result<()> {
     let conf = Conf::from_env().set_app_name("WordCountBench");
     let ssc = StreamingContext::new(conf, Duration::from_millis(batch_ms))?;
+    if let Ok(dir) = std::env::var("SPATE_BENCH_CHECKPOINT") {
+        ssc.checkpoint(dir)?;
+    }
     let counts = ssc
         .socket_text_stream(host, port)
         .flat_map(|line| line.split(' '))

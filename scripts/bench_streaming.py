@@ -23,6 +23,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -83,10 +84,10 @@ def peak_rss_sampler(pid, box):
         time.sleep(0.1)
 
 
-def run_job(rate, batch_ms, seconds, lines=None, track=None):
+def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None):
     """One run: generator at `rate` lines/s, the job for `seconds`. Returns batches and stats."""
     gen = Generator(rate, lines)
-    env = dict(os.environ, SPATE_MASTER="local[2]", RUST_LOG="error")
+    env = dict(os.environ, SPATE_MASTER="local[2]", RUST_LOG="error", **(extra_env or {}))
     if track:
         env["SPATE_BENCH_TRACK"] = track
     job = subprocess.Popen([JOB, "127.0.0.1", str(gen.port), str(batch_ms), str(seconds)],
@@ -207,6 +208,17 @@ def main():
                         "last_sched_ms": b[-1]["sched"] if b else None}
     log(f"  {flood_rate:,.0f} lines/s, peak RSS {flood['peak_rss_mib']:.0f} MiB")
 
+    log("== flood (rate 0), 1 s batches, with the write-ahead log")
+    with tempfile.TemporaryDirectory(prefix="spate-bench-wal-") as ck:
+        wal = run_job(0, 1000, args.trial_seconds, extra_env={
+            "SPATE_BENCH_CHECKPOINT": ck,
+            "SPATE_CONF_spate.streaming.receiver.writeAheadLog.enable": "true"})
+    b = wal["batches"][1:-1]
+    wal_rate = sum(x["records"] for x in b) / max(1, len(b))
+    results["flood_wal"] = {"lines_per_sec": wal_rate, "peak_rss_mib": wal["peak_rss_mib"],
+                            "ratio_to_flood": wal_rate / max(1, flood_rate)}
+    log(f"  {wal_rate:,.0f} lines/s ({wal_rate / max(1, flood_rate):.0%} of the flood without it)")
+
     log("== latency at 100k lines/s")
     results["latency"] = {}
     for batch_ms in (100, 10):
@@ -263,6 +275,8 @@ def main():
     last_sched = results["flood"]["last_sched_ms"] or 0
     rows.append(f"| flood (rate 0), 1 s batches | {flood_rate:,.0f} lines per batch on average, "
                 f"scheduling delay {last_sched:.0f} ms at the end | 1.2–2.0M lines per batch, 7–9 s each, delay grows |")
+    rows.append(f"| flood, 1 s batches, write-ahead log on | {wal_rate:,.0f} lines per batch on average "
+                f"({wal_rate / max(1, flood_rate):.0%} of the same without it) | — |")
     for ms in ("100", "10"):
         lat = results["latency"][ms]
         rows.append(f"| 100k lines/s, {ms} ms batches: total delay median / p99 / max | "
