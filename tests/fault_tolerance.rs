@@ -45,6 +45,30 @@ fn latest_totals(counts: &Path) -> Option<(PathBuf, HashMap<String, u64>)> {
     Some((dir, totals))
 }
 
+/// Waits until the newest output (`latest` gives its path and content) is newer than `before`
+/// — written by this run, whose signal handling is in place by then — and is `want`; then
+/// stops the run with SIGTERM, which must end it with exit 0.
+fn stop_once_newest_output_is<T: PartialEq + std::fmt::Debug>(
+    mut app: Reaped,
+    mut latest: impl FnMut() -> Option<(PathBuf, T)>,
+    before: Option<PathBuf>,
+    want: &T,
+    context: &str,
+) {
+    let mut last = None;
+    let reached = wait_for(60, || {
+        last = latest();
+        last.as_ref()
+            .is_some_and(|(path, got)| Some(path) > before.as_ref() && got == want)
+    });
+    assert!(
+        reached,
+        "{context}: newest output {last:?}, expected {want:?}"
+    );
+    sigterm(&app.0);
+    assert!(wait_exit(&mut app.0, 30).success());
+}
+
 #[test]
 fn recoverable_wordcount_survives_kill_9_at_random_points() {
     let seed: u64 = rand::random();
@@ -117,19 +141,13 @@ fn recoverable_wordcount_survives_kill_9_at_random_points() {
             .unwrap(),
     );
     let expected = feeder.join().unwrap();
-    let mut last = None;
-    let exact = wait_for(40, || {
-        last = latest_totals(&counts);
-        // A batch of this run (which has its signal handling in place by then).
-        last.as_ref()
-            .is_some_and(|(dir, totals)| Some(dir) > before.as_ref() && *totals == expected)
-    });
-    assert!(
-        exact,
-        "seed {seed}: latest totals {last:?}, expected {expected:?}"
+    stop_once_newest_output_is(
+        app,
+        || latest_totals(&counts),
+        before,
+        &expected,
+        &format!("seed {seed}"),
     );
-    sigterm(&app.0);
-    assert!(wait_exit(&mut app.0, 30).success());
     // Only the newest few metadata files are kept.
     let metadata = std::fs::read_dir(ck.join("metadata")).unwrap().count();
     assert!(metadata <= 5, "{metadata} metadata files");
@@ -506,21 +524,10 @@ fn the_write_ahead_log_loses_nothing_acknowledged_across_kill_9() {
         Some((newest, text))
     };
     let before = latest().map(|l| l.0);
-    let mut app = start();
+    let app = start();
     let all = format!("{WAL_LINES} {WAL_LINES}");
-    let mut last = None;
-    let complete = wait_for(60, || {
-        last = latest();
-        // Written by the last run, so its signal handling is in place.
-        last.as_ref()
-            .is_some_and(|(path, text)| Some(path) > before.as_ref() && *text == all)
-    });
-    assert!(
-        complete,
-        "seed {seed}: latest `distinct max` {last:?}, expected {all:?} (acknowledged before the last run: {acked_before_last_run})"
-    );
-    sigterm(&app.0);
-    assert!(wait_exit(&mut app.0, 30).success());
+    let context = format!("seed {seed}, acknowledged before the last run: {acked_before_last_run}");
+    stop_once_newest_output_is(app, latest, before, &all, &context);
     // Old log segments are cleaned as batches complete.
     let segments = std::fs::read_dir(ck.join("wal/sequence")).unwrap().count();
     assert!(segments <= 8, "{segments} log segments left");

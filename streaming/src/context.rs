@@ -690,9 +690,11 @@ impl StreamingContext {
         Ok(self.shared.ctx.object_file(path)?)
     }
 
-    /// Sets the directory where stateful and incremental-window streams checkpoint their
-    /// RDDs (which bounds their lineage). Required by `update_state_by_key`, `map_with_state`
-    /// and the `_inv` windows; `start()` says so when it is missing.
+    /// Sets the checkpoint directory: stateful and incremental-window streams checkpoint their
+    /// RDDs there (which bounds their lineage), the driver writes its metadata there after
+    /// every batch (what [`StreamingContext::get_or_create`] resumes from), and receivers keep
+    /// their write-ahead log there when it is on. Required by `update_state_by_key`,
+    /// `map_with_state`, the `_inv` windows and the log; `start()` says so when it is missing.
     ///
     /// # Examples
     ///
