@@ -532,3 +532,20 @@ fn the_write_ahead_log_loses_nothing_acknowledged_across_kill_9() {
     let segments = std::fs::read_dir(ck.join("wal/sequence")).unwrap().count();
     assert!(segments <= 8, "{segments} log segments left");
 }
+
+#[test]
+fn the_write_ahead_log_without_a_checkpoint_directory_is_refused_at_start() {
+    let conf = Conf::new()
+        .set_master("local[1]")
+        .set("spate.streaming.receiver.writeAheadLog.enable", "true")
+        .set("spate.streaming.stopGracefullyOnShutdown", "false");
+    let ssc = StreamingContext::new(conf, Duration::from_secs(1)).unwrap();
+    ssc.socket_text_stream("127.0.0.1", 9).print(1).unwrap();
+    let err = ssc.start().unwrap_err();
+    assert!(matches!(err, Error::CheckpointDirRequired { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("write-ahead log") && msg.contains("ssc.checkpoint(dir)"),
+        "{msg}"
+    );
+}
