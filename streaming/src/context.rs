@@ -161,14 +161,6 @@ pub(crate) struct Progress {
     pub(crate) pending: std::collections::BTreeSet<Time>,
 }
 
-/// What a restored context resumes from.
-#[derive(Clone, Debug)]
-pub(crate) struct Resume {
-    pub(crate) zero_time: Time,
-    pub(crate) last_generated: Option<Time>,
-    pub(crate) pending: Vec<Time>,
-}
-
 /// Settings read from the configuration once, at creation.
 pub(crate) struct Settings {
     pub(crate) block_interval: Duration,
@@ -245,8 +237,8 @@ pub(crate) struct Shared {
     pub(crate) progress: Mutex<Progress>,
     /// Writes driver metadata while running with a checkpoint directory.
     checkpointer: Mutex<Option<crate::checkpoint::Checkpointer>>,
-    /// Set by a restore: where the scheduler resumes.
-    pub(crate) resume: Mutex<Option<Resume>>,
+    /// Set by a restore: the zero time to keep (the batches to resume are in `progress`).
+    pub(crate) restored_zero: Mutex<Option<Time>>,
 }
 
 impl Shared {
@@ -526,7 +518,7 @@ impl StreamingContext {
                 checkpoint_base: Mutex::new(None),
                 progress: Mutex::new(Progress::default()),
                 checkpointer: Mutex::new(None),
-                resume: Mutex::new(None),
+                restored_zero: Mutex::new(None),
             }),
         })
     }
@@ -795,11 +787,7 @@ impl StreamingContext {
             md.time,
             md.pending.len()
         );
-        *shared.resume.lock() = Some(Resume {
-            zero_time: md.zero_time,
-            last_generated: md.last_generated,
-            pending: md.pending,
-        });
+        *shared.restored_zero.lock() = Some(md.zero_time);
         Ok(())
     }
 

@@ -64,6 +64,16 @@ pub(crate) struct Counters {
 }
 
 /// Blocks cut but not yet allocated, or allocated to one batch: their ids and record count.
+impl BlockSet {
+    /// Adds a stored block of `n` records (at `at` in the write-ahead log, if logged).
+    fn add(&mut self, id: InputBlockId, at: Option<WalRef>, n: usize) {
+        self.ids.push(id);
+        self.refs.extend(at);
+        self.records += n;
+        self.pending += n;
+    }
+}
+
 #[derive(Default)]
 struct BlockSet {
     ids: Vec<InputBlockId>,
@@ -306,10 +316,10 @@ impl<T: Data> Intake<T> {
                 .map_err(crate::Error::from)
                 .and_then(|bytes| wal.append(&bytes))
         });
-        match logged {
+        let at = match logged {
             Some(Ok(at)) => {
                 st.last_ref = Some(at);
-                st.blocks.refs.push(at);
+                Some(at)
             }
             Some(Err(e)) => {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -317,19 +327,16 @@ impl<T: Data> Intake<T> {
                     "{}: could not write a block of {n} records to the write-ahead log: {e}",
                     self.stream
                 );
+                None
             }
-            None => {}
-        }
+            None => None,
+        };
         // A block lives for its whole batch (or window): do not keep the buffer's growth slack
         // (up to half of it) alive with it.
         if records.capacity() > n + n / 8 {
             records.shrink_to_fit();
         }
-        let id = InputBlockId {
-            stream: self.stream.0,
-            seq: st.next_seq,
-        };
-        st.next_seq += 1;
+        let id = self.next_block_id(st);
         if let Err(e) = self.ctx.put_input_block(id, Arc::new(records)) {
             // Only a failed spill to disk can get here; the records are gone, so say so loudly.
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -340,9 +347,15 @@ impl<T: Data> Intake<T> {
             st.pending -= n;
             return;
         }
-        st.blocks.ids.push(id);
-        st.blocks.records += n;
-        st.blocks.pending += n;
+        st.blocks.add(id, at, n);
+    }
+
+    fn next_block_id(&self, st: &mut IntakeState<T>) -> InputBlockId {
+        st.next_seq += 1;
+        InputBlockId {
+            stream: self.stream.0,
+            seq: st.next_seq - 1,
+        }
     }
 
     /// Cuts the current buffer into a block (the block interval's tick).
@@ -486,10 +499,7 @@ impl<T: Data> Intake<T> {
                 let records = read_block(*at)?;
                 let n = records.len();
                 let id = self.put_restored(&mut st, records)?;
-                blocks.ids.push(id);
-                blocks.refs.push(*at);
-                blocks.records += n;
-                blocks.pending += n;
+                blocks.add(id, Some(*at), n);
             }
             st.pending += blocks.pending;
             st.logged.insert(*time, (refs.clone(), blocks.records));
@@ -506,10 +516,7 @@ impl<T: Data> Intake<T> {
         for (at, records) in later {
             let n = records.len();
             let id = self.put_restored(&mut st, records)?;
-            st.blocks.ids.push(id);
-            st.blocks.refs.push(at);
-            st.blocks.records += n;
-            st.blocks.pending += n;
+            st.blocks.add(id, Some(at), n);
             st.pending += n;
             st.last_ref = Some(at);
         }
@@ -522,11 +529,7 @@ impl<T: Data> Intake<T> {
         st: &mut IntakeState<T>,
         records: Vec<T>,
     ) -> crate::Result<InputBlockId> {
-        let id = InputBlockId {
-            stream: self.stream.0,
-            seq: st.next_seq,
-        };
-        st.next_seq += 1;
+        let id = self.next_block_id(st);
         self.ctx.put_input_block(id, Arc::new(records))?;
         Ok(id)
     }

@@ -42,15 +42,17 @@ impl Scheduler {
         // Fix the first batch time now, not in the new thread: a test's manual clock may move
         // before that thread runs. It is the next multiple of the interval.
         let ms = shared.batch_interval.as_millis() as i64;
-        let resume = shared.resume.lock().take();
-        let (first, again) = match resume {
+        let restored_zero = shared.restored_zero.lock().take();
+        let (first, again) = match restored_zero {
             // A restored context keeps its zero time (windows and checkpoints stay aligned),
             // runs its unfinished batches again, then goes on after the last one generated
             // (batches the downtime skipped are generated at once, as in Spark).
-            Some(r) => {
-                shared.set_zero_time(r.zero_time);
-                let last = r.last_generated.unwrap_or(r.zero_time);
-                (last + shared.batch_interval, r.pending)
+            Some(zero) => {
+                shared.set_zero_time(zero);
+                let p = shared.progress.lock();
+                let last = p.last_generated.unwrap_or(zero);
+                let again: Vec<Time> = p.pending.iter().copied().collect();
+                (last + shared.batch_interval, again)
             }
             None => {
                 let first = Time::from_millis((shared.clock.now().millis() / ms + 1) * ms);
