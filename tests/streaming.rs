@@ -1102,7 +1102,7 @@ fn state_does_not_pin_received_buffers() {
     let long_word = "k".repeat(40);
     let mut bytes = format!("hello {long_word} ").into_bytes();
     bytes.resize(2 << 20, b' ');
-    let buffer: Arc<[u8]> = Arc::from(bytes);
+    let buffer = Arc::new(bytes);
     let (line, _) = Text::from_shared(&buffer, 0..buffer.len());
     assert!(line.is_shared());
     let pinned = Arc::downgrade(&buffer);

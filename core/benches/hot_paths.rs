@@ -14,7 +14,7 @@ use rand_distr::Distribution;
 use spate_core::{Context, HashPartitioner, Text};
 
 /// `lines` lines of 10 words drawn Zipf(1.0) from a 10k-word vocabulary, as one buffer.
-fn received(lines: usize) -> Arc<[u8]> {
+fn received(lines: usize) -> Arc<Vec<u8>> {
     let zipf = rand_distr::Zipf::new(10_000.0, 1.0).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let mut buf = Vec::with_capacity(lines * 60);
@@ -27,11 +27,11 @@ fn received(lines: usize) -> Arc<[u8]> {
         }
         buf.push(b'\n');
     }
-    Arc::from(buf)
+    Arc::new(buf)
 }
 
 /// The lines of a buffer as `Text` slices, the way the socket receiver stores them.
-fn lines_of(buf: &Arc<[u8]>) -> Vec<Text> {
+fn lines_of(buf: &Arc<Vec<u8>>) -> Vec<Text> {
     let mut out = Vec::new();
     let mut start = 0;
     for (i, &b) in buf.iter().enumerate() {
@@ -77,6 +77,32 @@ fn hot_paths(c: &mut Criterion) {
                 .count()
                 .unwrap();
             black_box(n)
+        })
+    });
+
+    // The whole narrow chain of a word count task, as a user writes it: lines → split → (w, 1)
+    // → map-side combine, beside the same work as one hand-written loop over the same `Text`s.
+    let line_rdd = ctx.parallelize(lines.clone(), 1);
+    g.bench_function("word_count_chain_lines_to_combined", |b| {
+        b.iter(|| {
+            let n = line_rdd
+                .flat_map(|l| l.split(' '))
+                .map(|w| (w, 1u64))
+                .reduce_by_key_with_partitions(|a, b| a + b, 1)
+                .count()
+                .unwrap();
+            black_box(n)
+        })
+    });
+    g.bench_function("word_count_chain_hand_written", |b| {
+        b.iter(|| {
+            let mut m = spate_core::hash::FxHashMap::<Text, u64>::default();
+            for l in &lines {
+                for w in l.clone().split(' ') {
+                    *m.entry(w).or_default() += 1;
+                }
+            }
+            black_box(m.len())
         })
     });
 

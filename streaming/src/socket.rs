@@ -113,7 +113,8 @@ async fn read_lines(
                 // EOF: a final line without newline is still a line.
                 if !buf.is_empty() && !skipping {
                     buf.push(b'\n');
-                    let lines = split_lines(&buf, handle, max_line, &mut skipping);
+                    let shared = Arc::new(std::mem::take(&mut buf));
+                    let lines = split_lines(&shared, handle, max_line, &mut skipping);
                     handle.store_all_async(lines).await;
                 }
                 return "closed by the server".into();
@@ -134,8 +135,21 @@ async fn read_lines(
                     }
                     continue;
                 };
-                let lines = split_lines(&buf[..=last_nl], handle, max_line, &mut skipping);
-                buf.drain(..=last_nl);
+                // The complete lines' bytes become the buffer their texts slice. A mostly full
+                // buffer is handed over as it is (the partial last line starts a new one); a
+                // mostly empty one (slow input) is copied to its size, so that blocks never pin
+                // megabytes of spare capacity.
+                let shared = if buf.len() >= buf.capacity() / 2 {
+                    let mut next = Vec::with_capacity(READ_SIZE * 2);
+                    next.extend_from_slice(&buf[last_nl + 1..]);
+                    buf.truncate(last_nl + 1);
+                    Arc::new(std::mem::replace(&mut buf, next))
+                } else {
+                    let lines = buf[..=last_nl].to_vec();
+                    buf.drain(..=last_nl);
+                    Arc::new(lines)
+                };
+                let lines = split_lines(&shared, handle, max_line, &mut skipping);
                 if !lines.is_empty() && !handle.store_all_async(lines).await {
                     return "stream stopped".into();
                 }
@@ -145,14 +159,14 @@ async fn read_lines(
     }
 }
 
-/// Cuts `data` (ending with `\n`) into lines sharing one buffer.
+/// Cuts `shared` (ending with `\n`) into lines slicing it.
 fn split_lines(
-    data: &[u8],
+    shared: &Arc<Vec<u8>>,
     handle: &ReceiverHandle<Text>,
     max_line: usize,
     skipping: &mut bool,
 ) -> Vec<Text> {
-    let shared: Arc<[u8]> = Arc::from(data);
+    let data = &shared[..];
     // Lines are rarely shorter than 16 bytes; a few reallocations beat a large overestimate.
     let mut lines = Vec::with_capacity(data.len() / 48 + 1);
     let mut start = 0;
@@ -172,7 +186,7 @@ fn split_lines(
             counters.oversized.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let (text, replaced) = Text::from_shared(&shared, line_start..end);
+        let (text, replaced) = Text::from_shared(shared, line_start..end);
         if replaced {
             counters.invalid_utf8.fetch_add(1, Ordering::Relaxed);
         }

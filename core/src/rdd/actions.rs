@@ -312,7 +312,7 @@ impl<T: Key> Rdd<T> {
     /// ```
     pub fn count_by_value(&self) -> Result<HashMap<T, u64>> {
         let ones: Rdd<(T, u64)> = self.narrow("count_by_value", false, |_, it| {
-            Box::new(it.map(|x| (x, 1)))
+            PartitionIter::new(it.map(|x| (x, 1)))
         });
         ones.reduce_by_key(|a, b| a + b).collect_as_map()
     }

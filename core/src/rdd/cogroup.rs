@@ -38,7 +38,7 @@ impl<K: Key, V: Data> Side<K, V> {
     fn read(&self, partition: usize, tc: &TaskContext) -> Result<PartitionIter<(K, V)>> {
         match self {
             Side::Narrow(r) => r.node.iterator(partition, tc),
-            Side::Shuffled(d) => Ok(Box::new(d.read(partition)?)),
+            Side::Shuffled(d) => Ok(PartitionIter::new(d.read(partition)?)),
         }
     }
 }
@@ -87,6 +87,6 @@ impl<K: Key, V: Data, W: Data> RddOp<(K, (Vec<V>, Vec<W>))> for CoGroupOp<K, V, 
         for (k, w) in right {
             groups.entry(k).or_default().1.push(w);
         }
-        Ok(Box::new(groups.into_iter()))
+        Ok(PartitionIter::new(groups.into_iter()))
     }
 }

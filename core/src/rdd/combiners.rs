@@ -38,7 +38,9 @@ impl<K: Hash + Eq, C> Combiners<K, C> {
             map: FxHashMap::default(),
             moved_out: ptr::null(),
         };
-        for (k, v) in records {
+        // `for_each`, not a `for` loop: a partition's records then arrive in chunks (see
+        // `PartitionIter`) rather than through one erased `next` call each.
+        records.for_each(|(k, v)| {
             // Look up by reference first: most records hit an existing key, and then the key is
             // neither moved nor hashed twice.
             match this.map.get_mut(&k) {
@@ -56,7 +58,7 @@ impl<K: Hash + Eq, C> Combiners<K, C> {
                     this.map.insert(k, ManuallyDrop::new(create(v)));
                 }
             }
-        }
+        });
         this
     }
 

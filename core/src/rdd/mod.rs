@@ -12,6 +12,7 @@
 pub(crate) mod actions;
 pub(crate) mod cogroup;
 pub(crate) mod combiners;
+pub(crate) mod iter;
 pub(crate) mod pair;
 pub(crate) mod sources;
 pub(crate) mod transform;
@@ -32,8 +33,7 @@ use crate::shuffle::ShuffleDepBase;
 use crate::storage::{BlockId, Cached, StorageLevel};
 use crate::task::TaskContext;
 
-/// The records of one partition, as a task iterates them.
-pub type PartitionIter<T> = Box<dyn Iterator<Item = T>>;
+pub use iter::PartitionIter;
 
 /// How to compute one kind of RDD's partitions from its parents.
 pub(crate) trait RddOp<T>: Send + Sync + 'static {
@@ -104,7 +104,7 @@ impl<T: Data> RddNode<T> {
         ctx.faults
             .on_compute(self.meta.id, partition, tc.attempt())?;
         if let CheckpointState::Done(files) = &*self.meta.checkpoint.lock() {
-            return Ok(Box::new(
+            return Ok(PartitionIter::new(
                 checkpoint::read_partition::<T>(files, partition)?.into_iter(),
             ));
         }
@@ -139,8 +139,8 @@ impl<T: Data> RddNode<T> {
 impl<T: Data> Cached<T> {
     pub(crate) fn into_iter_boxed(self) -> PartitionIter<T> {
         match self {
-            Cached::Shared(v) => Box::new(SharedVecIter { data: v, pos: 0 }),
-            Cached::Owned(v) => Box::new(v.into_iter()),
+            Cached::Shared(v) => PartitionIter::new(SharedVecIter { data: v, pos: 0 }),
+            Cached::Owned(v) => PartitionIter::new(v.into_iter()),
         }
     }
 }

@@ -36,7 +36,7 @@ impl<K: Key, V: Data> RddOp<(K, V)> for ShuffledOp<K, V> {
         )]
     }
     fn compute(&self, partition: usize, _tc: &TaskContext) -> Result<PartitionIter<(K, V)>> {
-        Ok(Box::new(self.dep.read(partition)?))
+        Ok(PartitionIter::new(self.dep.read(partition)?))
     }
 }
 
@@ -119,7 +119,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         let f = Arc::new(f);
         self.narrow("map_values", true, move |_, it| {
             let f = Arc::clone(&f);
-            Box::new(it.map(move |(k, v)| (k, f(v))))
+            PartitionIter::new(it.map(move |(k, v)| (k, f(v))))
         })
     }
 
@@ -166,7 +166,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         let f = Arc::new(f);
         self.narrow("flat_map_with_key", true, move |_, it| {
             let f = Arc::clone(&f);
-            Box::new(it.flat_map(move |(k, v)| {
+            PartitionIter::new(it.flat_map(move |(k, v)| {
                 let out = f(&k, v).into_iter();
                 out.map(move |w| (k.clone(), w))
             }))
@@ -186,7 +186,9 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         let f = Arc::new(f);
         self.narrow(op_name, true, move |_, it| {
             let f = Arc::clone(&f);
-            Box::new(it.flat_map(move |(k, v)| f(v).into_iter().map(move |w| (k.clone(), w))))
+            PartitionIter::new(
+                it.flat_map(move |(k, v)| f(v).into_iter().map(move |w| (k.clone(), w))),
+            )
         })
     }
 
@@ -200,7 +202,9 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     /// ```
     #[track_caller]
     pub fn keys(&self) -> Rdd<K> {
-        self.narrow("keys", false, |_, it| Box::new(it.map(|(k, _)| k)))
+        self.narrow("keys", false, |_, it| {
+            PartitionIter::new(it.map(|(k, _)| k))
+        })
     }
 
     /// The values.
@@ -213,7 +217,9 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     /// ```
     #[track_caller]
     pub fn values(&self) -> Rdd<V> {
-        self.narrow("values", false, |_, it| Box::new(it.map(|(_, v)| v)))
+        self.narrow("values", false, |_, it| {
+            PartitionIter::new(it.map(|(_, v)| v))
+        })
     }
 
     /// The general aggregation: per key, `create` a combiner from the first value, fold further
@@ -330,22 +336,24 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         {
             // Every key is already in its final partition: combine in place, no shuffle.
             return self.narrow(op_name, true, move |_, it| {
-                Box::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
+                PartitionIter::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
             });
         }
         if map_side_combine {
             let merge_combiners = Arc::new(merge_combiners);
             let pre: Rdd<(K, C)> = self.narrow("map_side_combine", false, move |_, it| {
-                Box::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
+                PartitionIter::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
             });
             pre.shuffle("shuffle", partitioner)
                 .narrow(op_name, true, move |_, it| {
-                    Box::new(Combiners::combine(it, &|c| c, &*merge_combiners).into_iter())
+                    PartitionIter::new(
+                        Combiners::combine(it, &|c| c, &*merge_combiners).into_iter(),
+                    )
                 })
         } else {
             self.shuffle("shuffle", partitioner)
                 .narrow(op_name, true, move |_, it| {
-                    Box::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
+                    PartitionIter::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
                 })
         }
     }
@@ -609,7 +617,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     /// ```
     pub fn count_by_key(&self) -> Result<HashMap<K, u64>> {
         let ones: Rdd<(K, u64)> = self.narrow("count_by_key", true, |_, it| {
-            Box::new(it.map(|(k, _)| (k, 1)))
+            PartitionIter::new(it.map(|(k, _)| (k, 1)))
         });
         ones.reduce_by_key(|a, b| a + b).collect_as_map()
     }
@@ -981,7 +989,7 @@ impl<K: Key + Ord, V: Data> Rdd<(K, V)> {
                 } else {
                     v.sort_by(|a, b| b.0.cmp(&a.0));
                 }
-                Box::new(v.into_iter())
+                PartitionIter::new(v.into_iter())
             }))
     }
 

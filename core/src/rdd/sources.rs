@@ -46,7 +46,7 @@ impl<T: Data> RddOp<T> for ParallelCollection<T> {
         Vec::new()
     }
     fn compute(&self, partition: usize, _tc: &TaskContext) -> Result<PartitionIter<T>> {
-        Ok(Box::new(SharedVecIter {
+        Ok(PartitionIter::new(SharedVecIter {
             data: Arc::clone(&self.slices[partition]),
             pos: 0,
         }))
@@ -89,7 +89,7 @@ impl<T: Data> RddOp<T> for ObjectFiles {
     }
     fn compute(&self, partition: usize, _tc: &TaskContext) -> Result<PartitionIter<T>> {
         let records: Vec<T> = crate::codec::read_file(&self.parts[partition])?;
-        Ok(Box::new(records.into_iter()))
+        Ok(PartitionIter::new(records.into_iter()))
     }
 }
 
@@ -171,7 +171,7 @@ impl RddOp<Text> for TextFile {
     }
     fn compute(&self, partition: usize, _tc: &TaskContext) -> Result<PartitionIter<Text>> {
         let split = &self.splits[partition];
-        let buf: Arc<[u8]> = Arc::from(read_split(split).map_err(|e| Error::io(&split.path, e))?);
+        let buf = Arc::new(read_split(split).map_err(|e| Error::io(&split.path, e))?);
         let skip_first = split.start > 0;
         let mut pos = 0;
         if skip_first {
@@ -181,7 +181,7 @@ impl RddOp<Text> for TextFile {
                 None => buf.len(),
             };
         }
-        Ok(Box::new(std::iter::from_fn(move || {
+        Ok(PartitionIter::new(std::iter::from_fn(move || {
             if pos >= buf.len() {
                 return None;
             }

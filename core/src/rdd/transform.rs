@@ -96,7 +96,7 @@ impl<T: Data> RddOp<T> for CoalesceOp<T> {
             .clone()
             .map(|p| self.parent.node.iterator(p, tc))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Box::new(iters.into_iter().flatten()))
+        Ok(PartitionIter::new(iters.into_iter().flatten()))
     }
 }
 
@@ -152,7 +152,7 @@ impl<T: Data> Rdd<T> {
         let f = Arc::new(f);
         self.narrow("map", false, move |_, it| {
             let f = Arc::clone(&f);
-            Box::new(it.map(move |x| f(x)))
+            PartitionIter::new(it.map(move |x| f(x)))
         })
     }
 
@@ -176,7 +176,7 @@ impl<T: Data> Rdd<T> {
         let f = Arc::new(f);
         self.narrow("flat_map", false, move |_, it| {
             let f = Arc::clone(&f);
-            Box::new(it.flat_map(move |x| f(x)))
+            PartitionIter::new(it.flat_map(move |x| f(x)))
         })
     }
 
@@ -194,7 +194,7 @@ impl<T: Data> Rdd<T> {
         let f = Arc::new(f);
         self.narrow("filter", true, move |_, it| {
             let f = Arc::clone(&f);
-            Box::new(it.filter(move |x| f(x)))
+            PartitionIter::new(it.filter(move |x| f(x)))
         })
     }
 
@@ -217,7 +217,7 @@ impl<T: Data> Rdd<T> {
         I::IntoIter: 'static,
     {
         self.narrow("map_partitions", false, move |_, it| {
-            Box::new(f(it).into_iter())
+            PartitionIter::new(f(it).into_iter())
         })
     }
 
@@ -240,7 +240,7 @@ impl<T: Data> Rdd<T> {
         I::IntoIter: 'static,
     {
         self.narrow("map_partitions_with_index", false, move |i, it| {
-            Box::new(f(i, it).into_iter())
+            PartitionIter::new(f(i, it).into_iter())
         })
     }
 
@@ -270,7 +270,7 @@ impl<T: Data> Rdd<T> {
     #[track_caller]
     pub fn glom(&self) -> Rdd<Vec<T>> {
         self.narrow("glom", false, |_, it| {
-            Box::new(std::iter::once(it.collect::<Vec<T>>()))
+            PartitionIter::new(std::iter::once(it.collect::<Vec<T>>()))
         })
     }
 
@@ -288,7 +288,7 @@ impl<T: Data> Rdd<T> {
         let f = Arc::new(f);
         self.narrow("key_by", false, move |_, it| {
             let f = Arc::clone(&f);
-            Box::new(it.map(move |x| (f(&x), x)))
+            PartitionIter::new(it.map(move |x| (f(&x), x)))
         })
     }
 
@@ -334,14 +334,16 @@ impl<T: Data> Rdd<T> {
         let dealt: Rdd<(u64, T)> = self.narrow("repartition (deal)", false, move |i, it| {
             // Start each input partition at a different output so small partitions spread out.
             let mut pos = partition_hash(&i) % n as u64;
-            Box::new(it.map(move |x| {
+            PartitionIter::new(it.map(move |x| {
                 pos = (pos + 1) % n as u64;
                 (pos, x)
             }))
         });
         dealt
             .shuffle("repartition (shuffle)", Arc::new(RoundRobin(n)))
-            .narrow("repartition", false, |_, it| Box::new(it.map(|(_, x)| x)))
+            .narrow("repartition", false, |_, it| {
+                PartitionIter::new(it.map(|(_, x)| x))
+            })
     }
 
     /// A random sample: each element kept with probability `fraction` (without replacement,
@@ -375,16 +377,16 @@ impl<T: Data> Rdd<T> {
         Ok(self.narrow("sample", true, move |i, it| {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ partition_hash(&i));
             if fraction == 0.0 {
-                return Box::new(std::iter::empty());
+                return PartitionIter::new(std::iter::empty());
             }
             if with_replacement {
                 let poisson = rand_distr::Poisson::new(fraction).expect("fraction checked > 0");
-                Box::new(it.flat_map(move |x| {
+                PartitionIter::new(it.flat_map(move |x| {
                     let k = poisson.sample(&mut rng) as usize;
                     std::iter::repeat_n(x, k)
                 }))
             } else {
-                Box::new(it.filter(move |_| rng.random::<f64>() < fraction))
+                PartitionIter::new(it.filter(move |_| rng.random::<f64>() < fraction))
             }
         }))
     }
@@ -419,10 +421,12 @@ impl<T: Key> Rdd<T> {
     #[track_caller]
     pub fn distinct_with_partitions(&self, partitions: usize) -> Rdd<T> {
         let keyed: Rdd<(T, ())> = self.narrow("distinct (key)", false, |_, it| {
-            Box::new(it.map(|x| (x, ())))
+            PartitionIter::new(it.map(|x| (x, ())))
         });
         keyed
             .reduce_by_key_with_partitions(|(), ()| (), partitions)
-            .narrow("distinct", false, |_, it| Box::new(it.map(|(x, ())| x)))
+            .narrow("distinct", false, |_, it| {
+                PartitionIter::new(it.map(|(x, ())| x))
+            })
     }
 }
