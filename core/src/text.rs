@@ -96,7 +96,8 @@ unsafe impl Send for Text {}
 // SAFETY: as above.
 unsafe impl Sync for Text {}
 
-/// The little-endian value of up to 8 bytes, zero-extended, with 4/2/1-byte loads.
+/// The little-endian value of the first (up to) 8 bytes of `s`, zero-extended: one 8-byte load,
+/// or 4/2/1-byte loads for a shorter slice.
 #[inline]
 fn load_le(s: &[u8]) -> u64 {
     let mut v = 0u64;
@@ -444,6 +445,41 @@ pub struct Split {
     done: bool,
 }
 
+impl Split {
+    /// The piece at `pos` of `text` (whose bytes are `bytes`) before the ASCII separator `sep`,
+    /// and where the next piece starts (`None` for the last piece).
+    #[inline(always)]
+    fn ascii_step(text: &Text, bytes: &[u8], pos: usize, sep: u8) -> (Text, Option<usize>) {
+        // Words are mostly shorter than 8 bytes: load 8 at once, find the separator among them
+        // with word arithmetic, and the word's inline text is the loaded bytes masked.
+        if let Some(chunk) = bytes.get(pos..pos + 8) {
+            let w = load_le(chunk);
+            let x = w ^ (u64::from(sep) * 0x0101_0101_0101_0101);
+            // The lowest byte of `x` that is zero gets its high bit set (bits above the first
+            // zero byte can be false positives, the lowest set one never is).
+            let zero = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
+            if zero != 0 {
+                let len = (zero.trailing_zeros() / 8) as usize;
+                let word = w & ((1u64 << (len * 8)) - 1);
+                // SAFETY: the `len` bytes before an ASCII separator, cut at ASCII bytes of a
+                // `str`, are whole UTF-8 characters; the rest is masked to zero.
+                return (
+                    unsafe { Text::from_words(word, 0, len) },
+                    Some(pos + len + 1),
+                );
+            }
+        }
+        // An ASCII separator never occurs inside a multi-byte character, so a byte scan finds
+        // exactly the char boundaries `str::find` would.
+        let (end, next) = match bytes[pos..].iter().position(|&b| b == sep) {
+            Some(i) => (pos + i, Some(pos + i + 1)),
+            None => (bytes.len(), None),
+        };
+        // SAFETY: between ASCII separators (or the ends) lie whole UTF-8 characters.
+        (unsafe { text.piece(pos, end) }, next)
+    }
+}
+
 impl Iterator for Split {
     type Item = Text;
 
@@ -454,52 +490,50 @@ impl Iterator for Split {
         }
         let s = self.text.as_str();
         let pos = self.pos;
-        if self.sep.is_ascii() {
-            let bytes = s.as_bytes();
-            let sep = self.sep as u8;
-            // Words are mostly shorter than 8 bytes: load 8 at once, find the separator among
-            // them with word arithmetic, and the word's inline text is the loaded bytes masked.
-            if let Some(chunk) = bytes.get(pos..pos + 8) {
-                let w = load_le(chunk);
-                let x = w ^ (u64::from(sep) * 0x0101_0101_0101_0101);
-                // The lowest byte of `x` that is zero gets its high bit set (bits above the
-                // first zero byte can be false positives, the lowest set one never is).
-                let zero = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
-                if zero != 0 {
-                    let len = (zero.trailing_zeros() / 8) as usize;
-                    self.pos = pos + len + 1;
-                    let word = w & ((1u64 << (len * 8)) - 1);
-                    // SAFETY: the `len` bytes before an ASCII separator, cut at ASCII bytes
-                    // of a `str`, are whole UTF-8 characters; the rest is masked to zero.
-                    return Some(unsafe { Text::from_words(word, 0, len) });
-                }
-            }
-            // An ASCII separator never occurs inside a multi-byte character, so a byte scan
-            // finds exactly the char boundaries `str::find` would.
-            let end = match bytes[pos..].iter().position(|&b| b == sep) {
-                Some(i) => {
-                    self.pos = pos + i + 1;
-                    pos + i
-                }
-                None => {
-                    self.done = true;
-                    s.len()
-                }
-            };
-            // SAFETY: between ASCII separators (or the ends) lie whole UTF-8 characters.
-            return Some(unsafe { self.text.piece(pos, end) });
-        }
-        let end = match s[pos..].find(self.sep) {
-            Some(i) => {
-                self.pos = pos + i + self.sep.len_utf8();
-                pos + i
-            }
-            None => {
-                self.done = true;
-                s.len()
+        let (piece, next) = if self.sep.is_ascii() {
+            Split::ascii_step(&self.text, s.as_bytes(), pos, self.sep as u8)
+        } else {
+            match s[pos..].find(self.sep) {
+                Some(i) => (
+                    self.text.slice(pos..pos + i),
+                    Some(pos + i + self.sep.len_utf8()),
+                ),
+                None => (self.text.slice(pos..s.len()), None),
             }
         };
-        Some(self.text.slice(pos..end))
+        match next {
+            Some(n) => self.pos = n,
+            None => self.done = true,
+        }
+        Some(piece)
+    }
+
+    /// One loop over the line (`flat_map` runs this): the bytes are looked up once, not per word.
+    fn fold<B, F>(mut self, init: B, mut f: F) -> B
+    where
+        F: FnMut(B, Text) -> B,
+    {
+        let mut acc = init;
+        if !self.sep.is_ascii() {
+            // `next` one piece at a time (a `for` loop, not `fold`, which would be this method).
+            for piece in self.by_ref() {
+                acc = f(acc, piece);
+            }
+            return acc;
+        }
+        if self.done {
+            return acc;
+        }
+        let (sep, mut pos) = (self.sep as u8, self.pos);
+        let bytes = self.text.as_str().as_bytes();
+        loop {
+            let (piece, next) = Split::ascii_step(&self.text, bytes, pos, sep);
+            acc = f(acc, piece);
+            match next {
+                Some(n) => pos = n,
+                None => return acc,
+            }
+        }
     }
 }
 
@@ -713,8 +747,14 @@ mod tests {
             let padded = format!("{}{s}", "-".repeat(pad));
             let buf = Arc::new(padded.as_bytes().to_vec());
             let (t, _) = Text::from_shared(&buf, pad..buf.len());
-            let ours: Vec<Text> = t.split(sep).collect();
+            let ours: Vec<Text> = t.clone().split(sep).collect();
             let want: Vec<&str> = s.split(sep).collect();
+            // `fold` (what `flat_map` runs) walks its own loop: it must cut the same pieces.
+            let folded = t.split(sep).fold(Vec::new(), |mut v, w| {
+                v.push(w);
+                v
+            });
+            proptest::prop_assert_eq!(&folded, &ours);
             proptest::prop_assert_eq!(ours.len(), want.len());
             for (piece, w) in ours.iter().zip(&want) {
                 proptest::prop_assert_eq!(piece.as_str(), *w);

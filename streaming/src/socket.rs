@@ -167,6 +167,11 @@ fn split_lines(
     skipping: &mut bool,
 ) -> Vec<Text> {
     let data = &shared[..];
+    // One UTF-8 check for the whole buffer (valid UTF-8 cut at '\n' is valid): each line is then
+    // a slice of it, not checked again. A buffer with invalid bytes is checked line by line, so
+    // only the bad lines are replaced and counted.
+    let (whole, replaced) = Text::from_shared(shared, 0..data.len());
+    let whole = (!replaced).then_some(whole);
     // Lines are rarely shorter than 16 bytes; a few reallocations beat a large overestimate.
     let mut lines = Vec::with_capacity(data.len() / 48 + 1);
     let mut start = 0;
@@ -186,7 +191,10 @@ fn split_lines(
             counters.oversized.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let (text, replaced) = Text::from_shared(shared, line_start..end);
+        let (text, replaced) = match &whole {
+            Some(w) => (w.slice(line_start..end), false),
+            None => Text::from_shared(shared, line_start..end),
+        };
         if replaced {
             counters.invalid_utf8.fetch_add(1, Ordering::Relaxed);
         }
