@@ -201,18 +201,16 @@ impl<K: Key, V: Data> ShuffleDepBase for ShuffleDep<K, V> {
             .as_any()
             .downcast_ref::<HashPartitioner>()
             .copied();
+        // `for_each` rather than `for` or `extend`: records then arrive in chunks (see
+        // `PartitionIter`), not through an erased `next` call each.
         match (n, hash) {
-            (1, _) => buckets[0].extend(records),
-            (_, Some(h)) => {
-                for (k, v) in records {
-                    buckets[Partitioner::<K>::partition(&h, &k)].push((k, v));
-                }
-            }
-            (_, None) => {
-                for (k, v) in records {
-                    buckets[self.partitioner.partition(&k)].push((k, v));
-                }
-            }
+            (1, _) => records.for_each(|r| buckets[0].push(r)),
+            (_, Some(h)) => records.for_each(|(k, v)| {
+                buckets[Partitioner::<K>::partition(&h, &k)].push((k, v));
+            }),
+            (_, None) => records.for_each(|(k, v)| {
+                buckets[self.partitioner.partition(&k)].push((k, v));
+            }),
         }
         let blocks = buckets.into_iter().map(|b| Arc::new(b) as Block).collect();
         self.parent
