@@ -135,20 +135,7 @@ async fn read_lines(
                     }
                     continue;
                 };
-                // The complete lines' bytes become the buffer their texts slice. A mostly full
-                // buffer is handed over as it is (the partial last line starts a new one); a
-                // mostly empty one (slow input) is copied to its size, so that blocks never pin
-                // megabytes of spare capacity.
-                let shared = if buf.len() >= buf.capacity() / 2 {
-                    let mut next = Vec::with_capacity(READ_SIZE * 2);
-                    next.extend_from_slice(&buf[last_nl + 1..]);
-                    buf.truncate(last_nl + 1);
-                    Arc::new(std::mem::replace(&mut buf, next))
-                } else {
-                    let lines = buf[..=last_nl].to_vec();
-                    buf.drain(..=last_nl);
-                    Arc::new(lines)
-                };
+                let shared = take_complete_lines(&mut buf, last_nl);
                 let lines = split_lines(&shared, handle, max_line, &mut skipping);
                 if !lines.is_empty() && !handle.store_all_async(lines).await {
                     return "stream stopped".into();
@@ -156,6 +143,23 @@ async fn read_lines(
             }
             Err(e) => return format!("read error: {e}"),
         }
+    }
+}
+
+/// Takes `buf[..=last_nl]` (the complete lines) out of `buf` as the buffer their texts will slice,
+/// leaving the partial last line in `buf`. A mostly full buffer is handed over as it is, without
+/// a copy (the partial line starts a new one); a mostly empty one (slow input) is copied to its
+/// size, so that blocks never pin megabytes of spare capacity.
+fn take_complete_lines(buf: &mut Vec<u8>, last_nl: usize) -> Arc<Vec<u8>> {
+    if buf.len() >= buf.capacity() / 2 {
+        let mut next = Vec::with_capacity(READ_SIZE * 2);
+        next.extend_from_slice(&buf[last_nl + 1..]);
+        buf.truncate(last_nl + 1);
+        Arc::new(std::mem::replace(buf, next))
+    } else {
+        let lines = buf[..=last_nl].to_vec();
+        buf.drain(..=last_nl);
+        Arc::new(lines)
     }
 }
 
@@ -201,4 +205,36 @@ fn split_lines(
         lines.push(text);
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn complete_lines_are_handed_over_when_the_buffer_is_full_and_copied_when_not() {
+        // A full read: the buffer itself becomes the lines' buffer, no copy.
+        let mut buf = Vec::with_capacity(READ_SIZE * 2);
+        buf.resize(READ_SIZE * 2 - 5, b'a');
+        buf.extend_from_slice(b"\npart");
+        let data_ptr = buf.as_ptr();
+        let last_nl = buf.len() - 5;
+        let lines = take_complete_lines(&mut buf, last_nl);
+        assert_eq!(lines.as_ptr(), data_ptr, "handed over, not copied");
+        assert_eq!(lines.len(), READ_SIZE * 2 - 4);
+        assert_eq!(buf, b"part", "the partial line starts the next buffer");
+        assert!(buf.capacity() >= READ_SIZE * 2);
+
+        // A small read: an exact copy, and the read buffer is kept for the next read.
+        let mut buf = Vec::with_capacity(READ_SIZE * 2);
+        buf.extend_from_slice(b"one\ntwo\nthr");
+        let lines = take_complete_lines(&mut buf, 7);
+        assert_eq!(&lines[..], b"one\ntwo\n");
+        assert!(
+            lines.capacity() < 64,
+            "no spare megabytes pinned by the block"
+        );
+        assert_eq!(buf, b"thr");
+        assert!(buf.capacity() >= READ_SIZE * 2);
+    }
 }
