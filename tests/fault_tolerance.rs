@@ -237,6 +237,22 @@ fn program(
 }
 
 /// Advances `clock` batch by batch until `seen` has a batch at `to_ms`.
+/// `version` of the program, restored from `ck` when a checkpoint is there, on a manual clock
+/// set to `at_ms`.
+fn open(
+    ck: &Path,
+    version: Version,
+    input: &Path,
+    at_ms: i64,
+    seen: &Seen,
+) -> (Result<StreamingContext>, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Time::from_millis(at_ms)));
+    let ssc = StreamingContext::get_or_create(ck, || {
+        program(version, input, clock.clone(), seen.clone())
+    });
+    (ssc, clock)
+}
+
 fn run_until(clock: &ManualClock, seen: &Seen, to_ms: i64) {
     while clock.now().millis() < to_ms {
         clock.advance(Duration::from_secs(1));
@@ -260,11 +276,8 @@ fn a_changed_program_restores_what_still_matches_and_names_what_does_not() {
 
     // Version 1 runs five batches; its state is checkpointed at 2 s and 4 s.
     let seen: Seen = Arc::default();
-    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc = StreamingContext::get_or_create(&ck, || {
-        program(Version::First, &input, clock.clone(), seen.clone())
-    })
-    .unwrap();
+    let (ssc, clock) = open(&ck, Version::First, &input, 0, &seen);
+    let ssc = ssc.unwrap();
     ssc.start().unwrap();
     move_in(&input, "1.txt", "a b a");
     run_until(&clock, &seen, 1000);
@@ -281,11 +294,9 @@ fn a_changed_program_restores_what_still_matches_and_names_what_does_not() {
         (Version::NewStateType, ["totals", "u32"]),
         (Version::NewInterval, ["batch interval", "1000 ms"]),
     ] {
-        let clock = Arc::new(ManualClock::new(Time::from_millis(5000)));
-        let err = StreamingContext::get_or_create(&ck, || {
-            program(version, &input, clock, Arc::default())
-        })
-        .unwrap_err();
+        let err = open(&ck, version, &input, 5000, &Arc::default())
+            .0
+            .unwrap_err();
         assert!(matches!(err, Error::CheckpointIncompatible { .. }), "{err}");
         let msg = err.to_string();
         assert!(names.iter().all(|n| msg.contains(n)), "{msg}");
@@ -298,11 +309,8 @@ fn a_changed_program_restores_what_still_matches_and_names_what_does_not() {
     // The changed program resumes the totals (state of 4 s, batch of 5 s replayed from its
     // file) and counts new files once.
     let seen: Seen = Arc::default();
-    let clock = Arc::new(ManualClock::new(Time::from_millis(5000)));
-    let ssc = StreamingContext::get_or_create(&ck, || {
-        program(Version::Changed, &input, clock.clone(), seen.clone())
-    })
-    .unwrap();
+    let (ssc, clock) = open(&ck, Version::Changed, &input, 5000, &seen);
+    let ssc = ssc.unwrap();
     ssc.start().unwrap();
     move_in(&input, "6.txt", "a d");
     run_until(&clock, &seen, 6000);

@@ -100,11 +100,10 @@ unsafe impl Sync for Text {}
 /// or 4/2/1-byte loads for a shorter slice.
 #[inline]
 fn load_le(s: &[u8]) -> u64 {
-    let mut v = 0u64;
-    let mut off = 0;
     if s.len() >= 8 {
         return u64::from_le_bytes(s[..8].try_into().unwrap_or_default());
     }
+    let (mut v, mut off) = (0u64, 0);
     if s.len() - off >= 4 {
         v |= u64::from(u32::from_le_bytes(
             s[off..off + 4].try_into().unwrap_or_default(),
