@@ -20,7 +20,7 @@ pub use spate_streaming as streaming;
 pub mod prelude {
     pub use spate_core::{
         Conf, Context, Data, HashPartitioner, Key, PartitionIter, Partitioner, RangePartitioner,
-        Rdd, Show, StorageLevel, Text,
+        Rdd, Show, StorageLevel, Text, TextLines,
     };
     pub use spate_streaming::{
         BatchInfo, DStream, Error, MapWithStateDStream, RddQueue, Receiver, ReceiverHandle, Result,

@@ -279,6 +279,43 @@ fn memory_budget_evicts_lru_and_spills_where_allowed() {
 }
 
 #[test]
+fn received_line_blocks_spill_to_disk_and_read_back_as_text() {
+    use spate::core::ids::InputBlockId;
+    use spate::core::{Text, TextLines};
+    let conf = Conf::new()
+        .set_master("local[2]")
+        .set("spate.storage.memory", "256k");
+    let ctx = Context::new(conf).unwrap();
+    // 8 blocks of ~100 KB of lines: most must go to disk, none may be lost.
+    let mut expected = Vec::new();
+    let ids: Vec<InputBlockId> = (0..8)
+        .map(|seq| {
+            let text: String = (0..4000)
+                .map(|i| format!("block {seq} line {i}\r\n"))
+                .collect();
+            expected.extend(text.lines().map(Text::from));
+            let buf = Arc::new(text.into_bytes());
+            let mut lines = TextLines::new();
+            assert_eq!(lines.push(&buf, 0..buf.len(), 100).unwrap(), 4000);
+            let id = InputBlockId { stream: 0, seq };
+            ctx.put_input_lines(id, Arc::new(lines)).unwrap();
+            id
+        })
+        .collect();
+    let (used, blocks) = ctx.storage_usage();
+    assert_eq!(blocks, 8, "spilled, not dropped");
+    assert!(used <= 256 << 10, "{used} bytes over budget");
+    let rdd = ctx.input_block_rdd::<Text>(ids.clone());
+    assert_eq!(rdd.collect().unwrap(), expected);
+    assert_eq!(rdd.count().unwrap(), 32_000);
+    // Read as another type, a line block is a lost block, not a panic.
+    let wrong = ctx.input_block_rdd::<u64>(vec![ids[7]]);
+    assert!(matches!(wrong.collect(), Err(Error::InputBlockLost { .. })));
+    ctx.remove_input_blocks(&ids);
+    assert_eq!(ctx.storage_usage(), (0, 0));
+}
+
+#[test]
 fn checkpoints_cut_lineage_and_survive_cache_loss() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = Context::local(2).unwrap();

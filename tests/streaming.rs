@@ -793,6 +793,47 @@ fn a_window_keeps_received_blocks_exactly_as_long_as_it_needs_them() {
     assert_eq!(ctx.active_shuffles(), 0);
 }
 
+/// Stores text as lines in their buffers and as records, alternately, once.
+struct MixedText;
+
+impl Receiver<Text> for MixedText {
+    fn on_start(&mut self, handle: ReceiverHandle<Text>) {
+        let lines = |s: &str| {
+            let buf = Arc::new(s.as_bytes().to_vec());
+            let mut lines = TextLines::new();
+            lines.push(&buf, 0..buf.len(), 100).unwrap();
+            lines
+        };
+        handle.store_lines(lines("a\nb, a line too long to be inline\r\n"));
+        handle.store_all(vec![Text::from("c")]);
+        handle.store_lines(lines("d\n"));
+        handle.store_lines(lines("e\n"));
+    }
+    fn on_stop(&mut self) {}
+}
+
+#[test]
+fn stored_lines_and_records_arrive_in_order() {
+    let (_ctx, clock, ssc) = manual();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    ssc.receiver_stream(MixedText)
+        .foreach_rdd(move |rdd, _| {
+            sink.lock().unwrap().push(rdd.collect()?);
+            Ok(())
+        })
+        .unwrap();
+    let batches = Batches::attach(&ssc);
+    ssc.start().unwrap();
+    assert!(wait_for(10, || stats(&ssc).records == 5));
+    drive(&clock, &batches, 1, |_| {});
+    let got = got.lock().unwrap().concat();
+    let want = ["a", "b, a line too long to be inline", "c", "d", "e"];
+    assert_eq!(got, want.map(Text::from));
+    assert_eq!(batches.all()[0].records, 5);
+    ssc.stop(StopOptions::default()).unwrap();
+}
+
 /// Stores numbered records in chunks of 100 as fast as it is allowed to.
 struct Flood {
     thread: Option<thread::JoinHandle<()>>,

@@ -1,6 +1,7 @@
 //! The hot paths of a streaming word count, one at a time (`scripts/bench core` runs them):
-//! cutting received bytes into lines, splitting lines into words, map-side combine, and a
-//! shuffle's write and read. Throughput is reported per element.
+//! checking received bytes into a block of lines and reading its lines back, splitting lines
+//! into words, map-side combine, and a shuffle's write and read. Throughput is reported per
+//! element.
 
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_distr::Distribution;
-use spate_core::{Context, HashPartitioner, Text};
+use spate_core::ids::InputBlockId;
+use spate_core::{Context, HashPartitioner, Rdd, Text, TextLines};
 
 /// `lines` lines of 10 words drawn Zipf(1.0) from a 10k-word vocabulary, as one buffer.
 fn received(lines: usize) -> Arc<Vec<u8>> {
@@ -30,17 +32,22 @@ fn received(lines: usize) -> Arc<Vec<u8>> {
     Arc::new(buf)
 }
 
-/// The lines of a buffer as `Text` slices, the way the socket receiver stores them.
-fn lines_of(buf: &Arc<Vec<u8>>) -> Vec<Text> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, &b) in buf.iter().enumerate() {
-        if b == b'\n' {
-            out.push(Text::from_shared(buf, start..i).0);
-            start = i + 1;
-        }
-    }
-    out
+/// A buffer's lines as a block, the way the socket receiver stores them.
+fn block_of(buf: &Arc<Vec<u8>>) -> TextLines {
+    let mut lines = TextLines::new();
+    lines.push(buf, 0..buf.len(), usize::MAX).unwrap();
+    lines
+}
+
+/// A word count task's narrow chain as a user writes it: lines → split → (w, 1) → map-side
+/// combine into one partition.
+fn word_count_chain(lines: &Rdd<Text>) -> u64 {
+    lines
+        .flat_map(|l| l.split(' '))
+        .map(|w| (w, 1u64))
+        .reduce_by_key_with_partitions(|a, b| a + b, 1)
+        .count()
+        .unwrap()
 }
 
 fn hot_paths(c: &mut Criterion) {
@@ -51,10 +58,14 @@ fn hot_paths(c: &mut Criterion) {
 
     g.throughput(Throughput::Elements(LINES as u64));
     g.bench_function("block_generation_lines_from_1_buffer", |b| {
-        b.iter(|| black_box(lines_of(&buf).len()))
+        b.iter(|| black_box(block_of(&buf).len()))
+    });
+    let block = block_of(&buf);
+    g.bench_function("block_read_lines", |b| {
+        b.iter(|| black_box(block.clone().into_iter().map(|l| l.len()).sum::<usize>()))
     });
 
-    let lines = lines_of(&buf);
+    let lines: Vec<Text> = block.clone().into_iter().collect();
     g.throughput(Throughput::Elements(10 * LINES as u64));
     g.bench_function("line_splitting_words", |b| {
         b.iter(|| {
@@ -84,15 +95,14 @@ fn hot_paths(c: &mut Criterion) {
     // → map-side combine, beside the same work as one hand-written loop over the same `Text`s.
     let line_rdd = ctx.parallelize(lines.clone(), 1);
     g.bench_function("word_count_chain_lines_to_combined", |b| {
-        b.iter(|| {
-            let n = line_rdd
-                .flat_map(|l| l.split(' '))
-                .map(|w| (w, 1u64))
-                .reduce_by_key_with_partitions(|a, b| a + b, 1)
-                .count()
-                .unwrap();
-            black_box(n)
-        })
+        b.iter(|| black_box(word_count_chain(&line_rdd)))
+    });
+    // The same chain reading a received block of lines, as a streaming batch does.
+    let id = InputBlockId { stream: 0, seq: 0 };
+    ctx.put_input_lines(id, Arc::new(block)).unwrap();
+    let block_rdd = ctx.input_block_rdd::<Text>(vec![id]);
+    g.bench_function("word_count_chain_line_block_to_combined", |b| {
+        b.iter(|| black_box(word_count_chain(&block_rdd)))
     });
     g.bench_function("word_count_chain_hand_written", |b| {
         b.iter(|| {

@@ -28,7 +28,13 @@ pub const FORMAT_VERSION: u16 = 1;
 /// assert_eq!(back, [1, 2, 3]);
 /// ```
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    let type_name = std::any::type_name::<T>();
+    encode_as::<T, T>(value)
+}
+
+/// Encodes `value` as a frame of type `As`, which must serialize to the same bytes (a
+/// [`crate::TextLines`] as the `Vec<Text>` of its lines), so [`decode`] reads it back as an `As`.
+pub(crate) fn encode_as<As: ?Sized, T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    let type_name = std::any::type_name::<As>();
     let payload = bincode::serialize(value).map_err(|source| Error::Codec {
         action: "encode",
         what: type_name.to_string(),

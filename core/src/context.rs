@@ -230,6 +230,28 @@ impl Context {
         self.inner.blocks.put_input(id, records)
     }
 
+    /// Puts a block of received lines in the block store under `id`, like
+    /// [`Context::put_input_block`]: an [`Context::input_block_rdd`] of [`Text`](crate::Text)
+    /// reads it, one `Text` per line, each a slice of the received buffers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use spate_core::{Context, Text, TextLines, ids::InputBlockId};
+    /// let ctx = Context::local(1).unwrap();
+    /// let buf = Arc::new(b"to be\nor not\n".to_vec());
+    /// let mut lines = TextLines::new();
+    /// lines.push(&buf, 0..buf.len(), 100).unwrap();
+    /// let id = InputBlockId { stream: 0, seq: 0 };
+    /// ctx.put_input_lines(id, Arc::new(lines)).unwrap();
+    /// let rdd = ctx.input_block_rdd::<Text>(vec![id]);
+    /// assert_eq!(rdd.collect().unwrap(), [Text::from("to be"), Text::from("or not")]);
+    /// ```
+    pub fn put_input_lines(&self, id: InputBlockId, lines: Arc<crate::TextLines>) -> Result<()> {
+        self.inner.blocks.put_input_lines(id, lines)
+    }
+
     /// An RDD with one partition per received block, read from the block store by id. A block
     /// that is no longer there fails the job with [`Error::InputBlockLost`].
     ///

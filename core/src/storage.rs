@@ -17,6 +17,8 @@ use crate::codec;
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::ids::{InputBlockId, RddId};
+use crate::rdd::PartitionIter;
+use crate::text::TextLines;
 
 /// Where a persisted RDD's partitions are kept.
 ///
@@ -118,6 +120,8 @@ impl State {
 pub(crate) enum Cached<T> {
     Shared(Arc<Vec<T>>),
     Owned(Vec<T>),
+    /// Received lines kept in their buffers, read as `T` (which is [`Text`](crate::Text)).
+    Lines(PartitionIter<T>),
 }
 
 /// Per-context store of cached RDD partitions.
@@ -126,6 +130,21 @@ pub(crate) struct BlockStore {
     budget: u64,
     local_dir: Option<PathBuf>,
     disk_dir: OnceLock<std::result::Result<tempfile::TempDir, String>>,
+}
+
+fn encode_lines(data: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
+    match data.downcast_ref::<TextLines>() {
+        Some(lines) => lines.encode(),
+        None => Err(Error::InvalidArgument("block type mismatch".into())),
+    }
+}
+
+/// The lines of a stored [`TextLines`] block, if `data` is one and `T` is [`Text`](crate::Text) (a block's
+/// type is fixed by its stream, so any other `T` is a mismatch: the block reads as absent).
+fn lines_as<T: Data>(data: &(dyn Any + Send + Sync)) -> Option<PartitionIter<T>> {
+    let lines = data.downcast_ref::<TextLines>()?.clone();
+    let iter: Box<dyn Any> = Box::new(PartitionIter::new(lines.into_iter()));
+    iter.downcast::<PartitionIter<T>>().ok().map(|it| *it)
 }
 
 fn encode_objects<T: Data>(data: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
@@ -192,10 +211,11 @@ impl BlockStore {
             st.touch(id);
             match &st.blocks.get(&id)?.stored {
                 Stored::Objects { data, .. } => {
-                    return Arc::clone(data)
-                        .downcast::<Vec<T>>()
-                        .ok()
-                        .map(Cached::Shared);
+                    let data = Arc::clone(data);
+                    return match data.downcast::<Vec<T>>() {
+                        Ok(v) => Some(Cached::Shared(v)),
+                        Err(other) => lines_as::<T>(&*other).map(Cached::Lines),
+                    };
                 }
                 Stored::Bytes(b) => Err(Arc::clone(b)),
                 Stored::OnDisk(p) => Ok(p.clone()),
@@ -373,6 +393,22 @@ impl BlockStore {
         };
         if !self.insert_in_memory(id, stored, size, level) {
             self.write_to_disk(id, &*data, level)?;
+        }
+        Ok(())
+    }
+
+    /// Stores a block of received lines, like [`BlockStore::put_input`]; it reads back as
+    /// `Text` records.
+    pub(crate) fn put_input_lines(&self, id: InputBlockId, lines: Arc<TextLines>) -> Result<()> {
+        let id = BlockId::Input(id);
+        let level = StorageLevel::MemoryAndDisk;
+        let size = lines.byte_len() as u64;
+        let stored = Stored::Objects {
+            data: Arc::clone(&lines) as Arc<dyn Any + Send + Sync>,
+            encode: encode_lines,
+        };
+        if !self.insert_in_memory(id, stored, size, level) {
+            self.write_bytes_to_disk(id, &lines.encode()?, level)?;
         }
         Ok(())
     }

@@ -24,6 +24,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod lines;
+pub use lines::{TextLines, TextLinesIter};
+
 /// A cheap-to-clone UTF-8 string: inline when short, else a slice of a shared buffer.
 ///
 /// Derefs to `&str`; compares, orders and serializes exactly like the `str` it holds. It hashes

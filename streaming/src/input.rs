@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use spate_core::ids::InputBlockId;
-use spate_core::{Context, Data, Rdd};
+use spate_core::{Context, Data, Rdd, TextLines};
 
 use crate::dstream::{StreamId, StreamOp};
 use crate::rate::{PidRateEstimator, RateLimiter};
@@ -84,8 +84,93 @@ struct BlockSet {
     pending: usize,
 }
 
+/// Records as a receiver hands them over and as a block holds them.
+pub(crate) enum Received<T> {
+    /// Records, one by one.
+    Records(Vec<T>),
+    /// Lines in the buffers they were received in (text streams, where `T` is `Text`): no
+    /// per-line cost in memory until a task reads them.
+    Lines(TextLines),
+}
+
+impl<T> Default for Received<T> {
+    fn default() -> Self {
+        Received::Records(Vec::new())
+    }
+}
+
+impl<T: Data> Received<T> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Received::Records(v) => v.len(),
+            Received::Lines(l) => l.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends `more` if it is of the same kind (or this is empty); else gives it back.
+    fn append(&mut self, more: Received<T>) -> std::result::Result<(), Received<T>> {
+        match (self, more) {
+            (this, more) if this.is_empty() => *this = more,
+            (Received::Records(v), Received::Records(more)) => v.extend(more),
+            (Received::Lines(l), Received::Lines(more)) => l.append(more),
+            (_, more) => return Err(more),
+        }
+        Ok(())
+    }
+
+    /// Up to `parts` pieces of about equal record counts, in order.
+    fn split_into(self, parts: usize) -> Vec<Received<T>> {
+        match self {
+            Received::Records(mut records) => {
+                let n = records.len();
+                let parts = parts.clamp(1, n.max(1));
+                let mut pieces = Vec::with_capacity(parts);
+                for i in (1..parts).rev() {
+                    pieces.push(Received::Records(records.split_off(i * n / parts)));
+                }
+                pieces.push(Received::Records(records));
+                pieces.reverse();
+                pieces
+            }
+            Received::Lines(lines) => lines
+                .split_into(parts)
+                .into_iter()
+                .map(Received::Lines)
+                .collect(),
+        }
+    }
+
+    /// The block's frame in the write-ahead log (a `Vec<T>` either way).
+    fn encode(&self) -> Result<Vec<u8>> {
+        match self {
+            Received::Records(v) => spate_core::codec::encode(v),
+            Received::Lines(l) => l.encode(),
+        }
+    }
+
+    /// Puts the block in the block store.
+    fn store(self, ctx: &Context, id: InputBlockId) -> Result<()> {
+        match self {
+            Received::Records(mut records) => {
+                // A block lives for its whole batch (or window): do not keep the buffer's
+                // growth slack (up to half of it) alive with it.
+                if records.capacity() > records.len() + records.len() / 8 {
+                    records.shrink_to_fit();
+                }
+                ctx.put_input_block(id, Arc::new(records))
+            }
+            Received::Lines(lines) => ctx.put_input_lines(id, Arc::new(lines)),
+        }
+    }
+}
+
 struct IntakeState<T> {
-    current: Vec<T>,
+    /// Received since the last block was cut.
+    current: Received<T>,
     next_seq: u64,
     blocks: BlockSet,
     allocated: BTreeMap<Time, BlockSet>,
@@ -149,7 +234,7 @@ impl<T: Data> Intake<T> {
         Intake {
             stream,
             state: Mutex::new(IntakeState {
-                current: Vec::new(),
+                current: Received::default(),
                 next_seq: 0,
                 blocks: BlockSet::default(),
                 allocated: BTreeMap::new(),
@@ -204,12 +289,12 @@ impl<T: Data> Intake<T> {
         self.limiter.rate()
     }
 
-    fn accept(&self, st: &mut IntakeState<T>, items: Vec<T>) {
+    fn accept(&self, st: &mut IntakeState<T>, items: Received<T>) {
         let n = items.len();
-        if st.current.is_empty() {
+        if let Err(items) = st.current.append(items) {
+            // Records after lines (or the reverse): a block holds one kind, so cut one here.
+            self.seal_current(st);
             st.current = items;
-        } else {
-            st.current.extend(items);
         }
         st.pending += n;
         self.counters.records.fetch_add(n as u64, Ordering::Relaxed);
@@ -217,17 +302,17 @@ impl<T: Data> Intake<T> {
 
     /// Stores `items`, waiting while too much is pending. False once stopped (items dropped
     /// only then, and the receiver is told so).
-    pub(crate) fn push(&self, items: Vec<T>) -> bool {
+    pub(crate) fn push(&self, items: Received<T>) -> bool {
         self.push_inner(items, false)
     }
 
     /// [`Intake::push`], returning only once the records are in the write-ahead log (when it
     /// is on): false if they could not be logged.
-    pub(crate) fn push_durable(&self, items: Vec<T>) -> bool {
+    pub(crate) fn push_durable(&self, items: Received<T>) -> bool {
         self.push_inner(items, true)
     }
 
-    fn push_inner(&self, items: Vec<T>, durable: bool) -> bool {
+    fn push_inner(&self, items: Received<T>, durable: bool) -> bool {
         let mut wait = self.limiter.reserve(items.len());
         while !wait.is_zero() {
             // In slices, so that a stop is not held up by a long wait at a low rate.
@@ -255,7 +340,7 @@ impl<T: Data> Intake<T> {
     }
 
     /// [`Intake::push`] for async receivers: awaits instead of blocking a runtime thread.
-    pub(crate) async fn push_async(&self, items: Vec<T>) -> bool {
+    pub(crate) async fn push_async(&self, items: Received<T>) -> bool {
         let mut wait = self.limiter.reserve(items.len());
         while !wait.is_zero() {
             if self.is_stopped() {
@@ -295,24 +380,17 @@ impl<T: Data> Intake<T> {
         if st.current.is_empty() {
             return;
         }
-        let mut records = std::mem::take(&mut st.current);
-        let n = records.len();
-        let parts = parts.clamp(1, n);
-        let mut pieces = Vec::with_capacity(parts);
-        for i in (1..parts).rev() {
-            pieces.push(records.split_off(i * n / parts));
-        }
-        pieces.push(records);
-        for piece in pieces.into_iter().rev() {
+        for piece in std::mem::take(&mut st.current).split_into(parts) {
             self.seal(st, piece);
         }
     }
 
-    fn seal(&self, st: &mut IntakeState<T>, mut records: Vec<T>) {
+    fn seal(&self, st: &mut IntakeState<T>, records: Received<T>) {
         let n = records.len();
         // Logged before it is stored, and so before any receiver hears it is durable.
         let logged = st.wal.as_mut().map(|wal| {
-            spate_core::codec::encode(&records)
+            records
+                .encode()
                 .map_err(crate::Error::from)
                 .and_then(|bytes| wal.append(&bytes))
         });
@@ -331,13 +409,8 @@ impl<T: Data> Intake<T> {
             }
             None => None,
         };
-        // A block lives for its whole batch (or window): do not keep the buffer's growth slack
-        // (up to half of it) alive with it.
-        if records.capacity() > n + n / 8 {
-            records.shrink_to_fit();
-        }
         let id = self.next_block_id(st);
-        if let Err(e) = self.ctx.put_input_block(id, Arc::new(records)) {
+        if let Err(e) = records.store(&self.ctx, id) {
             // Only a failed spill to disk can get here; the records are gone, so say so loudly.
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
             tracing::error!(

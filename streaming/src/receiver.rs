@@ -7,11 +7,11 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver as Chan, RecvTimeoutError, Sender};
-use spate_core::Data;
+use spate_core::{Data, Text, TextLines};
 
 use crate::context::Shared;
 use crate::dstream::StreamId;
-use crate::input::Intake;
+use crate::input::{Intake, Received};
 use crate::scheduler::panic_text;
 
 /// A source of records for a stream (Spark's `Receiver`). `on_start` must not block: start a
@@ -100,7 +100,7 @@ impl<T: Data> ReceiverHandle<T> {
     /// # fn f(h: spate_streaming::ReceiverHandle<u8>) { h.store_all(vec![1, 2, 3]); }
     /// ```
     pub fn store_all(&self, records: Vec<T>) -> bool {
-        !self.is_stopped() && self.intake.push(records)
+        !self.is_stopped() && self.intake.push(Received::Records(records))
     }
 
     /// Stores many records reliably: with the write-ahead log on
@@ -120,7 +120,7 @@ impl<T: Data> ReceiverHandle<T> {
     /// # }
     /// ```
     pub fn store_durable(&self, records: Vec<T>) -> bool {
-        !self.is_stopped() && self.intake.push_durable(records)
+        !self.is_stopped() && self.intake.push_durable(Received::Records(records))
     }
 
     /// [`ReceiverHandle::store_all`] for async code: awaits instead of blocking.
@@ -131,7 +131,7 @@ impl<T: Data> ReceiverHandle<T> {
     /// # async fn f(h: spate_streaming::ReceiverHandle<u8>) { h.store_all_async(vec![1]).await; }
     /// ```
     pub async fn store_all_async(&self, records: Vec<T>) -> bool {
-        !self.is_stopped() && self.intake.push_async(records).await
+        !self.is_stopped() && self.intake.push_async(Received::Records(records)).await
     }
 
     /// Whether the stream was stopped (receivers should then end their work).
@@ -198,6 +198,41 @@ impl<T: Data> ReceiverHandle<T> {
     /// ```
     pub fn stream_id(&self) -> StreamId {
         self.intake.stream
+    }
+}
+
+impl ReceiverHandle<Text> {
+    /// Stores received lines kept in their buffers: the cheapest way to store text, since
+    /// nothing per line is kept until a task reads them (see [`TextLines`]). Waits while too
+    /// many records are pending; false once stopped. Each line counts as one record.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use spate_core::{Text, TextLines};
+    /// # fn f(h: spate_streaming::ReceiverHandle<Text>) {
+    /// let read = Arc::new(b"one line\nanother\n".to_vec());
+    /// let mut lines = TextLines::new();
+    /// lines.push(&read, 0..read.len(), 1 << 20).expect("UTF-8 lines");
+    /// h.store_lines(lines);
+    /// # }
+    /// ```
+    pub fn store_lines(&self, lines: TextLines) -> bool {
+        !self.is_stopped() && self.intake.push(Received::Lines(lines))
+    }
+
+    /// [`ReceiverHandle::store_lines`] for async code: awaits instead of blocking.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(h: spate_streaming::ReceiverHandle<spate_core::Text>) {
+    /// h.store_lines_async(spate_core::TextLines::new()).await;
+    /// # }
+    /// ```
+    pub async fn store_lines_async(&self, lines: TextLines) -> bool {
+        !self.is_stopped() && self.intake.push_async(Received::Lines(lines)).await
     }
 }
 

@@ -1,16 +1,18 @@
 //! The socket text receiver: newline-terminated lines from a TCP server (`nc -lk 9999`).
 //!
-//! Reads 1 MiB at a time on the receivers' tokio runtime. The complete lines of each read are
-//! copied once into a shared buffer and stored as [`Text`] slices of it (short lines inline), so
-//! splitting them into words later allocates nothing per word. A refused or dropped connection
-//! is retried with capped exponential backoff; invalid UTF-8 is replaced and counted; lines
-//! longer than `spate.streaming.receiver.maxLineBytes` are skipped and counted.
+//! Reads 1 MiB or more at a time on the receivers' tokio runtime. The complete lines of each
+//! read are stored as [`TextLines`]: the read buffer itself (or a copy of a small read), checked
+//! once, with nothing kept per line; a task cuts each line out as a [`Text`] slice of it (short
+//! lines inline), so splitting them into words later allocates nothing per word either. A
+//! refused or dropped connection is retried with capped exponential backoff; invalid UTF-8 is
+//! replaced and counted; lines longer than `spate.streaming.receiver.maxLineBytes` are skipped
+//! and counted.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use spate_core::Text;
+use spate_core::{Text, TextLines};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -114,8 +116,8 @@ async fn read_lines(
                 if !buf.is_empty() && !skipping {
                     buf.push(b'\n');
                     let shared = Arc::new(std::mem::take(&mut buf));
-                    let lines = split_lines(&shared, handle, max_line, &mut skipping);
-                    handle.store_all_async(lines).await;
+                    let lines = checked_lines(&shared, handle, max_line, &mut skipping);
+                    handle.store_lines_async(lines).await;
                 }
                 return "closed by the server".into();
             }
@@ -136,8 +138,8 @@ async fn read_lines(
                     continue;
                 };
                 let shared = take_complete_lines(&mut buf, last_nl);
-                let lines = split_lines(&shared, handle, max_line, &mut skipping);
-                if !lines.is_empty() && !handle.store_all_async(lines).await {
+                let lines = checked_lines(&shared, handle, max_line, &mut skipping);
+                if !lines.is_empty() && !handle.store_lines_async(lines).await {
                     return "stream stopped".into();
                 }
             }
@@ -163,21 +165,21 @@ fn take_complete_lines(buf: &mut Vec<u8>, last_nl: usize) -> Arc<Vec<u8>> {
     }
 }
 
-/// Cuts `shared` (ending with `\n`) into lines slicing it.
-fn split_lines(
+/// The lines of `shared` (ending with `\n`): the buffer itself when it is all good lines (the
+/// usual case, checked in one pass), else a copy of its good lines, with invalid UTF-8 replaced
+/// and over-long lines (and the rest of one begun in an earlier read) skipped, and counted.
+fn checked_lines(
     shared: &Arc<Vec<u8>>,
     handle: &ReceiverHandle<Text>,
     max_line: usize,
     skipping: &mut bool,
-) -> Vec<Text> {
+) -> TextLines {
+    let mut lines = TextLines::new();
+    if !*skipping && lines.push(shared, 0..shared.len(), max_line).is_ok() {
+        return lines;
+    }
     let data = &shared[..];
-    // One UTF-8 check for the whole buffer (valid UTF-8 cut at '\n' is valid): each line is then
-    // a slice of it, not checked again. A buffer with invalid bytes is checked line by line, so
-    // only the bad lines are replaced and counted.
-    let (whole, replaced) = Text::from_shared(shared, 0..data.len());
-    let whole = (!replaced).then_some(whole);
-    // Lines are rarely shorter than 16 bytes; a few reallocations beat a large overestimate.
-    let mut lines = Vec::with_capacity(data.len() / 48 + 1);
+    let mut good = Vec::with_capacity(data.len());
     let mut start = 0;
     let counters = &handle.intake.counters;
     for nl in memchr::memchr_iter(b'\n', data) {
@@ -195,14 +197,18 @@ fn split_lines(
             counters.oversized.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let (text, replaced) = match &whole {
-            Some(w) => (w.slice(line_start..end), false),
-            None => Text::from_shared(shared, line_start..end),
-        };
-        if replaced {
+        let line = String::from_utf8_lossy(&data[line_start..end]);
+        if matches!(line, std::borrow::Cow::Owned(_)) {
             counters.invalid_utf8.fetch_add(1, Ordering::Relaxed);
         }
-        lines.push(text);
+        good.extend_from_slice(line.as_bytes());
+        good.push(b'\n');
+    }
+    let good = Arc::new(good);
+    // Valid UTF-8 ending in '\n' by construction; a replacement may lengthen a line past
+    // `max_line`, which was checked on the bytes received.
+    if let Err(e) = lines.push(&good, 0..good.len(), usize::MAX) {
+        handle.report_error(format!("lost a read of {} bytes: {e}", data.len()));
     }
     lines
 }

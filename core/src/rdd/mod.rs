@@ -141,6 +141,7 @@ impl<T: Data> Cached<T> {
         match self {
             Cached::Shared(v) => PartitionIter::new(SharedVecIter { data: v, pos: 0 }),
             Cached::Owned(v) => PartitionIter::new(v.into_iter()),
+            Cached::Lines(it) => it,
         }
     }
 }
