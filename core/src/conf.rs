@@ -76,7 +76,7 @@ keys! {
     "spate.streaming.blockInterval", Duration, Some("200ms"), "How often received records are cut into a block (one input partition each).";
     "spate.streaming.concurrentJobs", Count, Some("1"), "Batches processed at the same time.";
     "spate.streaming.receiver.maxLineBytes", Size, Some("1m"), "Longest line a socket receiver accepts; longer lines are skipped and counted.";
-    "spate.streaming.receiver.maxPendingRecords", Count, Some("4000000"), "Records a receiver holds before it stops reading its source (backpressure).";
+    "spate.streaming.receiver.maxPendingRecords", Count, Some("5000000"), "Records a receiver holds before it stops reading its source (backpressure).";
     "spate.streaming.receiver.maxReconnectBackoff", Duration, Some("5s"), "Longest wait between reconnection attempts of a socket receiver.";
     "spate.streaming.receiver.maxRate", Count, None, "Records per second each receiver may store (unset: no limit); backpressure never exceeds it.";
     "spate.streaming.backpressure.enabled", Bool, Some("false"), "Let a PID controller set each receiver's rate from batch processing times and delays.";
