@@ -35,19 +35,25 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
 /// [`crate::TextLines`] as the `Vec<Text>` of its lines), so [`decode`] reads it back as an `As`.
 pub(crate) fn encode_as<As: ?Sized, T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
     let type_name = std::any::type_name::<As>();
-    let payload = bincode::serialize(value).map_err(|source| Error::Codec {
+    let codec_error = |source| Error::Codec {
         action: "encode",
         what: type_name.to_string(),
         source,
-    })?;
-    let mut out = Vec::with_capacity(payload.len() + type_name.len() + 24);
+    };
+    // The payload is serialized straight into the frame (sized first), not copied into it: a
+    // received block logged or spilled can be tens of megabytes.
+    let size = bincode::serialized_size(value).map_err(codec_error)? as usize;
+    let header = MAGIC.len() + 2 + 2 + type_name.len() + 8 + 4;
+    let mut out = Vec::with_capacity(header + size);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&(type_name.len() as u16).to_le_bytes());
     out.extend_from_slice(type_name.as_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(&(size as u64).to_le_bytes());
+    out.extend_from_slice(&[0; 4]); // the checksum, once the payload is written
+    bincode::serialize_into(&mut out, value).map_err(codec_error)?;
+    let crc = crc32fast::hash(&out[header..]);
+    out[header - 4..header].copy_from_slice(&crc.to_le_bytes());
     Ok(out)
 }
 

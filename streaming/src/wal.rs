@@ -103,19 +103,20 @@ impl WriteAheadLog {
         }
         let (seq, file, len, _) = self.current.as_mut().expect("a segment is open");
         let path = segment_path(&self.dir, *seq);
-        let mut record = Vec::with_capacity(payload.len() + HEADER as usize);
-        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        record.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-        record.extend_from_slice(payload);
+        let mut header = [0u8; HEADER as usize];
+        header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        header[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
         let io = |e| spate_core::Error::io(&path, e);
-        file.write_all(&record).map_err(io)?;
+        // Header and payload written apart: a block's payload is not copied once more.
+        file.write_all(&header).map_err(io)?;
+        file.write_all(payload).map_err(io)?;
         file.sync_data().map_err(io)?;
         let at = WalRef {
             segment: *seq,
             offset: *len,
             len: payload.len() as u32,
         };
-        *len += record.len() as u64;
+        *len += HEADER + payload.len() as u64;
         Ok(at)
     }
 }
