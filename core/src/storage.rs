@@ -139,8 +139,9 @@ fn encode_lines(data: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
     }
 }
 
-/// The lines of a stored [`TextLines`] block, if `data` is one and `T` is [`Text`](crate::Text) (a block's
-/// type is fixed by its stream, so any other `T` is a mismatch: the block reads as absent).
+/// The lines of a stored [`TextLines`] block, if `data` is one and `T` is
+/// [`Text`](crate::Text) (a block's type is fixed by its stream, so any other `T` is a
+/// mismatch: the block reads as absent).
 fn lines_as<T: Data>(data: &(dyn Any + Send + Sync)) -> Option<PartitionIter<T>> {
     let lines = data.downcast_ref::<TextLines>()?.clone();
     let iter: Box<dyn Any> = Box::new(PartitionIter::new(lines.into_iter()));

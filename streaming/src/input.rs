@@ -100,7 +100,7 @@ impl<T> Default for Received<T> {
 }
 
 impl<T: Data> Received<T> {
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         match self {
             Received::Records(v) => v.len(),
             Received::Lines(l) => l.len(),

@@ -106,11 +106,17 @@ impl WriteAheadLog {
         let mut header = [0u8; HEADER as usize];
         header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         header[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
-        let io = |e| spate_core::Error::io(&path, e);
         // Header and payload written apart: a block's payload is not copied once more.
-        file.write_all(&header).map_err(io)?;
-        file.write_all(payload).map_err(io)?;
-        file.sync_data().map_err(io)?;
+        let written = file
+            .write_all(&header)
+            .and_then(|()| file.write_all(payload))
+            .and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            // The segment may now end in a torn record: later records go to a new one, so
+            // their offsets stay true (the scan of this one stops at the tear).
+            self.current = None;
+            return Err(spate_core::Error::io(&path, e).into());
+        }
         let at = WalRef {
             segment: *seq,
             offset: *len,
@@ -194,6 +200,21 @@ pub(crate) fn segment_paths_from(dir: &Path, from: u64) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_write_sends_later_records_to_a_new_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = WriteAheadLog::open(dir.path(), Duration::from_secs(60)).unwrap();
+        let a = log.append(b"first").unwrap();
+        // The segment's file handle can no longer write (as on a full disk).
+        let path = segment_path(dir.path(), a.segment);
+        log.current.as_mut().unwrap().1 = File::open(&path).unwrap();
+        assert!(log.append(b"lost").is_err());
+        let b = log.append(b"second").unwrap();
+        assert_eq!((b.segment, b.offset), (a.segment + 1, 0));
+        assert_eq!(read(dir.path(), a).unwrap(), b"first");
+        assert_eq!(read(dir.path(), b).unwrap(), b"second");
+    }
 
     #[test]
     fn records_round_trip_roll_and_survive_a_torn_tail() {

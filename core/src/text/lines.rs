@@ -101,8 +101,8 @@ impl TextLines {
             let len = line_end(bytes, start, nl) - start;
             if len > max_line_bytes {
                 return Err(Error::InvalidArgument(format!(
-                    "line {} is {len} bytes, over the limit of {max_line_bytes}: cut the input line by line and skip it",
-                    self.lines + lines + 1
+                    "line {} of the text is {len} bytes, over the limit of {max_line_bytes}: cut the input line by line and skip it",
+                    lines + 1
                 )));
             }
             lines += 1;
@@ -432,7 +432,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("line 2 is 12 bytes, over the limit of 11"),
+            e.contains("line 2 of the text is 12 bytes, over the limit of 11"),
             "{e}"
         );
         assert_eq!(
