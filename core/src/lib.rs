@@ -52,4 +52,4 @@ pub use rdd::{PartitionIter, Rdd};
 pub use show::Show;
 pub use storage::StorageLevel;
 pub use task::TaskContext;
-pub use text::{Split, SplitWhitespace, Text, TextLines, TextLinesIter};
+pub use text::{LossyPush, Split, SplitWhitespace, Text, TextLines, TextLinesIter};

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod lines;
-pub use lines::{TextLines, TextLinesIter};
+pub use lines::{LossyPush, TextLines, TextLinesIter};
 
 /// A cheap-to-clone UTF-8 string: inline when short, else a slice of a shared buffer.
 ///

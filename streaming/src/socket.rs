@@ -175,40 +175,21 @@ fn checked_lines(
     skipping: &mut bool,
 ) -> TextLines {
     let mut lines = TextLines::new();
-    if !*skipping && lines.push(shared, 0..shared.len(), max_line).is_ok() {
-        return lines;
-    }
-    let data = &shared[..];
-    let mut good = Vec::with_capacity(data.len());
-    let mut start = 0;
-    let counters = &handle.intake.counters;
-    for nl in memchr::memchr_iter(b'\n', data) {
-        let (line_start, was_skipping) = (start, std::mem::replace(skipping, false));
-        start = nl + 1;
-        if was_skipping {
-            continue; // the tail of an over-long line already counted
-        }
-        let end = if nl > line_start && data[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
-        };
-        if end - line_start > max_line {
-            counters.oversized.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        let line = String::from_utf8_lossy(&data[line_start..end]);
-        if matches!(line, std::borrow::Cow::Owned(_)) {
-            counters.invalid_utf8.fetch_add(1, Ordering::Relaxed);
-        }
-        good.extend_from_slice(line.as_bytes());
-        good.push(b'\n');
-    }
-    let good = Arc::new(good);
-    // Valid UTF-8 ending in '\n' by construction; a replacement may lengthen a line past
-    // `max_line`, which was checked on the bytes received.
-    if let Err(e) = lines.push(&good, 0..good.len(), usize::MAX) {
-        handle.report_error(format!("lost a read of {} bytes: {e}", data.len()));
+    // The tail of an over-long line already counted: up to the first newline.
+    let from = if std::mem::take(skipping) {
+        memchr::memchr(b'\n', shared).map_or(shared.len(), |nl| nl + 1)
+    } else {
+        0
+    };
+    if lines.push(shared, from..shared.len(), max_line).is_err() {
+        let done = lines.push_lossy(&shared[from..], max_line);
+        let counters = &handle.intake.counters;
+        counters
+            .invalid_utf8
+            .fetch_add(done.replaced as u64, Ordering::Relaxed);
+        counters
+            .oversized
+            .fetch_add(done.skipped as u64, Ordering::Relaxed);
     }
     lines
 }

@@ -44,7 +44,6 @@ struct Chunk {
 pub struct TextLines {
     chunks: Vec<Chunk>,
     lines: usize,
-    bytes: usize,
 }
 
 impl TextLines {
@@ -63,8 +62,8 @@ impl TextLines {
     ///
     /// `buf[range]` must be valid UTF-8, end with `\n`, and hold no line longer than
     /// `max_line_bytes` (not counting its `\n` or `\r\n`). Otherwise nothing is appended and
-    /// the error says which rule was broken and where; cut such input line by line instead
-    /// (replacing or skipping the bad lines) and push the result.
+    /// the error says which rule was broken and where; such input goes through
+    /// [`TextLines::push_lossy`] instead.
     ///
     /// # Examples
     ///
@@ -96,17 +95,16 @@ impl TextLines {
                 "received text must end with a newline: keep the unfinished last line for the next read".into(),
             ));
         }
-        let (mut lines, mut start) = (0, 0);
-        for nl in memchr::memchr_iter(b'\n', bytes) {
-            let len = line_end(bytes, start, nl) - start;
-            if len > max_line_bytes {
+        let mut lines = 0;
+        for line in line_ranges(bytes, 0) {
+            if line.len() > max_line_bytes {
                 return Err(Error::InvalidArgument(format!(
-                    "line {} of the text is {len} bytes, over the limit of {max_line_bytes}: cut the input line by line and skip it",
-                    lines + 1
+                    "line {} of the text is {} bytes, over the limit of {max_line_bytes}: push it with `push_lossy`, which skips such lines",
+                    lines + 1,
+                    line.len()
                 )));
             }
             lines += 1;
-            start = nl + 1;
         }
         let (text, replaced) = Text::from_shared(buf, range);
         if replaced {
@@ -114,13 +112,51 @@ impl TextLines {
                 .err()
                 .map_or(0, |e| e.valid_up_to());
             return Err(Error::InvalidArgument(format!(
-                "received text is not valid UTF-8 (at byte {at}): cut it line by line and replace or skip the bad lines"
+                "received text is not valid UTF-8 (at byte {at}): push it with `push_lossy`, which replaces bad bytes"
             )));
         }
-        self.chunks.push(Chunk { text, lines });
-        self.lines += lines;
-        self.bytes += bytes.len();
+        self.add_chunk(Chunk { text, lines });
         Ok(lines)
+    }
+
+    /// Appends the lines of `bytes` one by one, in a buffer of their own: invalid UTF-8 is
+    /// replaced (U+FFFD) and lines longer than `max_line_bytes` (not counting `\n` or `\r\n`)
+    /// are skipped; bytes after the last `\n` are a line too. For input that
+    /// [`TextLines::push`] refuses; the counts say what was done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut lines = spate_core::TextLines::new();
+    /// let done = lines.push_lossy(b"ok\r\nbad \xff\nfar too long\nend", 8);
+    /// assert_eq!((done.lines, done.replaced, done.skipped), (3, 1, 1));
+    /// let v: Vec<String> = lines.into_iter().map(String::from).collect();
+    /// assert_eq!(v, ["ok", "bad \u{fffd}", "end"]);
+    /// ```
+    pub fn push_lossy(&mut self, bytes: &[u8], max_line_bytes: usize) -> LossyPush {
+        let mut done = LossyPush::default();
+        let mut good = Vec::with_capacity(bytes.len() + 1);
+        let complete = memchr::memrchr(b'\n', bytes).map_or(0, |nl| nl + 1);
+        let unfinished = (complete < bytes.len()).then_some(complete..bytes.len());
+        for line in line_ranges(&bytes[..complete], 0).chain(unfinished) {
+            if line.len() > max_line_bytes {
+                done.skipped += 1;
+                continue;
+            }
+            let line = String::from_utf8_lossy(&bytes[line]);
+            done.replaced += usize::from(matches!(line, std::borrow::Cow::Owned(_)));
+            done.lines += 1;
+            good.extend_from_slice(line.as_bytes());
+            good.push(b'\n');
+        }
+        let good = Arc::new(good);
+        // Valid UTF-8 by construction, so nothing is replaced here.
+        let (text, _) = Text::from_shared(&good, 0..good.len());
+        self.add_chunk(Chunk {
+            text,
+            lines: done.lines,
+        });
+        done
     }
 
     /// Appends all of `other`'s lines after these.
@@ -142,7 +178,6 @@ impl TextLines {
             return;
         }
         self.lines += other.lines;
-        self.bytes += other.bytes;
         self.chunks.append(&mut other.chunks);
     }
 
@@ -181,7 +216,7 @@ impl TextLines {
     /// assert_eq!(lines.byte_len(), 4);
     /// ```
     pub fn byte_len(&self) -> usize {
-        self.bytes
+        self.chunks.iter().map(|c| c.text.len()).sum()
     }
 
     /// Cuts these lines into up to `parts` runs of about equal line counts, in order (fewer
@@ -255,7 +290,6 @@ impl TextLines {
             return;
         }
         self.lines += chunk.lines;
-        self.bytes += chunk.text.len();
         self.chunks.push(chunk);
     }
 }
@@ -279,6 +313,24 @@ impl Chunk {
     }
 }
 
+/// What [`TextLines::push_lossy`] did.
+///
+/// # Examples
+///
+/// ```
+/// let done = spate_core::TextLines::new().push_lossy(b"a\n", 10);
+/// assert_eq!(done, spate_core::LossyPush { lines: 1, ..Default::default() });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossyPush {
+    /// Lines appended.
+    pub lines: usize,
+    /// Of those, lines that had invalid UTF-8 replaced.
+    pub replaced: usize,
+    /// Lines skipped as longer than the limit.
+    pub skipped: usize,
+}
+
 /// Where the line from `start` to the newline at `nl` ends, without a `\r` before the `\n`.
 #[inline]
 fn line_end(bytes: &[u8], start: usize, nl: usize) -> usize {
@@ -287,6 +339,18 @@ fn line_end(bytes: &[u8], start: usize, nl: usize) -> usize {
     } else {
         nl
     }
+}
+
+/// The byte ranges of the complete lines of `bytes[from..]` (without their `\n` or `\r\n`),
+/// in order; bytes after the last `\n` are not among them.
+#[inline]
+fn line_ranges(bytes: &[u8], from: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut start = from;
+    memchr::memchr_iter(b'\n', &bytes[from..]).map(move |i| {
+        let (line_start, nl) = (start, from + i);
+        start = nl + 1;
+        line_start..line_end(bytes, line_start, nl)
+    })
 }
 
 impl IntoIterator for TextLines {
@@ -354,12 +418,8 @@ impl Iterator for TextLinesIter {
         let mut acc = init;
         let rest = self.current.map(|t| (t, self.pos));
         for (text, from) in rest.into_iter().chain(self.chunks.map(|c| (c.text, 0))) {
-            let bytes = text.as_bytes();
-            let mut start = from;
-            for i in memchr::memchr_iter(b'\n', &bytes[from..]) {
-                let nl = from + i;
-                acc = f(acc, text.slice(start..line_end(bytes, start, nl)));
-                start = nl + 1;
+            for line in line_ranges(text.as_bytes(), from) {
+                acc = f(acc, text.slice(line));
             }
         }
         acc
@@ -374,10 +434,8 @@ impl Serialize for TextLines {
         let mut seq = s.serialize_seq(Some(self.lines))?;
         for chunk in &self.chunks {
             let text = chunk.text.as_str();
-            let mut start = 0;
-            for nl in memchr::memchr_iter(b'\n', text.as_bytes()) {
-                seq.serialize_element(&text[start..line_end(text.as_bytes(), start, nl)])?;
-                start = nl + 1;
+            for line in line_ranges(text.as_bytes(), 0) {
+                seq.serialize_element(&text[line])?;
             }
         }
         seq.end()
@@ -443,6 +501,18 @@ mod tests {
         let unfinished = Arc::new(b"no newline".to_vec());
         assert!(lines.push(&unfinished, 0..10, 100).is_err());
         assert_eq!((lines.len(), lines.byte_len()), (2, long.len()));
+    }
+
+    #[test]
+    fn lossy_pushes_count_what_they_replace_and_skip() {
+        let mut lines = TextLines::new();
+        assert_eq!(lines.push_lossy(b"", 10), LossyPush::default());
+        let done = lines.push_lossy(b"much too long\r\n", 10);
+        assert_eq!((done.lines, done.skipped), (0, 1));
+        assert!(lines.is_empty() && lines.chunks.is_empty());
+        let done = lines.push_lossy(b"\xffa\r\n\nlast", 10);
+        assert_eq!((done.lines, done.replaced, done.skipped), (3, 1, 0));
+        assert_eq!(strings(lines), ["\u{fffd}a", "", "last"]);
     }
 
     #[test]
