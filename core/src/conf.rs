@@ -22,8 +22,10 @@ use crate::error::{Error, Result};
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ValueKind {
-    /// A master URL: `local`, `local[N]`, `local[*]`.
+    /// A master URL: `local`, `local[N]`, `local[*]`, `local-cluster[N,C]`, `slurm`.
     Master,
+    /// A TCP port, 0 to 65535 (0: any free port).
+    Port,
     /// Free text.
     Text,
     /// A whole number >= 1.
@@ -66,7 +68,16 @@ macro_rules! keys {
 }
 
 keys! {
-    "spate.master", Master, Some("local[*]"), "Where to run: local, local[N] (N worker threads) or local[*] (one per core).";
+    "spate.master", Master, Some("local[*]"), "Where to run: local, local[N] (N worker threads), local[*] (one per core), local-cluster[N,C] (N executor processes of C cores on this host) or slurm (executors are srun steps of the current allocation).";
+    "spate.executor.instances", Count, None, "Executors of a slurm master (default: one per node of the allocation); local-cluster[N,C] sets N.";
+    "spate.executor.cores", Count, Some("1"), "Task slots (threads) of each executor of a slurm master; local-cluster[N,C] sets C.";
+    "spate.executor.memory", Size, Some("1g"), "Memory of each executor: srun --mem for slurm; caps each executor's block store.";
+    "spate.executor.heartbeatInterval", Duration, Some("500ms"), "How often an executor tells the driver it is alive.";
+    "spate.executor.heartbeatTimeout", Duration, Some("5s"), "Silence after which the driver declares an executor lost and reruns its work elsewhere.";
+    "spate.executor.registrationTimeout", Duration, Some("60s"), "Longest a cluster driver waits for its first executor before its jobs fail.";
+    "spate.locality.wait", Duration, Some("200ms"), "How long a cluster task waits for the executor holding its cached input before running elsewhere (and recomputing it).";
+    "spate.driver.host", Text, None, "Address the driver's RPC server binds and executors connect to (default: 127.0.0.1 for local-cluster; for slurm, this host's address facing the allocated nodes).";
+    "spate.driver.port", Port, Some("0"), "Port of the driver's RPC server (0: any free port).";
     "spate.app.name", Text, Some("spate"), "The application's name, shown in logs.";
     "spate.default.parallelism", Count, None, "Partitions of shuffles when none is given (default: the largest parent's count).";
     "spate.task.maxFailures", Count, Some("4"), "Attempts a task gets before its job is aborted.";
@@ -111,16 +122,34 @@ pub enum Master {
         /// Number of worker threads.
         threads: usize,
     },
+    /// `local-cluster[N,C]`: a driver and `executors` executor processes of `cores` task slots
+    /// each, all on this host (as Spark's `local-cluster`): cluster mode without a cluster.
+    LocalCluster {
+        /// Number of executor processes.
+        executors: usize,
+        /// Task slots of each executor.
+        cores: usize,
+    },
+    /// `slurm`: executors are `srun` steps on the nodes of the Slurm allocation the driver runs
+    /// in (`salloc`/`sbatch`); their number and cores come from `spate.executor.*`.
+    Slurm,
 }
 
 impl Master {
-    /// Parses `local`, `local[N]` (N >= 1) or `local[*]` (one thread per core).
+    /// Parses `local`, `local[N]` (N >= 1), `local[*]` (one thread per core),
+    /// `local-cluster[N,C]` (N, C >= 1) or `slurm`.
     ///
     /// # Examples
     ///
     /// ```
-    /// let m = spate_core::conf::Master::parse("local[*]").unwrap();
-    /// assert!(m.threads() >= 1);
+    /// use spate_core::conf::Master;
+    /// assert!(Master::parse("local[*]").unwrap().threads() >= 1);
+    /// assert_eq!(
+    ///     Master::parse("local-cluster[2,1]").unwrap(),
+    ///     Master::LocalCluster { executors: 2, cores: 1 }
+    /// );
+    /// assert_eq!(Master::parse("slurm").unwrap(), Master::Slurm);
+    /// assert!(Master::parse("local-cluster[0,1]").is_err());
     /// ```
     pub fn parse(value: &str) -> Result<Master> {
         let bad = || Error::InvalidMaster {
@@ -129,6 +158,20 @@ impl Master {
         let v = value.trim();
         if v == "local" {
             return Ok(Master::Local { threads: 1 });
+        }
+        if v == "slurm" {
+            return Ok(Master::Slurm);
+        }
+        if let Some(inner) = v
+            .strip_prefix("local-cluster[")
+            .and_then(|r| r.strip_suffix(']'))
+        {
+            let (n, c) = inner.split_once(',').ok_or_else(bad)?;
+            let count = |s: &str| s.trim().parse::<usize>().ok().filter(|&n| n >= 1);
+            return match (count(n), count(c)) {
+                (Some(executors), Some(cores)) => Ok(Master::LocalCluster { executors, cores }),
+                _ => Err(bad()),
+            };
         }
         let inner = v
             .strip_prefix("local[")
@@ -146,17 +189,34 @@ impl Master {
         Ok(Master::Local { threads })
     }
 
-    /// The number of worker threads (or cores) this master provides.
+    /// The number of worker threads (or cores) this master provides in this process: for a
+    /// cluster master, the driver's one thread (its tasks run in the executors).
     ///
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(spate_core::conf::Master::parse("local[2]").unwrap().threads(), 2);
+    /// use spate_core::conf::Master;
+    /// assert_eq!(Master::parse("local[2]").unwrap().threads(), 2);
+    /// assert_eq!(Master::parse("local-cluster[2,3]").unwrap().threads(), 1);
     /// ```
     pub fn threads(&self) -> usize {
         match self {
             Master::Local { threads } => *threads,
+            Master::LocalCluster { .. } | Master::Slurm => 1,
         }
+    }
+
+    /// Whether tasks run in executor processes (`local-cluster`, `slurm`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_core::conf::Master;
+    /// assert!(Master::parse("slurm").unwrap().is_cluster());
+    /// assert!(!Master::parse("local[2]").unwrap().is_cluster());
+    /// ```
+    pub fn is_cluster(&self) -> bool {
+        !matches!(self, Master::Local { .. })
     }
 }
 
@@ -456,6 +516,25 @@ impl Conf {
             .map_err(|_| Self::invalid(key, v, "expected a size such as \"64m\" or \"1g\""))
     }
 
+    /// `key` as a TCP port (0 to 65535); `None` when unset with no default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_core::Conf::new().set("spate.driver.port", "7077");
+    /// assert_eq!(c.get_port("spate.driver.port").unwrap(), Some(7077));
+    /// assert!(spate_core::Conf::new().set("spate.driver.port", "70000").validate().is_err());
+    /// ```
+    pub fn get_port(&self, key: &str) -> Result<Option<u16>> {
+        self.get(key)
+            .map(|v| {
+                v.trim()
+                    .parse::<u16>()
+                    .map_err(|_| Self::invalid(key, v, "expected a port from 0 to 65535"))
+            })
+            .transpose()
+    }
+
     /// `key` as a whole number >= 1; `None` when unset with no default.
     ///
     /// # Examples
@@ -537,6 +616,7 @@ impl Conf {
             match spec.kind {
                 ValueKind::Master => Master::parse(value).map(drop)?,
                 ValueKind::Text => {}
+                ValueKind::Port => self.get_port(key).map(drop)?,
                 ValueKind::Count => self.get_count(key).map(drop)?,
                 ValueKind::Duration => self.get_duration(key).map(drop)?,
                 ValueKind::Size => self.get_size(key).map(drop)?,

@@ -4,11 +4,12 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
+use crate::cluster::{ClusterRuntime, DriverRuntime, ExecutorRuntime};
 use crate::conf::{Conf, Master};
 use crate::data::Data;
 use crate::error::{Error, Result};
@@ -18,6 +19,7 @@ use crate::rdd::Rdd;
 use crate::rdd::sources::{InputBlocks, ObjectFiles, ParallelCollection, TextFile};
 use crate::rdd::transform::UnionOp;
 use crate::shuffle::ShuffleStore;
+use crate::storage::BlockId;
 use crate::storage::BlockStore;
 use crate::text::Text;
 
@@ -32,14 +34,71 @@ pub(crate) struct ContextInner {
     next_shuffle: AtomicU32,
     next_job: AtomicU32,
     next_stage: AtomicU32,
+    next_token: std::sync::atomic::AtomicU64,
     pub(crate) blocks: BlockStore,
     pub(crate) shuffles: ShuffleStore,
     pub(crate) checkpoint_dir: Mutex<Option<PathBuf>>,
     pub(crate) faults: FaultState,
     pub(crate) stopped: AtomicBool,
+    /// Set in cluster mode: this process's role.
+    pub(crate) cluster: OnceLock<ClusterRuntime>,
+    /// Task slots of the whole cluster (cluster masters), the default parallelism.
+    cluster_cores: Option<usize>,
+}
+
+impl Drop for ContextInner {
+    fn drop(&mut self) {
+        if let Some(d) = self.driver() {
+            d.shutdown();
+        }
+    }
 }
 
 impl ContextInner {
+    /// This process's executor role, in an executor of a cluster application.
+    pub(crate) fn executor(&self) -> Option<&Arc<ExecutorRuntime>> {
+        match self.cluster.get() {
+            Some(ClusterRuntime::Executor(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// This process's driver role, in the driver of a cluster application.
+    pub(crate) fn driver(&self) -> Option<&Arc<DriverRuntime>> {
+        match self.cluster.get() {
+            Some(ClusterRuntime::Driver(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// A name part unique to this run — and, in a cluster application, the same in every
+    /// process for the same call in program order (the application id and a counter).
+    pub(crate) fn unique_token(&self) -> String {
+        let n = self.next_token.fetch_add(1, Ordering::Relaxed);
+        match self.app_id() {
+            Some(app) => format!("{app}-{n}"),
+            None => format!("{:016x}-{n}", rand::random::<u64>()),
+        }
+    }
+
+    /// The application id of a cluster application, shared by all its processes.
+    pub(crate) fn app_id(&self) -> Option<String> {
+        match (self.driver(), self.executor()) {
+            (Some(d), _) => Some(d.app_id().to_string()),
+            (_, Some(_)) => std::env::var(crate::cluster::APP_ID_ENV).ok(),
+            _ => None,
+        }
+    }
+
+    /// Whether partition `partition` of `rdd` is cached: in this process's block store, or
+    /// (in a cluster driver) in some executor's.
+    pub(crate) fn has_block(&self, rdd: RddId, partition: usize) -> bool {
+        match self.driver() {
+            Some(d) => d.has_block(rdd, partition),
+            None => self.blocks.contains(BlockId::rdd(rdd, partition)),
+        }
+    }
+
     pub(crate) fn next_rdd_id(&self) -> RddId {
         RddId(self.next_rdd.fetch_add(1, Ordering::Relaxed))
     }
@@ -96,8 +155,26 @@ impl Context {
     pub fn new(conf: Conf) -> Result<Context> {
         conf.validate()?;
         let master = conf.master()?;
+        let executor = master.is_cluster() && ExecutorRuntime::requested();
+        let (threads, cluster_cores) = if !master.is_cluster() {
+            (master.threads(), None)
+        } else {
+            let total = crate::cluster::total_cores(&conf, &master)?;
+            let threads = if executor {
+                ExecutorRuntime::cores_from_env(&conf)?
+            } else {
+                1
+            };
+            (threads, Some(total))
+        };
+        // In an executor, connect before building anything: a refusal ends the program early.
+        let executor = if executor {
+            Some(ExecutorRuntime::start(&conf, threads)?)
+        } else {
+            None
+        };
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(master.threads())
+            .num_threads(threads)
             .thread_name(|i| format!("spate-executor-{i}"))
             .build()
             .map_err(|e| Error::InvalidArgument(format!("cannot start executor threads: {e}")))?;
@@ -110,21 +187,30 @@ impl Context {
                 conf.get_size("spate.storage.memory")?,
                 conf.get("spate.local.dir").map(PathBuf::from),
             ),
-            master,
+            master: master.clone(),
             pool,
             next_rdd: AtomicU32::new(0),
             next_shuffle: AtomicU32::new(0),
             next_job: AtomicU32::new(0),
             next_stage: AtomicU32::new(0),
+            next_token: std::sync::atomic::AtomicU64::new(0),
             shuffles: ShuffleStore::default(),
             checkpoint_dir: Mutex::new(None),
             faults: FaultState::default(),
             stopped: AtomicBool::new(false),
+            cluster: OnceLock::new(),
+            cluster_cores,
             conf,
         };
-        Ok(Context {
-            inner: Arc::new(inner),
-        })
+        let inner = Arc::new(inner);
+        if let Some(ex) = executor {
+            ex.register(Arc::downgrade(&inner))?;
+            let _ = inner.cluster.set(ClusterRuntime::Executor(ex));
+        } else if master.is_cluster() {
+            let driver = DriverRuntime::start(&inner.conf, &master, Arc::downgrade(&inner))?;
+            let _ = inner.cluster.set(ClusterRuntime::Driver(driver));
+        }
+        Ok(Context { inner })
     }
 
     /// A context on `local[threads]` with every other setting at its default.
@@ -163,9 +249,110 @@ impl Context {
     /// assert_eq!(ctx.default_parallelism(), 8);
     /// ```
     pub fn default_parallelism(&self) -> usize {
+        self.inner.default_parallelism.unwrap_or_else(|| {
+            self.inner
+                .cluster_cores
+                .unwrap_or_else(|| self.inner.master.threads())
+        })
+    }
+
+    /// Whether this process is the application's driver: always, except in the executor
+    /// processes of a cluster master. Every process runs the program's `main`; guard
+    /// driver-only side effects (printing results, writing to a database from collected
+    /// data) with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// if ctx.is_driver() {
+    ///     println!("printed once, by the driver");
+    /// }
+    /// assert!(ctx.is_driver());
+    /// ```
+    pub fn is_driver(&self) -> bool {
+        self.inner.executor().is_none()
+    }
+
+    /// This process's executor id in a cluster application (`None` in the driver and in
+    /// local mode).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_core::Context::local(1).unwrap().executor_id(), None);
+    /// ```
+    pub fn executor_id(&self) -> Option<u32> {
+        self.inner.executor().map(|e| e.id())
+    }
+
+    /// In a cluster driver: the ids of the executors registered and not lost (empty in local
+    /// mode and in executors).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(spate_core::Context::local(1).unwrap().executors().is_empty());
+    /// ```
+    pub fn executors(&self) -> Vec<u32> {
         self.inner
-            .default_parallelism
-            .unwrap_or_else(|| self.inner.master.threads())
+            .driver()
+            .map_or_else(Vec::new, |d| d.live_executors())
+    }
+
+    /// A name part unique to this run, for temporary paths: in a cluster application the same
+    /// in every process for the same call in program order (the application id and a
+    /// counter), so tasks in executors write where the driver expects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert_ne!(ctx.unique_token(), ctx.unique_token());
+    /// ```
+    pub fn unique_token(&self) -> String {
+        self.inner.unique_token()
+    }
+
+    /// In a cluster driver: appends `payload` to the control log its executors read in order
+    /// with [`Context::next_control_message`] (the streaming layer sends each batch's input
+    /// this way, so executors build the same batches). Does nothing elsewhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// spate_core::Context::local(1).unwrap().publish_control_message(vec![1, 2]);
+    /// ```
+    pub fn publish_control_message(&self, payload: Vec<u8>) {
+        if let Some(d) = self.inner.driver() {
+            d.publish(payload);
+        }
+    }
+
+    /// In an executor: the next message of the driver's control log, waiting for it; `None`
+    /// outside executors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_core::Context::local(1).unwrap().next_control_message(), None);
+    /// ```
+    pub fn next_control_message(&self) -> Option<Vec<u8>> {
+        self.inner.executor().and_then(|e| e.next_control())
+    }
+
+    /// In a cluster driver: the address of its RPC server and the application id
+    /// (`None` in local mode and in executors).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_core::Context::local(1).unwrap().driver_address(), None);
+    /// ```
+    pub fn driver_address(&self) -> Option<(String, String)> {
+        self.inner
+            .driver()
+            .map(|d| (d.url().to_string(), d.app_id().to_string()))
     }
 
     /// Distributes `data` over `slices` partitions (at least 1) of contiguous, even ranges.
@@ -382,12 +569,17 @@ impl Context {
     /// assert!(sub.starts_with(dir.path()));
     /// ```
     pub fn set_checkpoint_dir(&self, dir: impl AsRef<Path>) -> Result<PathBuf> {
-        let unique = format!(
-            "{}-{}-{:016x}",
-            self.inner.conf.app_name().replace(['/', '\\', ' '], "_"),
-            std::process::id(),
-            rand::random::<u64>()
-        );
+        let name = self.inner.conf.app_name().replace(['/', '\\', ' '], "_");
+        // Every process of a cluster application must name the same directory (on a file
+        // system they share): the application id, not this process's id.
+        let unique = match self.inner.app_id() {
+            Some(app) => format!("{name}-{app}"),
+            None => format!(
+                "{name}-{}-{:016x}",
+                std::process::id(),
+                rand::random::<u64>()
+            ),
+        };
         let sub = dir.as_ref().join(unique);
         std::fs::create_dir_all(&sub).map_err(|e| Error::io(&sub, e))?;
         *self.inner.checkpoint_dir.lock() = Some(sub.clone());
@@ -434,6 +626,9 @@ impl Context {
     /// ```
     pub fn stop(&self) {
         self.inner.stopped.store(true, Ordering::SeqCst);
+        if let Some(d) = self.inner.driver() {
+            d.shutdown();
+        }
     }
 
     /// Whether [`Context::stop`] was called.

@@ -35,7 +35,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The master URL is not one spate understands.
     #[error(
-        "invalid master {value:?}: expected \"local\", \"local[N]\" with N >= 1, or \"local[*]\""
+        "invalid master {value:?}: expected \"local\", \"local[N]\" with N >= 1, \"local[*]\", \"local-cluster[N,C]\" with N, C >= 1, or \"slurm\""
     )]
     InvalidMaster {
         /// The master as given.
@@ -194,12 +194,67 @@ pub enum Error {
     #[error("internal error: {0}; this is a bug in spate, please report it")]
     Internal(String),
 
+    /// Cluster mode could not start or go on: a refused executor (wrong secret, another binary,
+    /// another graph), an unreachable driver, no executor within the registration timeout.
+    /// The message says what happened and what to do.
+    #[error("cluster: {message}")]
+    Cluster {
+        /// What happened and what to do.
+        message: String,
+    },
+
+    /// An executor died, was cut off (no heartbeat within `spate.executor.heartbeatTimeout`) or
+    /// was refused while running a task: the task is rerun elsewhere, without counting against
+    /// `spate.task.maxFailures`.
+    #[error("executor {executor} was lost: {reason}")]
+    ExecutorLost {
+        /// The executor's id.
+        executor: u32,
+        /// Why it is considered lost.
+        reason: String,
+    },
+
+    /// A task failed in an executor process (the executor's error, as text).
+    #[error("on executor {executor}: {message}")]
+    RemoteTask {
+        /// The executor's id.
+        executor: u32,
+        /// The error the task failed with there.
+        message: String,
+        /// Whether retrying cannot help (corrupt data, an existing output, …).
+        fatal: bool,
+    },
+
+    /// In an executor process: the driver ran this job and it failed there (the executor's
+    /// program sees the same failure the driver's does, as text).
+    #[error("{job} failed on the driver: {message}")]
+    JobFailedOnDriver {
+        /// The job.
+        job: crate::ids::JobId,
+        /// The driver's error.
+        message: String,
+    },
+
     /// A fault injected through [`crate::fault::FaultInjector`] (testing only).
     #[error("injected fault: {0}")]
     Injected(String),
 }
 
 impl Error {
+    /// A [`Error::Cluster`] with `message`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = spate_core::Error::cluster("no executor registered");
+    /// assert_eq!(e.to_string(), "cluster: no executor registered");
+    /// ```
+    pub fn cluster(message: impl Into<String>) -> Self {
+        Error::Cluster {
+            message: message.into(),
+        }
+    }
+
     /// Wraps an I/O error with the path it concerned.
     ///
     /// # Examples

@@ -41,6 +41,7 @@ mod task;
 mod text;
 
 mod checkpoint;
+mod cluster;
 mod shuffle;
 
 pub use conf::Conf;

@@ -32,9 +32,24 @@ enum MapOutput {
     /// Not computed, or unregistered after a failed fetch: the scheduler will run it.
     Missing,
     /// Registered, with one block per reduce partition.
-    Ready(Arc<Vec<Block>>),
-    /// Registered but its data is gone (a lost executor): fetching it fails.
+    Ready(Arc<MapBuckets>),
+    /// Registered but its data is gone (an injected loss): fetching it fails.
     Lost,
+    /// In a cluster driver: registered, its blocks held by this executor.
+    Remote(u32),
+}
+
+/// One map output's reduce buckets, and how to encode one for a reducer in another process.
+pub(crate) struct MapBuckets {
+    blocks: Vec<Block>,
+    encode: fn(&Block) -> Result<Vec<u8>>,
+}
+
+fn encode_bucket<K: Data, V: Data>(block: &Block) -> Result<Vec<u8>> {
+    let records = block
+        .downcast_ref::<Vec<(K, V)>>()
+        .ok_or_else(|| Error::Internal("a shuffle bucket of another type".into()))?;
+    crate::codec::encode(records)
 }
 
 /// Per-context store of shuffle map outputs.
@@ -66,31 +81,110 @@ impl ShuffleStore {
         })
     }
 
-    fn put(&self, id: ShuffleId, map: usize, buckets: Vec<Block>) {
-        if let Some(o) = self.shuffles.lock().get_mut(&id) {
-            if let Some(slot) = o.maps.get_mut(map) {
-                *slot = MapOutput::Ready(Arc::new(buckets));
-            }
+    /// Stores map output `map` of shuffle `id`; `num_maps` registers the shuffle if this
+    /// store has not seen it (an executor's store learns shuffles from the tasks it runs).
+    fn put(&self, id: ShuffleId, map: usize, num_maps: usize, buckets: MapBuckets) {
+        let mut s = self.shuffles.lock();
+        let o = s.entry(id).or_insert_with(|| ShuffleOutputs {
+            maps: vec![MapOutput::Missing; num_maps],
+        });
+        if let Some(slot) = o.maps.get_mut(map) {
+            *slot = MapOutput::Ready(Arc::new(buckets));
         }
+    }
+
+    /// Bucket `reduce` of map output `map`, as stored (for a reducer in this process).
+    pub(crate) fn fetch_local(&self, id: ShuffleId, map: usize, reduce: usize) -> Option<Block> {
+        self.fetch(id, map, reduce)
     }
 
     fn fetch(&self, id: ShuffleId, map: usize, reduce: usize) -> Option<Block> {
         let s = self.shuffles.lock();
         match s.get(&id)?.maps.get(map)? {
-            MapOutput::Ready(b) => b.get(reduce).cloned(),
+            MapOutput::Ready(b) => b.blocks.get(reduce).cloned(),
             _ => None,
         }
     }
 
-    /// After a failed fetch: unregisters every lost output of the shuffle (as Spark drops all
-    /// outputs of a dead executor), so one resubmission recomputes them all. Returns how many
-    /// outputs were newly unregistered (0 when another task already reported the loss).
-    pub(crate) fn unregister_lost(&self, id: ShuffleId) -> usize {
+    /// Bucket `reduce` of map output `map` as a codec frame, for a reducer in another
+    /// process; `None` when this store does not hold it.
+    pub(crate) fn fetch_encoded(
+        &self,
+        id: ShuffleId,
+        map: usize,
+        reduce: usize,
+    ) -> Option<Result<Vec<u8>>> {
+        let buckets = {
+            let s = self.shuffles.lock();
+            match s.get(&id)?.maps.get(map)? {
+                MapOutput::Ready(b) => Arc::clone(b),
+                _ => return None,
+            }
+        };
+        let block = buckets.blocks.get(reduce)?;
+        Some((buckets.encode)(block))
+    }
+
+    /// In a cluster driver: map output `map` of shuffle `id` was written by `executor`.
+    pub(crate) fn put_remote(&self, id: ShuffleId, map: usize, executor: u32) {
+        if let Some(slot) = self
+            .shuffles
+            .lock()
+            .get_mut(&id)
+            .and_then(|o| o.maps.get_mut(map))
+        {
+            *slot = MapOutput::Remote(executor);
+        }
+    }
+
+    /// In a cluster driver: which executor holds each map output of shuffle `id` (`None`:
+    /// not computed, or lost).
+    pub(crate) fn locations(&self, id: ShuffleId) -> Vec<Option<u32>> {
+        let s = self.shuffles.lock();
+        s.get(&id).map_or_else(Vec::new, |o| {
+            o.maps
+                .iter()
+                .map(|m| match m {
+                    MapOutput::Remote(e) => Some(*e),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    /// In a cluster driver: every map output `executor` held is gone. Returns how many.
+    pub(crate) fn lose_executor(&self, executor: u32) -> usize {
+        let mut n = 0;
+        for o in self.shuffles.lock().values_mut() {
+            for slot in &mut o.maps {
+                if matches!(slot, MapOutput::Remote(e) if *e == executor) {
+                    *slot = MapOutput::Missing;
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// After a failed fetch of `map`'s output: unregisters every lost output of the shuffle
+    /// (as Spark drops all outputs of a dead executor) — in a cluster driver, every output of
+    /// the executor that held `map` — so one resubmission recomputes them all. Returns how
+    /// many outputs were newly unregistered (0 when another task already reported the loss).
+    pub(crate) fn unregister_lost(&self, id: ShuffleId, map: usize) -> usize {
         let mut s = self.shuffles.lock();
         let Some(o) = s.get_mut(&id) else { return 0 };
+        let holder = match o.maps.get(map) {
+            Some(MapOutput::Remote(e)) => Some(*e),
+            _ => None,
+        };
         let mut n = 0;
         for slot in &mut o.maps {
-            if matches!(slot, MapOutput::Lost) {
+            let lost = match slot {
+                MapOutput::Lost => true,
+                MapOutput::Remote(e) => Some(*e) == holder,
+                _ => false,
+            };
+            if lost {
                 *slot = MapOutput::Missing;
                 n += 1;
             }
@@ -105,7 +199,7 @@ impl ShuffleStore {
         let Some(o) = s.get_mut(&id) else { return 0 };
         let mut n = 0;
         for &m in maps {
-            if let Some(slot @ MapOutput::Ready(_)) = o.maps.get_mut(m) {
+            if let Some(slot @ (MapOutput::Ready(_) | MapOutput::Remote(_))) = o.maps.get_mut(m) {
                 *slot = MapOutput::Lost;
                 n += 1;
             }
@@ -133,6 +227,9 @@ pub(crate) trait ShuffleDepBase: Send + Sync {
     fn run_map_task(&self, map: usize, tc: &TaskContext) -> Result<()>;
 }
 
+/// Reduce-side buckets as read, local or fetched.
+pub(crate) type Buckets<K, V> = Vec<Arc<Vec<(K, V)>>>;
+
 /// A typed shuffle of `(K, V)` records by `partitioner`.
 pub(crate) struct ShuffleDep<K, V> {
     id: ShuffleId,
@@ -144,7 +241,10 @@ impl<K: Key, V: Data> ShuffleDep<K, V> {
     pub(crate) fn new(parent: Rdd<(K, V)>, partitioner: Arc<dyn Partitioner<K>>) -> Self {
         let ctx = parent.context();
         let id = ctx.inner.next_shuffle_id();
-        ctx.inner.shuffles.register(id, parent.num_partitions());
+        // An executor's store is keyed by the driver's shuffle ids (see `cluster::lineage`).
+        if ctx.inner.executor().is_none() {
+            ctx.inner.shuffles.register(id, parent.num_partitions());
+        }
         ShuffleDep {
             id,
             parent,
@@ -157,21 +257,35 @@ impl<K: Key, V: Data> ShuffleDep<K, V> {
     }
 
     /// All records for reduce partition `reduce`, or `FetchFailed` naming the first missing map
-    /// output. Blocks are shared; records are cloned out as they are iterated.
-    pub(crate) fn read(&self, reduce: usize) -> Result<impl Iterator<Item = (K, V)> + use<K, V>> {
-        let store = &self.parent.context().inner.shuffles;
-        let mut blocks = Vec::with_capacity(self.num_maps());
-        for map in 0..self.num_maps() {
-            let block = store
-                .fetch(self.id, map, reduce)
-                .and_then(|b| b.downcast::<Vec<(K, V)>>().ok())
-                .ok_or(Error::FetchFailed {
-                    shuffle: self.id,
-                    map,
-                    reduce,
-                })?;
-            blocks.push(block);
-        }
+    /// output. Blocks are shared; records are cloned out as they are iterated. In an executor,
+    /// outputs of other executors are fetched from them.
+    pub(crate) fn read(
+        &self,
+        reduce: usize,
+        tc: &TaskContext,
+    ) -> Result<impl Iterator<Item = (K, V)> + use<K, V>> {
+        let inner = &self.parent.context().inner;
+        let blocks = match (inner.executor(), &tc.placement) {
+            (Some(ex), Some(placement)) => {
+                ex.read_shuffle::<K, V>(self.id, self.num_maps(), reduce, placement)?
+            }
+            _ => {
+                let mut blocks = Vec::with_capacity(self.num_maps());
+                for map in 0..self.num_maps() {
+                    let block = inner
+                        .shuffles
+                        .fetch(self.id, map, reduce)
+                        .and_then(|b| b.downcast::<Vec<(K, V)>>().ok())
+                        .ok_or(Error::FetchFailed {
+                            shuffle: self.id,
+                            map,
+                            reduce,
+                        })?;
+                    blocks.push(block);
+                }
+                blocks
+            }
+        };
         Ok(blocks
             .into_iter()
             .flat_map(|b| (0..b.len()).map(move |i| b[i].clone())))
@@ -212,12 +326,17 @@ impl<K: Key, V: Data> ShuffleDepBase for ShuffleDep<K, V> {
                 buckets[self.partitioner.partition(&k)].push((k, v));
             }),
         }
-        let blocks = buckets.into_iter().map(|b| Arc::new(b) as Block).collect();
-        self.parent
-            .context()
-            .inner
-            .shuffles
-            .put(self.id, map, blocks);
+        let buckets = MapBuckets {
+            blocks: buckets.into_iter().map(|b| Arc::new(b) as Block).collect(),
+            encode: encode_bucket::<K, V>,
+        };
+        let inner = &self.parent.context().inner;
+        // An executor keys its outputs by the driver's shuffle id.
+        let id = inner
+            .executor()
+            .map_or(Some(self.id), |ex| ex.driver_shuffle_id(self.id))
+            .ok_or_else(|| Error::Internal(format!("{} has no driver id", self.id)))?;
+        inner.shuffles.put(id, map, self.num_maps(), buckets);
         Ok(())
     }
 }
@@ -225,6 +344,14 @@ impl<K: Key, V: Data> ShuffleDepBase for ShuffleDep<K, V> {
 impl<K, V> Drop for ShuffleDep<K, V> {
     fn drop(&mut self) {
         // RAII cleanup: once no RDD refers to this shuffle, its outputs can never be read.
-        self.parent.node.meta.ctx.inner.shuffles.remove(self.id);
+        let inner = &self.parent.node.meta.ctx.inner;
+        match inner.executor() {
+            Some(ex) => {
+                if let Some(id) = ex.forget_shuffle(self.id) {
+                    inner.shuffles.remove(id);
+                }
+            }
+            None => inner.shuffles.remove(self.id),
+        }
     }
 }

@@ -199,6 +199,23 @@ impl BlockStore {
         }
     }
 
+    /// The block as a codec frame (of `Vec<T>`), for a task in another process; `None` when
+    /// not stored.
+    pub(crate) fn encoded(&self, id: BlockId) -> Option<Result<Vec<u8>>> {
+        let source = {
+            let st = self.state.lock();
+            match &st.blocks.get(&id)?.stored {
+                Stored::Objects { data, encode } => Ok((Arc::clone(data), *encode)),
+                Stored::Bytes(b) => return Some(Ok(b.to_vec())),
+                Stored::OnDisk(p) => Err(p.clone()),
+            }
+        };
+        Some(match source {
+            Ok((data, encode)) => encode(&*data),
+            Err(path) => std::fs::read(&path).map_err(|e| Error::io(&path, e)),
+        })
+    }
+
     /// Whether the block is stored anywhere.
     pub(crate) fn contains(&self, id: BlockId) -> bool {
         self.state.lock().blocks.contains_key(&id)

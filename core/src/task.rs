@@ -1,6 +1,9 @@
 //! What a running task knows about itself.
 
-use crate::ids::{StageId, TaskId};
+use std::sync::Arc;
+
+use crate::cluster::TaskPlacement;
+use crate::ids::{RddId, StageId, TaskId};
 
 /// Handed to every partition computation: which task attempt is running.
 ///
@@ -18,9 +21,26 @@ use crate::ids::{StageId, TaskId};
 #[derive(Clone, Debug)]
 pub struct TaskContext {
     pub(crate) task: TaskId,
+    /// In an executor process: where the task's shuffle inputs live and what it cached.
+    pub(crate) placement: Option<Arc<TaskPlacement>>,
 }
 
 impl TaskContext {
+    pub(crate) fn new(task: TaskId) -> TaskContext {
+        TaskContext {
+            task,
+            placement: None,
+        }
+    }
+
+    /// Records that this task put partition `partition` of `rdd` in its block store, so the
+    /// driver learns where the block lives (cluster mode only).
+    pub(crate) fn note_cached(&self, rdd: RddId, partition: usize) {
+        if let Some(p) = &self.placement {
+            p.cached.lock().push((rdd, partition));
+        }
+    }
+
     /// The task's full id.
     ///
     /// # Examples
@@ -83,6 +103,6 @@ impl TaskContext {
     /// assert_eq!(tc.id().job, JobId(9));
     /// ```
     pub fn for_test(task: TaskId) -> TaskContext {
-        TaskContext { task }
+        TaskContext::new(task)
     }
 }

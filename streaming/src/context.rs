@@ -98,6 +98,16 @@ pub(crate) trait InputControl: Send + Sync {
     fn stream(&self) -> StreamId;
     /// Logs every block in `dir` before it is acknowledged.
     fn enable_wal(&self, dir: &std::path::Path, rolling: Duration) -> Result<()>;
+    /// The blocks and records allocated to batch `time` (what a cluster driver sends its
+    /// executors).
+    fn allocation_of(&self, time: Time) -> (Vec<spate_core::ids::InputBlockId>, usize);
+    /// In an executor: batch `time` reads the blocks the driver allocated.
+    fn follow_allocation(
+        &self,
+        time: Time,
+        ids: Vec<spate_core::ids::InputBlockId>,
+        records: usize,
+    );
 }
 
 struct ReceiverInput<T> {
@@ -142,6 +152,17 @@ impl<T: Data> InputControl for ReceiverInput<T> {
     }
     fn enable_wal(&self, dir: &std::path::Path, rolling: Duration) -> Result<()> {
         self.intake.enable_wal(dir, rolling)
+    }
+    fn allocation_of(&self, time: Time) -> (Vec<spate_core::ids::InputBlockId>, usize) {
+        self.intake.allocation_of(time)
+    }
+    fn follow_allocation(
+        &self,
+        time: Time,
+        ids: Vec<spate_core::ids::InputBlockId>,
+        records: usize,
+    ) {
+        self.intake.follow_allocation(time, ids, records)
     }
 }
 
@@ -852,6 +873,19 @@ impl StreamingContext {
         let inputs = shared.graph.lock().inputs.clone();
         if shared.graph.lock().outputs.is_empty() {
             return Err(Error::NoOutputOperations);
+        }
+        if !shared.ctx.is_driver() {
+            // An executor of a cluster application: receivers, the clock, checkpoints and
+            // signals are the driver's; this process builds and runs the batches it announces.
+            let scheduler = Scheduler::follow(shared);
+            *shared.running.lock() = Some(Running {
+                scheduler,
+                runtime: None,
+                signals: None,
+            });
+            *state = StreamingState::Active;
+            shared.state_changed.notify_all();
+            return Ok(());
         }
         if shared.ctx.checkpoint_dir().is_none() {
             let streams = shared.graph.lock().streams.clone();

@@ -468,6 +468,30 @@ impl<T: Data> Intake<T> {
         n as u64
     }
 
+    /// In an executor of a cluster application: batch `time` reads blocks `ids` (held by the
+    /// driver, fetched by the tasks), as the driver allocated them.
+    pub(crate) fn follow_allocation(&self, time: Time, ids: Vec<InputBlockId>, records: usize) {
+        self.state.lock().allocated.insert(
+            time,
+            BlockSet {
+                ids,
+                refs: Vec::new(),
+                records,
+                pending: 0,
+            },
+        );
+    }
+
+    /// The blocks and records allocated to `time`.
+    pub(crate) fn allocation_of(&self, time: Time) -> (Vec<InputBlockId>, usize) {
+        self.state
+            .lock()
+            .allocated
+            .get(&time)
+            .map(|b| (b.ids.clone(), b.records))
+            .unwrap_or_default()
+    }
+
     /// The ids of the blocks allocated to `time` (they stay stored until the batch is released).
     pub(crate) fn blocks_of(&self, time: Time) -> Vec<InputBlockId> {
         self.state

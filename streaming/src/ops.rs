@@ -446,6 +446,10 @@ impl<T: Data> DStream<T> {
     {
         self.foreach_rdd(move |rdd, time| {
             let first = rdd.take(n + 1)?;
+            if !rdd.context().is_driver() {
+                // An executor follows the job; the driver prints.
+                return Ok(());
+            }
             let text = format_batch(time, &first, n);
             let mut out = std::io::stdout().lock();
             // A closed stdout (e.g. piped into `head`) must not fail the batch.
@@ -467,15 +471,20 @@ pub(crate) fn batch_output_path(prefix: &str, suffix: &str, time: Time) -> PathB
 /// Writes with `save` (which refuses an existing path) beside `path`, then swaps it in: a
 /// re-run of the same batch replaces its output instead of failing or duplicating it.
 fn replace_dir(
+    ctx: &spate_core::Context,
     path: &Path,
     save: impl FnOnce(&Path) -> spate_core::Result<()>,
 ) -> spate_core::Result<()> {
     let name = path
         .file_name()
         .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-    let unique = format!("{:016x}", rand::random::<u64>());
+    // The same in every process of a cluster application (tasks write there).
+    let unique = ctx.unique_token();
     let fresh = path.with_file_name(format!(".{name}.spate-new-{unique}"));
     save(&fresh)?;
+    if !ctx.is_driver() {
+        return Ok(());
+    }
     let old = path.with_file_name(format!(".{name}.spate-old-{unique}"));
     let had_old = std::fs::rename(path, &old).is_ok();
     std::fs::rename(&fresh, path).map_err(|e| spate_core::Error::io(path, e))?;
@@ -511,7 +520,7 @@ impl<T: Data> DStream<T> {
         let (prefix, suffix) = (prefix.to_string(), suffix.to_string());
         self.foreach_rdd(move |rdd, time| {
             let path = batch_output_path(&prefix, &suffix, time);
-            replace_dir(&path, |tmp| rdd.save_as_text_file(tmp))
+            replace_dir(rdd.context(), &path, |tmp| rdd.save_as_text_file(tmp))
         })
     }
 
@@ -535,7 +544,7 @@ impl<T: Data> DStream<T> {
         let (prefix, suffix) = (prefix.to_string(), suffix.to_string());
         self.foreach_rdd(move |rdd, time| {
             let path = batch_output_path(&prefix, &suffix, time);
-            replace_dir(&path, |tmp| rdd.save_as_object_file(tmp))
+            replace_dir(rdd.context(), &path, |tmp| rdd.save_as_object_file(tmp))
         })
     }
 }

@@ -96,6 +96,26 @@ impl Scheduler {
         }
     }
 
+    /// In an executor of a cluster application: builds and runs each batch the driver
+    /// announces, with the driver's input allocation, in the driver's order (its jobs then
+    /// follow the driver's jobs).
+    pub(crate) fn follow(shared: &Arc<Shared>) -> Scheduler {
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+        let shared = Arc::clone(shared);
+        let follower = std::thread::Builder::new()
+            .name("spate-batch-follower".into())
+            .spawn(move || {
+                follow_batches(&shared);
+                drop(done_tx);
+            })
+            .expect("spawning the batch follower");
+        Scheduler {
+            generator: None,
+            executors: vec![follower],
+            done: done_rx,
+        }
+    }
+
     /// Waits up to `timeout` for the executors to finish the queued batches.
     pub(crate) fn wait_done(&self, timeout: Duration) -> bool {
         !matches!(
@@ -138,12 +158,74 @@ fn generate_batches(shared: &Arc<Shared>, first: Time, tx: Sender<Batch>) {
     }
 }
 
+/// What a cluster driver tells its executors about each batch it generates.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AnnouncedBatch {
+    time: i64,
+    zero: i64,
+    /// Per receiver input stream: its id, the batch's blocks, their records.
+    inputs: Vec<(u32, Vec<spate_core::ids::InputBlockId>, usize)>,
+}
+
+fn follow_batches(shared: &Arc<Shared>) {
+    while let Some(message) = shared.ctx.next_control_message() {
+        let announced: AnnouncedBatch =
+            match spate_core::codec::decode(&message, "a batch announced by the driver") {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    continue;
+                }
+            };
+        let time = Time::from_millis(announced.time);
+        shared.set_zero_time(Time::from_millis(announced.zero));
+        let inputs = shared.graph.lock().inputs.clone();
+        for (stream, ids, records) in announced.inputs {
+            if let Some(input) = inputs.iter().find(|i| i.stream().0 == stream) {
+                input.follow_allocation(time, ids, records);
+            }
+        }
+        let batch = generate(shared, time);
+        for job in batch.jobs {
+            let result = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|p| {
+                Err(spate_core::Error::Panicked {
+                    message: panic_text(&*p),
+                })
+            });
+            if let Err(e) = result {
+                // The driver fails the same way and decides what happens next.
+                tracing::warn!("batch of {time} failed here as on the driver: {e}");
+                break;
+            }
+        }
+        shared.finish_batch(time);
+    }
+}
+
 fn generate(shared: &Arc<Shared>, time: Time) -> Batch {
     let (inputs, outputs) = {
         let g = shared.graph.lock();
         (g.inputs.clone(), g.outputs.clone())
     };
     let records = inputs.iter().map(|i| i.allocate(time)).sum();
+    if shared.ctx.driver_address().is_some() {
+        // A cluster driver: its executors build the same batch from the same blocks.
+        let announced = AnnouncedBatch {
+            time: time.millis(),
+            zero: shared.zero_time().millis(),
+            inputs: inputs
+                .iter()
+                .map(|i| {
+                    let (ids, records) = i.allocation_of(time);
+                    (i.stream().0, ids, records)
+                })
+                .collect(),
+        };
+        match spate_core::codec::encode(&announced) {
+            Ok(frame) => shared.ctx.publish_control_message(frame),
+            Err(e) => tracing::error!("cannot announce the batch of {time}: {e}"),
+        }
+    }
     let mut jobs: Vec<Job> = Vec::with_capacity(outputs.len());
     for out in outputs {
         match catch_unwind(AssertUnwindSafe(|| out.job(time))) {

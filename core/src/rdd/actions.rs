@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{Dependency, PartitionIter, Rdd, RddBase};
 use crate::data::{Data, Key};
 use crate::error::{Error, Result};
-use crate::scheduler::{self, ResultFn, panic_message};
+use crate::scheduler::{self, ResultFn, TaskResult, panic_message};
 use crate::show::Show;
 use crate::task::TaskContext;
 
@@ -23,7 +23,7 @@ fn guard<R>(f: impl FnOnce() -> R) -> Result<R> {
 impl<T: Data> Rdd<T> {
     /// Runs `f` over the given partitions as one job; afterwards writes any checkpoints the job
     /// made possible (when `checkpoint_after`).
-    pub(crate) fn run_partitions<R: Send + 'static>(
+    pub(crate) fn run_partitions<R: TaskResult>(
         &self,
         partitions: Vec<usize>,
         checkpoint_after: bool,
@@ -39,7 +39,7 @@ impl<T: Data> Rdd<T> {
     }
 
     /// Runs `f` over every partition as one job.
-    pub(crate) fn run_job_inner<R: Send + 'static>(
+    pub(crate) fn run_job_inner<R: TaskResult>(
         &self,
         checkpoint_after: bool,
         f: impl Fn(&TaskContext, PartitionIter<T>) -> Result<R> + Send + Sync + 'static,
@@ -47,7 +47,7 @@ impl<T: Data> Rdd<T> {
         self.run_partitions((0..self.num_partitions()).collect(), checkpoint_after, f)
     }
 
-    fn run_each<R: Send + 'static>(
+    fn run_each<R: TaskResult>(
         &self,
         f: impl Fn(PartitionIter<T>) -> R + Send + Sync + 'static,
     ) -> Result<Vec<R>> {
@@ -274,19 +274,28 @@ impl<T: Data> Rdd<T> {
         write: impl Fn(&Path, PartitionIter<T>) -> Result<()> + Send + Sync + 'static,
     ) -> Result<()> {
         let path = path.to_path_buf();
-        if path.exists() {
-            return Err(Error::OutputExists { path });
-        }
         let name = path
             .file_name()
             .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = path.with_file_name(format!(".{name}.spate-tmp-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        // The same name in every process of a cluster application: tasks in executors write
+        // where the driver renames from.
+        let token = self.context().inner.unique_token();
+        let tmp = path.with_file_name(format!(".{name}.spate-tmp-{token}"));
         let dir = tmp.clone();
-        let written = self.run_job_inner(true, move |tc, it| {
-            write(&dir.join(format!("part-{:05}", tc.partition())), it)
-        });
-        if let Err(e) = written {
+        let job = move |rdd: &Self| {
+            rdd.run_job_inner(true, move |tc, it| {
+                write(&dir.join(format!("part-{:05}", tc.partition())), it)
+            })
+        };
+        if !self.context().is_driver() {
+            // An executor follows the job; the files are the driver's to check and move.
+            return job(self).map(drop);
+        }
+        if path.exists() {
+            return Err(Error::OutputExists { path });
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        if let Err(e) = job(self) {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
         }

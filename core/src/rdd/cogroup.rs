@@ -38,7 +38,7 @@ impl<K: Key, V: Data> Side<K, V> {
     fn read(&self, partition: usize, tc: &TaskContext) -> Result<PartitionIter<(K, V)>> {
         match self {
             Side::Narrow(r) => r.node.iterator(partition, tc),
-            Side::Shuffled(d) => Ok(PartitionIter::new(d.read(partition)?)),
+            Side::Shuffled(d) => Ok(PartitionIter::new(d.read(partition, tc)?)),
         }
     }
 }

@@ -40,6 +40,11 @@ pub(crate) trait RddOp<T>: Send + Sync + 'static {
     fn num_partitions(&self) -> usize;
     fn dependencies(&self) -> Vec<Dependency>;
     fn compute(&self, partition: usize, tc: &TaskContext) -> Result<PartitionIter<T>>;
+    /// What, beyond operator, call site and partition count, makes this RDD the same in two
+    /// processes (a source's files and sizes): part of a job's graph fingerprint.
+    fn identity(&self) -> String {
+        String::new()
+    }
 }
 
 /// An edge of the lineage graph.
@@ -67,6 +72,9 @@ pub(crate) trait RddBase: Send + Sync {
     fn write_checkpoint(self: Arc<Self>) -> Result<()>;
     /// A lineage line suffix: storage level, checkpoint directory.
     fn annotations(&self) -> String;
+    /// Operator, call site, partition count and source identity, without ids: equal in every
+    /// process that built the same graph.
+    fn signature(&self) -> String;
 }
 
 pub(crate) enum CheckpointState {
@@ -117,7 +125,11 @@ impl<T: Data> RddNode<T> {
             return Ok(hit.into_iter_boxed());
         }
         let data: Vec<T> = self.compute_from_lineage(partition, tc)?.collect();
-        Ok(ctx.blocks.put(block, data, level).into_iter_boxed())
+        let cached = ctx.blocks.put(block, data, level);
+        if ctx.blocks.contains(block) {
+            tc.note_cached(self.meta.id, partition);
+        }
+        Ok(cached.into_iter_boxed())
     }
 
     fn compute_from_lineage(&self, partition: usize, tc: &TaskContext) -> Result<PartitionIter<T>> {
@@ -199,13 +211,25 @@ impl<T: Data> RddBase for RddNode<T> {
 
     fn fully_cached(&self) -> bool {
         self.meta.storage.lock().is_some()
-            && (0..self.num_partitions()).all(|partition| {
-                self.meta
-                    .ctx
-                    .inner
-                    .blocks
-                    .contains(BlockId::rdd(self.meta.id, partition))
-            })
+            && (0..self.num_partitions())
+                .all(|partition| self.meta.ctx.inner.has_block(self.meta.id, partition))
+    }
+
+    fn signature(&self) -> String {
+        let loc = self.meta.call_site;
+        let identity = self
+            .op
+            .read()
+            .as_ref()
+            .map_or_else(String::new, |op| op.identity());
+        format!(
+            "{} at {}:{} ({} partitions){}{identity}",
+            self.meta.op_name,
+            loc.file(),
+            loc.line(),
+            self.num_partitions,
+            if identity.is_empty() { "" } else { " " },
+        )
     }
 
     fn checkpoint_pending(&self) -> bool {

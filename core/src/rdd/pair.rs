@@ -35,8 +35,8 @@ impl<K: Key, V: Data> RddOp<(K, V)> for ShuffledOp<K, V> {
             Arc::clone(&self.dep) as Arc<dyn ShuffleDepBase>
         )]
     }
-    fn compute(&self, partition: usize, _tc: &TaskContext) -> Result<PartitionIter<(K, V)>> {
-        Ok(PartitionIter::new(self.dep.read(partition)?))
+    fn compute(&self, partition: usize, tc: &TaskContext) -> Result<PartitionIter<(K, V)>> {
+        Ok(PartitionIter::new(self.dep.read(partition, tc)?))
     }
 }
 

@@ -51,6 +51,10 @@ impl<T: Data> RddOp<T> for ParallelCollection<T> {
             pos: 0,
         }))
     }
+    fn identity(&self) -> String {
+        let lens: Vec<usize> = self.slices.iter().map(|s| s.len()).collect();
+        format!("records {lens:?}")
+    }
 }
 
 /// Blocks of received records, read from the block store by id: one partition per block.
@@ -68,8 +72,14 @@ impl<T: Data> RddOp<T> for InputBlocks {
     }
     fn compute(&self, partition: usize, _tc: &TaskContext) -> Result<PartitionIter<T>> {
         let block = self.ids[partition];
-        match self.ctx.inner.blocks.get::<T>(BlockId::Input(block)) {
-            Some(data) => Ok(data.into_iter_boxed()),
+        if let Some(data) = self.ctx.inner.blocks.get::<T>(BlockId::Input(block)) {
+            return Ok(data.into_iter_boxed());
+        }
+        // In an executor: received blocks stay on the driver, which serves them.
+        match self.ctx.inner.executor() {
+            Some(ex) => Ok(PartitionIter::new(
+                ex.fetch_input_block::<T>(block)?.into_iter(),
+            )),
             None => Err(Error::InputBlockLost { block }),
         }
     }
@@ -165,6 +175,16 @@ impl TextFile {
 impl RddOp<Text> for TextFile {
     fn num_partitions(&self) -> usize {
         self.splits.len()
+    }
+    fn identity(&self) -> String {
+        let mut files: Vec<String> = Vec::new();
+        for s in &self.splits {
+            let f = format!("{} ({} bytes)", s.path.display(), s.file_len);
+            if files.last() != Some(&f) {
+                files.push(f);
+            }
+        }
+        files.join(", ")
     }
     fn dependencies(&self) -> Vec<Dependency> {
         Vec::new()

@@ -13,7 +13,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crossbeam_channel::unbounded;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use crate::cluster::DriverRuntime;
+use crate::cluster::driver::RemoteTask;
+use crate::cluster::lineage::JobLineage;
 use crate::context::ContextInner;
 use crate::error::{Error, Result};
 use crate::ids::{JobId, TaskId};
@@ -40,7 +45,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Errors that retrying the same task cannot fix: the job fails with them as they are.
-fn is_fatal(e: &Error) -> bool {
+pub(crate) fn is_fatal(e: &Error) -> bool {
     matches!(
         e,
         Error::Corrupt { .. }
@@ -48,11 +53,21 @@ fn is_fatal(e: &Error) -> bool {
             | Error::NestedJob
             | Error::OutputExists { .. }
             | Error::InputBlockLost { .. }
+            | Error::Cluster { .. }
+            | Error::RemoteTask { fatal: true, .. }
     )
 }
 
+/// What a task result must be: sent between processes in cluster mode.
+pub(crate) trait TaskResult: Send + Serialize + DeserializeOwned + 'static {}
+impl<R: Send + Serialize + DeserializeOwned + 'static> TaskResult for R {}
+
 /// Runs `result_fn` over `partitions` of `final_rdd`, returning results in partition order.
-pub(crate) fn run_job<R: Send + 'static>(
+///
+/// In a cluster driver the tasks run in executors and the results are then sent to every
+/// executor; in an executor the job is *followed*: the driver runs it and its result is
+/// returned here too (see `cluster::executor`).
+pub(crate) fn run_job<R: TaskResult>(
     ctx: &Arc<ContextInner>,
     final_rdd: Arc<dyn RddBase>,
     partitions: Vec<usize>,
@@ -64,16 +79,33 @@ pub(crate) fn run_job<R: Send + 'static>(
     if ctx.pool.current_thread_index().is_some() {
         return Err(Error::NestedJob);
     }
+    if let Some(ex) = ctx.executor() {
+        return ex.follow_job(ctx, final_rdd, result_fn);
+    }
     let job = ctx.next_job_id();
+    let driver = ctx.driver().cloned();
+    if let Some(d) = &driver {
+        d.job_started(job, &JobLineage::walk(&final_rdd));
+    }
     let graph = StageGraph::build(ctx, final_rdd);
-    Job {
+    let out = Job {
         ctx,
         job,
         graph,
         result_fn,
         partitions,
+        driver: driver.clone(),
     }
-    .run()
+    .run();
+    if let Some(d) = driver {
+        // Every executor's program gets the same result (or error) as the driver's.
+        let outcome = match &out {
+            Ok(results) => crate::codec::encode(results).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        d.job_ended(job, outcome);
+    }
+    out
 }
 
 struct Job<'a, R> {
@@ -82,9 +114,10 @@ struct Job<'a, R> {
     graph: StageGraph,
     result_fn: ResultFn<R>,
     partitions: Vec<usize>,
+    driver: Option<Arc<DriverRuntime>>,
 }
 
-impl<R: Send + 'static> Job<'_, R> {
+impl<R: TaskResult> Job<'_, R> {
     fn run(self) -> Result<Vec<R>> {
         let n_stages = self.graph.stages.len();
         let mut results: Vec<Option<R>> = self.partitions.iter().map(|_| None).collect();
@@ -168,7 +201,7 @@ impl<R: Send + 'static> Job<'_, R> {
                     // Map outputs are gone: unregister them so their map tasks run again; this
                     // task runs again once the parent stage is whole. Several tasks reporting
                     // the same loss count as one stage re-run.
-                    if self.ctx.shuffles.unregister_lost(shuffle) == 0 {
+                    if self.ctx.shuffles.unregister_lost(shuffle, map) == 0 {
                         continue;
                     }
                     for (i, s) in self.graph.stages.iter().enumerate() {
@@ -191,6 +224,16 @@ impl<R: Send + 'static> Job<'_, R> {
                     tracing::warn!(
                         "{}: lost {shuffle} map output {map}; recomputing it",
                         self.job
+                    );
+                }
+                Err(Error::ExecutorLost { executor, reason }) => {
+                    // Not the task's fault: rerun it without counting an attempt.
+                    tracing::warn!(
+                        "{}: partition {} of {} was on lost executor {executor} ({reason}); \
+                         rerunning it",
+                        self.job,
+                        ev.partition,
+                        self.graph.stages[ev.stage].id
                     );
                 }
                 Err(e) if is_fatal(&e) => return Err(e),
@@ -246,6 +289,40 @@ impl<R: Send + 'static> Job<'_, R> {
 
     fn launch(&self, si: usize, id: TaskId, tx: crossbeam_channel::Sender<TaskEvent<R>>) {
         let stage = &self.graph.stages[si];
+        if let Some(driver) = &self.driver {
+            let map_shuffle = match &stage.kind {
+                StageKind::ShuffleMap(dep) => Some(dep.shuffle_id()),
+                StageKind::Result => None,
+            };
+            let reads = stage
+                .parents
+                .iter()
+                .filter_map(|&p| match &self.graph.stages[p].kind {
+                    StageKind::ShuffleMap(dep) => Some(dep.shuffle_id()),
+                    StageKind::Result => None,
+                })
+                .collect();
+            let done = Box::new(move |outcome: Result<Vec<u8>>| {
+                let outcome = outcome.and_then(|frame| match map_shuffle {
+                    Some(_) => Ok(None),
+                    None => crate::codec::decode::<R>(&frame, "a task result").map(Some),
+                });
+                let _ = tx.send(TaskEvent {
+                    stage: si,
+                    partition: id.partition,
+                    outcome,
+                });
+            });
+            driver.submit(RemoteTask {
+                id,
+                map_shuffle,
+                reads,
+                preferred: driver.preferred_executors(&stage.rdd, id.partition),
+                done,
+                submitted: std::time::Instant::now(),
+            });
+            return;
+        }
         let work: Box<dyn FnOnce(&TaskContext) -> Result<Option<R>> + Send> = match &stage.kind {
             StageKind::ShuffleMap(dep) => {
                 let dep = Arc::clone(dep);
@@ -257,7 +334,7 @@ impl<R: Send + 'static> Job<'_, R> {
             }
         };
         self.ctx.pool.spawn(move || {
-            let tc = TaskContext { task: id };
+            let tc = TaskContext::new(id);
             // A panicking user closure fails this attempt; it never unwinds into the pool.
             let outcome = catch_unwind(AssertUnwindSafe(|| work(&tc))).unwrap_or_else(|p| {
                 Err(Error::Panicked {

@@ -1,0 +1,182 @@
+//! The application's secret: every RPC carries it, every server checks it.
+//!
+//! `spate-submit` generates a secret per application and hands it to the driver in the
+//! environment (`SPATE_AUTH_SECRET`), or a user points `SPATE_AUTH_SECRET_FILE` at a file only
+//! its owner can read; the driver passes it to its executors the same way. It is never on a
+//! command line, where `ps` would show it. A peer without it is refused and logged.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Status};
+
+use crate::error::{Error, Result};
+
+/// The metadata entry that carries the secret.
+const HEADER: &str = "x-spate-secret";
+/// The environment variable that carries the secret itself.
+pub(crate) const SECRET_ENV: &str = "SPATE_AUTH_SECRET";
+/// The environment variable that names a 0600 file holding the secret.
+pub(crate) const SECRET_FILE_ENV: &str = "SPATE_AUTH_SECRET_FILE";
+
+/// An application secret.
+#[derive(Clone)]
+pub(crate) struct Secret(Arc<str>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Secret {
+    /// A new random secret (256 bits, hex).
+    pub(crate) fn generate() -> Secret {
+        let bytes: [u8; 32] = rand::random();
+        Secret(
+            bytes
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into(),
+        )
+    }
+
+    /// The secret from `SPATE_AUTH_SECRET` or the file `SPATE_AUTH_SECRET_FILE` names; `None`
+    /// when neither is set.
+    pub(crate) fn from_env() -> Result<Option<Secret>> {
+        if let Ok(s) = std::env::var(SECRET_ENV) {
+            return Secret::parse(&s, SECRET_ENV).map(Some);
+        }
+        match std::env::var_os(SECRET_FILE_ENV) {
+            Some(path) => Secret::from_file(Path::new(&path)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn from_file(path: &Path) -> Result<Secret> {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(Error::cluster(format!(
+                "the secret file {} can be read by others (mode {:o}); chmod 600 it",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Secret::parse(text.trim(), &path.display().to_string())
+    }
+
+    fn parse(s: &str, origin: &str) -> Result<Secret> {
+        if s.len() < 16 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::cluster(format!(
+                "the application secret from {origin} must be at least 16 printable characters \
+                 (spate-submit generates one)"
+            )));
+        }
+        Ok(Secret(s.into()))
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares in time independent of where the first difference is.
+    fn matches(&self, other: &[u8]) -> bool {
+        let mine = self.0.as_bytes();
+        mine.len() == other.len() && mine.iter().zip(other).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+    }
+}
+
+/// Adds the secret to every outgoing call.
+#[derive(Clone)]
+pub(crate) struct AddSecret(pub(crate) Secret);
+
+impl tonic::service::Interceptor for AddSecret {
+    fn call(&mut self, mut req: Request<()>) -> std::result::Result<Request<()>, Status> {
+        let value = MetadataValue::try_from(self.0.expose())
+            .map_err(|_| Status::internal("the secret is not a valid header value"))?;
+        req.metadata_mut().insert(HEADER, value);
+        Ok(req)
+    }
+}
+
+/// Refuses every incoming call without the secret, and logs who tried.
+#[derive(Clone)]
+pub(crate) struct CheckSecret {
+    pub(crate) secret: Secret,
+    /// Which server this is, for the log line.
+    pub(crate) server: &'static str,
+}
+
+impl tonic::service::Interceptor for CheckSecret {
+    fn call(&mut self, req: Request<()>) -> std::result::Result<Request<()>, Status> {
+        let given = req.metadata().get(HEADER).map(|v| v.as_bytes());
+        if given.is_some_and(|g| self.secret.matches(g)) {
+            return Ok(req);
+        }
+        let peer = req
+            .remote_addr()
+            .map_or_else(|| "an unknown peer".to_string(), |a| a.to_string());
+        let what = if given.is_some() {
+            "a wrong application secret"
+        } else {
+            "no application secret"
+        };
+        tracing::warn!("{}: refused a call from {peer} with {what}", self.server);
+        eprintln!(
+            "spate: {}: refused a call from {peer} with {what}",
+            self.server
+        );
+        Err(Status::unauthenticated(format!(
+            "refused by the {}: {what}; every process of an application must be started with \
+             its secret (SPATE_AUTH_SECRET or SPATE_AUTH_SECRET_FILE, as spate-submit sets them)",
+            self.server
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::service::Interceptor;
+
+    #[test]
+    fn a_call_needs_the_right_secret() {
+        let secret = Secret::parse("0123456789abcdef0123", "test").unwrap();
+        let mut check = CheckSecret {
+            secret: secret.clone(),
+            server: "test server",
+        };
+        let signed = AddSecret(secret).call(Request::new(())).unwrap();
+        assert!(check.call(signed).is_ok());
+        let wrong = Secret::parse("fedcba9876543210fedc", "test").unwrap();
+        let err = check
+            .call(AddSecret(wrong).call(Request::new(())).unwrap())
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+        assert!(err.message().contains("wrong application secret"), "{err}");
+        let err = check.call(Request::new(())).unwrap_err();
+        assert!(err.message().contains("no application secret"), "{err}");
+    }
+
+    #[test]
+    fn weak_or_exposed_secrets_are_refused() {
+        assert!(Secret::parse("short", "test").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "0123456789abcdef0123\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Secret::from_file(&path).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            Secret::from_file(&path).unwrap().expose(),
+            "0123456789abcdef0123"
+        );
+        assert_eq!(Secret::generate().expose().len(), 64);
+    }
+}

@@ -1,0 +1,879 @@
+//! The driver's side of cluster mode: the `Driver` gRPC service executors register with, the
+//! placement of tasks on executors' slots, heartbeats and executor loss, and the trackers of
+//! where map outputs (in the context's `ShuffleStore`) and cached blocks live.
+//!
+//! Life of a task across hosts: the DAG scheduler (`scheduler::Job`) hands a ready task to
+//! [`DriverRuntime::submit`]; `dispatch` picks an executor that has reached the task's job
+//! with a matching graph and has a free slot (its cached blocks' executor first), adds where
+//! the task's shuffle inputs live, and sends `LaunchTask` down that executor's command stream.
+//! The executor runs it and calls `TaskDone`; a map task's output is then registered as held
+//! by that executor, a result task's frame goes back to the scheduler. An executor that dies
+//! or falls silent for `spate.executor.heartbeatTimeout` is *lost*: its running tasks are
+//! rerun elsewhere, its map outputs and cached blocks are forgotten and recomputed from
+//! lineage when next needed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+use tonic::{Request, Response, Status};
+
+use super::auth::{CheckSecret, SECRET_ENV, Secret};
+use super::backend::{self, ExecutorBackend, LaunchSpec};
+use super::lineage::JobLineage;
+use super::rpc::pb;
+use super::{APP_ID_ENV, DRIVER_URL_ENV, EXECUTOR_CORES_ENV, EXECUTOR_INSTANCES_ENV};
+use crate::conf::{Conf, Master};
+use crate::context::ContextInner;
+use crate::error::{Error, Result};
+use crate::ids::{JobId, RddId, ShuffleId, TaskId};
+use crate::rdd::{Dependency, RddBase};
+
+/// What becomes of a remote task: a result task's codec frame (empty for a map task), or why
+/// it failed.
+pub(crate) type TaskDoneFn = Box<dyn FnOnce(Result<Vec<u8>>) + Send>;
+
+/// A task the scheduler wants run on some executor.
+pub(crate) struct RemoteTask {
+    pub(crate) id: TaskId,
+    /// The shuffle (driver id) a map task writes; `None` for a result task.
+    pub(crate) map_shuffle: Option<ShuffleId>,
+    /// The shuffles whose outputs the task may read.
+    pub(crate) reads: Vec<ShuffleId>,
+    /// Executors holding cached blocks the task reads.
+    pub(crate) preferred: Vec<u32>,
+    pub(crate) done: TaskDoneFn,
+    /// When the scheduler submitted it (for the locality wait).
+    pub(crate) submitted: Instant,
+}
+
+type Commands = mpsc::UnboundedSender<std::result::Result<pb::Command, Status>>;
+
+struct ExecutorEntry {
+    address: String,
+    host: String,
+    cores: usize,
+    free: usize,
+    last_seen: Instant,
+    commands: Commands,
+    /// Jobs this executor's program reached with the driver's graph.
+    ready: HashSet<JobId>,
+}
+
+struct Running {
+    executor: u32,
+    map_shuffle: Option<ShuffleId>,
+    done: TaskDoneFn,
+}
+
+struct DriverJob {
+    fingerprint: String,
+    description: String,
+    rdd_ids: Vec<u32>,
+    shuffle_ids: Vec<u32>,
+    ended: Option<pb::JobEnded>,
+}
+
+#[derive(Default)]
+struct State {
+    executors: BTreeMap<u32, ExecutorEntry>,
+    /// Executors declared lost or refused: a heartbeat from one is told to exit.
+    gone: HashSet<u32>,
+    /// Every job this driver ran, with its outcome once ended: an executor that joins late
+    /// replays its program's jobs from these.
+    jobs: HashMap<JobId, DriverJob>,
+    pending: VecDeque<RemoteTask>,
+    running: HashMap<TaskId, Running>,
+    /// Which executors hold each cached RDD partition.
+    cached: HashMap<(RddId, usize), BTreeSet<u32>>,
+    /// The control log so far: an executor that registers late reads it from the start.
+    control: Vec<Vec<u8>>,
+    /// When the driver last had no executor (or started): for the registration timeout.
+    empty_since: Option<Instant>,
+    stopping: bool,
+}
+
+/// Shared by the gRPC service and the scheduler.
+pub(crate) struct DriverState {
+    build_id: String,
+    heartbeat_timeout: Duration,
+    locality_wait: Duration,
+    registration_timeout: Duration,
+    ctx: Weak<ContextInner>,
+    state: Mutex<State>,
+    /// Bumped whenever a job starts or ends, or the driver stops: wakes `JobReady` waiters.
+    changed: watch::Sender<u64>,
+    log_dir: PathBuf,
+}
+
+/// The driver of a cluster application: its RPC server, its executors' backend, its state.
+pub(crate) struct DriverRuntime {
+    shared: Arc<DriverState>,
+    rt: Mutex<Option<tokio::runtime::Runtime>>,
+    backend: Mutex<Option<Box<dyn ExecutorBackend>>>,
+    url: String,
+    app_id: String,
+}
+
+impl DriverRuntime {
+    /// Starts the driver's RPC server and the master's executors.
+    pub(crate) fn start(
+        conf: &Conf,
+        master: &Master,
+        ctx: Weak<ContextInner>,
+    ) -> Result<Arc<DriverRuntime>> {
+        let secret = match Secret::from_env()? {
+            Some(s) => s,
+            None => Secret::generate(),
+        };
+        let app_id = std::env::var(APP_ID_ENV).unwrap_or_else(|_| new_app_id());
+        let (executors, cores) = match master {
+            Master::LocalCluster { executors, cores } => (*executors, *cores),
+            _ => {
+                let cores = conf.get_count("spate.executor.cores")?;
+                let n = match conf.get_opt_count("spate.executor.instances")? {
+                    Some(n) => n,
+                    None => super::backend::slurm_nodes()?,
+                };
+                (n, cores)
+            }
+        };
+        let host = match conf.get("spate.driver.host") {
+            Some(h) => h.to_string(),
+            None if matches!(master, Master::Slurm) => super::backend::slurm_driver_host()?,
+            None => "127.0.0.1".to_string(),
+        };
+        let port = conf.get_port("spate.driver.port")?.unwrap_or(0);
+        let listener = std::net::TcpListener::bind((host.as_str(), port)).map_err(|e| {
+            Error::cluster(format!(
+                "the driver cannot listen on {host}:{port}: {e} (set spate.driver.host / \
+                 spate.driver.port)"
+            ))
+        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::cluster(format!("driver address: {e}")))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::cluster(format!("driver socket: {e}")))?;
+        let url = format!("http://{addr}");
+        let base = conf
+            .get("spate.local.dir")
+            .map_or_else(std::env::temp_dir, PathBuf::from);
+        let log_dir = base.join(format!("spate-{app_id}"));
+        std::fs::create_dir_all(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
+
+        let duration = |key| -> Result<Duration> {
+            Ok(conf.get_duration(key)?.unwrap_or(Duration::from_secs(5)))
+        };
+        let heartbeat_interval = duration("spate.executor.heartbeatInterval")?;
+        let shared = Arc::new(DriverState {
+            build_id: super::build_id()?,
+            heartbeat_timeout: duration("spate.executor.heartbeatTimeout")?,
+            locality_wait: duration("spate.locality.wait")?,
+            registration_timeout: duration("spate.executor.registrationTimeout")?,
+            ctx,
+            state: Mutex::new(State {
+                empty_since: Some(Instant::now()),
+                ..State::default()
+            }),
+            changed: watch::channel(0).0,
+            log_dir: log_dir.clone(),
+        });
+        let rt = super::new_runtime("spate-driver-rpc")?;
+        let service = tonic::service::interceptor::InterceptedService::new(
+            pb::driver_server::DriverServer::new(DriverService(Arc::clone(&shared)))
+                .max_decoding_message_size(usize::MAX),
+            CheckSecret {
+                secret: secret.clone(),
+                server: "driver",
+            },
+        );
+        let incoming = {
+            let _guard = rt.enter();
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| Error::cluster(format!("driver socket: {e}")))?;
+            tokio_stream::wrappers::TcpListenerStream::new(listener)
+        };
+        rt.spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming),
+        );
+        rt.spawn(monitor(Arc::clone(&shared), heartbeat_interval));
+
+        let mut backend = backend::for_master(master)
+            .ok_or_else(|| Error::Internal("a cluster driver without a backend".into()))?;
+        let spec = LaunchSpec {
+            program: std::env::current_exe()
+                .map_err(|e| Error::cluster(format!("cannot find this executable: {e}")))?,
+            args: std::env::args_os().skip(1).collect(),
+            env: vec![
+                (DRIVER_URL_ENV.to_string(), url.clone()),
+                (SECRET_ENV.to_string(), secret.expose().to_string()),
+                (APP_ID_ENV.to_string(), app_id.clone()),
+                (EXECUTOR_CORES_ENV.to_string(), cores.to_string()),
+                (EXECUTOR_INSTANCES_ENV.to_string(), executors.to_string()),
+            ],
+            executors,
+            cores,
+            memory: if conf.contains("spate.executor.memory") {
+                conf.get_size("spate.executor.memory")?
+            } else {
+                0
+            },
+            log_dir: log_dir.clone(),
+        };
+        let on_exit_state = Arc::clone(&shared);
+        backend.start(
+            &spec,
+            Arc::new(move |id, why| on_exit_state.lose_executor(id, &why)),
+        )?;
+        eprintln!(
+            "spate: driver of {app_id} listening on {url}; {executors} executor(s) x {cores} \
+             core(s) on {}; executor logs in {}",
+            backend.name(),
+            log_dir.display()
+        );
+        Ok(Arc::new(DriverRuntime {
+            shared,
+            rt: Mutex::new(Some(rt)),
+            backend: Mutex::new(Some(backend)),
+            url,
+            app_id,
+        }))
+    }
+
+    /// The driver's RPC address.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The application id all processes of this application share.
+    pub(crate) fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// Executors registered and not lost.
+    pub(crate) fn live_executors(&self) -> Vec<u32> {
+        self.shared.state.lock().executors.keys().copied().collect()
+    }
+
+    /// A job starts: executors waiting in `JobReady` for it are answered.
+    pub(crate) fn job_started(&self, job: JobId, lineage: &JobLineage) {
+        self.shared.state.lock().jobs.insert(
+            job,
+            DriverJob {
+                fingerprint: lineage.fingerprint.clone(),
+                description: lineage.description.clone(),
+                rdd_ids: lineage.rdds.iter().map(|r| r.0).collect(),
+                shuffle_ids: lineage.shuffle_ids().iter().map(|s| s.0).collect(),
+                ended: None,
+            },
+        );
+        self.shared.changed.send_modify(|n| *n += 1);
+    }
+
+    /// A job ended: every executor learns its outcome (so its program goes on with the
+    /// driver's result), and it is kept for executors that join later.
+    pub(crate) fn job_ended(&self, job: JobId, outcome: std::result::Result<Vec<u8>, String>) {
+        let ended = pb::JobEnded {
+            job: job.0,
+            outcome: Some(match outcome {
+                Ok(frame) => pb::job_ended::Outcome::Result(frame),
+                Err(message) => pb::job_ended::Outcome::Error(message),
+            }),
+        };
+        let mut st = self.shared.state.lock();
+        for e in st.executors.values() {
+            let _ = e.commands.send(Ok(pb::Command {
+                kind: Some(pb::command::Kind::JobEnded(ended.clone())),
+            }));
+        }
+        if let Some(j) = st.jobs.get_mut(&job) {
+            j.ended = Some(ended);
+        }
+        drop(st);
+        self.shared.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Appends `payload` to the control log every executor reads in order
+    /// ([`ExecutorRuntime::next_control`](super::ExecutorRuntime::next_control)).
+    pub(crate) fn publish(&self, payload: Vec<u8>) {
+        let mut st = self.shared.state.lock();
+        for e in st.executors.values() {
+            let _ = e.commands.send(Ok(pb::Command {
+                kind: Some(pb::command::Kind::Control(payload.clone())),
+            }));
+        }
+        st.control.push(payload);
+    }
+
+    /// Queues a task; it runs as soon as an executor that reached its job has a free slot.
+    pub(crate) fn submit(&self, task: RemoteTask) {
+        let mut st = self.shared.state.lock();
+        if st.stopping {
+            drop(st);
+            (task.done)(Err(Error::ContextStopped));
+            return;
+        }
+        st.pending.push_back(task);
+        self.shared.dispatch(&mut st);
+    }
+
+    /// Whether some executor holds partition `partition` of `rdd` in its block store.
+    pub(crate) fn has_block(&self, rdd: RddId, partition: usize) -> bool {
+        self.shared
+            .state
+            .lock()
+            .cached
+            .get(&(rdd, partition))
+            .is_some_and(|s| !s.is_empty())
+    }
+
+    /// Executors holding a cached block that computing `partition` of `rdd` reads first: the
+    /// RDD's own, or one of a narrow ancestor of the same shape.
+    pub(crate) fn preferred_executors(&self, rdd: &Arc<dyn RddBase>, partition: usize) -> Vec<u32> {
+        let st = self.shared.state.lock();
+        if st.cached.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut stack = vec![Arc::clone(rdd)];
+        let mut seen = HashSet::new();
+        while let Some(r) = stack.pop() {
+            if !seen.insert(r.id()) || r.num_partitions() != rdd.num_partitions() {
+                continue;
+            }
+            if let Some(holders) = st.cached.get(&(r.id(), partition)) {
+                out.extend(holders.iter().copied());
+                continue;
+            }
+            for dep in r.dependencies() {
+                if let Dependency::Narrow(p) = dep {
+                    stack.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Tells every executor to exit and waits for them (briefly), then stops the server.
+    pub(crate) fn shutdown(&self) {
+        {
+            let mut st = self.shared.state.lock();
+            if st.stopping {
+                return;
+            }
+            st.stopping = true;
+            for e in st.executors.values() {
+                let _ = e.commands.send(Ok(pb::Command {
+                    kind: Some(pb::command::Kind::Stop(pb::Stop {
+                        reason: "the driver stopped".into(),
+                        refused: false,
+                    })),
+                }));
+            }
+            let pending: Vec<RemoteTask> = st.pending.drain(..).collect();
+            drop(st);
+            for t in pending {
+                (t.done)(Err(Error::ContextStopped));
+            }
+        }
+        self.shared.changed.send_modify(|n| *n += 1);
+        if let Some(mut b) = self.backend.lock().take() {
+            b.stop(Duration::from_secs(5));
+        }
+        if let Some(rt) = self.rt.lock().take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+impl Drop for DriverRuntime {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn new_app_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("app-{secs}-{:04x}", rand::random::<u16>())
+}
+
+impl DriverState {
+    /// Places pending tasks on free slots: first on an executor holding their cached input,
+    /// then — once `spate.locality.wait` has passed for a task whose preferred executors are
+    /// alive but busy — on any executor ready for their job.
+    fn dispatch(&self, st: &mut State) {
+        let now = Instant::now();
+        for prefer_only in [true, false] {
+            let mut i = 0;
+            while i < st.pending.len() {
+                let t = &st.pending[i];
+                let job = t.id.job;
+                let waits = !prefer_only
+                    && now.duration_since(t.submitted) < self.locality_wait
+                    && t.preferred.iter().any(|e| st.executors.contains_key(e));
+                if waits {
+                    i += 1;
+                    continue;
+                }
+                let fits = |id: &u32, e: &ExecutorEntry| {
+                    e.free > 0 && e.ready.contains(&job) && {
+                        !prefer_only || t.preferred.contains(id)
+                    }
+                };
+                let Some(executor) = st
+                    .executors
+                    .iter()
+                    .filter(|(id, e)| fits(id, e))
+                    // The emptiest executor first, so work spreads.
+                    .max_by_key(|(id, e)| (e.free, std::cmp::Reverse(**id)))
+                    .map(|(id, _)| *id)
+                else {
+                    i += 1;
+                    continue;
+                };
+                let task = st.pending.remove(i).expect("index in range");
+                self.launch(st, executor, task);
+            }
+        }
+    }
+
+    fn launch(&self, st: &mut State, executor: u32, task: RemoteTask) {
+        let Some(ctx) = self.ctx.upgrade() else {
+            (task.done)(Err(Error::ContextStopped));
+            return;
+        };
+        let address_of = |e: Option<u32>| {
+            e.and_then(|e| st.executors.get(&e))
+                .map_or_else(String::new, |x| x.address.clone())
+        };
+        let shuffles: Vec<pb::ShuffleLocations> = task
+            .reads
+            .iter()
+            .map(|&s| pb::ShuffleLocations {
+                shuffle: s.0,
+                map_address: ctx
+                    .shuffles
+                    .locations(s)
+                    .into_iter()
+                    .map(address_of)
+                    .collect(),
+            })
+            .collect();
+        // An input lost while the task waited in the queue: the scheduler reruns the missing
+        // map tasks and this one after them (sending it would only fail a fetch, later).
+        for s in &shuffles {
+            if let Some(map) = s.map_address.iter().position(String::is_empty) {
+                (task.done)(Err(Error::FetchFailed {
+                    shuffle: ShuffleId(s.shuffle),
+                    map,
+                    reduce: task.id.partition,
+                }));
+                return;
+            }
+        }
+        let launch = pb::LaunchTask {
+            job: task.id.job.0,
+            stage: task.id.stage.0,
+            partition: task.id.partition as u64,
+            attempt: task.id.attempt,
+            map_shuffle: task.map_shuffle.map(|s| s.0),
+            shuffles,
+        };
+        let e = st
+            .executors
+            .get_mut(&executor)
+            .expect("chosen from the map");
+        e.free -= 1;
+        let sent = e.commands.send(Ok(pb::Command {
+            kind: Some(pb::command::Kind::Launch(launch)),
+        }));
+        st.running.insert(
+            task.id,
+            Running {
+                executor,
+                map_shuffle: task.map_shuffle,
+                done: task.done,
+            },
+        );
+        if sent.is_err() {
+            // Its stream is gone; the monitor or the backend declares it lost shortly.
+            tracing::warn!("executor {executor}: its command stream is closed");
+        }
+    }
+
+    /// Forgets an executor: its running tasks fail with `ExecutorLost` (and are rerun), its
+    /// map outputs and cached blocks are gone.
+    pub(crate) fn lose_executor(&self, executor: u32, reason: &str) {
+        let (dones, stopping) = {
+            let mut st = self.state.lock();
+            let Some(entry) = st.executors.remove(&executor) else {
+                st.gone.insert(executor);
+                return;
+            };
+            drop(entry);
+            st.gone.insert(executor);
+            if st.executors.is_empty() {
+                st.empty_since = Some(Instant::now());
+            }
+            let ids: Vec<TaskId> = st
+                .running
+                .iter()
+                .filter(|(_, r)| r.executor == executor)
+                .map(|(id, _)| *id)
+                .collect();
+            let dones: Vec<TaskDoneFn> = ids
+                .into_iter()
+                .filter_map(|id| st.running.remove(&id))
+                .map(|r| r.done)
+                .collect();
+            for holders in st.cached.values_mut() {
+                holders.remove(&executor);
+            }
+            st.cached.retain(|_, h| !h.is_empty());
+            (dones, st.stopping)
+        };
+        if stopping {
+            return;
+        }
+        let outputs = self
+            .ctx
+            .upgrade()
+            .map_or(0, |c| c.shuffles.lose_executor(executor));
+        let message = format!(
+            "spate: executor {executor} lost: {reason}; {} running task(s) rerun elsewhere, \
+             {outputs} map output(s) recomputed from lineage",
+            dones.len()
+        );
+        tracing::warn!("{message}");
+        eprintln!("{message}");
+        for done in dones {
+            done(Err(Error::ExecutorLost {
+                executor,
+                reason: reason.to_string(),
+            }));
+        }
+        let mut st = self.state.lock();
+        self.dispatch(&mut st);
+    }
+
+    fn refuse(&self, executor: u32, reason: &str) {
+        if let Some(e) = self.state.lock().executors.get(&executor) {
+            let _ = e.commands.send(Ok(pb::Command {
+                kind: Some(pb::command::Kind::Stop(pb::Stop {
+                    reason: reason.to_string(),
+                    refused: true,
+                })),
+            }));
+        }
+        eprintln!("spate: refused executor {executor}: {reason}");
+        self.lose_executor(executor, &format!("refused: {reason}"));
+    }
+
+    fn task_done(&self, r: pb::TaskResult) {
+        let id = TaskId {
+            job: JobId(r.job),
+            stage: crate::ids::StageId(r.stage),
+            partition: r.partition as usize,
+            attempt: r.attempt,
+        };
+        let (done, outcome) = {
+            let mut st = self.state.lock();
+            match st.running.get(&id) {
+                Some(run) if run.executor == r.executor_id => {}
+                // A late report from a lost executor, or of a task already rerun.
+                _ => return,
+            }
+            let run = st.running.remove(&id).expect("checked above");
+            if let Some(e) = st.executors.get_mut(&r.executor_id) {
+                e.free += 1;
+            }
+            let outcome = match r.outcome {
+                Some(pb::task_result::Outcome::Ok(frame)) => {
+                    for b in &r.cached {
+                        st.cached
+                            .entry((RddId(b.rdd), b.partition as usize))
+                            .or_default()
+                            .insert(r.executor_id);
+                    }
+                    if let (Some(shuffle), Some(ctx)) = (run.map_shuffle, self.ctx.upgrade()) {
+                        ctx.shuffles
+                            .put_remote(shuffle, id.partition, r.executor_id);
+                    }
+                    Ok(frame)
+                }
+                Some(pb::task_result::Outcome::Error(e)) => Err(match e.fetch_failed {
+                    Some(f) => Error::FetchFailed {
+                        shuffle: ShuffleId(f.shuffle),
+                        map: f.map as usize,
+                        reduce: f.reduce as usize,
+                    },
+                    None => Error::RemoteTask {
+                        executor: r.executor_id,
+                        message: e.message,
+                        fatal: e.fatal,
+                    },
+                }),
+                None => Err(Error::Internal("a task result without an outcome".into())),
+            };
+            self.dispatch(&mut st);
+            (run.done, outcome)
+        };
+        done(outcome);
+    }
+}
+
+/// Declares silent executors lost, and fails queued tasks when no executor has been there for
+/// `spate.executor.registrationTimeout`.
+async fn monitor(shared: Arc<DriverState>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval.min(Duration::from_millis(50)));
+    loop {
+        tick.tick().await;
+        // Tasks whose locality wait ran out.
+        {
+            let mut st = shared.state.lock();
+            if st.pending.iter().any(|t| !t.preferred.is_empty()) {
+                shared.dispatch(&mut st);
+            }
+        }
+        let (silent, expired) = {
+            let mut st = shared.state.lock();
+            if st.stopping {
+                return;
+            }
+            let now = Instant::now();
+            let silent: Vec<(u32, Duration)> = st
+                .executors
+                .iter()
+                .map(|(id, e)| (*id, now.duration_since(e.last_seen)))
+                .filter(|(_, quiet)| *quiet > shared.heartbeat_timeout)
+                .collect();
+            let expired = match st.empty_since {
+                Some(t)
+                    if st.executors.is_empty()
+                        && now.duration_since(t) > shared.registration_timeout =>
+                {
+                    st.pending.drain(..).collect::<Vec<_>>()
+                }
+                _ => Vec::new(),
+            };
+            (silent, expired)
+        };
+        for (id, quiet) in silent {
+            shared.lose_executor(
+                id,
+                &format!(
+                    "no heartbeat for {:.1}s (spate.executor.heartbeatTimeout = {:?})",
+                    quiet.as_secs_f64(),
+                    shared.heartbeat_timeout
+                ),
+            );
+        }
+        for t in expired {
+            (t.done)(Err(Error::cluster(format!(
+                "no executor has been registered for {:?} (spate.executor.registrationTimeout); \
+                 see the executor logs in {}",
+                shared.registration_timeout,
+                shared.log_dir.display()
+            ))));
+        }
+    }
+}
+
+/// The `Driver` gRPC service.
+struct DriverService(Arc<DriverState>);
+
+type CommandStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = std::result::Result<pb::Command, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::driver_server::Driver for DriverService {
+    type RegisterStream = CommandStream;
+
+    async fn register(
+        &self,
+        req: Request<pb::RegisterRequest>,
+    ) -> std::result::Result<Response<CommandStream>, Status> {
+        let peer: Option<SocketAddr> = req.remote_addr();
+        let r = req.into_inner();
+        let shared = &self.0;
+        if r.build_id != shared.build_id {
+            let message = format!(
+                "executor {} runs another binary than the driver: {} (build {}) on {}, the driver \
+                 build {}; start every executor from the driver's binary (the same path on a \
+                 shared file system, or the same file copied to every node)",
+                r.executor_id, r.executable, r.build_id, r.host, shared.build_id
+            );
+            eprintln!("spate: refused executor {}: {message}", r.executor_id);
+            return Err(Status::failed_precondition(message));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut st = shared.state.lock();
+            if st.stopping {
+                return Err(Status::unavailable("the driver is stopping"));
+            }
+            if st.executors.contains_key(&r.executor_id) {
+                return Err(Status::already_exists(format!(
+                    "executor id {} is already registered; give each executor its own \
+                     SPATE_EXECUTOR_ID",
+                    r.executor_id
+                )));
+            }
+            st.gone.remove(&r.executor_id);
+            st.empty_since = None;
+            // The control log so far, before anything newer (same lock as `publish`).
+            for payload in &st.control {
+                let _ = tx.send(Ok(pb::Command {
+                    kind: Some(pb::command::Kind::Control(payload.clone())),
+                }));
+            }
+            let cores = (r.cores as usize).max(1);
+            st.executors.insert(
+                r.executor_id,
+                ExecutorEntry {
+                    address: r.address.clone(),
+                    host: r.host.clone(),
+                    cores,
+                    free: cores,
+                    last_seen: Instant::now(),
+                    commands: tx,
+                    ready: HashSet::new(),
+                },
+            );
+            let e = &st.executors[&r.executor_id];
+            tracing::info!(
+                "executor {} registered: {} cores on {} ({}, pid {}, from {peer:?})",
+                r.executor_id,
+                e.cores,
+                e.host,
+                e.address,
+                r.pid
+            );
+        }
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
+        )))
+    }
+
+    async fn heartbeat(
+        &self,
+        req: Request<pb::HeartbeatRequest>,
+    ) -> std::result::Result<Response<pb::HeartbeatReply>, Status> {
+        let id = req.into_inner().executor_id;
+        let mut st = self.0.state.lock();
+        let known = match st.executors.get_mut(&id) {
+            Some(e) => {
+                e.last_seen = Instant::now();
+                true
+            }
+            None => false,
+        };
+        Ok(Response::new(pb::HeartbeatReply { known }))
+    }
+
+    async fn job_ready(
+        &self,
+        req: Request<pb::JobReadyRequest>,
+    ) -> std::result::Result<Response<pb::JobReadyReply>, Status> {
+        let r = req.into_inner();
+        let job = JobId(r.job);
+        let mut changed = self.0.changed.subscribe();
+        loop {
+            {
+                let mut st = self.0.state.lock();
+                if st.stopping {
+                    return Err(Status::cancelled("the driver stopped"));
+                }
+                if !st.executors.contains_key(&r.executor_id) {
+                    return Err(Status::not_found(format!(
+                        "executor {} is not registered (lost or refused)",
+                        r.executor_id
+                    )));
+                }
+                if let Some(j) = st.jobs.get(&job) {
+                    if j.fingerprint != r.fingerprint {
+                        let reason = format!(
+                            "its program built another graph for {job}: the driver's is {} \
+                             (fingerprint {}), the executor's {} (fingerprint {}); every process \
+                             must run the same binary with the same arguments, and control flow \
+                             may depend only on action results",
+                            j.description, j.fingerprint, r.description, r.fingerprint
+                        );
+                        drop(st);
+                        self.0.refuse(r.executor_id, &reason);
+                        return Err(Status::failed_precondition(reason));
+                    }
+                    let reply = pb::JobReadyReply {
+                        rdd_ids: j.rdd_ids.clone(),
+                        shuffle_ids: j.shuffle_ids.clone(),
+                        ended: j.ended.clone(),
+                    };
+                    if reply.ended.is_none() {
+                        if let Some(e) = st.executors.get_mut(&r.executor_id) {
+                            e.ready.insert(job);
+                        }
+                        self.0.dispatch(&mut st);
+                    }
+                    return Ok(Response::new(reply));
+                }
+            }
+            if changed.changed().await.is_err() {
+                return Err(Status::cancelled("the driver stopped"));
+            }
+        }
+    }
+
+    async fn fetch_input_block(
+        &self,
+        req: Request<pb::InputBlockRequest>,
+    ) -> std::result::Result<Response<pb::InputBlockReply>, Status> {
+        let r = req.into_inner();
+        let ctx = self
+            .0
+            .ctx
+            .upgrade()
+            .ok_or_else(|| Status::unavailable("the driver is stopping"))?;
+        let id = crate::storage::BlockId::Input(crate::ids::InputBlockId {
+            stream: r.stream,
+            seq: r.seq,
+        });
+        let frame = tokio::task::spawn_blocking(move || ctx.blocks.encoded(id))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        match frame {
+            Some(Ok(frame)) => Ok(Response::new(pb::InputBlockReply {
+                frame,
+                missing: false,
+            })),
+            Some(Err(e)) => Err(Status::internal(e.to_string())),
+            None => Ok(Response::new(pb::InputBlockReply {
+                frame: Vec::new(),
+                missing: true,
+            })),
+        }
+    }
+
+    async fn task_done(
+        &self,
+        req: Request<pb::TaskResult>,
+    ) -> std::result::Result<Response<pb::Ack>, Status> {
+        let shared = Arc::clone(&self.0);
+        let r = req.into_inner();
+        // The scheduler's completion callback may decode a large result: not on the reactor.
+        tokio::task::spawn_blocking(move || shared.task_done(r))
+            .await
+            .map_err(|e| Status::internal(format!("task report: {e}")))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+}

@@ -1,0 +1,236 @@
+//! A probe of cluster mode (used by `tests/cluster.rs`; also handy to watch a cluster work).
+//!
+//! ```text
+//! cluster_probe shuffle <marker-dir> <maps> <reduces> <task-ms>
+//! cluster_probe faults <marker-dir> <checkpoint-dir>
+//! spate-submit --master 'local-cluster[2,1]' target/debug/examples/cluster_probe shuffle /tmp/m 8 4 200
+//! ```
+//!
+//! Every task leaves a marker file `<kind>-<partition>-e<executor>-p<pid>-<nanos>` in the
+//! marker directory, so a test can see where tasks ran (and kill the process running them).
+//! `shuffle` runs a two-stage job whose tasks take `task-ms` each and prints its result;
+//! `faults` runs the core's recovery scenarios (injected task failures, lost shuffle outputs,
+//! dropped cached blocks, a panicking closure, checkpoints) and prints what each one gave, so
+//! the output under `local[2]` and under a cluster master can be compared line by line.
+//! The program is the same under every master; only the driver prints.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use spate::prelude::*;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["shuffle", dir, maps, reduces, ms] => match (maps.parse(), reduces.parse(), ms.parse()) {
+            (Ok(m), Ok(r), Ok(ms)) => shuffle(PathBuf::from(dir), m, r, ms),
+            _ => return usage("maps, reduces and task-ms are numbers"),
+        },
+        ["faults", dir, checkpoints] => faults(PathBuf::from(dir), Path::new(checkpoints)),
+        _ => return usage("unknown mode or arguments"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cluster_probe: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn usage(problem: &str) -> ExitCode {
+    eprintln!(
+        "cluster_probe: {problem}\nUsage: cluster_probe shuffle <marker-dir> <maps> <reduces> \
+         <task-ms>\n       cluster_probe faults <marker-dir> <checkpoint-dir>"
+    );
+    ExitCode::from(1)
+}
+
+/// Leaves a marker for a task of `kind` on partition `i` (in whatever process runs it).
+fn mark(dir: &Path, kind: &str, i: usize) {
+    let executor = std::env::var("SPATE_EXECUTOR_ID").unwrap_or_else(|_| "local".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name = format!("{kind}-{i}-e{executor}-p{}-{nanos}", std::process::id());
+    let _ = std::fs::write(dir.join(name), b"");
+}
+
+/// A marking, optionally slow, identity step named `kind`.
+fn marked<T: Data>(rdd: &Rdd<T>, dir: &Path, kind: &'static str, ms: u64) -> Rdd<T> {
+    let dir = dir.to_path_buf();
+    rdd.map_partitions_with_index(move |i, it| {
+        mark(&dir, kind, i);
+        std::thread::sleep(Duration::from_millis(ms));
+        it
+    })
+}
+
+fn pairs(ctx: &Context, parts: usize) -> Rdd<(u64, u64)> {
+    ctx.parallelize((0..4000u64).map(|i| (i % 97, i)).collect(), parts)
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+fn shuffle(dir: PathBuf, maps: usize, reduces: usize, ms: u64) -> Result<()> {
+    let ctx = Context::new(Conf::from_env().set_app_name("ClusterProbe"))?;
+    let data = ctx.parallelize((0..maps as u64 * 1000).collect(), maps);
+    let keyed = marked(&data, &dir, "map", ms).map(|x| (x % 97, x));
+    let sums = keyed.reduce_by_key_with_partitions(|a, b| a + b, reduces);
+    let result = sorted(marked(&sums, &dir, "reduce", ms).collect()?);
+    if ctx.is_driver() {
+        let total: u64 = result.iter().map(|(_, v)| v).sum();
+        println!("keys {} total {total}", result.len());
+        println!("{result:?}");
+    }
+    Ok(())
+}
+
+/// One line per scenario, printed by the driver.
+fn say(ctx: &Context, line: String) {
+    if ctx.is_driver() {
+        println!("{line}");
+    }
+}
+
+/// An error in a form that is the same wherever the task ran.
+fn outcome<T: std::fmt::Debug>(r: spate::core::Result<T>) -> String {
+    match r {
+        Ok(v) => format!("ok {v:?}"),
+        Err(spate::core::Error::JobAborted {
+            partition,
+            attempts,
+            reason,
+            ..
+        }) => format!(
+            "aborted partition {partition} after {attempts} attempts (injected: {}, panic: {})",
+            reason.contains("injected"),
+            reason.contains("panicked: bad record 77")
+        ),
+        Err(e) => format!("error {}", e.to_string().split(':').next().unwrap_or("")),
+    }
+}
+
+fn faults(dir: PathBuf, checkpoints: &Path) -> Result<()> {
+    let ctx = Context::new(
+        Conf::from_env()
+            .set_app_name("ClusterFaults")
+            .set("spate.task.maxFailures", "3")
+            .set("spate.stage.maxConsecutiveAttempts", "3"),
+    )?;
+    let faults = ctx.fault_injector();
+
+    // Failed attempts (map and result side) are retried with the same result.
+    let p = pairs(&ctx, 4);
+    let expected = sorted(p.reduce_by_key(|a, b| a + b).collect()?);
+    faults.fail_task_attempt(p.id(), 2, 0);
+    faults.fail_task_attempt(p.id(), 2, 1);
+    let again = p.reduce_by_key(|a, b| a + b);
+    faults.fail_task_attempt(again.id(), 0, 0);
+    let got = sorted(again.collect()?);
+    say(&ctx, format!("retried: {}", got == expected));
+
+    // Too many failures abort with the partition and attempts.
+    let p2 = pairs(&ctx, 4);
+    faults.fail_task_always(p2.id(), 1);
+    say(
+        &ctx,
+        format!("abort: {}", outcome(p2.reduce_by_key(|a, b| a + b).count())),
+    );
+
+    // A panicking closure fails its task and, after the retries, the job.
+    let bad = ctx.parallelize((0..100).collect::<Vec<i32>>(), 4).map(|x| {
+        if x == 77 {
+            panic!("bad record {x}");
+        }
+        x
+    });
+    say(&ctx, format!("panic: {}", outcome(bad.count())));
+
+    // Lost map outputs are recomputed (only those), also within a job and upstream.
+    let tracked = marked(&pairs(&ctx, 4), &dir, "lost", 0);
+    let sums = tracked.reduce_by_key_with_partitions(|a, b| a + b, 3);
+    let expected = sorted(sums.collect()?);
+    faults.lose_shuffle_outputs(sums.shuffle_ids()[0], &[1, 3]);
+    say(
+        &ctx,
+        format!("lost outputs: {}", sorted(sums.collect()?) == expected),
+    );
+    let groups = pairs(&ctx, 4).group_by_key().map_values(|v| v.len());
+    faults.lose_shuffle_outputs_after_map_stage(groups.shuffle_ids()[0], &[0]);
+    let g = sorted(groups.collect()?);
+    say(
+        &ctx,
+        format!("lost mid-job: {} groups {:?}", g.len(), g.first()),
+    );
+    let by_mod = pairs(&ctx, 4)
+        .reduce_by_key(|a, b| a + b)
+        .map(|(k, v)| (k % 5, v))
+        .reduce_by_key_with_partitions(|a, b| a + b, 2);
+    let expected = sorted(by_mod.collect()?);
+    let shuffles = by_mod.shuffle_ids();
+    faults.lose_shuffle_outputs(shuffles[0], &[0, 1]);
+    faults.lose_shuffle_outputs(shuffles[1], &[2]);
+    say(
+        &ctx,
+        format!("two shuffles: {}", sorted(by_mod.collect()?) == expected),
+    );
+    let never = pairs(&ctx, 2).reduce_by_key(|a, b| a + b);
+    for _ in 0..5 {
+        faults.lose_shuffle_outputs_after_map_stage(never.shuffle_ids()[0], &[0]);
+    }
+    let lost = match never.count() {
+        Err(spate::core::Error::JobAborted { reason, .. }) => reason.contains("kept being lost"),
+        _ => false,
+    };
+    say(&ctx, format!("persistent loss aborts: {lost}"));
+
+    // Cached partitions are read back; a dropped one is recomputed.
+    let cached = marked(&pairs(&ctx, 4), &dir, "cached", 0).cache();
+    let expected = cached.collect()?;
+    let second = cached.collect()?;
+    faults.drop_cached_blocks(cached.id(), &[2]);
+    let third = cached.collect()?;
+    say(
+        &ctx,
+        format!("cache: {} {}", second == expected, third == expected),
+    );
+
+    // Checkpoints cut the lineage and serve the data alone (a shared directory).
+    ctx.set_checkpoint_dir(checkpoints)?;
+    let summed = pairs(&ctx, 3).reduce_by_key(|a, b| a + b).cache();
+    summed.checkpoint()?;
+    let expected = sorted(summed.collect()?);
+    summed.unpersist();
+    say(
+        &ctx,
+        format!(
+            "checkpoint: {} {} {}",
+            summed.is_checkpointed(),
+            summed.shuffle_ids().is_empty(),
+            sorted(summed.collect()?) == expected
+        ),
+    );
+
+    // Control flow that depends on an action takes the same path in every process.
+    let mut rounds = 0;
+    let mut value = ctx.parallelize((1..=64u64).collect(), 4);
+    while value.count()? > 1 {
+        value = value.map(|x| (x / 2, ())).reduce_by_key(|a, _| a).keys();
+        rounds += 1;
+    }
+    say(
+        &ctx,
+        format!("loop: {rounds} rounds, {:?}", value.collect()?),
+    );
+    Ok(())
+}

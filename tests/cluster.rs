@@ -1,0 +1,532 @@
+//! Cluster mode on `local-cluster[N,C]`: the same programs as under `local[2]`, their executors
+//! real processes of the same binary; kills, a silent executor, a late executor, and peers
+//! that must be refused. (The Slurm cluster across network namespaces is `tests/slurm.rs`'s.)
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use support::{Reaped, example_path, wait_exit, wait_for};
+
+const SECRET: &str = "test-secret-0123456789abcdef";
+
+/// Runs `program args` under `master` (directly, as spate-submit would) and waits for it.
+fn run(master: &str, program: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("SPATE_MASTER", master)
+        .env("SPATE_AUTH_SECRET", SECRET)
+        .envs(extra.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Reaped(cmd.spawn().unwrap());
+    // Small outputs: they fit the pipes, so waiting first cannot block the child.
+    let status = wait_exit(&mut child.0, 120);
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    use std::io::Read;
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Marker files `<kind>-<partition>-e<executor>-p<pid>-<nanos>` left by cluster_probe tasks.
+fn markers(dir: &Path) -> Vec<(String, usize, String, u32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let parts: Vec<&str> = name.split('-').collect();
+        if let [kind, p, exec, pid, _] = parts.as_slice() {
+            out.push((
+                kind.to_string(),
+                p.parse().unwrap(),
+                exec.trim_start_matches('e').to_string(),
+                pid.trim_start_matches('p').parse().unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+fn counts_by_kind_partition(dir: &Path) -> HashMap<(String, usize), usize> {
+    let mut m = HashMap::new();
+    for (k, p, _, _) in markers(dir) {
+        *m.entry((k, p)).or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn rdd_wordcount_through_spate_submit_matches_local() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    let mut f = std::fs::File::create(&input).unwrap();
+    for i in 0..5000 {
+        writeln!(f, "w{} x{} the w{}", i % 37, i % 11, i % 5).unwrap();
+    }
+    drop(f);
+    let mut outputs = Vec::new();
+    for (master, out) in [("local[2]", "local"), ("local-cluster[2,1]", "cluster")] {
+        let saved = dir.path().join(out);
+        let o = Command::new(env!("CARGO_BIN_EXE_spate-submit"))
+            .args(["--master", master])
+            .arg(example_path("rdd_wordcount"))
+            .arg(&input)
+            .arg(&saved)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{master}: {}", text(&o.stderr));
+        let mut lines: Vec<String> = std::fs::read_dir(&saved)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("part-"))
+            .flat_map(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        lines.sort();
+        let printed = text(&o.stdout).replace(saved.to_str().unwrap(), "OUT");
+        outputs.push((printed, lines, text(&o.stderr)));
+    }
+    let (local, cluster) = (&outputs[0], &outputs[1]);
+    assert_eq!(local.0, cluster.0, "printed output differs");
+    assert_eq!(local.1, cluster.1, "saved output differs");
+    assert_eq!(local.1.len(), 37 + 11 + 1);
+    assert!(
+        cluster
+            .2
+            .contains("2 executor(s) x 1 core(s) on local-cluster"),
+        "{}",
+        cluster.2
+    );
+}
+
+#[test]
+fn the_recovery_and_fault_injection_suite_gives_the_same_results_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = example_path("cluster_probe");
+    let mut results = Vec::new();
+    for (master, name) in [("local[2]", "local"), ("local-cluster[2,1]", "cluster")] {
+        let marks = dir.path().join(format!("marks-{name}"));
+        std::fs::create_dir(&marks).unwrap();
+        let ck = dir.path().join(format!("ck-{name}"));
+        let o = run(
+            master,
+            &probe,
+            &["faults", marks.to_str().unwrap(), ck.to_str().unwrap()],
+            &[],
+        );
+        assert!(o.status.success(), "{master}: {}", text(&o.stderr));
+        results.push((text(&o.stdout), counts_by_kind_partition(&marks), marks));
+    }
+    assert_eq!(results[0].0, results[1].0);
+    assert!(results[0].0.contains("retried: true"), "{}", results[0].0);
+    assert!(
+        results[0].0.contains("loop: 7 rounds, [0]"),
+        "{}",
+        results[0].0
+    );
+    // Only the lost outputs and the dropped block were recomputed, in both.
+    assert_eq!(results[0].1, results[1].1);
+    // And the cluster's tasks ran in both executors.
+    let executors: std::collections::HashSet<String> =
+        markers(&results[1].2).into_iter().map(|m| m.2).collect();
+    assert_eq!(executors, ["0", "1"].map(String::from).into());
+}
+
+/// The expected result of `cluster_probe shuffle _ <maps> _ _`, from a local run.
+fn local_shuffle(maps: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        "local[2]",
+        &example_path("cluster_probe"),
+        &["shuffle", dir.path().to_str().unwrap(), maps, "4", "0"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    text(&o.stdout)
+}
+
+struct Driver {
+    child: Reaped,
+    marks: tempfile::TempDir,
+}
+
+/// `cluster_probe shuffle` on a cluster master, running in the background.
+fn start_driver(master: &str, maps: &str, task_ms: &str, extra: &[(&str, &str)]) -> Driver {
+    let marks = tempfile::tempdir().unwrap();
+    let child = Command::new(example_path("cluster_probe"))
+        .args([
+            "shuffle",
+            marks.path().to_str().unwrap(),
+            maps,
+            "4",
+            task_ms,
+        ])
+        .env("SPATE_MASTER", master)
+        .env("SPATE_AUTH_SECRET", SECRET)
+        .envs(extra.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Driver {
+        child: Reaped(child),
+        marks,
+    }
+}
+
+impl Driver {
+    fn finish(&mut self) -> (bool, String, String) {
+        let status = wait_exit(&mut self.child.0, 120);
+        let mut out = String::new();
+        let mut err = String::new();
+        use std::io::Read;
+        self.child
+            .0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        self.child
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status.success(), out, err)
+    }
+}
+
+fn kill(pid: u32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
+}
+
+#[test]
+fn an_executor_killed_mid_shuffle_is_recomputed_from_lineage() {
+    let expected = local_shuffle("8");
+    let mut d = start_driver("local-cluster[2,1]", "8", "250", &[]);
+    // Once reducers run, executor 1 holds map outputs they need: kill it.
+    assert!(wait_for(60, || markers(d.marks.path())
+        .iter()
+        .any(|m| m.0 == "reduce")));
+    let victim = markers(d.marks.path())
+        .into_iter()
+        .find(|m| m.0 == "map" && m.2 == "1")
+        .expect("executor 1 ran map tasks")
+        .3;
+    kill(victim, nix::sys::signal::Signal::SIGKILL);
+    let (ok, out, err) = d.finish();
+    let marks = d.marks.path().to_path_buf();
+    assert!(ok, "{err}");
+    assert_eq!(out, expected);
+    assert!(err.contains("executor 1 lost"), "{err}");
+    // Its map outputs were computed again, by executor 0.
+    let reruns = markers(&marks)
+        .into_iter()
+        .filter(|m| m.0 == "map" && m.2 == "0")
+        .count();
+    assert!(reruns > 4, "{reruns} map tasks on executor 0\n{err}");
+}
+
+#[test]
+fn a_silent_executor_is_declared_lost_and_told_to_exit_when_it_wakes() {
+    let expected = local_shuffle("16");
+    let mut d = start_driver(
+        "local-cluster[2,1]",
+        "16",
+        "250",
+        &[("SPATE_CONF_spate.executor.heartbeatTimeout", "1s")],
+    );
+    assert!(wait_for(60, || markers(d.marks.path())
+        .iter()
+        .any(|m| m.2 == "1")));
+    let victim = markers(d.marks.path())
+        .into_iter()
+        .find(|m| m.2 == "1")
+        .unwrap()
+        .3;
+    // Stopped, not dead: only the missing heartbeats tell.
+    kill(victim, nix::sys::signal::Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(2500));
+    kill(victim, nix::sys::signal::Signal::SIGCONT);
+    // Woken, it learns it was dropped and exits (the driver reaps it).
+    let gone = wait_for(20, || !Path::new(&format!("/proc/{victim}")).exists());
+    let (ok, out, err) = d.finish();
+    assert!(ok, "{err}");
+    assert_eq!(out, expected);
+    assert!(err.contains("executor 1 lost: no heartbeat"), "{err}");
+    assert!(gone, "executor {victim} still runs");
+}
+
+/// The URL the driver logged.
+fn driver_url(d: &mut Driver) -> (String, std::io::BufReader<std::process::ChildStderr>) {
+    use std::io::BufRead;
+    let mut err = std::io::BufReader::new(d.child.0.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "driver exited early");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let url = rest.split(';').next().unwrap().to_string();
+            return (url, err);
+        }
+    }
+}
+
+/// Starts an executor by hand, as a backend would, with some parts changed.
+fn rogue(program: &Path, args: &[&str], id: &str, url: &str, secret: &str) -> Reaped {
+    Reaped(
+        Command::new(program)
+            .args(args)
+            .env("SPATE_MASTER", "local-cluster[2,1]")
+            .env("SPATE_EXECUTOR_ID", id)
+            .env("SPATE_DRIVER_URL", url)
+            .env("SPATE_AUTH_SECRET", secret)
+            .env("SPATE_EXECUTOR_CORES", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn stderr_of(mut r: Reaped) -> (std::process::ExitStatus, String) {
+    let status = wait_exit(&mut r.0, 60);
+    let mut s = String::new();
+    use std::io::Read;
+    r.0.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+    (status, s)
+}
+
+#[test]
+fn a_third_executor_joining_mid_run_gets_tasks() {
+    let expected = local_shuffle("16");
+    let mut d = start_driver("local-cluster[2,1]", "16", "200", &[]);
+    let (url, mut err) = driver_url(&mut d);
+    let marks = d.marks.path().to_str().unwrap().to_string();
+    assert!(wait_for(60, || !markers(d.marks.path()).is_empty()));
+    let probe = example_path("cluster_probe");
+    let _third = rogue(
+        &probe,
+        &["shuffle", &marks, "16", "4", "200"],
+        "2",
+        &url,
+        SECRET,
+    );
+    let (ok, out, _) = {
+        let mut rest = String::new();
+        use std::io::Read;
+        let status = wait_exit(&mut d.child.0, 120);
+        err.read_to_string(&mut rest).unwrap();
+        let mut out = String::new();
+        d.child
+            .0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        (status.success(), out, rest)
+    };
+    assert!(ok);
+    assert_eq!(out, expected);
+    let by_third = markers(d.marks.path())
+        .into_iter()
+        .filter(|m| m.2 == "2")
+        .count();
+    assert!(by_third > 0, "the late executor ran no task");
+}
+
+#[test]
+fn a_wrong_secret_another_binary_or_another_graph_is_refused_and_runs_nothing() {
+    let expected = local_shuffle("12");
+    let mut d = start_driver("local-cluster[1,1]", "12", "150", &[]);
+    let (url, mut err) = driver_url(&mut d);
+    let marks = d.marks.path().to_str().unwrap().to_string();
+    let probe = example_path("cluster_probe");
+    let args = ["shuffle", marks.as_str(), "12", "4", "150"];
+
+    // Another binary: a copy of the probe with bytes appended (it still runs).
+    let dir = tempfile::tempdir().unwrap();
+    let other: PathBuf = dir.path().join("cluster_probe_v2");
+    std::fs::copy(&probe, &other).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&other)
+        .unwrap()
+        .write_all(b"another build")
+        .unwrap();
+
+    let wrong_secret = rogue(&probe, &args, "5", &url, "not-the-secret-0123456789");
+    let another_binary = rogue(&other, &args, "6", &url, SECRET);
+    let another_graph = rogue(
+        &probe,
+        &["shuffle", &marks, "13", "4", "150"],
+        "7",
+        &url,
+        SECRET,
+    );
+
+    let (status, e) = stderr_of(wrong_secret);
+    assert!(!status.success());
+    assert!(e.contains("wrong application secret"), "{e}");
+    let (status, e) = stderr_of(another_binary);
+    assert!(!status.success());
+    assert!(e.contains("another binary than the driver"), "{e}");
+    let (status, e) = stderr_of(another_graph);
+    assert!(!status.success());
+    assert!(e.contains("built another graph for job 0"), "{e}");
+    assert!(e.contains("fingerprint"), "{e}");
+
+    let status = wait_exit(&mut d.child.0, 120);
+    let mut log = String::new();
+    use std::io::Read;
+    err.read_to_string(&mut log).unwrap();
+    let mut out = String::new();
+    d.child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(status.success(), "{log}");
+    assert_eq!(out, expected);
+    assert!(log.contains("refused a call from 127.0.0.1"), "{log}");
+    assert!(log.contains("refused executor 6"), "{log}");
+    assert!(log.contains("refused executor 7"), "{log}");
+    // Nothing ran anywhere but in the one real executor.
+    assert!(markers(d.marks.path()).iter().all(|m| m.2 == "0"));
+}
+
+#[test]
+fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
+    if Command::new("nc")
+        .arg("-h")
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nc (netcat-openbsd) is required in CI"
+        );
+        eprintln!("skipping: nc not installed (apt-get install netcat-openbsd)");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut nc = Reaped(
+        Command::new("nc")
+            .args(["-lk", "127.0.0.1", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let job = Command::new(env!("CARGO_BIN_EXE_spate-submit"))
+        .args([
+            "--master",
+            "local-cluster[2,1]",
+            "--conf",
+            "spate.streaming.blockInterval=100ms",
+        ])
+        .arg(example_path("network_wordcount"))
+        .args(["127.0.0.1", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut job = Reaped(job);
+    let out = job.0.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<String, u64>::new()));
+    let reader = {
+        let seen = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(inner) = line.strip_prefix('(').and_then(|l| l.strip_suffix(')')) {
+                    let (w, n) = inner.rsplit_once(',').unwrap();
+                    *seen.lock().unwrap().entry(w.to_string()).or_default() +=
+                        n.parse::<u64>().unwrap();
+                }
+            }
+        })
+    };
+    let mut typed = nc.0.stdin.take().unwrap();
+    let rounds = 40;
+    for _ in 0..rounds {
+        typed
+            .write_all(b"to be or not to be\nthat is the question\n")
+            .unwrap();
+        typed.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let expected: HashMap<String, u64> = [
+        ("to", 2),
+        ("be", 2),
+        ("or", 1),
+        ("not", 1),
+        ("that", 1),
+        ("is", 1),
+        ("the", 1),
+        ("question", 1),
+    ]
+    .into_iter()
+    .map(|(w, n)| (w.to_string(), n * rounds))
+    .collect();
+    let arrived = wait_for(60, || *seen.lock().unwrap() == expected);
+    support::sigterm(&job.0);
+    let status = wait_exit(&mut job.0, 60);
+    drop(typed);
+    let _ = nc.0.kill();
+    reader.join().unwrap();
+    let mut err = String::new();
+    use std::io::Read;
+    job.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        arrived,
+        "printed {:?}, expected {expected:?}\n{err}",
+        seen.lock().unwrap()
+    );
+    assert!(status.success(), "{err}");
+    assert!(err.contains("local-cluster"), "{err}");
+}
