@@ -87,7 +87,8 @@ def peak_rss_sampler(pid, box):
 def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None):
     """One run: generator at `rate` lines/s, the job for `seconds`. Returns batches and stats."""
     gen = Generator(rate, lines)
-    env = dict(os.environ, SPATE_MASTER="local[2]", RUST_LOG="error", **(extra_env or {}))
+    env = dict(os.environ, SPATE_MASTER="local[2]", RUST_LOG="error")
+    env.update(extra_env or {})
     if track:
         env["SPATE_BENCH_TRACK"] = track
     job = subprocess.Popen([JOB, "127.0.0.1", str(gen.port), str(batch_ms), str(seconds)],
@@ -130,11 +131,11 @@ def keeps_up(run, rate, batch_ms, seconds):
     return ok, f"in {got:,.0f}/s, sched {first:.0f}->{last:.0f} ms"
 
 
-def search(batch_ms, seconds, start, factor, ceiling):
+def search(batch_ms, seconds, start, factor, ceiling, extra_env=None):
     """Rising-rate search: multiply the rate while it keeps up, then bisect once."""
     best, rate, tried = 0, start, []
     while rate <= ceiling:
-        run = run_job(rate, batch_ms, seconds)
+        run = run_job(rate, batch_ms, seconds, extra_env=extra_env)
         ok, why = keeps_up(run, rate, batch_ms, seconds)
         tried.append({"rate": rate, "ok": ok, "why": why, "peak_rss_mib": run["peak_rss_mib"]})
         log(f"  {batch_ms} ms batches @ {rate:,} lines/s: {'ok' if ok else 'NO'} ({why})")
@@ -143,7 +144,7 @@ def search(batch_ms, seconds, start, factor, ceiling):
         best, rate = rate, int(rate * factor)
     if best and rate <= ceiling:
         mid = int((best + rate) / 2)
-        run = run_job(mid, batch_ms, seconds)
+        run = run_job(mid, batch_ms, seconds, extra_env=extra_env)
         ok, why = keeps_up(run, mid, batch_ms, seconds)
         tried.append({"rate": mid, "ok": ok, "why": why, "peak_rss_mib": run["peak_rss_mib"]})
         log(f"  {batch_ms} ms batches @ {mid:,} lines/s: {'ok' if ok else 'NO'} ({why})")
@@ -157,14 +158,38 @@ def pct(values, p):
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else 0.0
 
 
+def cluster(args):
+    """The cluster row: the 1 s network word count's maximum sustained rate on
+    local-cluster[2,1] (two executor processes, remote shuffle) against local[2], one run."""
+    results = {"date": datetime.date.today().isoformat(),
+               "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
+    for master in ("local[2]", "local-cluster[2,1]"):
+        log(f"== {master}: max sustainable throughput, 1 s batches")
+        best, tried = search(1000, args.trial_seconds, 250_000, 1.5, 20_000_000,
+                             extra_env={"SPATE_MASTER": master})
+        results[master] = {"max_lines_per_sec": best, "tried": tried}
+    ratio = results["local-cluster[2,1]"]["max_lines_per_sec"] / max(1, results["local[2]"]["max_lines_per_sec"])
+    results["ratio"] = ratio
+    os.makedirs("bench-results", exist_ok=True)
+    json.dump(results, open("bench-results/cluster.json", "w"), indent=2)
+    print("| 1 s batches, max sustained | local[2] | local-cluster[2,1] | ratio |")
+    print("|---|---|---|---|")
+    print(f"| network word count | {results['local[2]']['max_lines_per_sec']:,} lines/s "
+          f"| {results['local-cluster[2,1]']['max_lines_per_sec']:,} lines/s | {ratio:.2f}x |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trial-seconds", type=float, default=8)
     ap.add_argument("--confirm-seconds", type=float, default=60)
     ap.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
+    ap.add_argument("--cluster", action="store_true",
+                    help="only the cluster row: local-cluster[2,1] against local[2]")
     args = ap.parse_args()
     if args.quick:
         args.trial_seconds, args.confirm_seconds = 4, 6
+    if args.cluster:
+        return cluster(args)
     for exe in (GEN, JOB, CEILING):
         if not os.path.exists(exe):
             sys.exit(f"missing {exe}: run scripts/bench, which builds it")

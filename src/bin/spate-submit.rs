@@ -1,14 +1,22 @@
 //! `spate-submit`: launches a spate application, in the manner of `spark-submit`.
 //!
 //! ```text
-//! spate-submit [--master local[N]|local[*]] [--name NAME] [--conf KEY=VALUE]...
-//!              [--properties-file FILE] [--verbose] (PATH_TO_APP_BINARY | --example NAME) [APP_ARGS]...
+//! spate-submit [--master local[N]|local[*]|local-cluster[N,C]|slurm] [--name NAME]
+//!              [--num-executors N] [--executor-cores C] [--executor-memory SIZE]
+//!              [--conf KEY=VALUE]... [--properties-file FILE] [--verbose]
+//!              (PATH_TO_APP_BINARY | --example NAME) [APP_ARGS]...
 //! ```
 //!
 //! Validates the master and every setting before launching, passes them to the application
 //! through the environment `Conf::from_env()` reads (`SPATE_MASTER`, `SPATE_APP_NAME`,
 //! `SPATE_CONF_<key>`), runs it with inherited stdio in its own process group, forwards SIGINT,
 //! SIGTERM and SIGHUP to it, and exits with its exit code (128 + N if it died of signal N).
+//!
+//! For a cluster master it also generates the application's secret and hands it to the driver
+//! in the environment (`SPATE_AUTH_SECRET`; never on a command line), unless one is set
+//! already (`SPATE_AUTH_SECRET` or `SPATE_AUTH_SECRET_FILE`). The driver then starts the
+//! executors: child processes for `local-cluster[N,C]`, `srun` steps for `slurm` (run
+//! spate-submit inside an allocation: `salloc -N 2 spate-submit --master slurm ...`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -22,16 +30,25 @@ use spate_core::conf::Master;
     name = "spate-submit",
     version,
     about = "Launch a spate application (in the manner of spark-submit)",
-    after_help = "Examples:\n  spate-submit --master 'local[2]' --example network_wordcount localhost 9999\n  spate-submit --conf spate.streaming.blockInterval=100ms ./target/release/my-app arg1"
+    after_help = "Examples:\n  spate-submit --master 'local[2]' --example network_wordcount localhost 9999\n  spate-submit --master 'local-cluster[2,1]' --example rdd_wordcount input.txt\n  salloc -N 2 spate-submit --master slurm --executor-cores 1 --example rdd_wordcount input.txt\n  spate-submit --conf spate.streaming.blockInterval=100ms ./target/release/my-app arg1"
 )]
 struct Args {
     /// Where to run.
     #[arg(
         long,
         value_name = "MASTER",
-        help = "Where to run: local, local[N] or local[*]"
+        help = "Where to run: local, local[N], local[*], local-cluster[N,C] or slurm"
     )]
     master: Option<String>,
+    /// Executors of a slurm master (spate.executor.instances; default: one per node).
+    #[arg(long, value_name = "N")]
+    num_executors: Option<String>,
+    /// Task slots of each executor of a slurm master (spate.executor.cores).
+    #[arg(long, value_name = "C")]
+    executor_cores: Option<String>,
+    /// Memory of each executor, e.g. 2g (spate.executor.memory; srun --mem for slurm).
+    #[arg(long, value_name = "SIZE")]
+    executor_memory: Option<String>,
     /// The application's name.
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
@@ -114,6 +131,15 @@ fn resolve_conf(args: &Args) -> Result<Conf, String> {
     if let Some(n) = &args.name {
         conf = conf.set_app_name(n.clone());
     }
+    for (flag, key) in [
+        (&args.num_executors, "spate.executor.instances"),
+        (&args.executor_cores, "spate.executor.cores"),
+        (&args.executor_memory, "spate.executor.memory"),
+    ] {
+        if let Some(v) = flag {
+            conf = conf.set(key, v.clone());
+        }
+    }
     conf.validate().map_err(|e| e.to_string())?;
     Ok(conf)
 }
@@ -161,6 +187,16 @@ fn launch(args: Args) -> Result<ExitCode, String> {
     }
     let mut cmd = Command::new(&program);
     cmd.args(&app_args);
+    let cluster = conf.master().map_err(|e| e.to_string())?.is_cluster();
+    if cluster
+        && std::env::var_os("SPATE_AUTH_SECRET").is_none()
+        && std::env::var_os("SPATE_AUTH_SECRET_FILE").is_none()
+    {
+        // One secret per application: every RPC between its processes carries it.
+        let bytes: [u8; 32] = rand::random();
+        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        cmd.env("SPATE_AUTH_SECRET", secret);
+    }
     for (k, v) in conf.entries() {
         match k {
             "spate.master" => cmd.env("SPATE_MASTER", v),
@@ -253,6 +289,26 @@ mod tests {
         assert_eq!(conf.get("spate.storage.memory"), Some("64m"));
         assert_eq!(conf.get("spate.master"), Some("local[2]"));
         assert_eq!(a.rest, ["app", "--x"]);
+
+        let a = args(&[
+            "--master",
+            "slurm",
+            "--num-executors",
+            "3",
+            "--executor-cores",
+            "2",
+            "--executor-memory",
+            "2g",
+            "app",
+        ]);
+        let conf = resolve_conf(&a).unwrap();
+        assert_eq!(conf.get("spate.executor.instances"), Some("3"));
+        assert_eq!(conf.get("spate.executor.cores"), Some("2"));
+        assert_eq!(conf.get_size("spate.executor.memory").unwrap(), 2 << 30);
+        let err = resolve_conf(&args(&["--executor-cores", "0", "app"])).unwrap_err();
+        assert!(err.contains("spate.executor.cores"), "{err}");
+        let err = resolve_conf(&args(&["--master", "local-cluster[2]", "app"])).unwrap_err();
+        assert!(err.contains("local-cluster[N,C]"), "{err}");
 
         let err = resolve_conf(&args(&["--master", "yarn", "app"])).unwrap_err();
         assert!(err.contains("local[N]"), "{err}");

@@ -266,6 +266,11 @@ impl Shared {
     pub(crate) fn next_stream_id(&self) -> StreamId {
         StreamId(self.next_stream.fetch_add(1, Ordering::Relaxed))
     }
+    /// In an executor: the driver's streaming context stopped, so this one is too.
+    pub(crate) fn stopped_by_driver(&self) {
+        *self.state.lock() = StreamingState::Stopped;
+        self.state_changed.notify_all();
+    }
     pub(crate) fn is_halting(&self) -> bool {
         self.halting.load(Ordering::SeqCst)
     }
@@ -993,8 +998,10 @@ impl StreamingContext {
             input.stop();
         }
         let mut result = Ok(());
+        let executor = !shared.ctx.is_driver();
         if let Some(mut running) = running {
-            if options.graceful && shared.failure.lock().is_none() {
+            // An executor follows the driver's batches until the driver stops.
+            if options.graceful && shared.failure.lock().is_none() && !executor {
                 shared.draining.store(true, Ordering::SeqCst);
                 shared.clock.wake();
                 if !running
@@ -1014,6 +1021,9 @@ impl StreamingContext {
             shared.halting.store(true, Ordering::SeqCst);
             shared.clock.wake();
             running.scheduler.join();
+            if shared.ctx.driver_address().is_some() {
+                crate::scheduler::announce(shared, &crate::scheduler::Announcement::Stopped);
+            }
             if let Some(rt) = running.runtime.take() {
                 rt.shutdown_background();
             }

@@ -158,20 +158,40 @@ fn generate_batches(shared: &Arc<Shared>, first: Time, tx: Sender<Batch>) {
     }
 }
 
-/// What a cluster driver tells its executors about each batch it generates.
+/// What a cluster driver tells its executors, in order, on the core's control log.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct AnnouncedBatch {
+pub(crate) enum Announcement {
+    /// A batch it generated.
+    Batch(AnnouncedBatch),
+    /// Its streaming context stopped (after its last batch).
+    Stopped,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct AnnouncedBatch {
     time: i64,
     zero: i64,
     /// Per receiver input stream: its id, the batch's blocks, their records.
     inputs: Vec<(u32, Vec<spate_core::ids::InputBlockId>, usize)>,
 }
 
+/// In a cluster driver: tells the executors something, in order.
+pub(crate) fn announce(shared: &Shared, what: &Announcement) {
+    match spate_core::codec::encode(what) {
+        Ok(frame) => shared.ctx.publish_control_message(frame),
+        Err(e) => tracing::error!("cannot announce to the executors: {e}"),
+    }
+}
+
 fn follow_batches(shared: &Arc<Shared>) {
     while let Some(message) = shared.ctx.next_control_message() {
         let announced: AnnouncedBatch =
-            match spate_core::codec::decode(&message, "a batch announced by the driver") {
-                Ok(b) => b,
+            match spate_core::codec::decode(&message, "an announcement of the driver") {
+                Ok(Announcement::Batch(b)) => b,
+                Ok(Announcement::Stopped) => {
+                    shared.stopped_by_driver();
+                    return;
+                }
                 Err(e) => {
                     tracing::error!("{e}");
                     continue;
@@ -221,10 +241,7 @@ fn generate(shared: &Arc<Shared>, time: Time) -> Batch {
                 })
                 .collect(),
         };
-        match spate_core::codec::encode(&announced) {
-            Ok(frame) => shared.ctx.publish_control_message(frame),
-            Err(e) => tracing::error!("cannot announce the batch of {time}: {e}"),
-        }
+        announce(shared, &Announcement::Batch(announced));
     }
     let mut jobs: Vec<Job> = Vec::with_capacity(outputs.len());
     for out in outputs {
