@@ -53,6 +53,16 @@ pub(crate) trait StreamOp<T>: Send + Sync + 'static {
     fn restore_input(&self, _saved: &[u8], _last_generated: Time) -> crate::Result<()> {
         Ok(())
     }
+
+    /// In a cluster driver: what this input read for batch `time`, for the executors (an
+    /// input that finds its data itself — a file stream's directory listing — would find
+    /// something else in another process at another moment).
+    fn announce_input(&self, _time: Time) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// In an executor: batch `time` reads what the driver's [`StreamOp::announce_input`] said.
+    fn follow_input(&self, _time: Time, _announced: &[u8]) {}
 }
 
 /// The untyped face of a stream node, for the graph's bookkeeping.
@@ -71,6 +81,10 @@ pub(crate) trait StreamBase: Send + Sync {
     fn snapshot(&self, keep_from: Time) -> Option<StreamSnapshot>;
     /// Restores what [`StreamBase::snapshot`] saved (after checking that it fits).
     fn restore(&self, saved: &StreamSnapshot, last_generated: Time) -> crate::Result<()>;
+    /// See [`StreamOp::announce_input`].
+    fn announce_input(&self, time: Time) -> Option<Vec<u8>>;
+    /// See [`StreamOp::follow_input`].
+    fn follow_input(&self, time: Time, announced: &[u8]);
 }
 
 /// How a stream keeps its RDDs: persisted at a level, and checkpointed every so often (which
@@ -157,6 +171,14 @@ impl<T: Data> StreamNode<T> {
 }
 
 impl<T: Data> StreamBase for StreamNode<T> {
+    fn announce_input(&self, time: Time) -> Option<Vec<u8>> {
+        self.op.announce_input(time)
+    }
+
+    fn follow_input(&self, time: Time, announced: &[u8]) {
+        self.op.follow_input(time, announced)
+    }
+
     fn forget_through(&self, time: Time) {
         let mut g = self.generated.lock();
         let keep = g.split_off(&(time + std::time::Duration::from_millis(1)));

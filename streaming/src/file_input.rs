@@ -142,7 +142,9 @@ impl<T: Data> FileStreamOp<T> {
             }
         }
         let found: Vec<PathBuf> = found.into_iter().map(|(_, p)| p).collect();
-        if self.shared.checkpoint_base().is_some() {
+        // Kept for a restart (with a checkpoint directory) or for the executors (a cluster
+        // driver announces, and then forgets, each batch's files).
+        if self.shared.checkpoint_base().is_some() || self.shared.ctx.driver_address().is_some() {
             seen.batches.insert(time, found.clone());
         }
         found
@@ -152,7 +154,12 @@ impl<T: Data> FileStreamOp<T> {
 impl<T: Data> StreamOp<T> for FileStreamOp<T> {
     fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<T>>> {
         let ctx = &self.shared.ctx;
-        let recorded = self.seen.lock().batches.get(&time).cloned();
+        let recorded = if ctx.is_driver() {
+            self.seen.lock().batches.get(&time).cloned()
+        } else {
+            // An executor: what the driver announced, needed once.
+            self.seen.lock().batches.remove(&time)
+        };
         let files = match recorded {
             Some(files) => files,
             None if self.replay_through.lock().is_some_and(|t| time <= t) => Vec::new(),
@@ -176,6 +183,25 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
             }
         }
         Ok(Some(ctx.union(&rdds)))
+    }
+
+    fn announce_input(&self, time: Time) -> Option<Vec<u8>> {
+        let mut seen = self.seen.lock();
+        let files = if self.shared.checkpoint_base().is_some() {
+            seen.batches.get(&time).cloned()
+        } else {
+            seen.batches.remove(&time)
+        };
+        spate_core::codec::encode(&files.unwrap_or_default()).ok()
+    }
+
+    fn follow_input(&self, time: Time, announced: &[u8]) {
+        match spate_core::codec::decode::<Vec<PathBuf>>(announced, "a batch's files") {
+            Ok(files) => {
+                self.seen.lock().batches.insert(time, files);
+            }
+            Err(e) => tracing::error!("{e}"),
+        }
     }
 
     fn snapshot_input(&self, keep_from: Time) -> Option<(Vec<u8>, Vec<PathBuf>)> {

@@ -173,6 +173,8 @@ pub(crate) struct AnnouncedBatch {
     zero: i64,
     /// Per receiver input stream: its id, the batch's blocks, their records.
     inputs: Vec<(u32, Vec<spate_core::ids::InputBlockId>, usize)>,
+    /// Per stream that finds its own input (file streams): its id and what it read.
+    streams: Vec<(u32, Vec<u8>)>,
 }
 
 /// In a cluster driver: tells the executors something, in order.
@@ -205,6 +207,12 @@ fn follow_batches(shared: &Arc<Shared>) {
                 input.follow_allocation(time, ids, records);
             }
         }
+        let streams = shared.live_streams();
+        for (stream, what) in &announced.streams {
+            if let Some(s) = streams.iter().find(|s| s.id().0 == *stream) {
+                s.follow_input(time, what);
+            }
+        }
         let batch = generate(shared, time);
         for job in batch.jobs {
             let result = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|p| {
@@ -228,21 +236,6 @@ fn generate(shared: &Arc<Shared>, time: Time) -> Batch {
         (g.inputs.clone(), g.outputs.clone())
     };
     let records = inputs.iter().map(|i| i.allocate(time)).sum();
-    if shared.ctx.driver_address().is_some() {
-        // A cluster driver: its executors build the same batch from the same blocks.
-        let announced = AnnouncedBatch {
-            time: time.millis(),
-            zero: shared.zero_time().millis(),
-            inputs: inputs
-                .iter()
-                .map(|i| {
-                    let (ids, records) = i.allocation_of(time);
-                    (i.stream().0, ids, records)
-                })
-                .collect(),
-        };
-        announce(shared, &Announcement::Batch(announced));
-    }
     let mut jobs: Vec<Job> = Vec::with_capacity(outputs.len());
     for out in outputs {
         match catch_unwind(AssertUnwindSafe(|| out.job(time))) {
@@ -256,6 +249,27 @@ fn generate(shared: &Arc<Shared>, time: Time) -> Batch {
                 }));
             }
         }
+    }
+    if shared.ctx.driver_address().is_some() {
+        // A cluster driver: its executors build the same batch from the same input (after
+        // the outputs computed their RDDs, so file streams have listed their directories).
+        let announced = AnnouncedBatch {
+            time: time.millis(),
+            zero: shared.zero_time().millis(),
+            inputs: inputs
+                .iter()
+                .map(|i| {
+                    let (ids, records) = i.allocation_of(time);
+                    (i.stream().0, ids, records)
+                })
+                .collect(),
+            streams: shared
+                .live_streams()
+                .iter()
+                .filter_map(|s| Some((s.id().0, s.announce_input(time)?)))
+                .collect(),
+        };
+        announce(shared, &Announcement::Batch(announced));
     }
     Batch {
         time,
