@@ -71,6 +71,16 @@ pub(crate) fn encode_as<As: ?Sized, T: Serialize + ?Sized>(value: &T) -> Result<
 /// assert!(err.to_string().contains("checksum"));
 /// ```
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], origin: &str) -> Result<T> {
+    let payload = &bytes[payload_of::<T>(bytes, origin)?];
+    bincode::deserialize(payload).map_err(|e| Error::Corrupt {
+        path: origin.into(),
+        reason: format!("undecodable payload: {e}"),
+    })
+}
+
+/// Checks a frame of `T` (magic, version, type, length, checksum) and returns where its
+/// bincode payload is.
+pub(crate) fn payload_of<T: ?Sized>(bytes: &[u8], origin: &str) -> Result<std::ops::Range<usize>> {
     let corrupt = |reason: String| Error::Corrupt {
         path: origin.into(),
         reason,
@@ -111,7 +121,31 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], origin: &str) -> Result<T> {
     if crc32fast::hash(payload) != crc {
         return Err(corrupt("checksum mismatch".into()));
     }
-    bincode::deserialize(payload).map_err(|e| corrupt(format!("undecodable payload: {e}")))
+    Ok(r.pos..bytes.len())
+}
+
+/// Decodes a frame of `Vec<Text>` without a copy per text: every text longer than the inline
+/// size is a slice of the frame itself (how an executor reads a received block of lines).
+pub(crate) fn decode_texts(frame: Vec<u8>, origin: &str) -> Result<Vec<crate::Text>> {
+    let range = payload_of::<Vec<crate::Text>>(&frame, origin)?;
+    let corrupt = |reason: &str| Error::Corrupt {
+        path: origin.into(),
+        reason: reason.to_string(),
+    };
+    let buf = std::sync::Arc::new(frame);
+    let mut r = Reader {
+        bytes: &buf[..range.end],
+        pos: range.start,
+    };
+    let n = r.u64().ok_or_else(|| corrupt("truncated length"))? as usize;
+    let mut out = Vec::with_capacity(n.min(buf.len() / 8));
+    for _ in 0..n {
+        let len = r.u64().ok_or_else(|| corrupt("truncated text length"))? as usize;
+        let start = r.pos;
+        r.take(len).ok_or_else(|| corrupt("truncated text"))?;
+        out.push(crate::Text::from_shared(&buf, start..start + len).0);
+    }
+    Ok(out)
 }
 
 struct Reader<'a> {
@@ -188,6 +222,23 @@ pub fn read_file<T: DeserializeOwned>(path: &Path) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_decode_as_slices_of_their_frame() {
+        let texts: Vec<crate::Text> = ["", "short", "a line longer than fifteen bytes", "é✓"]
+            .iter()
+            .map(|s| crate::Text::from(*s))
+            .collect();
+        let frame = encode(&texts).unwrap();
+        assert_eq!(decode_texts(frame.clone(), "t").unwrap(), texts);
+        let shared = decode_texts(frame.clone(), "t").unwrap();
+        assert!(shared[2].is_shared() && !shared[1].is_shared());
+        let mut bad = frame.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        assert!(decode_texts(bad, "t").is_err());
+        assert!(decode_texts(encode(&vec![1u64]).unwrap(), "t").is_err());
+    }
 
     #[test]
     fn every_kind_of_damage_is_named() {

@@ -512,7 +512,18 @@ impl ExecutorRuntime {
         .ok_or(Error::ContextStopped)?;
         match reply {
             Ok(Ok(r)) if !r.get_ref().missing => {
-                codec::decode::<Vec<T>>(&r.into_inner().frame, "an input block from the driver")
+                let frame = r.into_inner().frame;
+                let origin = "an input block from the driver";
+                if std::any::TypeId::of::<T>() == std::any::TypeId::of::<crate::Text>() {
+                    // Received lines: slices of the one frame, not a copy each.
+                    let texts: Box<dyn std::any::Any> =
+                        Box::new(codec::decode_texts(frame, origin)?);
+                    return texts
+                        .downcast::<Vec<T>>()
+                        .map(|v| *v)
+                        .map_err(|_| Error::Internal("Text is Text".into()));
+                }
+                codec::decode::<Vec<T>>(&frame, origin)
             }
             Ok(Ok(_)) => Err(Error::InputBlockLost { block }),
             Ok(Err(s)) => Err(Error::cluster(format!(
