@@ -259,6 +259,40 @@ fn an_executor_killed_mid_shuffle_is_recomputed_from_lineage() {
 }
 
 #[test]
+fn executors_spill_map_outputs_past_their_memory_and_serve_them_from_disk() {
+    let expected = local_shuffle("8");
+    let local_dir = tempfile::tempdir().unwrap();
+    let mut d = start_driver(
+        "local-cluster[2,1]",
+        "8",
+        "0",
+        &[
+            ("SPATE_CONF_spate.storage.memory", "2k"),
+            (
+                "SPATE_CONF_spate.local.dir",
+                local_dir.path().to_str().unwrap(),
+            ),
+        ],
+    );
+    let (ok, out, err) = d.finish();
+    assert!(ok, "{err}");
+    assert_eq!(out, expected);
+    // The executors said so in their logs (under the local dir, beside the spill files).
+    let logs = err
+        .split("executor logs in ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let spilled = (0..2).any(|i| {
+        std::fs::read_to_string(Path::new(&logs).join(format!("executor-{i}.err")))
+            .unwrap_or_default()
+            .contains("spill to")
+    });
+    assert!(spilled, "no executor spilled; driver:\n{err}");
+}
+
+#[test]
 fn a_silent_executor_is_declared_lost_and_told_to_exit_when_it_wakes() {
     let expected = local_shuffle("16");
     let mut d = start_driver(
@@ -429,6 +463,51 @@ fn a_wrong_secret_another_binary_or_another_graph_is_refused_and_runs_nothing() 
     assert!(markers(d.marks.path()).iter().all(|m| m.2 == "0"));
 }
 
+/// `nc -lk` on a free port of 127.0.0.1.
+fn nc_server() -> (Reaped, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nc = Reaped(
+        Command::new("nc")
+            .args(["-lk", "127.0.0.1", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    (nc, port)
+}
+
+type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Collects a child's output lines as they come.
+fn read_lines(out: std::process::ChildStdout) -> (Lines, std::thread::JoinHandle<()>) {
+    let lines: Lines = Default::default();
+    let sink = std::sync::Arc::clone(&lines);
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (lines, reader)
+}
+
+/// The word totals of printed `(word,count)` lines.
+fn totals(lines: &[String]) -> HashMap<String, u64> {
+    let mut m = HashMap::new();
+    for l in lines {
+        if let Some(inner) = l.strip_prefix('(').and_then(|l| l.strip_suffix(')')) {
+            let (w, n) = inner.rsplit_once(',').unwrap();
+            *m.entry(w.to_string()).or_default() += n.parse::<u64>().unwrap();
+        }
+    }
+    m
+}
+
 #[test]
 fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
     if Command::new("nc")
@@ -444,19 +523,7 @@ fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
         eprintln!("skipping: nc not installed (apt-get install netcat-openbsd)");
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut nc = Reaped(
-        Command::new("nc")
-            .args(["-lk", "127.0.0.1", &port.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (mut nc, port) = nc_server();
     let job = Command::new(env!("CARGO_BIN_EXE_spate-submit"))
         .args([
             "--master",
@@ -471,21 +538,7 @@ fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
         .spawn()
         .unwrap();
     let mut job = Reaped(job);
-    let out = job.0.stdout.take().unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<String, u64>::new()));
-    let reader = {
-        let seen = std::sync::Arc::clone(&seen);
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(inner) = line.strip_prefix('(').and_then(|l| l.strip_suffix(')')) {
-                    let (w, n) = inner.rsplit_once(',').unwrap();
-                    *seen.lock().unwrap().entry(w.to_string()).or_default() +=
-                        n.parse::<u64>().unwrap();
-                }
-            }
-        })
-    };
+    let (printed, reader) = read_lines(job.0.stdout.take().unwrap());
     let mut typed = nc.0.stdin.take().unwrap();
     let rounds = 40;
     for _ in 0..rounds {
@@ -508,7 +561,7 @@ fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
     .into_iter()
     .map(|(w, n)| (w.to_string(), n * rounds))
     .collect();
-    let arrived = wait_for(60, || *seen.lock().unwrap() == expected);
+    let arrived = wait_for(60, || totals(&printed.lock().unwrap()) == expected);
     support::sigterm(&job.0);
     let status = wait_exit(&mut job.0, 60);
     drop(typed);
@@ -525,7 +578,7 @@ fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
     assert!(
         arrived,
         "printed {:?}, expected {expected:?}\n{err}",
-        seen.lock().unwrap()
+        totals(&printed.lock().unwrap())
     );
     assert!(status.success(), "{err}");
     assert!(err.contains("local-cluster"), "{err}");
@@ -738,45 +791,13 @@ fn on_slurm_across_namespace_hosts_results_match_local_through_kills_and_a_cut_l
 
     // 3. The network word count against nc: every line counted, with one executor killed
     //    mid-stream (no batch lost).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut nc = Reaped(
-        Command::new("nc")
-            .args(["-lk", "127.0.0.1", &port.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (mut nc, port) = nc_server();
     let mut job = cluster.submit(
         &["spate.streaming.blockInterval=100ms"],
         &example_path("network_wordcount"),
         &["127.0.0.1", &port.to_string()],
     );
-    let out = job.0.stdout.take().unwrap();
-    let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let reader = {
-        let printed = std::sync::Arc::clone(&printed);
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                printed.lock().unwrap().push(line);
-            }
-        })
-    };
-    let totals = |lines: &[String]| {
-        let mut m = HashMap::<String, u64>::new();
-        for l in lines {
-            if let Some(inner) = l.strip_prefix('(').and_then(|l| l.strip_suffix(')')) {
-                let (w, n) = inner.rsplit_once(',').unwrap();
-                *m.entry(w.to_string()).or_default() += n.parse::<u64>().unwrap();
-            }
-        }
-        m
-    };
+    let (printed, reader) = read_lines(job.0.stdout.take().unwrap());
     assert!(wait_for(60, || printed
         .lock()
         .unwrap()

@@ -77,6 +77,7 @@ keys! {
     "spate.executor.registrationTimeout", Duration, Some("60s"), "Longest a cluster driver waits for its first executor before its jobs fail.";
     "spate.locality.wait", Duration, Some("200ms"), "How long a cluster task waits for the executor holding its cached input before running elsewhere (and recomputing it).";
     "spate.driver.host", Text, None, "Address the driver's RPC server binds and executors connect to (default: 127.0.0.1 for local-cluster; for slurm, this host's address facing the allocated nodes).";
+    "spate.executor.host", Text, None, "Address an executor's shuffle service listens on (default: its address facing the driver).";
     "spate.driver.port", Port, Some("0"), "Port of the driver's RPC server (0: any free port).";
     "spate.app.name", Text, Some("spate"), "The application's name, shown in logs.";
     "spate.default.parallelism", Count, None, "Partitions of shuffles when none is given (default: the largest parent's count).";

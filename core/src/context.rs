@@ -194,7 +194,16 @@ impl Context {
             next_job: AtomicU32::new(0),
             next_stage: AtomicU32::new(0),
             next_token: std::sync::atomic::AtomicU64::new(0),
-            shuffles: ShuffleStore::default(),
+            // An executor's map outputs wait for reducers of other processes: bounded in
+            // memory by the storage budget, spilled to the local dir past it.
+            shuffles: if executor.is_some() {
+                let dir = conf
+                    .get("spate.local.dir")
+                    .map_or_else(std::env::temp_dir, PathBuf::from);
+                ShuffleStore::spilling(conf.get_size("spate.storage.memory")?, &dir)?
+            } else {
+                ShuffleStore::default()
+            },
             checkpoint_dir: Mutex::new(None),
             faults: FaultState::default(),
             stopped: AtomicBool::new(false),

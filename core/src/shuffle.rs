@@ -39,10 +39,14 @@ enum MapOutput {
     Remote(u32),
 }
 
-/// One map output's reduce buckets, and how to encode one for a reducer in another process.
+/// One map output's reduce buckets — in memory, or spilled as one encoded file each — and how
+/// to encode one for a reducer in another process.
 pub(crate) struct MapBuckets {
     blocks: Vec<Block>,
+    files: Vec<std::path::PathBuf>,
     encode: fn(&Block) -> Result<Vec<u8>>,
+    /// Estimated bytes in memory.
+    size: u64,
 }
 
 fn encode_bucket<K: Data, V: Data>(block: &Block) -> Result<Vec<u8>> {
@@ -56,9 +60,83 @@ fn encode_bucket<K: Data, V: Data>(block: &Block) -> Result<Vec<u8>> {
 #[derive(Default)]
 pub(crate) struct ShuffleStore {
     shuffles: Mutex<HashMap<ShuffleId, ShuffleOutputs>>,
+    /// In an executor: map outputs beyond this many (estimated) bytes in memory are spilled
+    /// to `spill_dir`, one encoded file per bucket; `None` keeps everything in memory.
+    spill: Option<Spill>,
+}
+
+struct Spill {
+    budget: u64,
+    dir: std::path::PathBuf,
+    in_memory: std::sync::atomic::AtomicU64,
+    /// Whether the first spill has been logged (on stderr: the executor's log).
+    told: std::sync::atomic::AtomicBool,
 }
 
 impl ShuffleStore {
+    /// A store that spills map outputs past `budget` bytes into a fresh directory under `dir`
+    /// (an executor's: its outputs must outlive the task but not fill its memory).
+    pub(crate) fn spilling(budget: u64, dir: &std::path::Path) -> Result<ShuffleStore> {
+        let dir = tempfile::Builder::new()
+            .prefix("spate-shuffle-")
+            .tempdir_in(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .keep();
+        Ok(ShuffleStore {
+            shuffles: Mutex::default(),
+            spill: Some(Spill {
+                budget,
+                dir,
+                in_memory: Default::default(),
+                told: Default::default(),
+            }),
+        })
+    }
+
+    /// Writes `buckets` to files when the memory budget is spent (counting them if kept).
+    fn maybe_spill(&self, id: ShuffleId, map: usize, buckets: MapBuckets) -> Result<MapBuckets> {
+        use std::sync::atomic::Ordering;
+        let Some(spill) = &self.spill else {
+            return Ok(buckets);
+        };
+        let size = buckets.size;
+        if spill.in_memory.load(Ordering::Relaxed) + size <= spill.budget {
+            spill.in_memory.fetch_add(size, Ordering::Relaxed);
+            return Ok(buckets);
+        }
+        let mut files = Vec::with_capacity(buckets.blocks.len());
+        for (reduce, block) in buckets.blocks.iter().enumerate() {
+            let path = spill.dir.join(format!("shuffle-{}-{map}-{reduce}", id.0));
+            let frame = (buckets.encode)(block)?;
+            std::fs::write(&path, frame).map_err(|e| Error::io(&path, e))?;
+            files.push(path);
+        }
+        if !spill.told.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "spate: map outputs past spate.storage.memory ({} bytes) spill to {} \
+                 (first: {id} map {map}, ~{size} bytes)",
+                spill.budget,
+                spill.dir.display()
+            );
+        }
+        Ok(MapBuckets {
+            blocks: Vec::new(),
+            files,
+            encode: buckets.encode,
+            size: 0,
+        })
+    }
+
+    fn release(&self, buckets: &MapBuckets) {
+        if let Some(spill) = &self.spill {
+            spill
+                .in_memory
+                .fetch_sub(buckets.size, std::sync::atomic::Ordering::Relaxed);
+        }
+        for f in &buckets.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
     /// Makes sure the shuffle is known with `num_maps` map outputs.
     pub(crate) fn register(&self, id: ShuffleId, num_maps: usize) {
         self.shuffles
@@ -83,14 +161,19 @@ impl ShuffleStore {
 
     /// Stores map output `map` of shuffle `id`; `num_maps` registers the shuffle if this
     /// store has not seen it (an executor's store learns shuffles from the tasks it runs).
-    fn put(&self, id: ShuffleId, map: usize, num_maps: usize, buckets: MapBuckets) {
+    fn put(&self, id: ShuffleId, map: usize, num_maps: usize, buckets: MapBuckets) -> Result<()> {
+        let buckets = self.maybe_spill(id, map, buckets)?;
         let mut s = self.shuffles.lock();
         let o = s.entry(id).or_insert_with(|| ShuffleOutputs {
             maps: vec![MapOutput::Missing; num_maps],
         });
         if let Some(slot) = o.maps.get_mut(map) {
+            if let MapOutput::Ready(old) = slot {
+                self.release(old);
+            }
             *slot = MapOutput::Ready(Arc::new(buckets));
         }
+        Ok(())
     }
 
     /// Bucket `reduce` of map output `map`, as stored (for a reducer in this process).
@@ -121,6 +204,9 @@ impl ShuffleStore {
                 _ => return None,
             }
         };
+        if let Some(path) = buckets.files.get(reduce) {
+            return Some(std::fs::read(path).map_err(|e| Error::io(path, e)));
+        }
         let block = buckets.blocks.get(reduce)?;
         Some((buckets.encode)(block))
     }
@@ -207,9 +293,15 @@ impl ShuffleStore {
         n
     }
 
-    /// Forgets a shuffle entirely (its dependency was dropped).
+    /// Forgets a shuffle entirely (its dependency was dropped), spilled files too.
     pub(crate) fn remove(&self, id: ShuffleId) {
-        self.shuffles.lock().remove(&id);
+        if let Some(o) = self.shuffles.lock().remove(&id) {
+            for m in &o.maps {
+                if let MapOutput::Ready(b) = m {
+                    self.release(b);
+                }
+            }
+        }
     }
 
     /// Number of shuffles with stored state.
@@ -326,9 +418,15 @@ impl<K: Key, V: Data> ShuffleDepBase for ShuffleDep<K, V> {
                 buckets[self.partitioner.partition(&k)].push((k, v));
             }),
         }
+        let size = buckets
+            .iter()
+            .map(|b| crate::storage::estimate_size(b))
+            .sum();
         let buckets = MapBuckets {
             blocks: buckets.into_iter().map(|b| Arc::new(b) as Block).collect(),
+            files: Vec::new(),
             encode: encode_bucket::<K, V>,
+            size,
         };
         let inner = &self.parent.context().inner;
         // An executor keys its outputs by the driver's shuffle id.
@@ -336,8 +434,7 @@ impl<K: Key, V: Data> ShuffleDepBase for ShuffleDep<K, V> {
             .executor()
             .map_or(Some(self.id), |ex| ex.driver_shuffle_id(self.id))
             .ok_or_else(|| Error::Internal(format!("{} has no driver id", self.id)))?;
-        inner.shuffles.put(id, map, self.num_maps(), buckets);
-        Ok(())
+        inner.shuffles.put(id, map, self.num_maps(), buckets)
     }
 }
 

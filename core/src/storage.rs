@@ -157,7 +157,7 @@ fn encode_objects<T: Data>(data: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
 
 /// Rough in-memory size of `data`: inline size plus a sampled estimate of heap contents
 /// (serialized size of up to 32 evenly spaced elements, extrapolated).
-fn estimate_size<T: Data>(data: &[T]) -> u64 {
+pub(crate) fn estimate_size<T: Data>(data: &[T]) -> u64 {
     let inline = std::mem::size_of::<T>() as u64 * data.len() as u64;
     if data.is_empty() {
         return 0;

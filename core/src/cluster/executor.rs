@@ -146,8 +146,12 @@ impl ExecutorRuntime {
             .map_or("127.0.0.1", |(h, _)| h)
             .trim_matches(['[', ']'])
             .to_string();
-        let ip = super::local_ip_towards(&driver_host, 1)
-            .map_err(|e| Error::cluster(format!("executor {id}: no route to the driver: {e}")))?;
+        let ip = match conf.get("spate.executor.host") {
+            Some(h) => h.to_string(),
+            None => super::local_ip_towards(&driver_host, 1).map_err(|e| {
+                Error::cluster(format!("executor {id}: no route to the driver: {e}"))
+            })?,
+        };
         let listener = std::net::TcpListener::bind((ip.as_str(), 0))
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| Error::cluster(format!("executor {id} cannot listen on {ip}: {e}")))?;
@@ -564,12 +568,18 @@ impl ExecutorRuntime {
         for (map, slot) in blocks.iter_mut().enumerate() {
             match locations.get(map).map(String::as_str) {
                 Some(a) if a == self.address => {
-                    let block = ctx
-                        .shuffles
-                        .fetch_local(shuffle, map, reduce)
-                        .and_then(|b| b.downcast::<Vec<(K, V)>>().ok())
-                        .ok_or_else(|| failed(map))?;
-                    *slot = Some(block);
+                    let block = match ctx.shuffles.fetch_local(shuffle, map, reduce) {
+                        Some(b) => b.downcast::<Vec<(K, V)>>().ok(),
+                        // Spilled to this executor's local dir.
+                        None => match ctx.shuffles.fetch_encoded(shuffle, map, reduce) {
+                            Some(frame) => Some(Arc::new(codec::decode::<Vec<(K, V)>>(
+                                &frame?,
+                                "a spilled shuffle block",
+                            )?)),
+                            None => None,
+                        },
+                    };
+                    *slot = Some(block.ok_or_else(|| failed(map))?);
                 }
                 Some(a) if !a.is_empty() => remote.entry(a).or_default().push(map as u64),
                 _ => return Err(failed(map)),
