@@ -216,6 +216,15 @@ impl BlockStore {
         })
     }
 
+    /// The lines of an input block of received lines held in memory as such.
+    pub(crate) fn input_lines(&self, id: BlockId) -> Option<Arc<TextLines>> {
+        let st = self.state.lock();
+        match &st.blocks.get(&id)?.stored {
+            Stored::Objects { data, .. } => Arc::clone(data).downcast::<TextLines>().ok(),
+            _ => None,
+        }
+    }
+
     /// Whether the block is stored anywhere.
     pub(crate) fn contains(&self, id: BlockId) -> bool {
         self.state.lock().blocks.contains_key(&id)

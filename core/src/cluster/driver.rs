@@ -848,20 +848,32 @@ impl pb::driver_server::Driver for DriverService {
             stream: r.stream,
             seq: r.seq,
         });
-        let frame = tokio::task::spawn_blocking(move || ctx.blocks.encoded(id))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        match frame {
-            Some(Ok(frame)) => Ok(Response::new(pb::InputBlockReply {
-                frame,
-                missing: false,
-            })),
-            Some(Err(e)) => Err(Status::internal(e.to_string())),
-            None => Ok(Response::new(pb::InputBlockReply {
-                frame: Vec::new(),
-                missing: true,
-            })),
-        }
+        let reply = tokio::task::spawn_blocking(move || {
+            // Received lines go as they came (one copy, a checksum), not re-encoded per line.
+            if let Some(lines) = ctx.blocks.input_lines(id) {
+                let frame = lines.raw_bytes();
+                return Ok(pb::InputBlockReply {
+                    crc32: crc32fast::hash(&frame),
+                    frame,
+                    missing: false,
+                    raw_lines: true,
+                });
+            }
+            match ctx.blocks.encoded(id) {
+                Some(Ok(frame)) => Ok(pb::InputBlockReply {
+                    frame,
+                    ..pb::InputBlockReply::default()
+                }),
+                Some(Err(e)) => Err(Status::internal(e.to_string())),
+                None => Ok(pb::InputBlockReply {
+                    missing: true,
+                    ..pb::InputBlockReply::default()
+                }),
+            }
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?;
+        reply.map(Response::new)
     }
 
     async fn task_done(

@@ -503,7 +503,7 @@ impl ExecutorRuntime {
     pub(crate) fn fetch_input_block<T: Data>(
         &self,
         block: crate::ids::InputBlockId,
-    ) -> Result<Vec<T>> {
+    ) -> Result<crate::PartitionIter<T>> {
         let mut client = self.driver.clone();
         let timeout = self.fetch_timeout;
         let req = pb::InputBlockRequest {
@@ -514,30 +514,53 @@ impl ExecutorRuntime {
             tokio::time::timeout(timeout, client.fetch_input_block(req)).await
         })
         .ok_or(Error::ContextStopped)?;
-        match reply {
-            Ok(Ok(r)) if !r.get_ref().missing => {
-                let frame = r.into_inner().frame;
-                let origin = "an input block from the driver";
-                if std::any::TypeId::of::<T>() == std::any::TypeId::of::<crate::Text>() {
-                    // Received lines: slices of the one frame, not a copy each.
-                    let texts: Box<dyn std::any::Any> =
-                        Box::new(codec::decode_texts(frame, origin)?);
-                    return texts
-                        .downcast::<Vec<T>>()
-                        .map(|v| *v)
-                        .map_err(|_| Error::Internal("Text is Text".into()));
-                }
-                codec::decode::<Vec<T>>(&frame, origin)
+        let r = match reply {
+            Ok(Ok(r)) => r.into_inner(),
+            Ok(Err(s)) => {
+                return Err(Error::cluster(format!(
+                    "fetching {block} from the driver: {}",
+                    s.message()
+                )));
             }
-            Ok(Ok(_)) => Err(Error::InputBlockLost { block }),
-            Ok(Err(s)) => Err(Error::cluster(format!(
-                "fetching {block} from the driver: {}",
-                s.message()
-            ))),
-            Err(_) => Err(Error::cluster(format!(
-                "fetching {block} from the driver: no answer within {timeout:?}"
-            ))),
+            Err(_) => {
+                return Err(Error::cluster(format!(
+                    "fetching {block} from the driver: no answer within {timeout:?}"
+                )));
+            }
+        };
+        let origin = "an input block from the driver";
+        if r.missing {
+            return Err(Error::InputBlockLost { block });
         }
+        if r.raw_lines {
+            if crc32fast::hash(&r.frame) != r.crc32 {
+                return Err(Error::Corrupt {
+                    path: origin.into(),
+                    reason: "checksum mismatch".into(),
+                });
+            }
+            // The lines as the driver received them: cut as the task reads, as there.
+            let buf = Arc::new(r.frame);
+            let mut lines = crate::TextLines::new();
+            lines.push(&buf, 0..buf.len(), usize::MAX)?;
+            let iter: Box<dyn std::any::Any> =
+                Box::new(crate::PartitionIter::new(lines.into_iter()));
+            return iter
+                .downcast::<crate::PartitionIter<T>>()
+                .map(|it| *it)
+                .map_err(|_| Error::InputBlockLost { block });
+        }
+        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<crate::Text>() {
+            // Lines spilled on the driver: slices of the one frame, not a copy each.
+            let texts: Box<dyn std::any::Any> = Box::new(codec::decode_texts(r.frame, origin)?);
+            return texts
+                .downcast::<Vec<T>>()
+                .map(|v| crate::PartitionIter::new(v.into_iter()))
+                .map_err(|_| Error::Internal("Text is Text".into()));
+        }
+        Ok(crate::PartitionIter::new(
+            codec::decode::<Vec<T>>(&r.frame, origin)?.into_iter(),
+        ))
     }
 
     /// Reduce partition `reduce` of this process's shuffle `local`: this executor's map

@@ -77,9 +77,7 @@ impl<T: Data> RddOp<T> for InputBlocks {
         }
         // In an executor: received blocks stay on the driver, which serves them.
         match self.ctx.inner.executor() {
-            Some(ex) => Ok(PartitionIter::new(
-                ex.fetch_input_block::<T>(block)?.into_iter(),
-            )),
+            Some(ex) => ex.fetch_input_block::<T>(block),
             None => Err(Error::InputBlockLost { block }),
         }
     }

@@ -266,6 +266,16 @@ impl TextLines {
         out
     }
 
+    /// The lines' bytes, each line ended by its newline, as received: what a driver sends an
+    /// executor (one copy; the executor pushes them back into a `TextLines`).
+    pub(crate) fn raw_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.byte_len());
+        for c in &self.chunks {
+            out.extend_from_slice(c.text.as_bytes());
+        }
+        out
+    }
+
     /// The lines as a [`codec`](crate::codec) frame of a `Vec<Text>`: what
     /// [`codec::decode`](crate::codec::decode) reads back as the `Vec<Text>` of these lines (for
     /// a write-ahead log or a spill to disk).
@@ -458,6 +468,15 @@ mod tests {
 
     fn strings(it: impl IntoIterator<Item = Text>) -> Vec<String> {
         it.into_iter().map(String::from).collect()
+    }
+
+    #[test]
+    fn raw_bytes_push_back_into_the_same_lines() {
+        let lines = lines_of(&["one\ntwo is longer than fifteen\r\n", "\nthree\n"]);
+        let raw = Arc::new(lines.raw_bytes());
+        let mut back = TextLines::new();
+        assert_eq!(back.push(&raw, 0..raw.len(), usize::MAX).unwrap(), 4);
+        assert_eq!(strings(back), strings(lines));
     }
 
     #[test]
