@@ -131,8 +131,8 @@ def keeps_up(run, rate, batch_ms, seconds):
     return ok, f"in {got:,.0f}/s, sched {first:.0f}->{last:.0f} ms"
 
 
-def search(batch_ms, seconds, start, factor, ceiling, extra_env=None):
-    """Rising-rate search: multiply the rate while it keeps up, then bisect once."""
+def search(batch_ms, seconds, start, factor, ceiling, extra_env=None, bisections=1):
+    """Rising-rate search: multiply the rate while it keeps up, then bisect."""
     best, rate, tried = 0, start, []
     while rate <= ceiling:
         run = run_job(rate, batch_ms, seconds, extra_env=extra_env)
@@ -142,14 +142,17 @@ def search(batch_ms, seconds, start, factor, ceiling, extra_env=None):
         if not ok:
             break
         best, rate = rate, int(rate * factor)
-    if best and rate <= ceiling:
-        mid = int((best + rate) / 2)
+    failed = rate
+    for _ in range(bisections if best and rate <= ceiling else 0):
+        mid = int((best + failed) / 2)
         run = run_job(mid, batch_ms, seconds, extra_env=extra_env)
         ok, why = keeps_up(run, mid, batch_ms, seconds)
         tried.append({"rate": mid, "ok": ok, "why": why, "peak_rss_mib": run["peak_rss_mib"]})
         log(f"  {batch_ms} ms batches @ {mid:,} lines/s: {'ok' if ok else 'NO'} ({why})")
         if ok:
             best = mid
+        else:
+            failed = mid
     return best, tried
 
 
@@ -166,7 +169,7 @@ def cluster(args):
     for master in ("local[2]", "local-cluster[2,1]"):
         log(f"== {master}: max sustainable throughput, 1 s batches")
         best, tried = search(1000, args.trial_seconds, 250_000, 1.5, 20_000_000,
-                             extra_env={"SPATE_MASTER": master})
+                             extra_env={"SPATE_MASTER": master}, bisections=3)
         results[master] = {"max_lines_per_sec": best, "tried": tried}
     ratio = results["local-cluster[2,1]"]["max_lines_per_sec"] / max(1, results["local[2]"]["max_lines_per_sec"])
     results["ratio"] = ratio
