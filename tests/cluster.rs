@@ -16,8 +16,11 @@ const SECRET: &str = "test-secret-0123456789abcdef";
 
 /// Runs `program args` under `master` (directly, as spate-submit would) and waits for it.
 fn run(master: &str, program: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    // Executor logs and spills go to a directory removed after the run.
+    let local = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(program);
     cmd.args(args)
+        .env("SPATE_CONF_spate.local.dir", local.path())
         .env("SPATE_MASTER", master)
         .env("SPATE_AUTH_SECRET", SECRET)
         .envs(extra.iter().copied())
@@ -91,8 +94,10 @@ fn rdd_wordcount_through_spate_submit_matches_local() {
     let mut outputs = Vec::new();
     for (master, out) in [("local[2]", "local"), ("local-cluster[2,1]", "cluster")] {
         let saved = dir.path().join(out);
+        let local = dir.path().join(format!("{out}-local"));
         let o = Command::new(env!("CARGO_BIN_EXE_spate-submit"))
             .args(["--master", master])
+            .arg(format!("--conf=spate.local.dir={}", local.display()))
             .arg(example_path("rdd_wordcount"))
             .arg(&input)
             .arg(&saved)
@@ -177,11 +182,14 @@ fn local_shuffle(maps: &str) -> String {
 struct Driver {
     child: Reaped,
     marks: tempfile::TempDir,
+    /// Its spate.local.dir (executor logs, spills), removed with it.
+    _local: tempfile::TempDir,
 }
 
 /// `cluster_probe shuffle` on a cluster master, running in the background.
 fn start_driver(master: &str, maps: &str, task_ms: &str, extra: &[(&str, &str)]) -> Driver {
     let marks = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
     let child = Command::new(example_path("cluster_probe"))
         .args([
             "shuffle",
@@ -190,6 +198,7 @@ fn start_driver(master: &str, maps: &str, task_ms: &str, extra: &[(&str, &str)])
             "4",
             task_ms,
         ])
+        .env("SPATE_CONF_spate.local.dir", local.path())
         .env("SPATE_MASTER", master)
         .env("SPATE_AUTH_SECRET", SECRET)
         .envs(extra.iter().copied())
@@ -200,6 +209,7 @@ fn start_driver(master: &str, maps: &str, task_ms: &str, extra: &[(&str, &str)])
     Driver {
         child: Reaped(child),
         marks,
+        _local: local,
     }
 }
 
@@ -510,6 +520,7 @@ fn totals(lines: &[String]) -> HashMap<String, u64> {
 
 #[test]
 fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
+    let local = tempfile::tempdir().unwrap();
     if Command::new("nc")
         .arg("-h")
         .stderr(Stdio::null())
@@ -530,6 +541,8 @@ fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
             "local-cluster[2,1]",
             "--conf",
             "spate.streaming.blockInterval=100ms",
+            "--conf",
+            &format!("spate.local.dir={}", local.path().display()),
         ])
         .arg(example_path("network_wordcount"))
         .args(["127.0.0.1", &port.to_string()])
@@ -645,7 +658,11 @@ impl SlurmCluster {
         let mut cmd = Command::new("salloc");
         cmd.args(["-N", "2", "--no-kill", "--quiet"])
             .arg(env!("CARGO_BIN_EXE_spate-submit"))
-            .args(["--master", "slurm", "--executor-cores", "1"]);
+            .args(["--master", "slurm", "--executor-cores", "1"])
+            .arg(format!(
+                "--conf=spate.local.dir={}",
+                self.dir.join("local").display()
+            ));
         for c in conf {
             cmd.args(["--conf", c]);
         }

@@ -73,6 +73,12 @@ struct Spill {
     told: std::sync::atomic::AtomicBool,
 }
 
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl ShuffleStore {
     /// A store that spills map outputs past `budget` bytes into a fresh directory under `dir`
     /// (an executor's: its outputs must outlive the task but not fill its memory).
@@ -91,6 +97,11 @@ impl ShuffleStore {
                 told: Default::default(),
             }),
         })
+    }
+
+    /// The directory spilled outputs go to (an executor removes it when it exits).
+    pub(crate) fn spill_dir(&self) -> Option<&std::path::Path> {
+        self.spill.as_ref().map(|s| s.dir.as_path())
     }
 
     /// Writes `buckets` to files when the memory budget is spent (counting them if kept).

@@ -254,14 +254,14 @@ impl ExecutorRuntime {
                     }
                     pb::command::Kind::Stop(stop) => {
                         if stop.refused {
-                            exit(2, &format!("refused by the driver: {}", stop.reason));
+                            self.exit(2, &format!("refused by the driver: {}", stop.reason));
                         }
-                        exit(0, &format!("stopped: {}", stop.reason));
+                        self.exit(0, &format!("stopped: {}", stop.reason));
                     }
                 },
                 Ok(Some(_)) => {}
-                Ok(None) => exit(1, "the driver closed the connection without a stop"),
-                Err(status) => exit(1, &format!("lost the driver: {}", status.message())),
+                Ok(None) => self.exit(1, "the driver closed the connection without a stop"),
+                Err(status) => self.exit(1, &format!("lost the driver: {}", status.message())),
             }
         }
     }
@@ -280,11 +280,11 @@ impl ExecutorRuntime {
             .await;
             match reply {
                 Ok(Ok(r)) if r.get_ref().known => last_ok = Instant::now(),
-                Ok(Ok(_)) => exit(
+                Ok(Ok(_)) => self.exit(
                     1,
                     "the driver declared this executor lost (it was silent too long); exiting",
                 ),
-                _ if last_ok.elapsed() > self.fetch_timeout * 2 => exit(
+                _ if last_ok.elapsed() > self.fetch_timeout * 2 => self.exit(
                     1,
                     &format!(
                         "the driver has not answered for {:?}; exiting",
@@ -701,12 +701,20 @@ fn refused(id: u32, status: &Status) -> Error {
     ))
 }
 
-/// Ends the executor process: its work is the driver's, and the driver said so (or is gone).
-fn exit(code: i32, why: &str) -> ! {
-    use std::io::Write;
-    eprintln!("spate executor: {why}");
-    let _ = std::io::stdout().flush();
-    std::process::exit(code)
+impl ExecutorRuntime {
+    /// Ends the executor process: its work is the driver's, and the driver said so (or is
+    /// gone). Its spilled map outputs go with it (nobody can fetch them any more).
+    fn exit(&self, code: i32, why: &str) -> ! {
+        use std::io::Write;
+        if let Some(ctx) = self.ctx.get().and_then(Weak::upgrade)
+            && let Some(dir) = ctx.shuffles.spill_dir()
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        eprintln!("spate executor: {why}");
+        let _ = std::io::stdout().flush();
+        std::process::exit(code)
+    }
 }
 
 fn hostname() -> String {
