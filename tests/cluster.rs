@@ -895,3 +895,80 @@ fn on_slurm_across_namespace_hosts_results_match_local_through_kills_and_a_cut_l
     assert_eq!(out, expected);
     assert!(err.contains("executor 1 lost"), "{err}");
 }
+
+#[test]
+fn bad_cluster_settings_are_clear_errors_before_anything_runs() {
+    let probe = example_path("cluster_probe");
+    let marks = tempfile::tempdir().unwrap();
+    let args = ["shuffle", marks.path().to_str().unwrap(), "2", "2", "0"];
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("SPATE_MASTER", "slurm")], "inside a Slurm allocation"),
+        (
+            &[
+                ("SPATE_MASTER", "local-cluster[1,1]"),
+                ("SPATE_AUTH_SECRET", "short"),
+            ],
+            "at least 16 printable characters",
+        ),
+        (
+            &[
+                ("SPATE_MASTER", "local-cluster[1,1]"),
+                ("SPATE_EXECUTOR_ID", "first"),
+            ],
+            "is not an executor id",
+        ),
+        (
+            &[
+                ("SPATE_MASTER", "local-cluster[1,1]"),
+                ("SPATE_EXECUTOR_ID", "0"),
+            ],
+            "SPATE_DRIVER_URL is not set",
+        ),
+        (
+            &[
+                ("SPATE_MASTER", "local-cluster[1,1]"),
+                ("SPATE_EXECUTOR_ID", "0"),
+                ("SPATE_DRIVER_URL", "http://127.0.0.1:1"),
+            ],
+            "no application secret",
+        ),
+        (
+            &[
+                ("SPATE_MASTER", "local-cluster[1,1]"),
+                ("SPATE_EXECUTOR_ID", "0"),
+                ("SPATE_AUTH_SECRET", SECRET),
+                ("SPATE_CONF_spate.executor.heartbeatTimeout", "1s"),
+            ],
+            "cannot reach the driver",
+        ),
+        (
+            &[
+                ("SPATE_MASTER", "local-cluster[1,1]"),
+                ("SPATE_CONF_spate.driver.port", "99999"),
+            ],
+            "expected a port from 0 to 65535",
+        ),
+    ];
+    // The listener is gone already: nothing listens there.
+    let url = format!("http://{closed}");
+    for (env, expected) in cases {
+        let mut cmd = Command::new(&probe);
+        cmd.args(args)
+            .env_remove("SLURM_JOB_ID")
+            .env_remove("SPATE_AUTH_SECRET")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if expected.contains("reach") {
+            cmd.env("SPATE_DRIVER_URL", &url);
+        }
+        let (status, err) = stderr_of(Reaped(cmd.spawn().unwrap()));
+        assert!(!status.success(), "{env:?} succeeded");
+        assert!(err.contains(expected), "{env:?}: {err}");
+    }
+    assert!(markers(marks.path()).is_empty(), "nothing ran");
+}
