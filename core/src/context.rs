@@ -350,6 +350,18 @@ impl Context {
         self.inner.executor().and_then(|e| e.next_control())
     }
 
+    /// Whether this process is the driver of a cluster application (a `local-cluster` or
+    /// `slurm` master; not an executor, not local mode).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!spate_core::Context::local(1).unwrap().is_cluster_driver());
+    /// ```
+    pub fn is_cluster_driver(&self) -> bool {
+        self.inner.driver().is_some()
+    }
+
     /// In a cluster driver: the address of its RPC server and the application id
     /// (`None` in local mode and in executors).
     ///

@@ -1021,7 +1021,7 @@ impl StreamingContext {
             shared.halting.store(true, Ordering::SeqCst);
             shared.clock.wake();
             running.scheduler.join();
-            if shared.ctx.driver_address().is_some() {
+            if shared.ctx.is_cluster_driver() {
                 crate::scheduler::announce(shared, &crate::scheduler::Announcement::Stopped);
             }
             if let Some(rt) = running.runtime.take() {

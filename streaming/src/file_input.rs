@@ -144,7 +144,7 @@ impl<T: Data> FileStreamOp<T> {
         let found: Vec<PathBuf> = found.into_iter().map(|(_, p)| p).collect();
         // Kept for a restart (with a checkpoint directory) or for the executors (a cluster
         // driver announces, and then forgets, each batch's files).
-        if self.shared.checkpoint_base().is_some() || self.shared.ctx.driver_address().is_some() {
+        if self.shared.checkpoint_base().is_some() || self.shared.ctx.is_cluster_driver() {
             seen.batches.insert(time, found.clone());
         }
         found

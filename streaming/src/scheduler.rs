@@ -250,7 +250,7 @@ fn generate(shared: &Arc<Shared>, time: Time) -> Batch {
             }
         }
     }
-    if shared.ctx.driver_address().is_some() {
+    if shared.ctx.is_cluster_driver() {
         // A cluster driver: its executors build the same batch from the same input (after
         // the outputs computed their RDDs, so file streams have listed their directories).
         let announced = AnnouncedBatch {
