@@ -71,6 +71,17 @@ fn stop_once_newest_output_is<T: PartialEq + std::fmt::Debug>(
 
 #[test]
 fn recoverable_wordcount_survives_kill_9_at_random_points() {
+    survives_kill_9("local[2]");
+}
+
+/// The same under a cluster master: the driver is killed (its executors then exit on their
+/// own), and a new driver with new executors resumes from the checkpoint.
+#[test]
+fn recoverable_wordcount_on_local_cluster_survives_kill_9_of_its_driver() {
+    survives_kill_9("local-cluster[2,1]");
+}
+
+fn survives_kill_9(master: &str) {
     let seed: u64 = rand::random();
     eprintln!("seed {seed}");
     let mut rng = StdRng::seed_from_u64(seed);
@@ -87,7 +98,8 @@ fn recoverable_wordcount_survives_kill_9_at_random_points() {
         Reaped(
             Command::new(example_path("recoverable_wordcount"))
                 .args(&args)
-                .env("SPATE_MASTER", "local[2]")
+                .env("SPATE_MASTER", master)
+                .env("SPATE_CONF_spate.local.dir", root.path().join("local"))
                 .stdout(Stdio::null())
                 .spawn()
                 .unwrap(),
@@ -133,7 +145,11 @@ fn recoverable_wordcount_survives_kill_9_at_random_points() {
     // The last run goes through the launcher and stops gracefully.
     app = Reaped(
         Command::new(env!("CARGO_BIN_EXE_spate-submit"))
-            .args(["--master", "local[2]"])
+            .args(["--master", master])
+            .arg(format!(
+                "--conf=spate.local.dir={}",
+                root.path().join("local").display()
+            ))
             .arg(example_path("recoverable_wordcount"))
             .args(&args)
             .stdout(Stdio::null())
