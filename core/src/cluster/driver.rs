@@ -194,17 +194,12 @@ impl DriverRuntime {
                 server: "driver",
             },
         );
-        let incoming = {
-            let _guard = rt.enter();
-            let listener = tokio::net::TcpListener::from_std(listener)
-                .map_err(|e| Error::cluster(format!("driver socket: {e}")))?;
-            tokio_stream::wrappers::TcpListenerStream::new(listener)
-        };
-        rt.spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(incoming),
-        );
+        super::rpc::serve(
+            &rt,
+            listener,
+            tonic::service::Routes::new(service),
+            "driver",
+        )?;
         rt.spawn(monitor(Arc::clone(&shared), heartbeat_interval));
 
         let mut backend = backend::for_master(master)

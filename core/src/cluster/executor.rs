@@ -186,16 +186,12 @@ impl ExecutorRuntime {
                 server: "executor",
             },
         );
-        {
-            let _guard = runtime.rt.enter();
-            let listener = tokio::net::TcpListener::from_std(listener)
-                .map_err(|e| Error::cluster(format!("executor socket: {e}")))?;
-            runtime.rt.spawn(
-                tonic::transport::Server::builder()
-                    .add_service(service)
-                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-            );
-        }
+        super::rpc::serve(
+            &runtime.rt,
+            listener,
+            tonic::service::Routes::new(service),
+            "executor",
+        )?;
         Ok(runtime)
     }
 
