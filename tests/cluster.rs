@@ -214,6 +214,23 @@ fn start_driver(master: &str, maps: &str, task_ms: &str, extra: &[(&str, &str)])
 }
 
 impl Driver {
+    /// Waits for the driver; its stdout, and the rest of its stderr from `err` (taken by
+    /// [`driver_url`]).
+    fn finish_reading(&mut self, err: &mut impl std::io::Read) -> (bool, String, String) {
+        let status = wait_exit(&mut self.child.0, 120);
+        let (mut out, mut log) = (String::new(), String::new());
+        use std::io::Read;
+        err.read_to_string(&mut log).unwrap();
+        self.child
+            .0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        (status.success(), out, log)
+    }
+
     fn finish(&mut self) -> (bool, String, String) {
         let status = wait_exit(&mut self.child.0, 120);
         let mut out = String::new();
@@ -387,21 +404,7 @@ fn a_third_executor_joining_mid_run_gets_tasks() {
         &url,
         SECRET,
     );
-    let (ok, out, _) = {
-        let mut rest = String::new();
-        use std::io::Read;
-        let status = wait_exit(&mut d.child.0, 120);
-        err.read_to_string(&mut rest).unwrap();
-        let mut out = String::new();
-        d.child
-            .0
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        (status.success(), out, rest)
-    };
+    let (ok, out, _) = d.finish_reading(&mut err);
     assert!(ok);
     assert_eq!(out, expected);
     let by_third = markers(d.marks.path())
@@ -452,19 +455,8 @@ fn a_wrong_secret_another_binary_or_another_graph_is_refused_and_runs_nothing() 
     assert!(e.contains("built another graph for job 0"), "{e}");
     assert!(e.contains("fingerprint"), "{e}");
 
-    let status = wait_exit(&mut d.child.0, 120);
-    let mut log = String::new();
-    use std::io::Read;
-    err.read_to_string(&mut log).unwrap();
-    let mut out = String::new();
-    d.child
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(status.success(), "{log}");
+    let (ok, out, log) = d.finish_reading(&mut err);
+    assert!(ok, "{log}");
     assert_eq!(out, expected);
     assert!(log.contains("refused a call from 127.0.0.1"), "{log}");
     assert!(log.contains("refused executor 6"), "{log}");
