@@ -382,7 +382,12 @@ fn rogue(program: &Path, args: &[&str], id: &str, url: &str, secret: &str) -> Re
 }
 
 fn stderr_of(mut r: Reaped) -> (std::process::ExitStatus, String) {
-    let status = wait_exit(&mut r.0, 60);
+    wait_stderr(&mut r, 60)
+}
+
+/// Waits up to `secs` for a child, then reads its (piped) stderr.
+fn wait_stderr(r: &mut Reaped, secs: u64) -> (std::process::ExitStatus, String) {
+    let status = wait_exit(&mut r.0, secs);
     let mut s = String::new();
     use std::io::Read;
     r.0.stderr.take().unwrap().read_to_string(&mut s).unwrap();
@@ -568,18 +573,10 @@ fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
     .collect();
     let arrived = wait_for(60, || totals(&printed.lock().unwrap()) == expected);
     support::sigterm(&job.0);
-    let status = wait_exit(&mut job.0, 60);
+    let (status, err) = wait_stderr(&mut job, 60);
     drop(typed);
     let _ = nc.0.kill();
     reader.join().unwrap();
-    let mut err = String::new();
-    use std::io::Read;
-    job.0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
     assert!(
         arrived,
         "printed {:?}, expected {expected:?}\n{err}",
@@ -837,18 +834,8 @@ fn on_slurm_across_namespace_hosts_results_match_local_through_kills_and_a_cut_l
     for pid in children(job.0.id()) {
         kill(pid, nix::sys::signal::Signal::SIGTERM);
     }
-    let (ok, _, err) = {
-        let status = wait_exit(&mut job.0, 60);
-        let mut err = String::new();
-        use std::io::Read;
-        job.0
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        (status.success(), (), err)
-    };
+    let (status, err) = wait_stderr(&mut job, 60);
+    let ok = status.success();
     drop(typed);
     let _ = nc.0.kill();
     reader.join().unwrap();

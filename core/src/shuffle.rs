@@ -429,17 +429,22 @@ impl<K: Key, V: Data> ShuffleDepBase for ShuffleDep<K, V> {
                 buckets[self.partitioner.partition(&k)].push((k, v));
             }),
         }
-        let size = buckets
-            .iter()
-            .map(|b| crate::storage::estimate_size(b))
-            .sum();
+        let inner = &self.parent.context().inner;
+        // Sizes matter only to a store that spills (an executor's): no sampling elsewhere.
+        let size = if inner.shuffles.spill_dir().is_some() {
+            buckets
+                .iter()
+                .map(|b| crate::storage::estimate_size(b))
+                .sum()
+        } else {
+            0
+        };
         let buckets = MapBuckets {
             blocks: buckets.into_iter().map(|b| Arc::new(b) as Block).collect(),
             files: Vec::new(),
             encode: encode_bucket::<K, V>,
             size,
         };
-        let inner = &self.parent.context().inner;
         // An executor keys its outputs by the driver's shuffle id.
         let id = inner
             .executor()

@@ -126,7 +126,8 @@ impl<T: Data> RddNode<T> {
         }
         let data: Vec<T> = self.compute_from_lineage(partition, tc)?.collect();
         let cached = ctx.blocks.put(block, data, level);
-        if ctx.blocks.contains(block) {
+        // In an executor the driver learns where the block is (if the budget kept it).
+        if tc.placement.is_some() && ctx.blocks.contains(block) {
             tc.note_cached(self.meta.id, partition);
         }
         Ok(cached.into_iter_boxed())
