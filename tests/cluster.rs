@@ -232,25 +232,8 @@ impl Driver {
     }
 
     fn finish(&mut self) -> (bool, String, String) {
-        let status = wait_exit(&mut self.child.0, 120);
-        let mut out = String::new();
-        let mut err = String::new();
-        use std::io::Read;
-        self.child
-            .0
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        self.child
-            .0
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        (status.success(), out, err)
+        let mut err = self.child.0.stderr.take().unwrap();
+        self.finish_reading(&mut err)
     }
 }
 
