@@ -54,55 +54,91 @@ pub struct KeySpec {
     pub kind: ValueKind,
     /// The default, when the key has one.
     pub default: Option<&'static str>,
+    /// The smallest value accepted (in the key's own form), when there is a bound.
+    pub min: Option<&'static str>,
+    /// The largest value accepted (in the key's own form), when there is a bound.
+    pub max: Option<&'static str>,
     /// What it controls.
     pub doc: &'static str,
 }
 
 macro_rules! keys {
-    ($($key:literal, $kind:ident, $default:expr, $doc:literal;)*) => {
-        /// Every `spate.*` key spate reads, with its form, default and meaning.
+    ($($key:literal, $kind:ident, $default:expr, $min:expr, $max:expr, $doc:literal;)*) => {
+        /// Every `spate.*` key spate reads, with its form, default, bounds and meaning.
         pub const KNOWN_KEYS: &[KeySpec] = &[
-            $(KeySpec { key: $key, kind: ValueKind::$kind, default: $default, doc: $doc },)*
+            $(KeySpec { key: $key, kind: ValueKind::$kind, default: $default, min: $min, max: $max, doc: $doc },)*
         ];
     };
 }
 
 keys! {
-    "spate.master", Master, Some("local[*]"), "Where to run: local, local[N] (N worker threads), local[*] (one per core), local-cluster[N,C] (N executor processes of C cores on this host) or slurm (executors are srun steps of the current allocation).";
-    "spate.executor.instances", Count, None, "Executors of a slurm master (default: one per node of the allocation); local-cluster[N,C] sets N.";
-    "spate.executor.cores", Count, Some("1"), "Task slots (threads) of each executor of a slurm master; local-cluster[N,C] sets C.";
-    "spate.executor.memory", Size, Some("1g"), "Memory of each executor: srun --mem for slurm; caps each executor's block store.";
-    "spate.executor.heartbeatInterval", Duration, Some("500ms"), "How often an executor tells the driver it is alive.";
-    "spate.executor.heartbeatTimeout", Duration, Some("5s"), "Silence after which the driver declares an executor lost and reruns its work elsewhere.";
-    "spate.executor.registrationTimeout", Duration, Some("60s"), "Longest a cluster driver waits for its first executor before its jobs fail.";
-    "spate.locality.wait", Duration, Some("200ms"), "How long a cluster task waits for the executor holding its cached input before running elsewhere (and recomputing it).";
-    "spate.driver.host", Text, None, "Address the driver's RPC server binds and executors connect to (default: 127.0.0.1 for local-cluster; for slurm, this host's address facing the allocated nodes).";
-    "spate.executor.host", Text, None, "Address an executor's shuffle service listens on (default: its address facing the driver).";
-    "spate.driver.port", Port, Some("0"), "Port of the driver's RPC server (0: any free port).";
-    "spate.app.name", Text, Some("spate"), "The application's name, shown in logs.";
-    "spate.default.parallelism", Count, None, "Partitions of shuffles when none is given (default: the largest parent's count).";
-    "spate.task.maxFailures", Count, Some("4"), "Attempts a task gets before its job is aborted.";
-    "spate.stage.maxConsecutiveAttempts", Count, Some("4"), "Times a stage is re-run after lost shuffle outputs before its job is aborted.";
-    "spate.storage.memory", Size, Some("512m"), "Memory budget of the block store for cached partitions.";
-    "spate.local.dir", Text, None, "Directory for spilled blocks (default: the system temp dir).";
-    "spate.streaming.blockInterval", Duration, Some("200ms"), "How often received records are cut into a block (one input partition each).";
-    "spate.streaming.concurrentJobs", Count, Some("1"), "Batches processed at the same time.";
-    "spate.streaming.receiver.maxLineBytes", Size, Some("1m"), "Longest line a socket receiver accepts; longer lines are skipped and counted.";
-    "spate.streaming.receiver.maxPendingRecords", Count, Some("5000000"), "Records a receiver holds before it stops reading its source (backpressure).";
-    "spate.streaming.receiver.maxReconnectBackoff", Duration, Some("5s"), "Longest wait between reconnection attempts of a socket receiver.";
-    "spate.streaming.receiver.maxRate", Count, None, "Records per second each receiver may store (unset: no limit); backpressure never exceeds it.";
-    "spate.streaming.backpressure.enabled", Bool, Some("false"), "Let a PID controller set each receiver's rate from batch processing times and delays.";
-    "spate.streaming.backpressure.initialRate", Count, None, "With backpressure, the rate of the first batches, before the controller has measured any.";
-    "spate.streaming.receiver.writeAheadLog.enable", Bool, Some("false"), "Append every received block to a write-ahead log in the checkpoint directory before acknowledging it, so a restarted driver loses nothing received.";
-    "spate.streaming.receiver.writeAheadLog.rollingInterval", Duration, Some("60s"), "How long a write-ahead log segment is appended to before a new one starts (old segments are deleted once no batch needs them).";
-    "spate.streaming.receiverRestartDelay", Duration, Some("2s"), "Wait before a receiver that asked to restart is started again.";
-    "spate.streaming.stopGracefullyOnShutdown", Bool, Some("true"), "On SIGINT/SIGTERM, stop receiving, process what was received, then exit.";
-    "spate.streaming.gracefulStopTimeout", Duration, Some("60s"), "Longest a graceful stop may take before it gives up with an error.";
+    "spate.master", Master, Some("local[*]"), None, None, "Where to run: local, local[N] (N worker threads), local[*] (one per core), local-cluster[N,C] (N executor processes of C cores on this host) or slurm (executors are srun steps of the current allocation).";
+    "spate.executor.instances", Count, None, None, Some("1024"), "Executors of a slurm master (default: one per node of the allocation); local-cluster[N,C] sets N.";
+    "spate.executor.cores", Count, Some("1"), None, Some("256"), "Task slots (threads) of each executor of a slurm master; local-cluster[N,C] sets C.";
+    "spate.executor.memory", Size, Some("1g"), Some("16m"), None, "Memory of each executor: srun --mem for slurm; caps each executor's block store.";
+    "spate.executor.heartbeatInterval", Duration, Some("500ms"), Some("10ms"), Some("1min"), "How often an executor tells the driver it is alive.";
+    "spate.executor.heartbeatTimeout", Duration, Some("5s"), Some("100ms"), None, "Silence after which the driver declares an executor lost and reruns its work elsewhere.";
+    "spate.executor.registrationTimeout", Duration, Some("60s"), Some("100ms"), None, "Longest a cluster driver waits for its first executor before its jobs fail.";
+    "spate.locality.wait", Duration, Some("200ms"), None, None, "How long a cluster task waits for the executor holding its cached input before running elsewhere (and recomputing it).";
+    "spate.driver.host", Text, None, None, None, "Address the driver's RPC server binds and executors connect to (default: 127.0.0.1 for local-cluster; for slurm, this host's address facing the allocated nodes).";
+    "spate.executor.host", Text, None, None, None, "Address an executor's shuffle service listens on (default: its address facing the driver).";
+    "spate.driver.port", Port, Some("0"), None, None, "Port of the driver's RPC server (0: any free port).";
+    "spate.app.name", Text, Some("spate"), None, None, "The application's name, shown in logs.";
+    "spate.default.parallelism", Count, None, None, Some("100000"), "Partitions of shuffles when none is given (default: the largest parent's count).";
+    "spate.task.maxFailures", Count, Some("4"), None, Some("1000"), "Attempts a task gets before its job is aborted.";
+    "spate.stage.maxConsecutiveAttempts", Count, Some("4"), None, Some("1000"), "Times a stage is re-run after lost shuffle outputs before its job is aborted.";
+    "spate.storage.memory", Size, Some("512m"), Some("1k"), None, "Memory budget of the block store for cached partitions.";
+    "spate.local.dir", Text, None, None, None, "Directory for spilled blocks (default: the system temp dir).";
+    "spate.streaming.blockInterval", Duration, Some("200ms"), Some("1ms"), Some("1h"), "How often received records are cut into a block (one input partition each).";
+    "spate.streaming.concurrentJobs", Count, Some("1"), None, Some("64"), "Batches processed at the same time.";
+    "spate.streaming.receiver.maxLineBytes", Size, Some("1m"), Some("64"), Some("1g"), "Longest line a socket receiver accepts; longer lines are skipped and counted.";
+    "spate.streaming.receiver.maxPendingRecords", Count, Some("5000000"), None, Some("1000000000"), "Records a receiver holds before it stops reading its source (backpressure).";
+    "spate.streaming.receiver.maxReconnectBackoff", Duration, Some("5s"), Some("10ms"), Some("1h"), "Longest wait between reconnection attempts of a socket receiver.";
+    "spate.streaming.receiver.maxRate", Count, None, None, None, "Records per second each receiver may store (unset: no limit); backpressure never exceeds it.";
+    "spate.streaming.backpressure.enabled", Bool, Some("false"), None, None, "Let a PID controller set each receiver's rate from batch processing times and delays.";
+    "spate.streaming.backpressure.initialRate", Count, None, None, None, "With backpressure, the rate of the first batches, before the controller has measured any.";
+    "spate.streaming.receiver.writeAheadLog.enable", Bool, Some("false"), None, None, "Append every received block to a write-ahead log in the checkpoint directory before acknowledging it, so a restarted driver loses nothing received.";
+    "spate.streaming.receiver.writeAheadLog.rollingInterval", Duration, Some("60s"), Some("1s"), None, "How long a write-ahead log segment is appended to before a new one starts (old segments are deleted once no batch needs them).";
+    "spate.streaming.receiverRestartDelay", Duration, Some("2s"), Some("1ms"), Some("1h"), "Wait before a receiver that asked to restart is started again.";
+    "spate.streaming.stopGracefullyOnShutdown", Bool, Some("true"), None, None, "On SIGINT/SIGTERM, stop receiving, process what was received, then exit.";
+    "spate.streaming.gracefulStopTimeout", Duration, Some("60s"), Some("1ms"), None, "Longest a graceful stop may take before it gives up with an error.";
 }
 
 /// Finds a known key's spec.
 fn spec(key: &str) -> Option<&'static KeySpec> {
     KNOWN_KEYS.iter().find(|k| k.key == key)
+}
+
+/// Most worker threads `local[N]` (and cores `local-cluster[N,C]`'s C) may ask for: far past any
+/// useful count on one host, well short of a thread storm that stalls it.
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::conf::{MAX_THREADS, Master};
+/// assert!(Master::parse(&format!("local[{MAX_THREADS}]")).is_ok());
+/// let err = Master::parse("local[999999]").unwrap_err();
+/// assert!(err.to_string().contains("at most 256 worker threads"), "{err}");
+/// ```
+pub const MAX_THREADS: usize = 256;
+
+/// Most executor processes `local-cluster[N,C]` may start on one host.
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::conf::{MAX_LOCAL_EXECUTORS, Master};
+/// assert!(Master::parse(&format!("local-cluster[{},1]", MAX_LOCAL_EXECUTORS + 1)).is_err());
+/// ```
+pub const MAX_LOCAL_EXECUTORS: usize = 64;
+
+fn too_many(value: &str, bound: String) -> Error {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Error::InvalidConfValue {
+        key: "spate.master".into(),
+        value: value.to_string(),
+        expected: format!("{bound}; this machine has {cores} core(s)"),
+    }
 }
 
 /// Where tasks run.
@@ -170,6 +206,14 @@ impl Master {
             let (n, c) = inner.split_once(',').ok_or_else(bad)?;
             let count = |s: &str| s.trim().parse::<usize>().ok().filter(|&n| n >= 1);
             return match (count(n), count(c)) {
+                (Some(executors), _) if executors > MAX_LOCAL_EXECUTORS => Err(too_many(
+                    value,
+                    format!("local-cluster[N,C] starts at most {MAX_LOCAL_EXECUTORS} executor processes on this host"),
+                )),
+                (_, Some(cores)) if cores > MAX_THREADS => Err(too_many(
+                    value,
+                    format!("local-cluster[N,C] gives each executor at most {MAX_THREADS} cores"),
+                )),
                 (Some(executors), Some(cores)) => Ok(Master::LocalCluster { executors, cores }),
                 _ => Err(bad()),
             };
@@ -187,6 +231,13 @@ impl Master {
                 .filter(|&n| n >= 1)
                 .ok_or_else(bad)?
         };
+        // local[*] is the machine's own count, whatever it is; only an explicit N is capped.
+        if inner != "*" && threads > MAX_THREADS {
+            return Err(too_many(
+                value,
+                format!("local[N] runs at most {MAX_THREADS} worker threads (local[*] runs one per core)"),
+            ));
+        }
         Ok(Master::Local { threads })
     }
 
@@ -605,6 +656,13 @@ impl Conf {
     /// ```
     pub fn validate(&self) -> Result<()> {
         for (key, value) in &self.settings {
+            if key.trim().is_empty() {
+                return Err(Self::invalid(
+                    key,
+                    value,
+                    "a setting needs a key: write KEY=VALUE, e.g. spate.storage.memory=1g",
+                ));
+            }
             let Some(spec) = spec(key) else {
                 if key.starts_with("spate.") {
                     return Err(Error::UnknownConfKey {
@@ -623,9 +681,58 @@ impl Conf {
                 ValueKind::Size => self.get_size(key).map(drop)?,
                 ValueKind::Bool => self.get_bool(key).map(drop)?,
             }
+            check_bounds(spec, value)?;
+        }
+        let interval = self.get_duration("spate.executor.heartbeatInterval")?;
+        let timeout = self.get_duration("spate.executor.heartbeatTimeout")?;
+        if let (Some(interval), Some(timeout)) = (interval, timeout)
+            && timeout < interval * 2
+        {
+            return Err(Self::invalid(
+                "spate.executor.heartbeatTimeout",
+                self.get("spate.executor.heartbeatTimeout").unwrap_or_default(),
+                &format!(
+                    "must be at least twice spate.executor.heartbeatInterval ({interval:?}), or every executor is lost between two heartbeats"
+                ),
+            ));
         }
         Ok(())
     }
+}
+
+/// Refuses a value outside its key's bounds, naming the bound (values already parse).
+fn check_bounds(spec: &KeySpec, value: &str) -> Result<()> {
+    // Both sides in one comparable unit: nanoseconds, bytes or the count itself.
+    let measure = |v: &str| -> Option<u128> {
+        match spec.kind {
+            ValueKind::Duration => parse_duration(v).ok().map(|d| d.as_nanos()),
+            ValueKind::Size => parse_size(v).ok().map(u128::from),
+            ValueKind::Count => v.trim().parse::<u128>().ok(),
+            _ => None,
+        }
+    };
+    let Some(given) = measure(value) else {
+        return Ok(());
+    };
+    if let Some(min) = spec.min
+        && measure(min).is_some_and(|m| given < m)
+    {
+        return Err(Conf::invalid(
+            spec.key,
+            value,
+            &format!("must be at least {min}"),
+        ));
+    }
+    if let Some(max) = spec.max
+        && measure(max).is_some_and(|m| given > m)
+    {
+        return Err(Conf::invalid(
+            spec.key,
+            value,
+            &format!("must be at most {max}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The known key closest to `key`, if any is close enough to be a likely typo.

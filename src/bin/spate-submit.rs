@@ -84,10 +84,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// Largest properties file read: settings files are a few lines.
+const MAX_PROPERTIES_BYTES: u64 = 1 << 20;
+
 /// Reads `key value` / `key=value` lines; blank lines and `#` comments are skipped.
 fn read_properties(path: &Path) -> Result<Vec<(String, String)>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read properties file {}: {e}", path.display()))?;
+    use std::io::Read;
+    let cannot = |e: &dyn std::fmt::Display| format!("cannot read properties file {}: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    // Read at most one byte past the cap: `/dev/zero` (or a log file given by mistake) is refused,
+    // not read forever.
+    let mut bytes = Vec::new();
+    file.take(MAX_PROPERTIES_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(&e))?;
+    if bytes.len() as u64 > MAX_PROPERTIES_BYTES {
+        return Err(format!(
+            "properties file {} is larger than {} KiB: it is not a settings file (give the file of `key value` lines)",
+            path.display(),
+            MAX_PROPERTIES_BYTES >> 10
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -329,5 +347,28 @@ mod tests {
         std::fs::write(&props, "justakey\n").unwrap();
         let err = resolve_conf(&args(&["--properties-file", p, "app"])).unwrap_err();
         assert!(err.contains(":1:"), "{err}");
+    }
+
+    #[test]
+    fn absurd_settings_are_refused_before_launch_naming_the_bound() {
+        for (argv, says) in [
+            (vec!["--master", "local[999999]"], "at most 256 worker threads"),
+            (vec!["--master", "local-cluster[500,1]"], "at most 64 executor"),
+            (vec!["--conf", "spate.streaming.blockInterval=0ms"], "at least 1ms"),
+            (vec!["--conf", "spate.streaming.receiver.maxLineBytes=0"], "at least 64"),
+            (vec!["--conf", "spate.streaming.receiver.maxReconnectBackoff=0s"], "at least 10ms"),
+            (vec!["--conf", "spate.storage.memory=0"], "at least 1k"),
+            (vec!["--conf", "=x"], "needs a key"),
+            (vec!["--conf", "spate.task.maxFailures=99999999"], "at most 1000"),
+            (vec!["--conf", "spate.executor.heartbeatTimeout=600ms"], "twice"),
+        ] {
+            let mut v = argv.clone();
+            v.push("app");
+            let err = resolve_conf(&args(&v)).unwrap_err();
+            assert!(err.contains(says), "{argv:?}: {err}");
+        }
+        // Reading `/dev/zero` as a properties file ends, with a reason.
+        let err = resolve_conf(&args(&["--properties-file", "/dev/zero", "app"])).unwrap_err();
+        assert!(err.contains("larger than 1024 KiB"), "{err}");
     }
 }

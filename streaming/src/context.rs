@@ -203,7 +203,7 @@ impl Settings {
     fn from_conf(conf: &Conf) -> Result<Settings> {
         let dur = |k| conf.get_duration(k).map(|d| d.unwrap_or_default());
         Ok(Settings {
-            block_interval: dur("spate.streaming.blockInterval")?.max(Duration::from_millis(1)),
+            block_interval: dur("spate.streaming.blockInterval")?,
             concurrent_jobs: conf.get_count("spate.streaming.concurrentJobs")?,
             max_line_bytes: conf.get_size("spate.streaming.receiver.maxLineBytes")? as usize,
             max_pending: conf.get_count("spate.streaming.receiver.maxPendingRecords")?,
