@@ -182,6 +182,53 @@ fn a_known_text_is_counted_exactly_across_many_batches() {
 }
 
 #[test]
+fn a_server_that_accepts_and_closes_at_once_is_retried_with_backoff_not_in_a_tight_loop() {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let accepts = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let server = {
+        let (accepts, done) = (Arc::clone(&accepts), Arc::clone(&done));
+        thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    // Accept and close at once, sending nothing.
+                    Ok((s, _)) => {
+                        drop(s);
+                        accepts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(1)),
+                }
+            }
+        })
+    };
+    let ssc = StreamingContext::new(conf(&[]), Duration::from_millis(100)).unwrap();
+    let _ = count_words(&ssc.socket_text_stream("127.0.0.1", port));
+    ssc.start().unwrap();
+    assert!(wait_for(10, || stats(&ssc).connect_failures >= 3));
+    let t0 = Instant::now();
+    let before = accepts.load(Ordering::Relaxed);
+    thread::sleep(Duration::from_millis(800));
+    let during = accepts.load(Ordering::Relaxed) - before;
+    let elapsed = t0.elapsed();
+    ssc.stop(GRACEFUL).unwrap();
+    done.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    assert!(
+        stats(&ssc).connect_failures >= 3,
+        "empty connections are counted as failures"
+    );
+    // With the backoff capped at 200 ms, 0.8 s holds at most ~5 attempts; without any backoff a
+    // loopback accept-and-close runs thousands.
+    let most = elapsed.as_millis() as u64 / 150 + 2;
+    assert!(
+        during <= most,
+        "{during} empty connections in {elapsed:?} (at most {most} expected)"
+    );
+}
+
+#[test]
 fn the_receiver_waits_for_a_server_and_reconnects_without_missing_lines() {
     let port = free_port();
     let ssc = StreamingContext::new(conf(&[]), Duration::from_millis(100)).unwrap();

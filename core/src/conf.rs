@@ -208,7 +208,9 @@ impl Master {
             return match (count(n), count(c)) {
                 (Some(executors), _) if executors > MAX_LOCAL_EXECUTORS => Err(too_many(
                     value,
-                    format!("local-cluster[N,C] starts at most {MAX_LOCAL_EXECUTORS} executor processes on this host"),
+                    format!(
+                        "local-cluster[N,C] starts at most {MAX_LOCAL_EXECUTORS} executor processes on this host"
+                    ),
                 )),
                 (_, Some(cores)) if cores > MAX_THREADS => Err(too_many(
                     value,
@@ -235,7 +237,9 @@ impl Master {
         if inner != "*" && threads > MAX_THREADS {
             return Err(too_many(
                 value,
-                format!("local[N] runs at most {MAX_THREADS} worker threads (local[*] runs one per core)"),
+                format!(
+                    "local[N] runs at most {MAX_THREADS} worker threads (local[*] runs one per core)"
+                ),
             ));
         }
         Ok(Master::Local { threads })
@@ -690,7 +694,8 @@ impl Conf {
         {
             return Err(Self::invalid(
                 "spate.executor.heartbeatTimeout",
-                self.get("spate.executor.heartbeatTimeout").unwrap_or_default(),
+                self.get("spate.executor.heartbeatTimeout")
+                    .unwrap_or_default(),
                 &format!(
                     "must be at least twice spate.executor.heartbeatInterval ({interval:?}), or every executor is lost between two heartbeats"
                 ),

@@ -90,7 +90,8 @@ const MAX_PROPERTIES_BYTES: u64 = 1 << 20;
 /// Reads `key value` / `key=value` lines; blank lines and `#` comments are skipped.
 fn read_properties(path: &Path) -> Result<Vec<(String, String)>, String> {
     use std::io::Read;
-    let cannot = |e: &dyn std::fmt::Display| format!("cannot read properties file {}: {e}", path.display());
+    let cannot =
+        |e: &dyn std::fmt::Display| format!("cannot read properties file {}: {e}", path.display());
     let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
     // Read at most one byte past the cap: `/dev/zero` (or a log file given by mistake) is refused,
     // not read forever.
@@ -352,15 +353,36 @@ mod tests {
     #[test]
     fn absurd_settings_are_refused_before_launch_naming_the_bound() {
         for (argv, says) in [
-            (vec!["--master", "local[999999]"], "at most 256 worker threads"),
-            (vec!["--master", "local-cluster[500,1]"], "at most 64 executor"),
-            (vec!["--conf", "spate.streaming.blockInterval=0ms"], "at least 1ms"),
-            (vec!["--conf", "spate.streaming.receiver.maxLineBytes=0"], "at least 64"),
-            (vec!["--conf", "spate.streaming.receiver.maxReconnectBackoff=0s"], "at least 10ms"),
+            (
+                vec!["--master", "local[999999]"],
+                "at most 256 worker threads",
+            ),
+            (
+                vec!["--master", "local-cluster[500,1]"],
+                "at most 64 executor",
+            ),
+            (
+                vec!["--conf", "spate.streaming.blockInterval=0ms"],
+                "at least 1ms",
+            ),
+            (
+                vec!["--conf", "spate.streaming.receiver.maxLineBytes=0"],
+                "at least 64",
+            ),
+            (
+                vec!["--conf", "spate.streaming.receiver.maxReconnectBackoff=0s"],
+                "at least 10ms",
+            ),
             (vec!["--conf", "spate.storage.memory=0"], "at least 1k"),
             (vec!["--conf", "=x"], "needs a key"),
-            (vec!["--conf", "spate.task.maxFailures=99999999"], "at most 1000"),
-            (vec!["--conf", "spate.executor.heartbeatTimeout=600ms"], "twice"),
+            (
+                vec!["--conf", "spate.task.maxFailures=99999999"],
+                "at most 1000",
+            ),
+            (
+                vec!["--conf", "spate.executor.heartbeatTimeout=600ms"],
+                "twice",
+            ),
         ] {
             let mut v = argv.clone();
             v.push("app");

@@ -4,7 +4,8 @@
 //! read are stored as [`TextLines`]: the read buffer itself (or a copy of a small read), checked
 //! once, with nothing kept per line; a task cuts each line out as a [`Text`] slice of it (short
 //! lines inline), so splitting them into words later allocates nothing per word either. A
-//! refused or dropped connection is retried with capped exponential backoff; invalid UTF-8 is
+//! refused connection, or one that ends without sending anything, is retried with capped
+//! exponential backoff (and rate-limited warnings); every reconnect waits at least 100 ms; invalid UTF-8 is
 //! replaced and counted; lines longer than `spate.streaming.receiver.maxLineBytes` are skipped
 //! and counted.
 
@@ -58,33 +59,47 @@ impl Receiver<Text> for SocketReceiver {
         let rt = handle.runtime().clone();
         self.task = Some(rt.spawn(async move {
             let mut backoff = FIRST_BACKOFF;
-            let mut failures_logged = 0u32;
+            // Attempts in a row that delivered nothing (refused, or accepted and closed empty).
+            let mut futile = 0u32;
             while !handle.is_stopped() {
-                match TcpStream::connect((host.as_str(), port)).await {
+                let id = handle.stream_id();
+                let waste = match TcpStream::connect((host.as_str(), port)).await {
                     Ok(stream) => {
-                        if failures_logged > 0 {
-                            tracing::info!("{}: connected to {host}:{port}", handle.stream_id());
+                        let (end, delivered) = read_lines(stream, &handle, max_line).await;
+                        if handle.is_stopped() {
+                            break;
                         }
-                        backoff = FIRST_BACKOFF;
-                        failures_logged = 0;
-                        let end = read_lines(stream, &handle, max_line).await;
-                        if !handle.is_stopped() {
-                            tracing::warn!("{}: connection to {host}:{port} ended ({end}); reconnecting", handle.stream_id());
+                        if delivered > 0 {
+                            if futile > 0 {
+                                tracing::info!("{id}: connected to {host}:{port}");
+                            }
+                            futile = 0;
+                            backoff = FIRST_BACKOFF;
+                            tracing::warn!("{id}: connection to {host}:{port} ended ({end}); reconnecting in {backoff:?}");
+                            None
+                        } else {
+                            Some(format!("the connection {end} before sending anything"))
                         }
                     }
-                    Err(e) => {
-                        handle.intake.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
-                        // Log the first failures, then every tenth: a down server is not a flood.
-                        if failures_logged < 3 || failures_logged % 10 == 0 {
-                            tracing::warn!(
-                                "{}: cannot connect to {host}:{port} ({e}); retrying in {backoff:?}",
-                                handle.stream_id()
-                            );
-                        }
-                        failures_logged += 1;
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(max_backoff);
+                    Err(e) => Some(format!("cannot connect ({e})")),
+                };
+                if let Some(why) = &waste {
+                    handle.intake.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+                    // Log the first failures, then every tenth: a down (or accept-and-close)
+                    // server is not a flood.
+                    if futile < 3 || futile % 10 == 0 {
+                        tracing::warn!(
+                            "{id}: {host}:{port}: {why}; retrying in {backoff:?} (attempt {})",
+                            futile + 1
+                        );
                     }
+                    futile += 1;
+                }
+                // Every reconnect waits: one after data at the first step, futile ones longer
+                // each time, so no server can spin the receiver.
+                tokio::time::sleep(backoff).await;
+                if waste.is_some() {
+                    backoff = (backoff * 2).min(max_backoff);
                 }
             }
         }));
@@ -97,12 +112,13 @@ impl Receiver<Text> for SocketReceiver {
     }
 }
 
-/// Reads lines until the connection ends; returns why it ended.
+/// Reads lines until the connection ends; returns why it ended and how many bytes it delivered.
 async fn read_lines(
     mut stream: TcpStream,
     handle: &ReceiverHandle<Text>,
     max_line: usize,
-) -> String {
+) -> (String, u64) {
+    let mut delivered = 0u64;
     let mut buf: Vec<u8> = Vec::with_capacity(READ_SIZE * 2);
     // True while skipping the rest of an over-long line.
     let mut skipping = false;
@@ -119,9 +135,10 @@ async fn read_lines(
                     let lines = checked_lines(&shared, handle, max_line, &mut skipping);
                     handle.store_lines_async(lines).await;
                 }
-                return "closed by the server".into();
+                return ("was closed by the server".into(), delivered);
             }
-            Ok(_) => {
+            Ok(n) => {
+                delivered += n as u64;
                 let Some(last_nl) = memchr::memrchr(b'\n', &buf) else {
                     if buf.len() > max_line {
                         // Discard the partial over-long line as it streams in.
@@ -140,10 +157,10 @@ async fn read_lines(
                 let shared = take_complete_lines(&mut buf, last_nl);
                 let lines = checked_lines(&shared, handle, max_line, &mut skipping);
                 if !lines.is_empty() && !handle.store_lines_async(lines).await {
-                    return "stream stopped".into();
+                    return ("stream stopped".into(), delivered);
                 }
             }
-            Err(e) => return format!("read error: {e}"),
+            Err(e) => return (format!("failed ({e})"), delivered),
         }
     }
 }
