@@ -1775,17 +1775,27 @@ fn a_graceful_stop_that_runs_out_of_time_says_so() {
     .unwrap();
     let started = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&started);
+    // An output operation stuck until the test lets it go: the stop must not wait for it.
+    let (release, stuck) = std::sync::mpsc::sync_channel::<()>(0);
+    let stuck = Mutex::new(stuck);
     ssc.receiver_stream(Flood { thread: None })
         .foreach_rdd(move |rdd, _| {
             flag.store(true, Ordering::SeqCst);
             rdd.count()?;
-            thread::sleep(Duration::from_millis(1500)); // far slower than the timeout
+            let _ = stuck.lock().unwrap().recv_timeout(Duration::from_secs(60));
             Ok(())
         })
         .unwrap();
     ssc.start().unwrap();
     assert!(wait_for(10, || started.load(Ordering::SeqCst)));
+    let t0 = Instant::now();
     let err = ssc.stop(GRACEFUL).unwrap_err();
+    let took = t0.elapsed();
+    drop(release);
+    assert!(
+        took < Duration::from_secs(5),
+        "the stop took {took:?} with a 200ms timeout"
+    );
     assert!(matches!(err, Error::StopTimeout(_)), "{err}");
     assert!(err.to_string().contains("gracefulStopTimeout"), "{err}");
     // await_termination reports it too, so a program does not exit 0 with data unprocessed.

@@ -999,6 +999,7 @@ impl StreamingContext {
         }
         let mut result = Ok(());
         let executor = !shared.ctx.is_driver();
+        let deadline = std::time::Instant::now() + shared.settings.graceful_timeout;
         if let Some(mut running) = running {
             // An executor follows the driver's batches until the driver stops.
             if options.graceful && shared.failure.lock().is_none() && !executor {
@@ -1020,7 +1021,20 @@ impl StreamingContext {
             }
             shared.halting.store(true, Ordering::SeqCst);
             shared.clock.wake();
-            running.scheduler.join();
+            // Bounded too: a thread stuck in a closure or a blocking call must not hold the stop
+            // (or the process) past spate.streaming.gracefulStopTimeout.
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if !running
+                .scheduler
+                .join_within(left.max(Duration::from_millis(100)))
+            {
+                let timeout = shared.settings.graceful_timeout;
+                shared
+                    .failure
+                    .lock()
+                    .get_or_insert(Error::StopTimeout(timeout));
+                result = Err(Error::StopTimeout(timeout));
+            }
             if shared.ctx.is_cluster_driver() {
                 crate::scheduler::announce(shared, &crate::scheduler::Announcement::Stopped);
             }

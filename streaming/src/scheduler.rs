@@ -33,12 +33,15 @@ pub(crate) struct Scheduler {
     executors: Vec<JoinHandle<()>>,
     /// Disconnected once every executor has exited.
     done: Receiver<()>,
+    /// Disconnected once every thread (generator included) has exited.
+    alive: Receiver<()>,
 }
 
 impl Scheduler {
     pub(crate) fn start(shared: &Arc<Shared>) -> Scheduler {
         let (tx, rx) = crossbeam_channel::unbounded::<Batch>();
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+        let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
         // Fix the first batch time now, not in the new thread: a test's manual clock may move
         // before that thread runs. It is the next multiple of the interval.
         let ms = shared.batch_interval.as_millis() as i64;
@@ -64,9 +67,11 @@ impl Scheduler {
         // files a file stream found already there (and ignores), and keep the zero time.
         shared.checkpoint_now(first - shared.batch_interval);
         let gen_shared = Arc::clone(shared);
+        let gen_alive = alive_tx.clone();
         let generator = std::thread::Builder::new()
             .name("spate-job-generator".into())
             .spawn(move || {
+                let _alive = gen_alive;
                 for time in again {
                     let batch = generate(&gen_shared, time);
                     gen_shared.batch_progress(time, false);
@@ -80,9 +85,11 @@ impl Scheduler {
         let executors = (0..shared.settings.concurrent_jobs)
             .map(|i| {
                 let (shared, rx, done) = (Arc::clone(shared), rx.clone(), done_tx.clone());
+                let alive = alive_tx.clone();
                 std::thread::Builder::new()
                     .name(format!("spate-job-executor-{i}"))
                     .spawn(move || {
+                        let _alive = alive;
                         run_batches(&shared, rx);
                         drop(done);
                     })
@@ -93,6 +100,7 @@ impl Scheduler {
             generator: Some(generator),
             executors,
             done: done_rx,
+            alive: alive_rx,
         }
     }
 
@@ -101,10 +109,12 @@ impl Scheduler {
     /// follow the driver's jobs).
     pub(crate) fn follow(shared: &Arc<Shared>) -> Scheduler {
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+        let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
         let shared = Arc::clone(shared);
         let follower = std::thread::Builder::new()
             .name("spate-batch-follower".into())
             .spawn(move || {
+                let _alive = alive_tx;
                 follow_batches(&shared);
                 drop(done_tx);
             })
@@ -113,6 +123,7 @@ impl Scheduler {
             generator: None,
             executors: vec![follower],
             done: done_rx,
+            alive: alive_rx,
         }
     }
 
@@ -122,6 +133,23 @@ impl Scheduler {
             self.done.recv_timeout(timeout),
             Err(RecvTimeoutError::Timeout)
         )
+    }
+
+    /// Joins the threads if they all end within `timeout`; else leaves them behind (stuck in a
+    /// user's closure or a blocking call: nothing can interrupt a thread) and returns false, so
+    /// a stop always ends on time.
+    pub(crate) fn join_within(&mut self, timeout: Duration) -> bool {
+        if let Err(RecvTimeoutError::Timeout) = self.alive.recv_timeout(timeout) {
+            let stuck = self.executors.len() + usize::from(self.generator.is_some());
+            tracing::error!(
+                "the streaming scheduler's threads did not end within {timeout:?}; leaving them behind (of {stuck} threads, some are stuck in an output operation or a blocking call)"
+            );
+            self.generator = None;
+            self.executors.clear();
+            return false;
+        }
+        self.join();
+        true
     }
 
     pub(crate) fn join(&mut self) {
