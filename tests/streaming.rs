@@ -1311,6 +1311,69 @@ fn a_file_stream_reads_each_new_file_exactly_once() {
 }
 
 #[test]
+fn hostile_files_in_a_watched_directory_neither_hang_nor_kill_nor_vanish() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ctx, clock, ssc) = manual();
+    let lines = ssc.text_file_stream(dir.path());
+    let got: Arc<Mutex<Vec<(i64, Vec<String>)>>> = Arc::default();
+    let sink = Arc::clone(&got);
+    let doomed = dir.path().join("doomed.txt");
+    let to_delete = doomed.clone();
+    lines
+        .foreach_rdd(move |rdd, time| {
+            // The file is listed, then deleted before the task opens it.
+            let _ = std::fs::remove_file(&to_delete);
+            let mut rows: Vec<String> = rdd.collect()?.iter().map(|t| t.to_string()).collect();
+            rows.sort();
+            sink.lock().unwrap().push((time.millis() / 1000, rows));
+            Ok(())
+        })
+        .unwrap();
+    let errors = Arc::new(InputErrors::default());
+    ssc.add_streaming_listener(errors.clone());
+    let batches = Batches::attach(&ssc);
+    ssc.start().unwrap();
+    drive(&clock, &batches, 1, |_| {});
+
+    // A FIFO nobody writes to: opening it would block the job generator forever.
+    let fifo = dir.path().join("pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // A file moved in with an old modification time (what `mv` keeps): still new input.
+    let old = dir.path().join(".old.writing");
+    std::fs::write(&old, "from 2001\n").unwrap();
+    let f = std::fs::File::options().write(true).open(&old).unwrap();
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
+        .unwrap();
+    drop(f);
+    std::fs::rename(&old, dir.path().join("old.txt")).unwrap();
+    // A file deleted between the listing and its task: reported and skipped, the batch goes on.
+    std::fs::write(&doomed, "never read\n").unwrap();
+    drive(&clock, &batches, 1, |_| {});
+
+    // A file replaced under the same name is new; the same file left in place is not.
+    move_in(dir.path(), "old.txt", "replaced\n");
+    move_in(dir.path(), "b.txt", "b\n");
+    drive(&clock, &batches, 2, |_| {});
+    ssc.stop(StopOptions::default()).unwrap();
+
+    let got = got.lock().unwrap();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        *got,
+        [
+            (1, vec![]),
+            (2, s(&["from 2001"])),
+            (3, s(&["b", "replaced"])),
+            (4, vec![]),
+        ]
+    );
+    let errors = errors.0.lock().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("doomed.txt"), "{errors:?}");
+    assert_eq!(ssc.input_errors(), 1);
+}
+
+#[test]
 fn batch_outputs_are_directories_replaced_on_rerun() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("out").display().to_string();

@@ -99,6 +99,8 @@ keys! {
     "spate.streaming.backpressure.initialRate", Count, None, None, None, "With backpressure, the rate of the first batches, before the controller has measured any.";
     "spate.streaming.receiver.writeAheadLog.enable", Bool, Some("false"), None, None, "Append every received block to a write-ahead log in the checkpoint directory before acknowledging it, so a restarted driver loses nothing received.";
     "spate.streaming.receiver.writeAheadLog.rollingInterval", Duration, Some("60s"), Some("1s"), None, "How long a write-ahead log segment is appended to before a new one starts (old segments are deleted once no batch needs them).";
+    "spate.streaming.fileStream.maxSplitBytes", Size, Some("64m"), Some("1k"), None, "Largest byte range of a file a file stream's task reads (a bigger file is read as several partitions, each a chunk at a time).";
+    "spate.streaming.fileStream.allowMissingOnReplay", Bool, Some("false"), None, None, "After a driver restart, replay batches whose files are gone without those files (each loss reported) instead of failing with the file's name.";
     "spate.streaming.receiverRestartDelay", Duration, Some("2s"), Some("1ms"), Some("1h"), "Wait before a receiver that asked to restart is started again.";
     "spate.streaming.stopGracefullyOnShutdown", Bool, Some("true"), None, None, "On SIGINT/SIGTERM, stop receiving, process what was received, then exit.";
     "spate.streaming.gracefulStopTimeout", Duration, Some("60s"), Some("1ms"), None, "Longest a graceful stop may take before it gives up with an error.";

@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::fault::{FaultInjector, FaultState};
 use crate::ids::{InputBlockId, JobId, RddId, ShuffleId, StageId};
 use crate::rdd::Rdd;
-use crate::rdd::sources::{InputBlocks, ObjectFiles, ParallelCollection, TextFile};
+use crate::rdd::sources::{InputBlocks, ObjectFiles, ParallelCollection};
+use crate::rdd::text_file::{InputFile, OnUnreadable, TextFile};
 use crate::rdd::transform::UnionOp;
 use crate::shuffle::ShuffleStore;
 use crate::storage::BlockId;
@@ -525,6 +526,43 @@ impl Context {
     pub fn text_file(&self, path: impl AsRef<Path>, min_partitions: usize) -> Result<Rdd<Text>> {
         let op = TextFile::new(path.as_ref(), min_partitions.max(1))?;
         Ok(Rdd::from_op(self, "text_file", None, op))
+    }
+
+    /// The lines of `files`, each read to its given length, in splits of about `split_bytes`
+    /// (each task reads its split a chunk at a time, so memory does not grow with file size).
+    /// A file that cannot be opened when its task runs is handed to `on_unreadable` and reads
+    /// as empty; without it, the task fails. What a file stream reads each batch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+    /// use spate_core::InputFile;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let a = dir.path().join("a.txt");
+    /// std::fs::write(&a, "one\ntwo\nthree\n").unwrap();
+    /// let files = [
+    ///     InputFile { path: a, len: 8 }, // the length when listed: "three" came later
+    ///     InputFile { path: dir.path().join("gone.txt"), len: 5 },
+    /// ];
+    /// let missing = Arc::new(AtomicUsize::new(0));
+    /// let seen = Arc::clone(&missing);
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let lines = ctx.text_files(&files, 1 << 20, Some(Arc::new(move |_, _| {
+    ///     seen.fetch_add(1, Ordering::Relaxed);
+    /// })));
+    /// assert_eq!(lines.collect().unwrap(), ["one", "two"]);
+    /// assert_eq!(missing.load(Ordering::Relaxed), 1);
+    /// ```
+    #[track_caller]
+    pub fn text_files(
+        &self,
+        files: &[InputFile],
+        split_bytes: u64,
+        on_unreadable: Option<OnUnreadable>,
+    ) -> Rdd<Text> {
+        let op = TextFile::of_files(files, split_bytes, on_unreadable);
+        Rdd::from_op(self, "text_files", None, op)
     }
 
     /// Reads a directory written by [`Rdd::save_as_object_file`]: one partition per

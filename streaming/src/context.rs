@@ -197,6 +197,8 @@ pub(crate) struct Settings {
     pub(crate) initial_rate: Option<usize>,
     pub(crate) wal: bool,
     pub(crate) wal_rolling: Duration,
+    pub(crate) file_split_bytes: u64,
+    pub(crate) allow_missing_on_replay: bool,
 }
 
 impl Settings {
@@ -222,6 +224,10 @@ impl Settings {
                 .get_bool("spate.streaming.receiver.writeAheadLog.enable")?
                 .unwrap_or(false),
             wal_rolling: dur("spate.streaming.receiver.writeAheadLog.rollingInterval")?,
+            file_split_bytes: conf.get_size("spate.streaming.fileStream.maxSplitBytes")?,
+            allow_missing_on_replay: conf
+                .get_bool("spate.streaming.fileStream.allowMissingOnReplay")?
+                .unwrap_or(false),
         })
     }
 }
@@ -260,6 +266,8 @@ pub(crate) struct Shared {
     checkpointer: Mutex<Option<crate::checkpoint::Checkpointer>>,
     /// Set by a restore: the zero time to keep (the batches to resume are in `progress`).
     pub(crate) restored_zero: Mutex<Option<Time>>,
+    /// Inputs reported unreadable (files skipped), for [`StreamingContext::input_errors`].
+    input_errors: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -279,6 +287,9 @@ impl Shared {
     }
     pub(crate) fn inputs_all_allocated(&self) -> bool {
         self.graph.lock().inputs.iter().all(|i| i.all_allocated())
+    }
+    pub(crate) fn count_input_error(&self) {
+        self.input_errors.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn each_listener(&self, f: impl Fn(&dyn StreamingListener)) {
         let listeners = self.listeners.lock().clone();
@@ -545,6 +556,7 @@ impl StreamingContext {
                 progress: Mutex::new(Progress::default()),
                 checkpointer: Mutex::new(None),
                 restored_zero: Mutex::new(None),
+                input_errors: Default::default(),
             }),
         })
     }
@@ -850,6 +862,20 @@ impl StreamingContext {
             .iter()
             .map(|i| i.stats())
             .collect()
+    }
+
+    /// How many inputs were reported unreadable and skipped so far (files a file stream could
+    /// not read, replayed files gone with `allowMissingOnReplay`): each also went to
+    /// [`StreamingListener::on_input_error`] and the log.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// assert_eq!(ssc.input_errors(), 0);
+    /// ```
+    pub fn input_errors(&self) -> u64 {
+        self.shared.input_errors.load(Ordering::Relaxed)
     }
 
     /// Starts receiving and generating batches. Errors: already started, stopped, or no output

@@ -1,28 +1,40 @@
 //! File streams: a watched directory whose new files become each batch's input.
 //!
-//! At every batch the directory is listed; each file that appeared since the previous batch is
-//! read into that batch, exactly once. Write files elsewhere (or under a hidden name) and move
-//! them in: names starting with `.` or `_`, and in-progress copies (`*.tmp`, `*._COPYING_`),
-//! are ignored, as are files present when the stream was created and files whose modification
-//! time is older than the remember window (so the memory of what was read stays bounded). A
-//! file that cannot be read is reported to listeners and skipped; the stream goes on.
+//! At every batch the directory is listed; each regular file that appeared since the previous
+//! listing is read into that batch, exactly once, whatever its modification time (`mv` keeps
+//! old mtimes; Spark ignores such files, spate does not). A file is known by its path and inode:
+//! one present when the stream was created is not input, one rewritten in place is not new, one
+//! replaced under the same name is. What was seen is remembered while it is in the directory
+//! (so the memory is as large as the directory, no larger) and checkpointed.
+//!
+//! Write files elsewhere (or under a hidden name) and move them in: names starting with `.` or
+//! `_` and in-progress copies (`*.tmp`, `*._COPYING_`) are ignored, as are directories, FIFOs,
+//! sockets and devices, each logged once with the reason. Listing only `stat`s entries (a
+//! FIFO cannot block it); tasks read the files, in splits of at most
+//! `spate.streaming.fileStream.maxSplitBytes`, a chunk at a time, each to the length it had
+//! when listed. A file that cannot be read (deleted before its task opened it, no permission,
+//! a dangling link) is reported to listeners ([`crate::StreamingListener::on_input_error`]),
+//! logged, counted ([`crate::StreamingContext::input_errors`]) and skipped; the batch goes on.
+//!
+//! After a driver restart, the batches since the last checkpoint read the same files again. A
+//! file one of them read that is gone (or shorter) now is an error naming the file and the
+//! batch, unless `spate.streaming.fileStream.allowMissingOnReplay` is true: then the loss is
+//! reported like an unreadable file and the replay goes on without it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Display;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use spate_core::{Data, Rdd, Text};
+use spate_core::{Data, InputFile, OnUnreadable, Rdd, Text};
 
 use crate::context::Shared;
 use crate::dstream::{DStream, StreamId, StreamOp};
 use crate::time::Time;
-
-/// How long a file's modification time keeps it eligible (and remembered as read).
-const REMEMBER: Duration = Duration::from_secs(60);
 
 type Parser<T> = dyn Fn(Text) -> Result<T, String> + Send + Sync;
 
@@ -31,117 +43,162 @@ struct FileStreamOp<T> {
     parse: Arc<Parser<T>>,
     shared: Arc<Shared>,
     stream: Arc<OnceLock<StreamId>>,
-    /// What was read, and by which batch (one lock: a checkpoint must never see a file as
-    /// read without the batch that read it).
+    /// What was seen, and what each batch read (one lock: a checkpoint must never see a file
+    /// as seen without the batch that read it).
     seen: Mutex<Seen>,
     /// After a restore: batches up to this time were generated before the restart; any of
     /// them not in `batches` read nothing new.
     replay_through: Mutex<Option<Time>>,
 }
 
+/// How a directory entry was when first seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Entry {
+    /// A regular file (read, or present at creation), by device and inode.
+    File { dev: u64, ino: u64 },
+    /// Not input (a hidden name, a FIFO, a directory, unreadable): said once, then skipped.
+    Ignored,
+}
+
 /// A file stream's part of the driver checkpoint.
 #[derive(Serialize, Deserialize)]
 struct SavedFiles {
-    /// Files read (or reported unreadable), with their modification times in ms since the epoch.
-    seen: Vec<(PathBuf, u64)>,
-    threshold_ms: u64,
-    batches: Vec<(Time, Vec<PathBuf>)>,
+    entries: Vec<(PathBuf, Entry)>,
+    batches: Vec<(Time, Vec<InputFile>)>,
 }
 
-fn epoch_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn from_epoch_ms(ms: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
-}
-
-/// Files already read (or present at creation), by modification time.
+/// What the directory held, and what recent batches read.
 struct Seen {
-    files: HashMap<PathBuf, SystemTime>,
-    /// Files modified before this are ignored (and forgotten).
-    threshold: SystemTime,
+    /// Every entry of the latest listing, as first seen. Entries gone from the directory are
+    /// forgotten, so this is never larger than the directory.
+    entries: HashMap<PathBuf, Entry>,
     /// The files each recent batch read, so that a restarted driver replays exactly those
-    /// (kept only with a checkpoint directory, pruned by each checkpoint).
-    batches: BTreeMap<Time, Vec<PathBuf>>,
+    /// (kept only with a checkpoint directory, pruned by each checkpoint), or for a cluster's
+    /// executors.
+    batches: BTreeMap<Time, Vec<InputFile>>,
+    /// The directory could not be listed last time (said once until it can again).
+    unlistable: bool,
 }
 
-/// Whether a directory entry's name marks a file that is not ready (or not data).
-fn ignored_name(name: &str) -> bool {
-    name.starts_with('.')
-        || name.starts_with('_')
-        || name.ends_with(".tmp")
-        || name.ends_with("._COPYING_")
+/// Why a directory entry's name marks a file that is not ready (or not data), if it does.
+fn ignored_name(name: &str) -> Option<&'static str> {
+    if name.starts_with('.') || name.starts_with('_') {
+        Some("a hidden name (starting with '.' or '_')")
+    } else if name.ends_with(".tmp") || name.ends_with("._COPYING_") {
+        Some("an in-progress copy (*.tmp, *._COPYING_); move the finished file in")
+    } else {
+        None
+    }
+}
+
+/// What kind of non-regular entry `meta` is, for the log line.
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory (subdirectories are not watched)"
+    } else if t.is_fifo() {
+        "a FIFO (only regular files are input)"
+    } else if t.is_socket() {
+        "a socket (only regular files are input)"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device (only regular files are input)"
+    } else {
+        "not a regular file"
+    }
 }
 
 impl<T: Data> FileStreamOp<T> {
     fn report(&self, message: String) {
-        tracing::warn!("{message}");
-        let stream = self.stream.get().copied().unwrap_or_default();
-        self.shared
-            .each_listener(|l| l.on_input_error(stream, &message));
+        report(
+            &self.shared,
+            self.stream.get().copied().unwrap_or_default(),
+            &message,
+        );
     }
 
-    /// The new files, oldest first, recorded as batch `time`'s; unreadable ones are reported
-    /// and skipped.
-    fn new_files(&self, time: Time) -> Vec<PathBuf> {
+    /// The new files, oldest first, recorded as batch `time`'s. Only `stat`s: nothing a
+    /// listing finds can block it.
+    fn new_files(&self, time: Time) -> Vec<InputFile> {
         let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
+            Ok(e) => {
+                let mut seen = self.seen.lock();
+                if std::mem::take(&mut seen.unlistable) {
+                    tracing::info!(
+                        "the watched directory {} can be listed again",
+                        self.dir.display()
+                    );
+                }
+                e
+            }
             Err(e) => {
-                self.report(format!(
-                    "cannot list the watched directory {}: {e} (create it, or fix its permissions)",
-                    self.dir.display()
-                ));
+                let mut seen = self.seen.lock();
+                if !std::mem::replace(&mut seen.unlistable, true) {
+                    drop(seen);
+                    self.report(format!(
+                        "cannot list the watched directory {}: {e} (create it, or fix its permissions); no input until it can be listed",
+                        self.dir.display()
+                    ));
+                }
                 return Vec::new();
             }
         };
         let mut seen = self.seen.lock();
-        let mut found = Vec::new();
+        let mut found: Vec<(SystemTime, InputFile)> = Vec::new();
+        let mut present = HashSet::new();
         for entry in entries.flatten() {
-            let name = entry.file_name();
-            if ignored_name(&name.to_string_lossy()) {
-                continue;
-            }
             let path = entry.path();
-            if seen.files.contains_key(&path) {
+            present.insert(path.clone());
+            let name = entry.file_name();
+            if let Some(why) = ignored_name(&name.to_string_lossy()) {
+                if seen.entries.insert(path.clone(), Entry::Ignored).is_none() {
+                    tracing::info!("{}: not input: {why}", path.display());
+                }
                 continue;
             }
-            // Follows links: a dangling one is an unreadable file.
-            let modified = std::fs::metadata(&path).and_then(|m| {
-                if m.is_dir() {
-                    Ok(None)
-                } else {
-                    std::fs::File::open(&path)?;
-                    m.modified().map(Some)
+            // `stat` follows links (a dangling one is unreadable) and never opens the file.
+            let meta = std::fs::metadata(&path);
+            let entry = match &meta {
+                Ok(m) if m.is_file() => Entry::File {
+                    dev: m.dev(),
+                    ino: m.ino(),
+                },
+                _ => Entry::Ignored,
+            };
+            match seen.entries.get(&path) {
+                // Known: the same file, or a non-file already said. (A regular file replacing
+                // an ignored entry, or another file under the same name, is new.)
+                Some(known) if *known == entry || entry == Entry::Ignored => continue,
+                _ => {}
+            }
+            seen.entries.insert(path.clone(), entry);
+            match meta {
+                Ok(m) if m.is_file() => found.push((
+                    m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    InputFile { path, len: m.len() },
+                )),
+                Ok(m) => {
+                    let kind = kind_of(&m);
+                    if m.is_dir() {
+                        tracing::info!("{}: not input: {kind}", path.display());
+                    } else {
+                        tracing::warn!("{}: not input: {kind}", path.display());
+                    }
                 }
-            });
-            match modified {
-                Ok(Some(t)) if t >= seen.threshold => found.push((t, path)),
-                Ok(_) => {}
                 Err(e) => {
+                    drop(seen);
                     self.report(format!(
                         "skipping {}: it cannot be read ({e})",
                         path.display()
                     ));
-                    // Reported once: remember it like a file that was read.
-                    seen.files.insert(path, SystemTime::now());
+                    seen = self.seen.lock();
                 }
             }
         }
-        found.sort();
-        for (t, path) in &found {
-            seen.files.insert(path.clone(), *t);
-        }
-        // Forget what is older than the remember window; such files are ignored from now on.
-        if let Some(newest) = seen.files.values().max().copied() {
-            let threshold = newest.checked_sub(REMEMBER).unwrap_or(seen.threshold);
-            if threshold > seen.threshold {
-                seen.threshold = threshold;
-                seen.files.retain(|_, t| *t >= threshold);
-            }
-        }
-        let found: Vec<PathBuf> = found.into_iter().map(|(_, p)| p).collect();
+        // What left the directory is forgotten (and new again if it comes back).
+        seen.entries.retain(|p, _| present.contains(p));
+        found.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
+        let found: Vec<InputFile> = found.into_iter().map(|(_, f)| f).collect();
         // Kept for a restart (with a checkpoint directory) or for the executors (a cluster
         // driver announces, and then forgets, each batch's files).
         if self.shared.checkpoint_base().is_some() || self.shared.ctx.is_cluster_driver() {
@@ -149,6 +206,52 @@ impl<T: Data> FileStreamOp<T> {
         }
         found
     }
+
+    /// Before a replayed batch reads its files again: each must still be there, at least as
+    /// long as it was read. A gone one is an error, or with `allowMissingOnReplay` a loss
+    /// reported and left out.
+    fn check_replay(
+        &self,
+        time: Time,
+        files: Vec<InputFile>,
+    ) -> spate_core::Result<Vec<InputFile>> {
+        let mut kept = Vec::with_capacity(files.len());
+        for file in files {
+            let problem = match std::fs::metadata(&file.path) {
+                Ok(m) if m.is_file() && m.len() >= file.len => None,
+                Ok(m) => Some(format!("it is now {} bytes, was {}", m.len(), file.len)),
+                Err(e) => Some(e.to_string()),
+            };
+            let Some(problem) = problem else {
+                kept.push(file);
+                continue;
+            };
+            if self.shared.settings.allow_missing_on_replay {
+                self.report(format!(
+                    "lost input: {} was read by the batch of {time} before the restart and cannot be read again ({problem}); that batch is replayed without its lines (spate.streaming.fileStream.allowMissingOnReplay=true)",
+                    file.path.display()
+                ));
+            } else {
+                return Err(spate_core::Error::Io {
+                    path: file.path.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!(
+                            "the batch of {time} read this file before the driver restarted, and replaying that batch needs it again ({problem}): restore the file, or restart with spate.streaming.fileStream.allowMissingOnReplay=true to go on without its lines (the loss is reported)"
+                        ),
+                    ),
+                });
+            }
+        }
+        Ok(kept)
+    }
+}
+
+/// Reports an unreadable input: a warning, the listeners, the count.
+fn report(shared: &Shared, stream: StreamId, message: &str) {
+    tracing::warn!("{stream}: {message}");
+    shared.count_input_error();
+    shared.each_listener(|l| l.on_input_error(stream, message));
 }
 
 impl<T: Data> StreamOp<T> for FileStreamOp<T> {
@@ -160,29 +263,37 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
             // An executor: what the driver announced, needed once.
             self.seen.lock().batches.remove(&time)
         };
+        let replaying = self.replay_through.lock().is_some_and(|t| time <= t);
         let files = match recorded {
+            Some(files) if replaying && ctx.is_driver() => self.check_replay(time, files)?,
             Some(files) => files,
-            None if self.replay_through.lock().is_some_and(|t| time <= t) => Vec::new(),
+            None if replaying => Vec::new(),
             None => self.new_files(time),
         };
-        let mut rdds = Vec::new();
-        for path in files {
-            match ctx.text_file(&path, 1) {
-                Ok(lines) => {
-                    let parse = Arc::clone(&self.parse);
-                    let name = path.display().to_string();
-                    rdds.push(lines.flat_map(move |line| match parse(line) {
-                        Ok(x) => Some(x),
-                        Err(e) => {
-                            tracing::warn!("{name}: skipping a malformed line: {e}");
-                            None
-                        }
-                    }));
-                }
-                Err(e) => self.report(format!("skipping {}: {e}", path.display())),
+        // A file gone before its task opens it is reported and skipped, in whichever process
+        // the task runs (an executor's report is its log line and count).
+        let (shared, stream) = (Arc::clone(&self.shared), Arc::clone(&self.stream));
+        let on_unreadable: OnUnreadable = Arc::new(move |path, e| {
+            report(
+                &shared,
+                stream.get().copied().unwrap_or_default(),
+                &format!("skipping {}: it cannot be read ({e})", path.display()),
+            );
+        });
+        let lines = ctx.text_files(
+            &files,
+            self.shared.settings.file_split_bytes,
+            Some(on_unreadable),
+        );
+        let parse = Arc::clone(&self.parse);
+        let dir = self.dir.display().to_string();
+        Ok(Some(lines.flat_map(move |line| match parse(line) {
+            Ok(x) => Some(x),
+            Err(e) => {
+                tracing::warn!("{dir}: skipping a malformed line: {e}");
+                None
             }
-        }
-        Ok(Some(ctx.union(&rdds)))
+        })))
     }
 
     fn announce_input(&self, time: Time) -> Option<Vec<u8>> {
@@ -196,7 +307,7 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
     }
 
     fn follow_input(&self, time: Time, announced: &[u8]) {
-        match spate_core::codec::decode::<Vec<PathBuf>>(announced, "a batch's files") {
+        match spate_core::codec::decode::<Vec<InputFile>>(announced, "a batch's files") {
             Ok(files) => {
                 self.seen.lock().batches.insert(time, files);
             }
@@ -209,17 +320,11 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
             let mut seen = self.seen.lock();
             let keep = seen
                 .batches
-                .split_off(&(keep_from + Duration::from_millis(1)));
+                .split_off(&(keep_from + std::time::Duration::from_millis(1)));
             seen.batches = keep;
-            let batches = seen.batches.iter().map(|(t, f)| (*t, f.clone())).collect();
             SavedFiles {
-                seen: seen
-                    .files
-                    .iter()
-                    .map(|(p, t)| (p.clone(), epoch_ms(*t)))
-                    .collect(),
-                threshold_ms: epoch_ms(seen.threshold),
-                batches,
+                entries: seen.entries.iter().map(|(p, e)| (p.clone(), *e)).collect(),
+                batches: seen.batches.iter().map(|(t, f)| (*t, f.clone())).collect(),
             }
         };
         match spate_core::codec::encode(&saved) {
@@ -238,12 +343,7 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
         let saved: SavedFiles = spate_core::codec::decode(saved, "the file stream's checkpoint")?;
         {
             let mut seen = self.seen.lock();
-            seen.files = saved
-                .seen
-                .into_iter()
-                .map(|(p, t)| (p, from_epoch_ms(t)))
-                .collect();
-            seen.threshold = from_epoch_ms(saved.threshold_ms);
+            seen.entries = saved.entries.into_iter().collect();
             seen.batches = saved.batches.into_iter().collect();
         }
         *self.replay_through.lock() = Some(last_generated);
@@ -286,11 +386,31 @@ impl crate::StreamingContext {
         parse: impl Fn(Text) -> Result<T, E> + Send + Sync + 'static,
     ) -> DStream<T> {
         let dir = dir.as_ref().to_path_buf();
-        let now = SystemTime::now();
-        // Files already there belong to no batch.
-        let files: HashMap<PathBuf, SystemTime> = std::fs::read_dir(&dir)
-            .map(|entries| entries.flatten().map(|e| (e.path(), now)).collect())
+        // Entries already there belong to no batch.
+        let entries: HashMap<PathBuf, Entry> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| {
+                        let entry = match std::fs::metadata(e.path()) {
+                            Ok(m) if m.is_file() => Entry::File {
+                                dev: m.dev(),
+                                ino: m.ino(),
+                            },
+                            _ => Entry::Ignored,
+                        };
+                        (e.path(), entry)
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
+        if !entries.is_empty() {
+            tracing::info!(
+                "{}: {} entries already there are not input (only what appears after the stream is created is)",
+                dir.display(),
+                entries.len()
+            );
+        }
         let id = Arc::new(OnceLock::new());
         let op = FileStreamOp {
             dir,
@@ -298,9 +418,9 @@ impl crate::StreamingContext {
             shared: Arc::clone(&self.shared),
             stream: Arc::clone(&id),
             seen: Mutex::new(Seen {
-                files,
-                threshold: now.checked_sub(REMEMBER).unwrap_or(now),
+                entries,
                 batches: BTreeMap::new(),
+                unlistable: false,
             }),
             replay_through: Mutex::new(None),
         };

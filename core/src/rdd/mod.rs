@@ -15,6 +15,7 @@ pub(crate) mod combiners;
 pub(crate) mod iter;
 pub(crate) mod pair;
 pub(crate) mod sources;
+pub(crate) mod text_file;
 pub(crate) mod transform;
 
 use std::any::Any;

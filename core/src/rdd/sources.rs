@@ -1,8 +1,7 @@
-//! Source RDDs: a driver-side collection, and text files split into byte ranges.
+//! Source RDDs: a driver-side collection, received blocks, object files (text files are in
+//! `text_file`).
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{Dependency, PartitionIter, RddOp, SharedVecIter};
@@ -12,7 +11,6 @@ use crate::error::{Error, Result};
 use crate::ids::InputBlockId;
 use crate::storage::BlockId;
 use crate::task::TaskContext;
-use crate::text::Text;
 
 /// A driver-side vector cut into contiguous slices.
 pub(crate) struct ParallelCollection<T> {
@@ -99,147 +97,4 @@ impl<T: Data> RddOp<T> for ObjectFiles {
         let records: Vec<T> = crate::codec::read_file(&self.parts[partition])?;
         Ok(PartitionIter::new(records.into_iter()))
     }
-}
-
-/// A byte range of a file: its partition holds the lines that *start* inside the range.
-#[derive(Clone, Debug)]
-struct FileSplit {
-    path: PathBuf,
-    start: u64,
-    end: u64,
-    file_len: u64,
-}
-
-pub(crate) struct TextFile {
-    splits: Vec<FileSplit>,
-}
-
-impl TextFile {
-    pub(crate) fn new(path: &Path, min_partitions: usize) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        let files: Vec<PathBuf> = if meta.is_dir() {
-            let mut files = Vec::new();
-            for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
-                let entry = entry.map_err(|e| Error::io(path, e))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let is_file = entry
-                    .file_type()
-                    .map_err(|e| Error::io(entry.path(), e))?
-                    .is_file();
-                // Hidden and marker files (`.x`, `_SUCCESS`) are not data, as in Hadoop.
-                if is_file && !name.starts_with('.') && !name.starts_with('_') {
-                    files.push(entry.path());
-                }
-            }
-            files.sort();
-            files
-        } else {
-            vec![path.to_path_buf()]
-        };
-        let lens = files
-            .iter()
-            .map(|f| {
-                std::fs::metadata(f)
-                    .map(|m| m.len())
-                    .map_err(|e| Error::io(f, e))
-            })
-            .collect::<Result<Vec<u64>>>()?;
-        let total: u64 = lens.iter().sum();
-        let goal = total.div_ceil(min_partitions as u64).max(1);
-        let mut splits = Vec::new();
-        for (file, &len) in files.iter().zip(&lens) {
-            let mut start = 0;
-            // Like Hadoop, allow the last split to be up to 10% larger rather than make a sliver.
-            while len - start > goal + goal / 10 {
-                splits.push(FileSplit {
-                    path: file.clone(),
-                    start,
-                    end: start + goal,
-                    file_len: len,
-                });
-                start += goal;
-            }
-            splits.push(FileSplit {
-                path: file.clone(),
-                start,
-                end: len,
-                file_len: len,
-            });
-        }
-        Ok(TextFile { splits })
-    }
-}
-
-impl RddOp<Text> for TextFile {
-    fn num_partitions(&self) -> usize {
-        self.splits.len()
-    }
-    fn identity(&self) -> String {
-        let mut files: Vec<String> = Vec::new();
-        for s in &self.splits {
-            let f = format!("{} ({} bytes)", s.path.display(), s.file_len);
-            if files.last() != Some(&f) {
-                files.push(f);
-            }
-        }
-        files.join(", ")
-    }
-    fn dependencies(&self) -> Vec<Dependency> {
-        Vec::new()
-    }
-    fn compute(&self, partition: usize, _tc: &TaskContext) -> Result<PartitionIter<Text>> {
-        let split = &self.splits[partition];
-        let buf = Arc::new(read_split(split).map_err(|e| Error::io(&split.path, e))?);
-        let skip_first = split.start > 0;
-        let mut pos = 0;
-        if skip_first {
-            // Byte start-1 was read too: the first line belongs to us only if it follows a '\n'.
-            pos = match buf.iter().position(|&b| b == b'\n') {
-                Some(i) => i + 1,
-                None => buf.len(),
-            };
-        }
-        Ok(PartitionIter::new(std::iter::from_fn(move || {
-            if pos >= buf.len() {
-                return None;
-            }
-            let end = buf[pos..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(buf.len(), |i| pos + i);
-            let next = (end + 1).min(buf.len().max(end + 1));
-            let line_end = if end > pos && buf[end - 1] == b'\r' {
-                end - 1
-            } else {
-                end
-            };
-            let (line, _) = Text::from_shared(&buf, pos..line_end);
-            pos = next;
-            Some(line)
-        })))
-    }
-}
-
-/// Reads `[start - 1, end)` plus the rest of the line crossing `end`.
-fn read_split(split: &FileSplit) -> std::io::Result<Vec<u8>> {
-    let from = split.start.saturating_sub(1);
-    let mut f = File::open(&split.path)?;
-    f.seek(SeekFrom::Start(from))?;
-    let mut buf = Vec::with_capacity((split.end - from) as usize + 1024);
-    (&mut f).take(split.end - from).read_to_end(&mut buf)?;
-    if split.end < split.file_len && buf.last() != Some(&b'\n') {
-        let mut chunk = [0u8; 8192];
-        loop {
-            let n = f.read(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            if let Some(i) = chunk[..n].iter().position(|&b| b == b'\n') {
-                buf.extend_from_slice(&chunk[..=i]);
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-    Ok(buf)
 }
