@@ -21,6 +21,7 @@ use std::time::Duration;
 use spate::prelude::*;
 
 fn main() -> ExitCode {
+    spate::init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args
         .iter()

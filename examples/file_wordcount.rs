@@ -14,6 +14,7 @@ use std::time::Duration;
 use spate::prelude::*;
 
 fn main() -> ExitCode {
+    spate::init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [dir] = args.as_slice() else {
         eprintln!("file_wordcount: expected <directory>\nUsage: file_wordcount <directory>");

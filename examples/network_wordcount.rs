@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use spate::prelude::*;
 
 fn main() -> ExitCode {
+    spate::init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (host, port) = match args.as_slice() {
         [host, port] => match port.parse::<u16>() {
@@ -25,12 +26,6 @@ fn main() -> ExitCode {
         },
         _ => return usage("expected <hostname> and <port>"),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match run(&host, port) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use spate::prelude::*;
 
 fn main() -> ExitCode {
+    spate::init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let number = |i: usize, default: u64| match args.get(i) {
         None => Ok(default),

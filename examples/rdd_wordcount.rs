@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use spate::prelude::*;
 
 fn main() -> ExitCode {
+    spate::init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() || args.len() > 2 {
         eprintln!("Usage: rdd_wordcount <input-path> [output-dir]");

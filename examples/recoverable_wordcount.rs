@@ -22,6 +22,7 @@ use std::time::Duration;
 use spate::prelude::*;
 
 fn main() -> ExitCode {
+    spate::init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "Usage: recoverable_wordcount <checkpoint-dir> <input-dir> <output-dir>";
     let [checkpoint, input, output] = args.as_slice() else {

@@ -17,6 +17,7 @@ use spate::prelude::*;
 mod support;
 
 fn main() -> ExitCode {
+    spate::init_logging();
     match support::host_port_checkpoint("stateful_network_wordcount") {
         Ok((host, port, checkpoint)) => {
             support::exit_code("stateful_network_wordcount", run(&host, port, &checkpoint))

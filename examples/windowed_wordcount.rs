@@ -15,6 +15,7 @@ use spate::prelude::*;
 mod support;
 
 fn main() -> ExitCode {
+    spate::init_logging();
     match support::host_port_checkpoint("windowed_wordcount") {
         Ok((host, port, checkpoint)) => {
             support::exit_code("windowed_wordcount", run(&host, port, &checkpoint))

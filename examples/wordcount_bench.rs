@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use spate::prelude::*;
 
 fn main() -> ExitCode {
+    spate::init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let parsed = match args.as_slice() {
         [host, port, batch_ms, seconds] => {

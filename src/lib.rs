@@ -13,6 +13,28 @@
 //! ```
 
 pub use spate_core as core;
+
+/// Shows spate's warnings and errors on stderr — a failed checkpoint write, a skipped corrupt
+/// checkpoint, an unreadable input, a receiver reconnecting — which are otherwise invisible.
+/// Call it first in `main`; `RUST_LOG` overrides the level (`RUST_LOG=info`,
+/// `RUST_LOG=spate_streaming=debug`). Does nothing if the program installed a `tracing`
+/// subscriber of its own (returns `false` then).
+///
+/// # Examples
+///
+/// ```
+/// spate::init_logging();
+/// assert!(!spate::init_logging(), "the second call finds the first one's subscriber");
+/// ```
+pub fn init_logging() -> bool {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .is_ok()
+}
 pub use spate_streaming as streaming;
 
 /// Everything an application usually needs. `Error` and `Result` are the streaming ones, which

@@ -1,5 +1,6 @@
 //! Fault tolerance end to end: driver restarts from checkpoints (after `kill -9`, and into a
-//! changed program), corrupt checkpoints, the write-ahead log with a resending source.
+//! changed program), corrupt checkpoints, the write-ahead log with a resending source, one
+//! driver per checkpoint directory, failed checkpoint writes.
 
 mod support;
 
@@ -192,14 +193,28 @@ fn program(
     clock: Arc<ManualClock>,
     seen: Seen,
 ) -> Result<StreamingContext> {
+    program_with(version, input, clock, seen, &[])
+}
+
+/// [`program`] with extra settings.
+fn program_with(
+    version: Version,
+    input: &Path,
+    clock: Arc<ManualClock>,
+    seen: Seen,
+    extra: &[(&str, &str)],
+) -> Result<StreamingContext> {
     let interval = if version == Version::NewInterval {
         2
     } else {
         1
     };
-    let conf = Conf::new()
+    let mut conf = Conf::new()
         .set_master("local[2]")
         .set("spate.streaming.stopGracefullyOnShutdown", "false");
+    for (k, v) in extra {
+        conf = conf.set(*k, *v);
+    }
     let ctx = Context::new(conf)?;
     let ssc = StreamingContext::with_clock(ctx, Duration::from_secs(interval), clock)?;
     let words = ssc.text_file_stream(input).flat_map(|l| l.split(' '));
@@ -339,6 +354,93 @@ fn a_changed_program_restores_what_still_matches_and_names_what_does_not() {
     assert_eq!(got[1].1, expected);
 }
 
+/// Records input errors reported to listeners.
+#[derive(Default)]
+struct InputErrors(Mutex<Vec<String>>);
+
+impl StreamingListener for InputErrors {
+    fn on_input_error(&self, _: spate::streaming::StreamId, message: &str) {
+        self.0.lock().unwrap().push(message.to_string());
+    }
+}
+
+#[test]
+fn a_counted_file_deleted_before_a_restart_is_an_error_naming_it_unless_allowed() {
+    let root = tempfile::tempdir().unwrap();
+    let (ck, input) = (root.path().join("ck"), root.path().join("in"));
+    std::fs::create_dir_all(&input).unwrap();
+    // Totals checkpointed at 2 s and 4 s; 5.txt is read by the batch of 5 s, after the last.
+    let seen: Seen = Arc::default();
+    let (ssc, clock) = open(&ck, Version::First, &input, 0, &seen);
+    let ssc = ssc.unwrap();
+    ssc.start().unwrap();
+    move_in(&input, "1.txt", "a b a");
+    run_until(&clock, &seen, 4000);
+    move_in(&input, "5.txt", "c c");
+    run_until(&clock, &seen, 5000);
+    ssc.stop(StopOptions::default()).unwrap();
+    // The driver "crashed" here; someone cleans up the input directory before the restart.
+    std::fs::remove_file(input.join("5.txt")).unwrap();
+
+    // Replaying the batch of 5 s needs 5.txt: an error naming the file, the batch and the fix.
+    let clock = Arc::new(ManualClock::new(Time::from_millis(5000)));
+    let ssc = StreamingContext::get_or_create(&ck, || {
+        program(Version::First, &input, clock.clone(), Arc::default())
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    // The first batch after the restart rebuilds the totals from the state of 4 s and the
+    // replayed batch of 5 s.
+    clock.advance(Duration::from_secs(1));
+    let err = match ssc.await_termination_timeout(Duration::from_secs(30)) {
+        Err(e) => e,
+        Ok(_) => panic!("the replay went on without 5.txt"),
+    };
+    let msg = err.to_string();
+    for needle in [
+        "5.txt",
+        "5000 ms",
+        "allowMissingOnReplay=true",
+        "restore the file",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} not in: {msg}");
+    }
+    let _ = ssc.stop(StopOptions::default());
+
+    // Allowed: the replay goes on without it, and the loss is reported.
+    let seen: Seen = Arc::default();
+    let errors = Arc::new(InputErrors::default());
+    let clock = Arc::new(ManualClock::new(Time::from_millis(5000)));
+    let ssc = StreamingContext::get_or_create(&ck, || {
+        program_with(
+            Version::First,
+            &input,
+            clock.clone(),
+            seen.clone(),
+            &[("spate.streaming.fileStream.allowMissingOnReplay", "true")],
+        )
+    })
+    .unwrap();
+    ssc.add_streaming_listener(errors.clone());
+    ssc.start().unwrap();
+    run_until(&clock, &seen, 6000);
+    ssc.stop(StopOptions::default()).unwrap();
+    let replayed = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(b, _)| *b == 6000)
+        .unwrap()
+        .1
+        .clone();
+    assert_eq!(replayed, totals(&[("a", 2), ("b", 1)]));
+    let errors = errors.0.lock().unwrap();
+    assert!(
+        errors.len() == 1 && errors[0].contains("lost input") && errors[0].contains("5.txt"),
+        "{errors:?}"
+    );
+}
+
 #[test]
 fn unreadable_checkpoints_are_a_clear_error_and_duplicate_names_are_refused() {
     let ck = tempfile::tempdir().unwrap();
@@ -376,6 +478,182 @@ fn unreadable_checkpoints_are_a_clear_error_and_duplicate_names_are_refused() {
         matches!(err, Error::DuplicateStreamName(ref n) if n == "x"),
         "{err}"
     );
+}
+
+/// Records the checkpoint write failures reported to listeners.
+#[derive(Default)]
+struct CheckpointErrors(Mutex<Vec<(i64, String)>>);
+
+impl StreamingListener for CheckpointErrors {
+    fn on_checkpoint_error(&self, time: Time, message: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((time.millis(), message.to_string()));
+    }
+}
+
+#[test]
+fn a_failing_metadata_write_is_reported_and_a_stop_while_it_fails_is_an_error() {
+    let root = tempfile::tempdir().unwrap();
+    let (ck, input) = (root.path().join("ck"), root.path().join("in"));
+    std::fs::create_dir_all(&input).unwrap();
+    let seen: Seen = Arc::default();
+    let (ssc, clock) = open(&ck, Version::First, &input, 0, &seen);
+    let ssc = ssc.unwrap();
+    let errors = Arc::new(CheckpointErrors::default());
+    ssc.add_streaming_listener(errors.clone());
+    ssc.start().unwrap();
+    run_until(&clock, &seen, 2000);
+    assert!(errors.0.lock().unwrap().is_empty());
+
+    // The metadata directory becomes unwritable (a regular file where it was; root too fails).
+    std::fs::remove_dir_all(ck.join("metadata")).unwrap();
+    std::fs::write(ck.join("metadata"), "in the way").unwrap();
+    run_until(&clock, &seen, 3000);
+    {
+        let errors = errors.0.lock().unwrap();
+        assert!(!errors.is_empty(), "no failure reported");
+        assert!(
+            errors
+                .iter()
+                .all(|(t, m)| *t == 3000 && m.contains("could not be written")),
+            "{errors:?}"
+        );
+    }
+    // The stream goes on; written again once the directory is usable.
+    std::fs::remove_file(ck.join("metadata")).unwrap();
+    run_until(&clock, &seen, 4000);
+    let failures = errors.0.lock().unwrap().len();
+    assert!(ck.join("metadata").is_dir());
+
+    // Failing again at the stop: the stop, and await_termination, say so.
+    std::fs::remove_dir_all(ck.join("metadata")).unwrap();
+    std::fs::write(ck.join("metadata"), "in the way").unwrap();
+    run_until(&clock, &seen, 5000);
+    assert!(errors.0.lock().unwrap().len() > failures);
+    let err = ssc.stop(StopOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::CheckpointWriteFailed { .. }), "{err}");
+    assert!(err.to_string().contains("restart would resume"), "{err}");
+    assert!(ssc.await_termination().is_err());
+}
+
+#[test]
+fn a_second_driver_is_refused_and_a_killed_launcher_takes_its_driver_with_it() {
+    let root = tempfile::tempdir().unwrap();
+    let (ck, input, out) = (
+        root.path().join("ck"),
+        root.path().join("in"),
+        root.path().join("out"),
+    );
+    std::fs::create_dir_all(&input).unwrap();
+    let args = [&ck, &input, &out].map(|p| p.display().to_string());
+    let submit = || {
+        Reaped(
+            Command::new(env!("CARGO_BIN_EXE_spate-submit"))
+                .args(["--master", "local[1]"])
+                .arg(example_path("recoverable_wordcount"))
+                .args(&args)
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let holder = |pid: u32| {
+        std::fs::read_to_string(ck.join("driver.lock"))
+            .is_ok_and(|s| s.starts_with(&format!("pid {pid} ")))
+    };
+    let mut launcher = submit();
+    let mut app = 0;
+    assert!(wait_for(30, || {
+        app = children_of(launcher.0.id()).first().copied().unwrap_or(0);
+        app != 0 && holder(app)
+    }));
+
+    // A second driver on the same directory: refused at once, naming the first.
+    let second = Command::new(example_path("recoverable_wordcount"))
+        .args(&args)
+        .env("SPATE_MASTER", "local[1]")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("in use by another driver") && stderr.contains(&format!("pid {app} ")),
+        "{stderr}"
+    );
+
+    // kill -9 of the launcher: its driver dies too, and a new one takes the directory.
+    launcher.0.kill().unwrap();
+    launcher.0.wait().unwrap();
+    assert!(
+        wait_for(10, || !alive(app)),
+        "driver {app} outlived its launcher"
+    );
+    let mut launcher = submit();
+    assert!(wait_for(30, || children_of(launcher.0.id())
+        .first()
+        .is_some_and(|&p| holder(p))));
+    sigterm(&launcher.0);
+    assert!(wait_exit(&mut launcher.0, 30).success());
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            // `pid (comm) state ppid ...`; comm may hold spaces, so read after its `)`.
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+#[test]
+fn two_contexts_in_one_process_cannot_share_a_checkpoint_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = || {
+        let ssc = StreamingContext::new(
+            Conf::new()
+                .set_master("local[1]")
+                .set("spate.streaming.stopGracefullyOnShutdown", "false"),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        ssc.queue_stream(RddQueue::<u8>::new(), true, None)
+            .print(1)
+            .unwrap();
+        ssc
+    };
+    let first = make();
+    first.checkpoint(dir.path()).unwrap();
+    first.checkpoint(dir.path()).unwrap(); // the same context again: fine
+    let second = make();
+    let err = second.checkpoint(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::CheckpointLocked { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("pid {} ", std::process::id())),
+        "{err}"
+    );
+    first.stop(StopOptions::default()).unwrap();
+    second.checkpoint(dir.path()).unwrap();
 }
 
 // ---------------------------------------------------------------- the write-ahead log

@@ -1337,7 +1337,13 @@ fn hostile_files_in_a_watched_directory_neither_hang_nor_kill_nor_vanish() {
 
     // A FIFO nobody writes to: opening it would block the job generator forever.
     let fifo = dir.path().join("pipe");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     // A file moved in with an old modification time (what `mv` keeps): still new input.
     let old = dir.path().join(".old.writing");
     std::fs::write(&old, "from 2001\n").unwrap();

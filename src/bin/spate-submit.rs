@@ -11,6 +11,7 @@
 //! through the environment `Conf::from_env()` reads (`SPATE_MASTER`, `SPATE_APP_NAME`,
 //! `SPATE_CONF_<key>`), runs it with inherited stdio in its own process group, forwards SIGINT,
 //! SIGTERM and SIGHUP to it, and exits with its exit code (128 + N if it died of signal N).
+//! The application dies with the launcher: `kill -9` of `spate-submit` kills it too.
 //!
 //! For a cluster master it also generates the application's secret and hands it to the driver
 //! in the environment (`SPATE_AUTH_SECRET`; never on a command line), unless one is set
@@ -237,6 +238,27 @@ fn launch(args: Args) -> Result<ExitCode, String> {
     run_forwarding_signals(cmd, &program)
 }
 
+/// Makes the application die (SIGKILL) when this launcher dies, however it dies — `kill -9`
+/// included, which no handler sees — so restarting a killed launcher never leaves two drivers.
+/// Linux's parent-death signal is set in the child between fork and exec; if the launcher died
+/// before that, the child's parent is already another process, and it exits at once.
+#[allow(unsafe_code)]
+fn die_with_launcher(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let launcher = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before exec, and makes only
+    // async-signal-safe system calls (prctl, getppid), allocating nothing and taking no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            if nix::unistd::getppid() != launcher {
+                return Err(std::io::Error::other("spate-submit exited while starting"));
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Runs the child in its own process group (so a terminal's Ctrl-C reaches it once, through
 /// us), forwarding SIGINT, SIGTERM and SIGHUP, and returns its exit code.
 fn run_forwarding_signals(mut cmd: Command, program: &Path) -> Result<ExitCode, String> {
@@ -249,6 +271,7 @@ fn run_forwarding_signals(mut cmd: Command, program: &Path) -> Result<ExitCode, 
     // Register before spawning so no signal slips between the two.
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| format!("cannot handle signals: {e}"))?;
+    die_with_launcher(&mut cmd);
     let mut child = cmd
         .process_group(0)
         .spawn()

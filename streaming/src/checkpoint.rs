@@ -6,6 +6,7 @@
 //! <dir>/metadata/checkpoint-<seq>      the last few metadata files (framed, checksummed)
 //! <dir>/wal/<stream>/log-<seq>         write-ahead log segments of receiver streams
 //! <dir>/<app>-<pid>-<rand>/rdd-<id>/   RDD checkpoint files of one run (state snapshots)
+//! <dir>/driver.lock                    flock()ed by the one driver using the directory
 //! ```
 //!
 //! A metadata file is written after every batch is generated and after it completes: the
@@ -198,6 +199,76 @@ impl Checkpointer {
     }
 }
 
+/// The name of the lock file in a checkpoint directory.
+pub(crate) const LOCK_FILE: &str = "driver.lock";
+
+/// One driver's hold on a checkpoint directory: an `flock` on `<dir>/driver.lock`, which
+/// names the holder (pid, host, since when). The OS releases it when the process dies, however
+/// it dies, so a crashed driver never blocks its restart; two live drivers never share a
+/// directory (they would write the same metadata names and output directories).
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    dir: PathBuf,
+    _file: std::fs::File,
+}
+
+impl DirLock {
+    /// Takes the lock of `dir` (created if missing), or says who holds it.
+    pub(crate) fn acquire(dir: &Path) -> Result<DirLock> {
+        use std::io::{Read, Seek, Write};
+        let path = dir.join(LOCK_FILE);
+        let io = |e: std::io::Error| -> Error { spate_core::Error::io(&path, e).into() };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = (&file).take(4096).read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(Error::CheckpointLocked {
+                    dir: dir.to_path_buf(),
+                    holder: if holder.is_empty() {
+                        "a driver that has not written its name yet".into()
+                    } else {
+                        holder.to_string()
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let host = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "an unknown host".into());
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        writeln!(
+            file,
+            "pid {} on host {host} (since {since} s after the epoch)",
+            std::process::id()
+        )
+        .map_err(io)?;
+        Ok(DirLock {
+            dir: dir.to_path_buf(),
+            _file: file,
+        })
+    }
+
+    /// The directory locked.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
 /// Removes the RDD checkpoint files of earlier runs that no metadata refers to (a crashed run
 /// cannot clean up after itself).
 pub(crate) fn sweep_orphans(dir: &Path, current_run: Option<&Path>) {
@@ -211,7 +282,8 @@ pub(crate) fn sweep_orphans(dir: &Path, current_run: Option<&Path>) {
     };
     for run in entries.flatten().map(|e| e.path()) {
         let name = run.file_name().map(|n| n.to_string_lossy().into_owned());
-        if matches!(name.as_deref(), Some("metadata" | "wal")) || Some(run.as_path()) == current_run
+        if matches!(name.as_deref(), Some("metadata" | "wal" | LOCK_FILE))
+            || Some(run.as_path()) == current_run
         {
             continue;
         }

@@ -264,6 +264,11 @@ pub(crate) struct Shared {
     pub(crate) progress: Mutex<Progress>,
     /// Writes driver metadata while running with a checkpoint directory.
     checkpointer: Mutex<Option<crate::checkpoint::Checkpointer>>,
+    /// A driver's hold on its checkpoint directory, from `checkpoint(dir)` to `stop()`.
+    checkpoint_lock: Mutex<Option<crate::checkpoint::DirLock>>,
+    /// The last metadata write failed ([`Error::CheckpointWriteFailed`]); cleared by a
+    /// successful one. Still set at stop: the stop says so.
+    checkpoint_failing: Mutex<Option<Error>>,
     /// Set by a restore: the zero time to keep (the batches to resume are in `progress`).
     pub(crate) restored_zero: Mutex<Option<Time>>,
     /// Inputs reported unreadable (files skipped), for [`StreamingContext::input_errors`].
@@ -384,8 +389,9 @@ impl Shared {
     }
 
     /// Batch `time` was generated (`completed == false`) or completed: record it and, with a
-    /// checkpoint directory, write the driver metadata. A failed write is logged: the
-    /// stream goes on, only a restart would resume from an older checkpoint.
+    /// checkpoint directory, write the driver metadata. A failed write is logged and reported
+    /// to listeners: the stream goes on (only a restart would resume from an older
+    /// checkpoint), and a stop while the writes still fail is an error.
     pub(crate) fn batch_progress(&self, time: Time, completed: bool) {
         let mut writer = self.checkpointer.lock();
         {
@@ -410,8 +416,29 @@ impl Shared {
             return;
         };
         let md = self.metadata(time);
-        if let Err(e) = writer.write(&md) {
-            tracing::error!("could not write the driver checkpoint for {time}: {e}");
+        let mut failing = self.checkpoint_failing.lock();
+        match writer.write(&md) {
+            Ok(()) => {
+                if failing.take().is_some() {
+                    tracing::warn!("driver checkpoints are written again (the batch of {time})");
+                }
+            }
+            Err(e) => {
+                let err = Error::CheckpointWriteFailed {
+                    time,
+                    dir: self.checkpoint_base().unwrap_or_default(),
+                    reason: e.to_string(),
+                };
+                let message = err.to_string();
+                // Once per run of failures in the log (every batch fails alike on a full disk);
+                // every failure to listeners.
+                if failing.is_none() {
+                    tracing::error!("{message}");
+                }
+                *failing = Some(err);
+                drop(failing);
+                self.each_listener(|l| l.on_checkpoint_error(time, &message));
+            }
         }
     }
 
@@ -555,6 +582,8 @@ impl StreamingContext {
                 checkpoint_base: Mutex::new(None),
                 progress: Mutex::new(Progress::default()),
                 checkpointer: Mutex::new(None),
+                checkpoint_lock: Mutex::new(None),
+                checkpoint_failing: Mutex::new(None),
                 restored_zero: Mutex::new(None),
                 input_errors: Default::default(),
             }),
@@ -726,6 +755,10 @@ impl StreamingContext {
     /// their write-ahead log there when it is on. Required by `update_state_by_key`,
     /// `map_with_state`, the `_inv` windows and the log; `start()` says so when it is missing.
     ///
+    /// One driver at a time uses a directory: this takes its lock (`<dir>/driver.lock`, held
+    /// until `stop()` or the process dies, however it dies), and a second driver is refused with
+    /// [`Error::CheckpointLocked`] naming the holder's pid and host.
+    ///
     /// # Examples
     ///
     /// ```
@@ -736,6 +769,14 @@ impl StreamingContext {
     /// ```
     pub fn checkpoint(&self, dir: impl AsRef<std::path::Path>) -> Result<()> {
         let dir = dir.as_ref();
+        // Only a driver writes there (executors build the same graph but never checkpoint).
+        if self.shared.ctx.is_driver() {
+            let mut lock = self.shared.checkpoint_lock.lock();
+            if lock.as_ref().is_none_or(|l| l.dir() != dir) {
+                *lock = None;
+                *lock = Some(crate::checkpoint::DirLock::acquire(dir)?);
+            }
+        }
         self.shared.ctx.set_checkpoint_dir(dir)?;
         *self.shared.checkpoint_base.lock() = Some(dir.to_path_buf());
         Ok(())
@@ -777,13 +818,21 @@ impl StreamingContext {
         let dir = dir.as_ref();
         let saved = crate::checkpoint::read_latest(dir)?;
         let ssc = create()?;
-        if ssc.shared.checkpoint_base().as_deref() != Some(dir) {
-            ssc.checkpoint(dir)?;
+        let resumed = (|| {
+            if ssc.shared.checkpoint_base().as_deref() != Some(dir) {
+                ssc.checkpoint(dir)?;
+            }
+            if let Some(md) = saved {
+                ssc.restore(md)?;
+            }
+            Ok(())
+        })();
+        if resumed.is_err() {
+            // The graph holds itself (it is freed by stop()): release the directory now, so
+            // the caller can open it again with a fixed program.
+            *ssc.shared.checkpoint_lock.lock() = None;
         }
-        if let Some(md) = saved {
-            ssc.restore(md)?;
-        }
-        Ok(ssc)
+        resumed.map(|()| ssc)
     }
 
     fn restore(&self, md: crate::checkpoint::Metadata) -> Result<()> {
@@ -1003,6 +1052,7 @@ impl StreamingContext {
             if *state == StreamingState::Initialized {
                 *state = StreamingState::Stopped;
                 shared.state_changed.notify_all();
+                *shared.checkpoint_lock.lock() = None;
                 if options.stop_context {
                     shared.ctx.stop();
                 }
@@ -1071,6 +1121,22 @@ impl StreamingContext {
                 signals.close();
             }
         }
+        if let Some(Error::CheckpointWriteFailed { time, dir, reason }) =
+            shared.checkpoint_failing.lock().take()
+        {
+            // A restart would not resume from where this run ended: not a clean stop, for
+            // `stop()` and for `await_termination` (so the program does not exit 0).
+            let failed = || Error::CheckpointWriteFailed {
+                time,
+                dir: dir.clone(),
+                reason: reason.clone(),
+            };
+            shared.failure.lock().get_or_insert_with(failed);
+            if result.is_ok() {
+                result = Err(failed());
+            }
+        }
+        *shared.checkpoint_lock.lock() = None;
         shared.forget_everything();
         {
             // Break the graph's reference cycles so everything it held is freed.

@@ -130,6 +130,47 @@ pub enum Error {
         reason: String,
     },
 
+    /// Another live driver uses the checkpoint directory (it holds `<dir>/driver.lock`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = spate_streaming::Error::CheckpointLocked { dir: "/ck".into(), holder: "pid 7 on host h1".into() };
+    /// assert!(e.to_string().contains("pid 7 on host h1"));
+    /// ```
+    #[error(
+        "checkpoint directory {dir} is in use by another driver ({holder}): stop that driver first (its lock goes with its process), or give this one its own directory"
+    )]
+    CheckpointLocked {
+        /// The checkpoint directory.
+        dir: std::path::PathBuf,
+        /// Who holds it, as its lock file says.
+        holder: String,
+    },
+
+    /// The driver's last metadata checkpoint could not be written (a full disk, a directory
+    /// that went away, …): a restart would resume from an older checkpoint, or none. Reported
+    /// to listeners when it happens, and returned when the context stops while it is still so.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::{Error, Time};
+    /// let e = Error::CheckpointWriteFailed { time: Time::from_millis(5000), dir: "/ck".into(), reason: "No space left on device".into() };
+    /// assert!(e.to_string().contains("5000 ms"));
+    /// ```
+    #[error(
+        "the driver checkpoint for the batch of {time} could not be written to {dir} ({reason}): a restart would resume from an older checkpoint, or from nothing. Free space or fix the directory, then restart"
+    )]
+    CheckpointWriteFailed {
+        /// The batch the metadata was for (the latest that failed).
+        time: Time,
+        /// The checkpoint directory.
+        dir: std::path::PathBuf,
+        /// Why the write failed.
+        reason: String,
+    },
+
     /// Two streams were given the same name with `DStream::name`.
     ///
     /// # Examples

@@ -64,4 +64,10 @@ pub trait StreamingListener: Send + Sync + 'static {
     fn on_input_error(&self, stream: StreamId, message: &str) {
         let _ = (stream, message);
     }
+    /// The driver's metadata checkpoint for batch `time` could not be written (a full disk, a
+    /// vanished directory): a restart would resume from an older one. The stream goes on; a
+    /// stop while writes still fail returns [`crate::Error::CheckpointWriteFailed`].
+    fn on_checkpoint_error(&self, time: Time, message: &str) {
+        let _ = (time, message);
+    }
 }
