@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use spate::prelude::*;
 use spate::streaming::{Clock, ManualClock, Receiver, ReceiverHandle};
-use support::{Reaped, example_path, move_in, sigterm, wait_exit, wait_for};
+use support::{Reaped, alive, children_of, example_path, move_in, sigterm, wait_exit, wait_for};
 
 // ---------------------------------------------------------------- the recoverable word count
 
@@ -596,33 +596,6 @@ fn a_second_driver_is_refused_and_a_killed_launcher_takes_its_driver_with_it() {
         .is_some_and(|&p| holder(p))));
     sigterm(&launcher.0);
     assert!(wait_exit(&mut launcher.0, 30).success());
-}
-
-/// The processes whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            // `pid (comm) state ppid ...`; comm may hold spaces, so read after its `)`.
-            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
-                stat.rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
-                    == Some(pid)
-            })
-        })
-        .collect()
-}
-
-/// Whether `pid` is a live process (not gone, not a zombie).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X")
-    })
 }
 
 #[test]

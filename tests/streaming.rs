@@ -3,7 +3,7 @@
 //! manual clock, bounded memory and backpressure.
 
 mod support;
-use support::{Reaped, example_path, move_in, sigterm, wait_exit, wait_for};
+use support::{Reaped, children_of, example_path, move_in, peak_rss, sigterm, wait_exit, wait_for};
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -1518,8 +1518,63 @@ fn file_wordcount_example_counts_files_moved_in() {
     move_in(dir.path(), "one.txt", "to be or not to be\n");
     let want: HashMap<String, u64> = expected_counts("to be or not to be\n");
     assert!(wait_for(30, || printed_totals(&run.blocks) == want));
-    let (blocks, _) = run.finish();
+    // What is ignored and why is visible: examples log warnings to stderr by default.
+    assert!(
+        Command::new("mkfifo")
+            .arg(dir.path().join("pipe"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let printed = run.blocks.lock().unwrap().len();
+    assert!(wait_for(30, || run.blocks.lock().unwrap().len() > printed + 1));
+    let (blocks, log) = run.finish();
     assert!(blocks.iter().all(|b| b.time_ms % 2000 == 0), "2 s batches");
+    assert!(
+        log.contains("WARN") && log.contains("pipe: not input: a FIFO"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_file_four_times_the_memory_budget_is_counted_in_bounded_memory() {
+    const BUDGET: u64 = 8 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    // 34.5 MB of eight words (the example prints ten elements, so every count is seen).
+    let line = "alpha beta gamma delta epsilon zeta eta theta\n";
+    let lines = 750_000;
+    let big = dir.path().join("big.txt");
+    std::fs::write(&big, line.repeat(lines)).unwrap();
+    let size = std::fs::metadata(&big).unwrap().len();
+    assert!(size >= 4 * BUDGET);
+    let run = Submitted::start_with(
+        &["--conf", "spate.storage.memory=8m"],
+        "file_wordcount",
+        &[input.to_str().unwrap()],
+    );
+    let mut app = 0;
+    assert!(wait_for(30, || {
+        app = children_of(run.app.0.id()).first().copied().unwrap_or(0);
+        app != 0 && !run.blocks.lock().unwrap().is_empty()
+    }));
+    std::fs::rename(&big, input.join("big.txt")).unwrap();
+    let want: HashMap<String, u64> = line
+        .split_whitespace()
+        .map(|w| (w.to_string(), lines as u64))
+        .collect();
+    assert!(wait_for(60, || printed_totals(&run.blocks) == want));
+    let peak = peak_rss(app);
+    run.finish();
+    // Read in splits a chunk at a time: far below the file, within a few budgets (the process
+    // alone, before the file, is ~13 MiB).
+    assert!(
+        peak < 3 * BUDGET && peak < size,
+        "peak RSS {} MiB for a {} MiB file",
+        peak >> 20,
+        size >> 20
+    );
 }
 
 #[test]
