@@ -736,7 +736,7 @@ fn acking_source(listener: std::net::TcpListener, acked: Arc<Mutex<u64>>) {
                 break;
             }
             seq += 1;
-            if seq % 10 == 0 {
+            if seq.is_multiple_of(10) {
                 thread::sleep(Duration::from_millis(10));
             }
         }

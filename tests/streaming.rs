@@ -499,7 +499,7 @@ fn sigterm_stops_gracefully_and_every_received_line_is_counted() {
         // Write until the receiver goes away.
         while s.write_all(b"a b c\n").is_ok() {
             sent += 1;
-            if sent % 64 == 0 {
+            if sent.is_multiple_of(64) {
                 thread::sleep(Duration::from_millis(1));
             }
         }

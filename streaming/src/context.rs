@@ -556,7 +556,7 @@ impl StreamingContext {
         clock: Arc<dyn Clock>,
     ) -> Result<StreamingContext> {
         if batch_interval < Duration::from_millis(1)
-            || batch_interval.subsec_nanos() % 1_000_000 != 0
+            || !batch_interval.subsec_nanos().is_multiple_of(1_000_000)
         {
             return Err(Error::InvalidBatchInterval(batch_interval));
         }

@@ -50,10 +50,10 @@ fn release(released: &AtomicBool) {
     }
     let mut listening = LISTENING.lock().unwrap_or_else(|e| e.into_inner());
     *listening -= 1;
-    if *listening == 0 {
-        if let Ok(flag) = default_when_idle() {
-            flag.store(true, Ordering::SeqCst);
-        }
+    if *listening == 0
+        && let Ok(flag) = default_when_idle()
+    {
+        flag.store(true, Ordering::SeqCst);
     }
 }
 

@@ -87,7 +87,7 @@ impl Receiver<Text> for SocketReceiver {
                     handle.intake.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
                     // Log the first failures, then every tenth: a down (or accept-and-close)
                     // server is not a flood.
-                    if futile < 3 || futile % 10 == 0 {
+                    if futile < 3 || futile.is_multiple_of(10) {
                         tracing::warn!(
                             "{id}: {host}:{port}: {why}; retrying in {backoff:?} (attempt {})",
                             futile + 1

@@ -123,7 +123,7 @@ pub(crate) fn check_multiple(
     parent_slide: Duration,
 ) -> Result<()> {
     let (ms, unit) = (d.as_millis(), parent_slide.as_millis().max(1));
-    if ms == 0 || ms % unit != 0 || d.subsec_nanos() % 1_000_000 != 0 {
+    if ms == 0 || ms % unit != 0 || !d.subsec_nanos().is_multiple_of(1_000_000) {
         let multiples = (ms / unit).max(1);
         return Err(Error::InvalidWindow {
             what,

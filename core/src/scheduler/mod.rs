@@ -189,11 +189,11 @@ impl<R: TaskResult> Job<'_, R> {
             running.remove(&(ev.stage, ev.partition));
             match ev.outcome {
                 Ok(Some(r)) => {
-                    if let Some(&slot) = slot_of.get(&ev.partition) {
-                        if results[slot].is_none() {
-                            results[slot] = Some(r);
-                            remaining -= 1;
-                        }
+                    if let Some(&slot) = slot_of.get(&ev.partition)
+                        && results[slot].is_none()
+                    {
+                        results[slot] = Some(r);
+                        remaining -= 1;
                     }
                 }
                 Ok(None) => {}
