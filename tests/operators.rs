@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use spate::streaming::testing::run_batches;
-use spate::streaming::{Error, State, StateSpec};
+use spate::streaming::{Error, OutputMode, State, StateSpec};
 
 const S: Duration = Duration::from_secs(1);
 
@@ -745,4 +745,260 @@ proptest! {
             prop_assert_eq!(count.clone(), vec![want.len() as u64]);
         }
     }
+}
+
+// ---------------------------------------------------------------- event time
+
+/// Event-time counts of one key: batches of event seconds in, `(window start s, count)` out
+/// per batch (sorted), for 5 s windows (sliding every `slide` s) and a 10 s watermark delay.
+fn event_counts(mode: OutputMode, slide: u64, batches: &[&[i64]]) -> Vec<Vec<(i64, u64)>> {
+    let input: Vec<Vec<(i64, char)>> = batches
+        .iter()
+        .map(|b| b.iter().map(|s| (s * 1000, 'k')).collect())
+        .collect();
+    let n = input.len();
+    let out = run_batches(
+        input,
+        |s| {
+            s.with_watermark(|e: &(i64, char)| e.0, Duration::from_secs(10))
+                .window(Duration::from_secs(5), Duration::from_secs(slide))
+                .count_by_key(|e| e.1, mode)
+                .unwrap()
+        },
+        n,
+    );
+    sorted(
+        out.into_iter()
+            .map(|b| b.into_iter().map(|(w, _, c)| (w.start / 1000, c)).collect())
+            .collect(),
+    )
+}
+
+#[test]
+fn event_time_append_mode_emits_each_window_once_when_the_watermark_closes_it() {
+    // Spark's EventTimeWatermarkSuite, "append mode".
+    let out = event_counts(
+        OutputMode::Append,
+        5,
+        &[&[10, 11, 12, 13, 14, 15], &[25], &[], &[10]],
+    );
+    assert_eq!(out, [vec![], vec![], vec![(10, 5)], vec![]]);
+}
+
+#[test]
+fn event_time_update_mode_emits_changed_windows_and_drops_late_pairs() {
+    // Spark's EventTimeWatermarkSuite, "update mode".
+    let out = event_counts(
+        OutputMode::Update,
+        5,
+        &[&[10, 11, 12, 13, 14, 15], &[25], &[], &[10, 25], &[10]],
+    );
+    assert_eq!(
+        out,
+        [
+            vec![(10, 5), (15, 1)],
+            vec![(25, 1)],
+            vec![],
+            vec![(25, 2)],
+            vec![]
+        ]
+    );
+}
+
+#[test]
+fn event_time_complete_mode_emits_the_whole_table_and_drops_nothing() {
+    let out = event_counts(
+        OutputMode::Complete,
+        5,
+        &[&[10, 11, 12], &[25], &[25], &[10], &[25]],
+    );
+    assert_eq!(
+        out,
+        [
+            vec![(10, 3)],
+            vec![(10, 3), (25, 1)],
+            vec![(10, 3), (25, 2)],
+            vec![(10, 4), (25, 2)],
+            vec![(10, 4), (25, 3)]
+        ]
+    );
+}
+
+#[test]
+fn event_time_sliding_windows_judge_lateness_per_window() {
+    // 5 s windows every 1 s (plus the 10 s delay). Batch 2's watermark is 12 - 10 = 2: every
+    // window of event 1 ([-3,2) .. [1,6)) but [-3,2) is open, so event 1 counts in four.
+    let out = event_counts(OutputMode::Update, 1, &[&[12], &[1], &[20], &[1, 11]]);
+    assert_eq!(
+        out,
+        [
+            vec![(8, 1), (9, 1), (10, 1), (11, 1), (12, 1)],
+            vec![(-2, 1), (-1, 1), (0, 1), (1, 1)],
+            vec![(16, 1), (17, 1), (18, 1), (19, 1), (20, 1)],
+            // Watermark 20 - 10 = 10: event 1 is late everywhere; event 11 is counted in the
+            // windows ending after 10 ([7,12) .. [11,16)), four of them with event 12 already.
+            vec![(7, 1), (8, 2), (9, 2), (10, 2), (11, 2)]
+        ]
+    );
+}
+
+#[test]
+fn event_time_sessions_merge_close_and_drop_late_events() {
+    // 5 s gap, 10 s delay, Append: a session is emitted once the watermark passes its end.
+    let input: Vec<Vec<(i64, char)>> = vec![
+        vec![(1_000, 'u'), (3_000, 'u'), (20_000, 'v')],
+        vec![(6_000, 'u')],  // extends u's session to [1 s, 11 s)
+        vec![(30_000, 'v')], // watermark 20 - 10 = 10: nothing closed yet
+        vec![],              // watermark 30 - 10 = 20: u's [1,11) closes
+        vec![(2_000, 'u')],  // late: [2,7) ends before the watermark of 20
+        vec![(45_000, 'w')],
+        vec![], // watermark 45 - 10 = 35: v's [20,25) and [30,35) close
+    ];
+    let out = run_batches(
+        input,
+        |s| {
+            s.with_watermark(|e: &(i64, char)| e.0, Duration::from_secs(10))
+                .session_window(Duration::from_secs(5))
+                .count_by_key(|e| e.1.to_string(), OutputMode::Append)
+                .unwrap()
+        },
+        7,
+    );
+    let out: Vec<Vec<(i64, i64, String, u64)>> = sorted(
+        out.into_iter()
+            .map(|b| {
+                b.into_iter()
+                    .map(|(w, k, n)| (w.start / 1000, w.end / 1000, k, n))
+                    .collect()
+            })
+            .collect(),
+    );
+    let s = |v: &[(i64, i64, &str, u64)]| -> Vec<(i64, i64, String, u64)> {
+        v.iter()
+            .map(|(a, b, k, n)| (*a, *b, k.to_string(), *n))
+            .collect()
+    };
+    assert_eq!(
+        out,
+        [
+            s(&[]),
+            s(&[]),
+            s(&[]),
+            s(&[(1, 11, "u", 3)]),
+            s(&[]),
+            s(&[]),
+            s(&[(20, 25, "v", 1), (30, 35, "v", 1)]),
+        ]
+    );
+}
+
+/// Two watermarked inputs, unioned: `a` sees event 30 s in batch 1, `b` only 12 s; 5 s windows,
+/// 10 s delay; batch 3 brings event 13 on `b`.
+fn two_inputs(policy: &str) -> Vec<Vec<(i64, u64)>> {
+    use spate::prelude::*;
+    use spate::streaming::ManualClock;
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let conf = Conf::new()
+        .set_master("local[2]")
+        .set("spate.streaming.stopGracefullyOnShutdown", "false")
+        .set("spate.streaming.multipleWatermarkPolicy", policy);
+    let ctx = Context::new(conf).unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    ssc.checkpoint(dir.path()).unwrap();
+    let (qa, qb) = (RddQueue::new(), RddQueue::new());
+    for (a, b) in [
+        (vec![30_000i64], vec![12_000i64]),
+        (vec![], vec![]),
+        (vec![], vec![13_000]),
+    ] {
+        qa.push(ctx.parallelize(a, 1));
+        qb.push(ctx.parallelize(b, 1));
+    }
+    let wm = |q: &RddQueue<i64>| {
+        ssc.queue_stream(q.clone(), true, None)
+            .with_watermark(|t: &i64| *t, Duration::from_secs(10))
+    };
+    let counts = wm(&qa)
+        .union(&wm(&qb))
+        .window(Duration::from_secs(5), Duration::from_secs(5))
+        .count_by_key(|_| (), OutputMode::Update)
+        .unwrap();
+    let got: Arc<Mutex<Vec<Vec<(i64, u64)>>>> = Arc::default();
+    let sink = Arc::clone(&got);
+    counts
+        .foreach_rdd(move |rdd, _| {
+            let mut b: Vec<(i64, u64)> = rdd
+                .collect()?
+                .into_iter()
+                .map(|(w, _, n)| (w.start / 1000, n))
+                .collect();
+            b.sort();
+            sink.lock().unwrap().push(b);
+            Ok(())
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    for i in 1..=3 {
+        clock.advance(Duration::from_secs(1));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while got.lock().unwrap().len() < i {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "batch {i} did not run"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    ssc.stop(StopOptions::default()).unwrap();
+    got.lock().unwrap().clone()
+}
+
+#[test]
+fn event_time_union_watermark_is_the_min_or_the_max_of_the_inputs() {
+    // min: the watermark is min(30, 12) - 10 = 2, so event 13 (window [10,15)) still counts.
+    assert_eq!(
+        two_inputs("min"),
+        [vec![(10, 1), (30, 1)], vec![], vec![(10, 2)]]
+    );
+    // max: 30 - 10 = 20 closes [10,15): event 13 is late.
+    assert_eq!(two_inputs("max"), [vec![(10, 1), (30, 1)], vec![], vec![]]);
+}
+
+#[test]
+fn event_time_windows_that_cannot_work_are_typed_errors() {
+    run_batches(
+        vec![vec![(0i64, 0u8)]],
+        |s| {
+            let e = s.with_watermark(|e: &(i64, u8)| e.0, Duration::ZERO);
+            let err = e
+                .window(Duration::from_secs(5), Duration::from_secs(6))
+                .count_by_key(|e| e.1, OutputMode::Append)
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidEventTimeWindow {
+                        what: "window slide",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            let err = e
+                .window(Duration::ZERO, Duration::ZERO)
+                .late_events()
+                .unwrap_err();
+            assert!(err.to_string().contains("at least 1 ms"), "{err}");
+            let err = e
+                .session_window(Duration::from_micros(10))
+                .count_by_key(|e| e.1, OutputMode::Update)
+                .unwrap_err();
+            assert!(err.to_string().contains("session gap"), "{err}");
+            e.stream()
+        },
+        1,
+    );
 }

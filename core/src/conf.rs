@@ -36,6 +36,8 @@ pub enum ValueKind {
     Size,
     /// `true` or `false`.
     Bool,
+    /// One of the listed words.
+    OneOf(&'static [&'static str]),
 }
 
 /// A configuration key spate reads, with its default and meaning.
@@ -63,10 +65,10 @@ pub struct KeySpec {
 }
 
 macro_rules! keys {
-    ($($key:literal, $kind:ident, $default:expr, $min:expr, $max:expr, $doc:literal;)*) => {
+    ($($key:literal, $kind:ident $(($words:expr))?, $default:expr, $min:expr, $max:expr, $doc:literal;)*) => {
         /// Every `spate.*` key spate reads, with its form, default, bounds and meaning.
         pub const KNOWN_KEYS: &[KeySpec] = &[
-            $(KeySpec { key: $key, kind: ValueKind::$kind, default: $default, min: $min, max: $max, doc: $doc },)*
+            $(KeySpec { key: $key, kind: ValueKind::$kind $(($words))?, default: $default, min: $min, max: $max, doc: $doc },)*
         ];
     };
 }
@@ -101,6 +103,7 @@ keys! {
     "spate.streaming.receiver.writeAheadLog.rollingInterval", Duration, Some("60s"), Some("1s"), None, "How long a write-ahead log segment is appended to before a new one starts (old segments are deleted once no batch needs them).";
     "spate.streaming.fileStream.maxSplitBytes", Size, Some("64m"), Some("1k"), None, "Largest byte range of a file a file stream's task reads (a bigger file is read as several partitions, each a chunk at a time).";
     "spate.streaming.fileStream.allowMissingOnReplay", Bool, Some("false"), None, None, "After a driver restart, replay batches whose files are gone without those files (each loss reported) instead of failing with the file's name.";
+    "spate.streaming.multipleWatermarkPolicy", OneOf(&["min", "max"]), Some("min"), None, None, "How the watermarks of unioned event-time streams combine: the slowest input's (min, nothing late is lost) or the fastest's (max, results sooner).";
     "spate.streaming.receiverRestartDelay", Duration, Some("2s"), Some("1ms"), Some("1h"), "Wait before a receiver that asked to restart is started again.";
     "spate.streaming.stopGracefullyOnShutdown", Bool, Some("true"), None, None, "On SIGINT/SIGTERM, stop receiving, process what was received, then exit.";
     "spate.streaming.gracefulStopTimeout", Duration, Some("60s"), Some("1ms"), None, "Longest a graceful stop may take before it gives up with an error.";
@@ -686,6 +689,15 @@ impl Conf {
                 ValueKind::Duration => self.get_duration(key).map(drop)?,
                 ValueKind::Size => self.get_size(key).map(drop)?,
                 ValueKind::Bool => self.get_bool(key).map(drop)?,
+                ValueKind::OneOf(words) => {
+                    if !words.contains(&value.trim()) {
+                        return Err(Error::InvalidConfValue {
+                            key: key.to_string(),
+                            value: value.to_string(),
+                            expected: format!("one of {}", words.join(", ")),
+                        });
+                    }
+                }
             }
             check_bounds(spec, value)?;
         }

@@ -273,6 +273,8 @@ pub(crate) struct Shared {
     pub(crate) restored_zero: Mutex<Option<Time>>,
     /// Inputs reported unreadable (files skipped), for [`StreamingContext::input_errors`].
     input_errors: std::sync::atomic::AtomicU64,
+    /// Late (record, window) pairs per batch, for its [`crate::BatchInfo`].
+    late_records: Mutex<std::collections::BTreeMap<Time, u64>>,
 }
 
 impl Shared {
@@ -292,6 +294,17 @@ impl Shared {
     }
     pub(crate) fn inputs_all_allocated(&self) -> bool {
         self.graph.lock().inputs.iter().all(|i| i.all_allocated())
+    }
+    pub(crate) fn add_late_records(&self, time: Time, n: u64) {
+        *self.late_records.lock().entry(time).or_default() += n;
+    }
+    /// Batch `time`'s late records; also forgets older entries (of replayed batches).
+    pub(crate) fn take_late_records(&self, time: Time) -> u64 {
+        let mut late = self.late_records.lock();
+        let n = late.remove(&time).unwrap_or(0);
+        let newer = late.split_off(&time);
+        *late = newer;
+        n
     }
     pub(crate) fn count_input_error(&self) {
         self.input_errors.fetch_add(1, Ordering::Relaxed);
@@ -586,6 +599,7 @@ impl StreamingContext {
                 checkpoint_failing: Mutex::new(None),
                 restored_zero: Mutex::new(None),
                 input_errors: Default::default(),
+                late_records: Mutex::new(Default::default()),
             }),
         })
     }

@@ -77,6 +77,24 @@ pub enum Error {
         suggestion: Duration,
     },
 
+    /// An event-time window, slide or session gap that cannot work.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = spate_streaming::Error::InvalidEventTimeWindow { what: "window slide", duration: std::time::Duration::from_secs(9), reason: "it must not exceed the window size" };
+    /// assert!(e.to_string().contains("window slide"));
+    /// ```
+    #[error("invalid {what} {duration:?}: {reason}")]
+    InvalidEventTimeWindow {
+        /// `"window size"`, `"window slide"` or `"session gap"`.
+        what: &'static str,
+        /// The duration given.
+        duration: Duration,
+        /// Why it cannot work.
+        reason: &'static str,
+    },
+
     /// A stateful or incremental-window stream was defined but no checkpoint directory set.
     #[error(
         "{stream} needs a checkpoint directory (state is checkpointed there, the write-ahead log is kept there): call ssc.checkpoint(dir) before start()"

@@ -30,6 +30,9 @@ pub struct BatchInfo {
     pub output_jobs: usize,
     /// Whether every job succeeded (false only on `on_batch_completed` of a failed batch).
     pub succeeded: bool,
+    /// (record, window) pairs event-time aggregations dropped as late in this batch (their
+    /// window's end was at or before the watermark).
+    pub late_records: u64,
 }
 
 /// Receives streaming events. Every method has an empty default.
