@@ -14,7 +14,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use spate::prelude::*;
-use spate::streaming::{Clock, ManualClock, Receiver, ReceiverHandle};
+use spate::streaming::{Clock, ManualClock, OutputMode, Receiver, ReceiverHandle};
 use support::{Reaped, alive, children_of, example_path, move_in, sigterm, wait_exit, wait_for};
 
 // ---------------------------------------------------------------- the recoverable word count
@@ -596,6 +596,104 @@ fn a_second_driver_is_refused_and_a_killed_launcher_takes_its_driver_with_it() {
         .is_some_and(|&p| holder(p))));
     sigterm(&launcher.0);
     assert!(wait_exit(&mut launcher.0, 30).success());
+}
+
+type Rows = Arc<Mutex<Vec<(i64, Vec<(i64, String, u64)>)>>>;
+
+/// Event-time word counts of `<second> <word>` lines: 5 s windows, a 10 s watermark, Update.
+fn event_time_program(
+    input: &Path,
+    clock: Arc<ManualClock>,
+    rows: Rows,
+    late: Arc<Mutex<u64>>,
+) -> Result<StreamingContext> {
+    let conf = Conf::new()
+        .set_master("local[2]")
+        .set("spate.streaming.stopGracefullyOnShutdown", "false");
+    let ssc = StreamingContext::with_clock(Context::new(conf)?, Duration::from_secs(1), clock)?;
+    let counts = ssc
+        .text_file_stream(input)
+        .map(|l: Text| {
+            let (t, w) = l.split_once(' ').unwrap();
+            (t.parse::<i64>().unwrap() * 1000, w.to_string())
+        })
+        .with_watermark(|e: &(i64, String)| e.0, Duration::from_secs(10))
+        .window(Duration::from_secs(5), Duration::from_secs(5))
+        .count_by_key(|e| e.1.clone(), OutputMode::Update)?;
+    counts.foreach_rdd(move |rdd, t| {
+        let mut got: Vec<(i64, String, u64)> = rdd
+            .collect()?
+            .into_iter()
+            .map(|(w, k, n)| (w.start / 1000, k, n))
+            .collect();
+        got.sort();
+        rows.lock().unwrap().push((t.millis(), got));
+        Ok(())
+    })?;
+    ssc.add_streaming_listener(Arc::new(LateCounter(late)));
+    Ok(ssc)
+}
+
+struct LateCounter(Arc<Mutex<u64>>);
+
+impl StreamingListener for LateCounter {
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        *self.0.lock().unwrap() += info.late_records;
+    }
+}
+
+fn advance_to(clock: &ManualClock, rows: &Rows, to_ms: i64) {
+    while clock.now().millis() < to_ms {
+        clock.advance(Duration::from_secs(1));
+        let t = clock.now().millis();
+        assert!(
+            wait_for(30, || rows.lock().unwrap().iter().any(|(b, _)| *b == t)),
+            "the batch of {t} ms did not complete"
+        );
+    }
+}
+
+#[test]
+fn a_restarted_event_time_aggregation_keeps_its_watermark_and_windows() {
+    let root = tempfile::tempdir().unwrap();
+    let (ck, input) = (root.path().join("ck"), root.path().join("in"));
+    std::fs::create_dir_all(&input).unwrap();
+    let rows: Rows = Arc::default();
+    let late = Arc::new(Mutex::new(0));
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc = StreamingContext::get_or_create(&ck, || {
+        event_time_program(&input, clock.clone(), rows.clone(), late.clone())
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    advance_to(&clock, &rows, 1000);
+    move_in(&input, "1.txt", "20 a\n22 a\n");
+    advance_to(&clock, &rows, 2000);
+    assert_eq!(
+        rows.lock().unwrap().last().unwrap().1,
+        [(20, "a".into(), 2)]
+    );
+    // Past the state checkpoint of 10 s: nothing after it replays the events of 1.txt, so
+    // only the checkpoint knows how far event time had come.
+    advance_to(&clock, &rows, 12_000);
+    ssc.stop(StopOptions::default()).unwrap(); // the driver "crashes" here
+
+    let rows: Rows = Arc::default();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(12_000)));
+    let ssc = StreamingContext::get_or_create(&ck, || {
+        event_time_program(&input, clock.clone(), rows.clone(), late.clone())
+    })
+    .unwrap();
+    ssc.start().unwrap();
+    // The watermark came back (22 - 10 = 12): event 5 is late; window [20,25) goes on.
+    move_in(&input, "3.txt", "5 a\n24 a\n");
+    advance_to(&clock, &rows, 13_000);
+    ssc.stop(StopOptions::default()).unwrap();
+    assert_eq!(
+        rows.lock().unwrap().last().unwrap().1,
+        [(20, "a".into(), 3)]
+    );
+    assert_eq!(*late.lock().unwrap(), 1);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use spate::prelude::*;
 use spate::streaming::testing::{run_batches, try_run_batches};
-use spate::streaming::{ManualClock, ReceiverStats, StreamingState};
+use spate::streaming::{ManualClock, OutputMode, ReceiverStats, StreamingState};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -1171,6 +1171,88 @@ fn ten_thousand_stateful_batches_keep_lineage_and_memory_flat() {
         checkpoint_dirs <= 4,
         "old checkpoints are deleted: {checkpoint_dirs}"
     );
+}
+
+#[test]
+fn ten_thousand_event_time_batches_keep_state_and_memory_flat() {
+    let (ctx, clock, ssc) = manual();
+    let dir = tempfile::tempdir().unwrap();
+    ssc.checkpoint(dir.path()).unwrap();
+    let batch: Vec<Text> = ["to be or not to be", "that is the question"]
+        .iter()
+        .map(|l| Text::from(*l))
+        .collect();
+    let every = ctx.parallelize(batch, 2);
+    // Event time advances with the batches: every word happened at its batch's time.
+    let counts = ssc
+        .queue_stream(RddQueue::new(), true, Some(every))
+        .flat_map(|l| l.split(' '))
+        .transform(|rdd, t| rdd.map(move |w| (t.millis(), w)))
+        .with_watermark(|e: &(i64, Text)| e.0, Duration::from_secs(10))
+        .window(Duration::from_secs(5), Duration::from_secs(5))
+        .count_by_key(|e| e.1.clone(), OutputMode::Append)
+        .unwrap();
+    let seen: Arc<Mutex<Vec<(i64, u64, usize, usize, usize)>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let ctx2 = ctx.clone();
+    counts
+        .foreach_rdd(move |rdd, time| {
+            let rows = rdd.collect()?;
+            let be = rows.iter().find(|(_, w, _)| &**w == "be");
+            let (bytes, blocks) = ctx2.storage_usage();
+            sink.lock().unwrap().push((
+                time.millis() / 1000,
+                be.map_or(0, |(_, _, n)| *n),
+                rdd.lineage().lines().count(),
+                blocks,
+                bytes as usize,
+            ));
+            Ok(())
+        })
+        .unwrap();
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start().unwrap();
+    const N: usize = 10_000;
+    for i in 1..=N {
+        clock.advance(Duration::from_secs(1));
+        done.wait(i);
+    }
+    ssc.stop(StopOptions::default()).unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), N);
+    // Append: each 5 s window once, when the watermark (batch - 1 s - 10 s) passes its end,
+    // with "be" twice per second of it (the window [0,5) has seconds 1..4 only).
+    let emitted: Vec<(i64, u64)> = seen
+        .iter()
+        .filter(|s| s.1 > 0)
+        .map(|s| (s.0, s.1))
+        .collect();
+    assert_eq!(emitted[0], (16, 8));
+    assert!(
+        emitted[1..].iter().all(|&(_, be)| be == 10),
+        "{:?}",
+        &emitted[..5]
+    );
+    assert_eq!(emitted.len(), (N - 16) / 5 + 1);
+    // State, lineage and retained blocks stop growing once windows close and checkpoints cut.
+    let early = &seen[100..200];
+    let late = &seen[N - 100..];
+    for (what, f) in [
+        (
+            "lineage depth",
+            (|s: &(i64, u64, usize, usize, usize)| s.2) as fn(&_) -> usize,
+        ),
+        ("retained blocks", |s| s.3),
+        ("retained bytes", |s| s.4),
+    ] {
+        let (e, l) = (
+            early.iter().map(f).max().unwrap(),
+            late.iter().map(f).max().unwrap(),
+        );
+        eprintln!("{what}: early <= {e}, late <= {l}");
+        assert!(l <= e + e / 10, "{what} grows: {e} -> {l}");
+    }
 }
 
 /// Stores one line that is a slice of a large buffer.
