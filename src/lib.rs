@@ -45,8 +45,9 @@ pub mod prelude {
         Rdd, Show, StorageLevel, Text, TextLines,
     };
     pub use spate_streaming::{
-        BatchInfo, DStream, Error, MapWithStateDStream, RddQueue, Receiver, ReceiverHandle, Result,
-        State, StateSpec, StopOptions, StreamingContext, StreamingListener, Time,
+        BatchInfo, DStream, Error, EventTimeStream, MapWithStateDStream, OutputMode, RddQueue,
+        Receiver, ReceiverHandle, Result, State, StateSpec, StopOptions, StreamingContext,
+        StreamingListener, Time, Window, WindowedEvents,
     };
     pub use std::time::Duration;
 }
