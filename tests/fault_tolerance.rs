@@ -15,7 +15,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use spate::prelude::*;
 use spate::streaming::{Clock, ManualClock, OutputMode, Receiver, ReceiverHandle};
-use support::{Reaped, alive, children_of, example_path, move_in, sigterm, wait_exit, wait_for};
+use support::{
+    InputErrors, Reaped, alive, children_of, example_path, move_in, sigterm, wait_exit, wait_for,
+};
 
 // ---------------------------------------------------------------- the recoverable word count
 
@@ -352,16 +354,6 @@ fn a_changed_program_restores_what_still_matches_and_names_what_does_not() {
     let expected = totals(&[("a", 3), ("b", 2), ("c", 3), ("d", 1)]);
     assert_eq!(got[0].1, expected);
     assert_eq!(got[1].1, expected);
-}
-
-/// Records input errors reported to listeners.
-#[derive(Default)]
-struct InputErrors(Mutex<Vec<String>>);
-
-impl StreamingListener for InputErrors {
-    fn on_input_error(&self, _: spate::streaming::StreamId, message: &str) {
-        self.0.lock().unwrap().push(message.to_string());
-    }
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! manual clock, bounded memory and backpressure.
 
 mod support;
-use support::{Reaped, children_of, example_path, move_in, peak_rss, sigterm, wait_exit, wait_for};
+use support::{
+    InputErrors, Reaped, children_of, example_path, move_in, peak_rss, sigterm, wait_exit, wait_for,
+};
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -1100,16 +1102,21 @@ fn a_stateful_stream_needs_a_checkpoint_directory() {
     ssc.stop(StopOptions::default()).unwrap();
 }
 
+/// The batch every queue stream of the 10,000-batch tests repeats.
+fn two_lines(ctx: &Context) -> Rdd<Text> {
+    let batch: Vec<Text> = ["to be or not to be", "that is the question"]
+        .iter()
+        .map(|l| Text::from(*l))
+        .collect();
+    ctx.parallelize(batch, 2)
+}
+
 #[test]
 fn ten_thousand_stateful_batches_keep_lineage_and_memory_flat() {
     let (ctx, clock, ssc) = manual();
     let dir = tempfile::tempdir().unwrap();
     ssc.checkpoint(dir.path()).unwrap();
-    let batch: Vec<Text> = ["to be or not to be", "that is the question"]
-        .iter()
-        .map(|l| Text::from(*l))
-        .collect();
-    let every = ctx.parallelize(batch, 2);
+    let every = two_lines(&ctx);
     let totals = ssc
         .queue_stream(RddQueue::new(), true, Some(every))
         .flat_map(|l| l.split(' '))
@@ -1178,11 +1185,7 @@ fn ten_thousand_event_time_batches_keep_state_and_memory_flat() {
     let (ctx, clock, ssc) = manual();
     let dir = tempfile::tempdir().unwrap();
     ssc.checkpoint(dir.path()).unwrap();
-    let batch: Vec<Text> = ["to be or not to be", "that is the question"]
-        .iter()
-        .map(|l| Text::from(*l))
-        .collect();
-    let every = ctx.parallelize(batch, 2);
+    let every = two_lines(&ctx);
     // Event time advances with the batches: every word happened at its batch's time.
     let counts = ssc
         .queue_stream(RddQueue::new(), true, Some(every))
@@ -1319,16 +1322,6 @@ fn state_does_not_pin_received_buffers() {
 }
 
 // ---------------------------------------------------------------- files in, files out
-
-/// Records input errors reported to listeners.
-#[derive(Default)]
-struct InputErrors(Mutex<Vec<String>>);
-
-impl StreamingListener for InputErrors {
-    fn on_input_error(&self, _: spate::streaming::StreamId, message: &str) {
-        self.0.lock().unwrap().push(message.to_string());
-    }
-}
 
 #[test]
 fn a_file_stream_reads_each_new_file_exactly_once() {

@@ -295,6 +295,15 @@ impl Shared {
     pub(crate) fn inputs_all_allocated(&self) -> bool {
         self.graph.lock().inputs.iter().all(|i| i.all_allocated())
     }
+    /// A stop ran out of `gracefulStopTimeout`: the error, also kept for `await_termination`
+    /// (a program stopped by a signal must not exit 0 when data may be unprocessed).
+    fn stop_timed_out(&self) -> Error {
+        let timeout = self.settings.graceful_timeout;
+        self.failure
+            .lock()
+            .get_or_insert(Error::StopTimeout(timeout));
+        Error::StopTimeout(timeout)
+    }
     pub(crate) fn add_late_records(&self, time: Time, n: u64) {
         *self.late_records.lock().entry(time).or_default() += n;
     }
@@ -1099,14 +1108,7 @@ impl StreamingContext {
                     .scheduler
                     .wait_done(shared.settings.graceful_timeout)
                 {
-                    let timeout = shared.settings.graceful_timeout;
-                    // Also for await_termination: a program stopped by a signal must not exit
-                    // 0 when data may be unprocessed.
-                    shared
-                        .failure
-                        .lock()
-                        .get_or_insert(Error::StopTimeout(timeout));
-                    result = Err(Error::StopTimeout(timeout));
+                    result = Err(shared.stop_timed_out());
                 }
             }
             shared.halting.store(true, Ordering::SeqCst);
@@ -1118,12 +1120,7 @@ impl StreamingContext {
                 .scheduler
                 .join_within(left.max(Duration::from_millis(100)))
             {
-                let timeout = shared.settings.graceful_timeout;
-                shared
-                    .failure
-                    .lock()
-                    .get_or_insert(Error::StopTimeout(timeout));
-                result = Err(Error::StopTimeout(timeout));
+                result = Err(shared.stop_timed_out());
             }
             if shared.ctx.is_cluster_driver() {
                 crate::scheduler::announce(shared, &crate::scheduler::Announcement::Stopped);

@@ -114,3 +114,13 @@ pub fn peak_rss(pid: u32) -> u64 {
         .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"));
     kb << 10
 }
+
+/// Records the input errors reported to listeners.
+#[derive(Default)]
+pub struct InputErrors(pub std::sync::Mutex<Vec<String>>);
+
+impl spate::prelude::StreamingListener for InputErrors {
+    fn on_input_error(&self, _: spate::streaming::StreamId, message: &str) {
+        self.0.lock().unwrap().push(message.to_string());
+    }
+}
