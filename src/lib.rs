@@ -1,7 +1,8 @@
 //! # spate
 //!
 //! Spark Streaming's model — discretized streams over resilient distributed datasets — in Rust.
-//! This crate re-exports [`spate_core`] (the RDD layer) and [`spate_streaming`]; bring what an
+//! This crate re-exports [`spate_core`] (the RDD layer), [`spate_streaming`] and [`spate_sql`]
+//! (exactly-once database sinks); bring what an
 //! application needs into scope with `use spate::prelude::*`.
 //!
 //! ```
@@ -35,6 +36,7 @@ pub fn init_logging() -> bool {
         .try_init()
         .is_ok()
 }
+pub use spate_sql as sql;
 pub use spate_streaming as streaming;
 
 /// Everything an application usually needs. `Error` and `Result` are the streaming ones, which

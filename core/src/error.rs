@@ -238,6 +238,18 @@ pub enum Error {
     /// A fault injected through [`crate::fault::FaultInjector`] (testing only).
     #[error("injected fault: {0}")]
     Injected(String),
+
+    /// An output operation's external system failed (a database sink, …); the wrapped error
+    /// says which and what to do.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = spate_core::Error::Output(Box::new(std::io::Error::other("the database is down")));
+    /// assert!(e.to_string().contains("database is down"));
+    /// ```
+    #[error("{0}")]
+    Output(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {

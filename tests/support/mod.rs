@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod databases;
+
 use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};

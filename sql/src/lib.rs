@@ -1,0 +1,447 @@
+//! # spate-sql: exactly-once results in PostgreSQL and MySQL
+//!
+//! A [`Sink`] writes each batch of a stream into a table in **one transaction** that also
+//! advances a progress row `(sink name, last batch time)` in `spate_sink_progress`. A batch
+//! whose time is not after the stored one is skipped, so a batch that runs again after a crash
+//! (a restarted driver replays the batches since its checkpoint) never doubles or loses a row,
+//! and the table always holds a prefix of the batches. With a replayable source (file
+//! streams, or receivers with the write-ahead log) the whole pipeline is exactly-once.
+//!
+//! The rows: [`OutputMode::Append`] inserts (PostgreSQL `COPY` for large batches),
+//! [`OutputMode::Update`] upserts on the key columns, [`OutputMode::Complete`] replaces the
+//! table's rows. The mapping from a record to its columns is a closure; the table (its DDL) is
+//! yours:
+//!
+//! ```sql
+//! CREATE TABLE word_counts (window_start BIGINT, window_end BIGINT, word TEXT, count BIGINT,
+//!                           PRIMARY KEY (window_start, word));
+//! ```
+//!
+//! ```no_run
+//! use spate_sql::{Postgres, SaveToDatabase, Sink, Table};
+//! use spate_streaming::{DStream, OutputMode, Window};
+//! # fn counts() -> DStream<(Window, String, u64)> { unimplemented!() }
+//! let counts: DStream<(Window, String, u64)> = counts(); // e.g. an event-time count_by_key
+//! let db = Postgres::new("postgres://spate:secret@127.0.0.1:5432/spate")?;
+//! let table = Table::new("word_counts", &["window_start", "window_end", "word", "count"])
+//!     .key(&["window_start", "word"]);
+//! counts.save_to_database(Sink::new("word_counts", db, table, OutputMode::Update, |(w, word, n): &(Window, String, u64)| {
+//!     vec![w.start.into(), w.end.into(), word.as_str().into(), (*n).into()]
+//! })?)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Failures: an unreachable database is retried a few times (100 ms doubling, 5 attempts),
+//! then the batch fails with [`Error::Unreachable`]; a refusal (wrong password, missing table)
+//! is [`Error::Refused`] at once, with what to do. Either way the batch is not marked written:
+//! the context stops with the batch's error, and a restart from the checkpoint writes it.
+
+mod error;
+mod mysql;
+mod postgres;
+mod statements;
+mod value;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use spate_core::Data;
+use spate_streaming::{DStream, OutputMode};
+
+pub use error::{Error, Result};
+pub use mysql::MySql;
+pub use postgres::Postgres;
+pub use value::Value;
+
+/// The table a sink writes: its name, the columns a record maps to (in order), and the key
+/// columns an Update upserts on.
+///
+/// # Examples
+///
+/// ```
+/// use spate_sql::Table;
+/// let t = Table::new("word_counts", &["window_start", "word", "count"]).key(&["window_start", "word"]);
+/// assert_eq!(t.columns().len(), 3);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    name: String,
+    columns: Vec<String>,
+    key: Vec<String>,
+}
+
+impl Table {
+    /// A table and the columns a record's values go to, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_sql::Table::new("t", &["a", "b"]).name(), "t");
+    /// ```
+    pub fn new(name: &str, columns: &[&str]) -> Table {
+        Table {
+            name: name.to_string(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            key: Vec::new(),
+        }
+    }
+
+    /// The key columns (an Update upserts on them; the table needs a unique index on them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = spate_sql::Table::new("t", &["k", "v"]).key(&["k"]);
+    /// assert_eq!(t.key_columns(), ["k"]);
+    /// ```
+    pub fn key(mut self, columns: &[&str]) -> Table {
+        self.key = columns.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    /// The table's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_sql::Table::new("t", &["a"]).name(), "t");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The columns written, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_sql::Table::new("t", &["a"]).columns(), ["a"]);
+    /// ```
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The key columns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(spate_sql::Table::new("t", &["a"]).key_columns().is_empty());
+    /// ```
+    pub fn key_columns(&self) -> &[String] {
+        &self.key
+    }
+}
+
+/// One batch's write, as a [`Database`] receives it.
+///
+/// # Examples
+///
+/// ```
+/// use spate_sql::{BatchWrite, Table, Value};
+/// let table = Table::new("t", &["n"]);
+/// let rows = vec![vec![Value::Int(1)]];
+/// let w = BatchWrite { sink: "s", batch_time: 1000, table: &table, mode: spate_streaming::OutputMode::Append, rows: &rows };
+/// assert_eq!(w.rows.len(), 1);
+/// ```
+#[derive(Debug)]
+pub struct BatchWrite<'a> {
+    /// The sink's name (its progress row).
+    pub sink: &'a str,
+    /// The batch time, ms.
+    pub batch_time: i64,
+    /// Where the rows go.
+    pub table: &'a Table,
+    /// How they are written.
+    pub mode: OutputMode,
+    /// The rows, one value per column.
+    pub rows: &'a [Vec<Value>],
+}
+
+/// What happened to a batch's write.
+///
+/// # Examples
+///
+/// ```
+/// assert_ne!(spate_sql::Outcome::Written, spate_sql::Outcome::AlreadyWritten);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written and committed with the batch's progress.
+    Written,
+    /// The progress row says this batch (or a later one) was committed already: nothing done.
+    AlreadyWritten,
+}
+
+/// A database a [`Sink`] writes to, one transaction per batch (a trait per database; spate
+/// has [`Postgres`] and [`MySql`]).
+///
+/// # Examples
+///
+/// ```
+/// use spate_sql::{BatchWrite, Database, Outcome, Result};
+/// /// Accepts every batch and keeps nothing.
+/// struct Nowhere;
+/// impl Database for Nowhere {
+///     fn write_batch(&self, _: &BatchWrite<'_>) -> Result<Outcome> { Ok(Outcome::Written) }
+///     fn committed(&self, _: &str, _: &spate_sql::Table) -> Result<Option<i64>> { Ok(None) }
+///     fn describe(&self) -> String { "nowhere".into() }
+/// }
+/// assert_eq!(Nowhere.describe(), "nowhere");
+/// ```
+pub trait Database: Send + Sync + 'static {
+    /// In one transaction: unless the sink's progress is at or past `w.batch_time`, write the
+    /// rows as `w.mode` says and set the progress to `w.batch_time`.
+    fn write_batch(&self, w: &BatchWrite<'_>) -> Result<Outcome>;
+
+    /// The last batch time the sink committed (`None`: never).
+    fn committed(&self, sink: &str, table: &Table) -> Result<Option<i64>>;
+
+    /// The database, for messages (never its password).
+    fn describe(&self) -> String;
+}
+
+/// A stream's rows into a table of a [`Database`], exactly once per batch.
+///
+/// # Examples
+///
+/// ```
+/// use spate_sql::{MySql, Sink, Table};
+/// let db = MySql::new("mysql://spate:secret@127.0.0.1:3306/spate").unwrap(); // connects on first write
+/// let sink = Sink::new("totals", db, Table::new("totals", &["word", "n"]).key(&["word"]),
+///     spate_streaming::OutputMode::Update, |(w, n): &(String, u64)| vec![w.as_str().into(), (*n).into()]).unwrap();
+/// assert_eq!(sink.name(), "totals");
+/// ```
+pub struct Sink<T> {
+    name: String,
+    table: Table,
+    mode: OutputMode,
+    row: Arc<dyn Fn(&T) -> Vec<Value> + Send + Sync>,
+    db: Arc<dyn Database>,
+}
+
+impl<T: Data> Sink<T> {
+    /// A sink named `name` (its progress row; unique per table and job) writing `table` of
+    /// `db` as `mode` says, each record mapped to its columns by `row`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_sql::{Postgres, Sink, Table};
+    /// let db = Postgres::new("postgres://u:p@127.0.0.1:5432/db").unwrap();
+    /// let err = Sink::new("s", db, Table::new("t", &["a"]), spate_streaming::OutputMode::Update, |x: &i64| vec![(*x).into()]).err().unwrap();
+    /// assert!(err.to_string().contains("key columns"), "{err}");
+    /// ```
+    pub fn new(
+        name: &str,
+        db: impl Database,
+        table: Table,
+        mode: OutputMode,
+        row: impl Fn(&T) -> Vec<Value> + Send + Sync + 'static,
+    ) -> Result<Sink<T>> {
+        let invalid = |reason: String| Error::Invalid {
+            sink: name.to_string(),
+            reason,
+        };
+        if name.is_empty() || name.len() > 255 {
+            return Err(invalid("a sink needs a name of 1 to 255 bytes".into()));
+        }
+        if table.columns.is_empty() {
+            return Err(invalid(format!(
+                "table {} has no columns to write",
+                table.name
+            )));
+        }
+        if let Some(k) = table.key.iter().find(|k| !table.columns.contains(k)) {
+            return Err(invalid(format!(
+                "key column {k} is not among the columns {:?}",
+                table.columns
+            )));
+        }
+        if mode == OutputMode::Update && table.key.is_empty() {
+            return Err(invalid(
+                "Update mode upserts on key columns: name them with Table::key(..)".into(),
+            ));
+        }
+        Ok(Sink {
+            name: name.to_string(),
+            table,
+            mode,
+            row: Arc::new(row),
+            db: Arc::new(db),
+        })
+    }
+
+    /// The sink's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_sql::{Postgres, Sink, Table};
+    /// let s = Sink::new("n", Postgres::new("postgres://u@127.0.0.1/db").unwrap(), Table::new("t", &["a"]), spate_streaming::OutputMode::Append, |x: &i64| vec![(*x).into()]).unwrap();
+    /// assert_eq!(s.name(), "n");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Writes batch `batch_time`'s records (see [`Database::write_batch`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use spate_sql::{Outcome, Postgres, Sink, Table};
+    /// let s = Sink::new("n", Postgres::new("postgres://u@127.0.0.1/db")?, Table::new("t", &["a"]), spate_streaming::OutputMode::Append, |x: &i64| vec![(*x).into()])?;
+    /// assert_eq!(s.write(1000, &[1, 2, 3])?, Outcome::Written);
+    /// assert_eq!(s.write(1000, &[1, 2, 3])?, Outcome::AlreadyWritten);
+    /// # Ok::<(), spate_sql::Error>(())
+    /// ```
+    pub fn write(&self, batch_time: i64, records: &[T]) -> Result<Outcome> {
+        let rows: Vec<Vec<Value>> = records.iter().map(|r| (self.row)(r)).collect();
+        if let Some(bad) = rows.iter().find(|r| r.len() != self.table.columns.len()) {
+            return Err(Error::Invalid {
+                sink: self.name.clone(),
+                reason: format!(
+                    "the row mapping gave {} values for the {} columns {:?}",
+                    bad.len(),
+                    self.table.columns.len(),
+                    self.table.columns
+                ),
+            });
+        }
+        self.db.write_batch(&BatchWrite {
+            sink: &self.name,
+            batch_time,
+            table: &self.table,
+            mode: self.mode,
+            rows: &rows,
+        })
+    }
+
+    /// The last batch time this sink committed (`None`: never) — where a job that keeps its
+    /// position in the database resumes.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use spate_sql::{Postgres, Sink, Table};
+    /// let s = Sink::new("n", Postgres::new("postgres://u@127.0.0.1/db")?, Table::new("t", &["a"]), spate_streaming::OutputMode::Append, |x: &i64| vec![(*x).into()])?;
+    /// println!("{:?}", s.committed()?);
+    /// # Ok::<(), spate_sql::Error>(())
+    /// ```
+    pub fn committed(&self) -> Result<Option<i64>> {
+        self.db.committed(&self.name, &self.table)
+    }
+}
+
+/// Writes a stream into a database, one transaction per batch ([`Sink`]).
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use spate_core::Conf;
+/// use spate_sql::{Postgres, SaveToDatabase, Sink, Table};
+/// use spate_streaming::{OutputMode, StreamingContext};
+/// let ssc = StreamingContext::new(Conf::from_env(), Duration::from_secs(1))?;
+/// let words = ssc.text_file_stream("/tmp/in").flat_map(|l| l.split(' ')).map(|w| w.to_string());
+/// let db = Postgres::new("postgres://spate@127.0.0.1/spate")?;
+/// words.save_to_database(Sink::new("words", db, Table::new("words", &["word"]), OutputMode::Append, |w: &String| vec![w.as_str().into()])?)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait SaveToDatabase<T> {
+    /// An output operation: every batch's records go through `sink` (collected to the driver,
+    /// written there; executors of a cluster application only follow).
+    fn save_to_database(&self, sink: Sink<T>) -> spate_streaming::Result<()>;
+}
+
+impl<T: Data> SaveToDatabase<T> for DStream<T> {
+    fn save_to_database(&self, sink: Sink<T>) -> spate_streaming::Result<()> {
+        let sink = Arc::new(sink);
+        self.foreach_rdd(move |rdd, time| {
+            let records = rdd.collect()?;
+            if !rdd.context().is_driver() {
+                return Ok(());
+            }
+            match sink.write(time.millis(), &records) {
+                Ok(Outcome::Written) => Ok(()),
+                Ok(Outcome::AlreadyWritten) => {
+                    tracing::info!(
+                        "sink {:?}: the batch of {time} was committed before; not written again",
+                        sink.name
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(spate_core::Error::Output(Box::new(e))),
+            }
+        })
+    }
+}
+
+/// Why one attempt failed.
+pub(crate) enum Failure {
+    /// Connection-level: reconnect and try again.
+    Transient(String),
+    /// The database said no: report it.
+    Refused(error::RefusalClass, String),
+}
+
+/// Backoff before each retry of a transient failure (5 attempts in all, ~1.5 s).
+const BACKOFF: [Duration; 4] = [
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+    Duration::from_millis(800),
+];
+
+/// Runs `attempt` on a connection (made with `connect` when there is none), reconnecting and
+/// retrying transient failures; a connection that failed is dropped.
+pub(crate) fn with_retries<C, R>(
+    sink: &str,
+    table: &Table,
+    database: &str,
+    conn: &Mutex<Option<C>>,
+    connect: impl Fn() -> std::result::Result<C, Failure>,
+    mut attempt: impl FnMut(&mut C) -> std::result::Result<R, Failure>,
+) -> Result<R> {
+    let mut conn = conn.lock();
+    let mut tries = 0u32;
+    loop {
+        tries += 1;
+        let result = match conn.as_mut() {
+            Some(c) => attempt(c),
+            None => connect().and_then(|mut c| {
+                let r = attempt(&mut c);
+                *conn = Some(c);
+                r
+            }),
+        };
+        match result {
+            Ok(r) => return Ok(r),
+            Err(Failure::Refused(class, reason)) => {
+                return Err(Error::Refused {
+                    sink: sink.to_string(),
+                    database: database.to_string(),
+                    reason,
+                    hint: error::hint_for(class, &table.name),
+                });
+            }
+            Err(Failure::Transient(reason)) => {
+                *conn = None;
+                let Some(wait) = BACKOFF.get(tries as usize - 1) else {
+                    return Err(Error::Unreachable {
+                        sink: sink.to_string(),
+                        database: database.to_string(),
+                        attempts: tries,
+                        reason,
+                    });
+                };
+                tracing::warn!(
+                    "sink {sink:?}: {database}: {reason}; retrying in {wait:?} (attempt {tries})"
+                );
+                std::thread::sleep(*wait);
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! PostgreSQL, through the `postgres` crate (no TLS: on loopback or a trusted network).
+
+use std::error::Error as StdError;
+use std::io::Write;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use parking_lot::Mutex;
+use postgres::error::SqlState;
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, Config, NoTls};
+use spate_streaming::OutputMode;
+
+use crate::error::{Error, RefusalClass, Result};
+use crate::statements::Dialect;
+use crate::{BatchWrite, Database, Failure, Outcome, Table, Value, with_retries};
+
+/// Batches of more rows than this are appended with `COPY` (one round trip, no parameters).
+const COPY_ABOVE: usize = 1_000;
+
+/// A PostgreSQL database: `postgres://user:password@host:port/database`. Connects on the first
+/// write and keeps the connection; reconnects after a failure.
+///
+/// # Examples
+///
+/// ```
+/// use spate_sql::{Database, Postgres};
+/// let db = Postgres::new("postgres://spate:secret@127.0.0.1:5432/spate").unwrap();
+/// assert_eq!(db.describe(), "postgres://spate@127.0.0.1:5432/spate"); // no password
+/// assert!(Postgres::new("postgres://[bad").is_err());
+/// ```
+pub struct Postgres {
+    config: Config,
+    shown: String,
+    conn: Mutex<Option<Client>>,
+}
+
+impl Postgres {
+    /// The database at `url` (nothing is connected yet).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(spate_sql::Postgres::new("postgres://u@localhost/db").is_ok());
+    /// ```
+    pub fn new(url: &str) -> Result<Postgres> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e: postgres::Error| Error::InvalidUrl {
+                url: url.split('@').next_back().unwrap_or_default().to_string(),
+                reason: e.to_string(),
+                example: "postgres://user:password@127.0.0.1:5432/database",
+            })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        let host = match config.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let shown = format!(
+            "postgres://{}@{host}:{port}/{}",
+            config.get_user().unwrap_or_default(),
+            config.get_dbname().unwrap_or_default()
+        );
+        Ok(Postgres {
+            config,
+            shown,
+            conn: Mutex::new(None),
+        })
+    }
+
+    fn connect(&self) -> std::result::Result<Client, Failure> {
+        let mut client = self.config.connect(NoTls).map_err(classify)?;
+        client
+            .batch_execute(Dialect::Postgres.create_progress())
+            .map_err(classify)?;
+        Ok(client)
+    }
+}
+
+/// Connection trouble is retried; what the server refuses is not.
+fn classify(e: postgres::Error) -> Failure {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        let message = db.message().to_string();
+        return if code.starts_with("08") || code.starts_with("57P") || code.starts_with("40") {
+            Failure::Transient(message)
+        } else if code.starts_with("28") {
+            Failure::Refused(RefusalClass::Auth, message)
+        } else if *db.code() == SqlState::UNDEFINED_TABLE {
+            Failure::Refused(RefusalClass::MissingTable, message)
+        } else {
+            Failure::Refused(RefusalClass::Other, message)
+        };
+    }
+    let io = e.source().is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io || e.to_string().contains("timed out") {
+        Failure::Transient(e.to_string())
+    } else {
+        Failure::Refused(RefusalClass::Other, e.to_string())
+    }
+}
+
+impl Database for Postgres {
+    fn write_batch(&self, w: &BatchWrite<'_>) -> Result<Outcome> {
+        with_retries(
+            w.sink,
+            w.table,
+            &self.shown,
+            &self.conn,
+            || self.connect(),
+            |client| write(client, w).map_err(classify),
+        )
+    }
+
+    fn committed(&self, sink: &str, table: &Table) -> Result<Option<i64>> {
+        with_retries(
+            sink,
+            table,
+            &self.shown,
+            &self.conn,
+            || self.connect(),
+            |client| {
+                client
+                    .query_opt(
+                        "SELECT batch_time FROM spate_sink_progress WHERE sink = $1",
+                        &[&sink],
+                    )
+                    .map(|row| row.map(|r| r.get::<_, i64>(0)))
+                    .map_err(classify)
+            },
+        )
+    }
+
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+}
+
+fn write(client: &mut Client, w: &BatchWrite<'_>) -> std::result::Result<Outcome, postgres::Error> {
+    let d = Dialect::Postgres;
+    let mut tx = client.transaction()?;
+    let done: Option<i64> = tx
+        .query_opt(&d.select_progress(), &[&w.sink])?
+        .map(|r| r.get(0));
+    if done.is_some_and(|t| t >= w.batch_time) {
+        tx.rollback()?;
+        return Ok(Outcome::AlreadyWritten);
+    }
+    if w.mode == OutputMode::Complete {
+        tx.batch_execute(&d.delete_all(w.table))?;
+    }
+    if w.mode != OutputMode::Update && w.rows.len() > COPY_ABOVE {
+        copy_in(&mut tx, w)?;
+    } else {
+        for chunk in w.rows.chunks(Dialect::rows_per_insert(w.table)) {
+            let params: Vec<&(dyn ToSql + Sync)> = chunk
+                .iter()
+                .flatten()
+                .map(|v| v as &(dyn ToSql + Sync))
+                .collect();
+            tx.execute(&d.insert(w.table, chunk.len(), w.mode), &params)?;
+        }
+    }
+    tx.execute(&d.upsert_progress(), &[&w.sink, &w.batch_time])?;
+    tx.commit()?;
+    Ok(Outcome::Written)
+}
+
+/// Appends the rows with `COPY ... FROM STDIN` in text format.
+fn copy_in(
+    tx: &mut postgres::Transaction<'_>,
+    w: &BatchWrite<'_>,
+) -> std::result::Result<(), postgres::Error> {
+    let d = Dialect::Postgres;
+    let cols: Vec<String> = w.table.columns().iter().map(|c| d.quote(c)).collect();
+    let sql = format!(
+        "COPY {} ({}) FROM STDIN",
+        d.quote(w.table.name()),
+        cols.join(", ")
+    );
+    let mut writer = tx.copy_in(&sql)?;
+    let mut line = String::new();
+    for row in w.rows {
+        line.clear();
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                line.push('\t');
+            }
+            copy_text(v, &mut line);
+        }
+        line.push('\n');
+        // A failed write shows as the COPY's error at finish().
+        if writer.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+/// A value in COPY's text format: `\N` for NULL, backslash escapes for the separators.
+fn copy_text(v: &Value, out: &mut String) {
+    use std::fmt::Write as _;
+    match v {
+        Value::Null => out.push_str("\\N"),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Float(f) => {
+            let _ = write!(out, "{f:?}");
+        }
+        Value::Bool(b) => out.push(if *b { 't' } else { 'f' }),
+        Value::Text(s) => {
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        let mismatch = |what: &str| -> Box<dyn StdError + Sync + Send> {
+            format!("cannot write {what} into a column of type {ty}").into()
+        };
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(i) => match *ty {
+                Type::INT2 => i16::try_from(*i)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+                Type::INT8 => i.to_sql(ty, out),
+                Type::FLOAT4 => (*i as f32).to_sql(ty, out),
+                Type::FLOAT8 => (*i as f64).to_sql(ty, out),
+                _ if <String as ToSql>::accepts(ty) => i.to_string().to_sql(ty, out),
+                _ => Err(mismatch("an integer")),
+            },
+            Value::Float(f) => match *ty {
+                Type::FLOAT4 => (*f as f32).to_sql(ty, out),
+                Type::FLOAT8 => f.to_sql(ty, out),
+                _ => Err(mismatch("a float")),
+            },
+            Value::Bool(b) if *ty == Type::BOOL => b.to_sql(ty, out),
+            Value::Bool(_) => Err(mismatch("a boolean")),
+            Value::Text(s) if <String as ToSql>::accepts(ty) => s.to_sql(ty, out),
+            Value::Text(_) => Err(mismatch("text")),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_what_would_split_a_row() {
+        let mut s = String::new();
+        for v in [
+            Value::Text("a\tb\\c\nd".into()),
+            Value::Null,
+            Value::Int(-3),
+            Value::Bool(true),
+        ] {
+            copy_text(&v, &mut s);
+            s.push('|');
+        }
+        assert_eq!(s, "a\\tb\\\\c\\nd|\\N|-3|t|");
+    }
+}

@@ -1,0 +1,302 @@
+//! Exactly-once database sinks against real servers (PostgreSQL and MariaDB, started by the
+//! tests): every output mode, batches written once however often they run, typed errors for
+//! an unreachable server, a wrong password and a missing table, and an event-time word count
+//! killed with SIGKILL at random points that ends with exact counts.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use mysql::prelude::Queryable;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use spate::prelude::*;
+use spate::sql::{Database, MySql, Outcome, Postgres, Sink, Table};
+use support::databases::{MariaDb, PgServer};
+use support::{Reaped, example_path, move_in, sigterm, wait_exit, wait_for};
+
+const DDL: &str =
+    "CREATE TABLE counts (word VARCHAR(64) NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (word))";
+
+fn counts_table() -> Table {
+    Table::new("counts", &["word", "n"]).key(&["word"])
+}
+
+fn sink(db: impl Database, name: &str, mode: OutputMode) -> Sink<(String, u64)> {
+    Sink::new(name, db, counts_table(), mode, |(w, n): &(String, u64)| {
+        vec![w.as_str().into(), (*n).into()]
+    })
+    .unwrap()
+}
+
+fn rows(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
+    pairs.iter().map(|(w, n)| (w.to_string(), *n)).collect()
+}
+
+/// Every mode against one database; `table` reads the counts table back, sorted.
+fn modes_write_each_batch_once(
+    db: impl Fn() -> Box<dyn Database>,
+    table: impl Fn() -> Vec<(String, u64)>,
+    reset: impl Fn(),
+) {
+    struct Boxed(Box<dyn Database>);
+    impl Database for Boxed {
+        fn write_batch(&self, w: &spate::sql::BatchWrite<'_>) -> spate::sql::Result<Outcome> {
+            self.0.write_batch(w)
+        }
+        fn committed(&self, s: &str, t: &Table) -> spate::sql::Result<Option<i64>> {
+            self.0.committed(s, t)
+        }
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+    }
+    // Append: a batch written twice (a re-run after a crash) lands once; older ones are no-ops.
+    let append = sink(Boxed(db()), "append", OutputMode::Append);
+    assert_eq!(append.committed().unwrap(), None);
+    assert_eq!(
+        append.write(1000, &rows(&[("a", 1), ("b", 2)])).unwrap(),
+        Outcome::Written
+    );
+    assert_eq!(
+        append.write(1000, &rows(&[("a", 1), ("b", 2)])).unwrap(),
+        Outcome::AlreadyWritten
+    );
+    assert_eq!(
+        append.write(500, &rows(&[("z", 9)])).unwrap(),
+        Outcome::AlreadyWritten
+    );
+    assert_eq!(
+        append.write(2000, &rows(&[("c", 3)])).unwrap(),
+        Outcome::Written
+    );
+    assert_eq!(table(), rows(&[("a", 1), ("b", 2), ("c", 3)]));
+    assert_eq!(append.committed().unwrap(), Some(2000));
+    reset();
+    // A large batch (PostgreSQL appends it with COPY): every row, once.
+    let many: Vec<(String, u64)> = (0..5000).map(|i| (format!("w{i:05}\ttab"), i)).collect();
+    assert_eq!(append.write(3000, &many).unwrap(), Outcome::Written);
+    assert_eq!(append.write(3000, &many).unwrap(), Outcome::AlreadyWritten);
+    let mut sorted = many.clone();
+    sorted.sort();
+    assert_eq!(table(), sorted);
+    reset();
+    // Update: upserts on the key; its own progress row.
+    let update = sink(Boxed(db()), "update", OutputMode::Update);
+    update.write(1000, &rows(&[("a", 1), ("b", 1)])).unwrap();
+    update.write(2000, &rows(&[("b", 5), ("c", 1)])).unwrap();
+    assert_eq!(
+        update.write(2000, &rows(&[("b", 99)])).unwrap(),
+        Outcome::AlreadyWritten
+    );
+    assert_eq!(table(), rows(&[("a", 1), ("b", 5), ("c", 1)]));
+    // Complete: the table is the batch's table.
+    let complete = sink(Boxed(db()), "complete", OutputMode::Complete);
+    complete.write(1000, &rows(&[("x", 7)])).unwrap();
+    assert_eq!(table(), rows(&[("x", 7)]));
+    complete.write(2000, &rows(&[("x", 8), ("y", 1)])).unwrap();
+    assert_eq!(table(), rows(&[("x", 8), ("y", 1)]));
+}
+
+#[test]
+fn postgres_sink_writes_each_batch_once_in_every_mode() {
+    let pg = PgServer::start();
+    pg.client().batch_execute(DDL).unwrap();
+    let read = || {
+        pg.client()
+            .query("SELECT word, n FROM counts ORDER BY word", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+            .collect()
+    };
+    modes_write_each_batch_once(
+        || Box::new(Postgres::new(&pg.url()).unwrap()),
+        read,
+        || pg.client().batch_execute("DELETE FROM counts").unwrap(),
+    );
+}
+
+#[test]
+fn mariadb_sink_writes_each_batch_once_in_every_mode() {
+    let db = MariaDb::start();
+    db.client().query_drop(DDL).unwrap();
+    let read = || {
+        db.client()
+            .query_map(
+                "SELECT word, n FROM counts ORDER BY word",
+                |(w, n): (String, i64)| (w, n as u64),
+            )
+            .unwrap()
+    };
+    modes_write_each_batch_once(
+        || Box::new(MySql::new(&db.url()).unwrap()),
+        read,
+        || db.client().query_drop("DELETE FROM counts").unwrap(),
+    );
+}
+
+/// Unreachable, wrong password, missing table: typed errors that name the sink and say what
+/// to do; nothing is marked written.
+fn failures_are_clear(
+    url_for: impl Fn(&str, u16) -> String,
+    port: u16,
+    db: impl Fn(&str) -> Box<dyn Database>,
+) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap().port();
+    drop(closed);
+    let write = |url: &str, table: &str| {
+        let s = Sink::new(
+            "probe",
+            BoxedDb(db(url)),
+            Table::new(table, &["word", "n"]).key(&["word"]),
+            OutputMode::Append,
+            |(w, n): &(String, u64)| vec![w.as_str().into(), (*n).into()],
+        )
+        .unwrap();
+        s.write(1000, &rows(&[("a", 1)])).unwrap_err().to_string()
+    };
+    let e = write(&url_for("secret", dead), "counts");
+    assert!(
+        e.contains("\"probe\"") && e.contains("cannot reach") && e.contains("nothing is lost"),
+        "{e}"
+    );
+    let e = write(&url_for("wrong", port), "counts");
+    assert!(e.contains("refused") && e.contains("password"), "{e}");
+    let e = write(&url_for("secret", port), "no_such_table");
+    assert!(
+        e.contains("no_such_table") && e.contains("Create the table"),
+        "{e}"
+    );
+}
+
+struct BoxedDb(Box<dyn Database>);
+impl Database for BoxedDb {
+    fn write_batch(&self, w: &spate::sql::BatchWrite<'_>) -> spate::sql::Result<Outcome> {
+        self.0.write_batch(w)
+    }
+    fn committed(&self, s: &str, t: &Table) -> spate::sql::Result<Option<i64>> {
+        self.0.committed(s, t)
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+#[test]
+fn postgres_failures_are_typed_errors_that_say_what_to_do() {
+    let pg = PgServer::start();
+    failures_are_clear(
+        |pw, port| format!("postgres://spate:{pw}@127.0.0.1:{port}/postgres"),
+        pg.port,
+        |url| Box::new(Postgres::new(url).unwrap()),
+    );
+}
+
+#[test]
+fn mariadb_failures_are_typed_errors_that_say_what_to_do() {
+    let db = MariaDb::start();
+    failures_are_clear(
+        |pw, port| format!("mysql://spate:{pw}@127.0.0.1:{port}/spate"),
+        db.port,
+        |url| Box::new(MySql::new(url).unwrap()),
+    );
+}
+
+const WORD_COUNTS: &str = "CREATE TABLE word_counts (window_start BIGINT, window_end BIGINT, word TEXT, count BIGINT, PRIMARY KEY (window_start, word))";
+
+fn word_counts(pg: &PgServer) -> BTreeMap<(i64, String), u64> {
+    pg.client()
+        .query("SELECT window_start, word, count FROM word_counts", &[])
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                (r.get::<_, i64>(0), r.get::<_, String>(1)),
+                r.get::<_, i64>(2) as u64,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn event_time_wordcount_into_postgres_survives_kill_9_with_exact_counts() {
+    let pg = PgServer::start();
+    pg.client().batch_execute(WORD_COUNTS).unwrap();
+    let seed: u64 = rand::random();
+    eprintln!("seed {seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let root = tempfile::tempdir().unwrap();
+    let (input, ck) = (root.path().join("in"), root.path().join("ck"));
+    std::fs::create_dir_all(&input).unwrap();
+    let args = [
+        input.display().to_string(),
+        pg.url(),
+        ck.display().to_string(),
+    ];
+    let start = || {
+        Reaped(
+            Command::new(example_path("event_time_wordcount"))
+                .args(&args)
+                .env("SPATE_MASTER", "local[2]")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut app = start();
+    // Files already there when a file stream is first created are not its input.
+    assert!(wait_for(30, || ck
+        .join("metadata")
+        .read_dir()
+        .is_ok_and(|mut d| d.next().is_some())));
+    // Event times within the first 4 minutes: with a 10-minute watermark nothing is late, and
+    // every word falls in the windows starting at -5 and 0 minutes.
+    let feeder = {
+        let input = input.clone();
+        let mut rng = StdRng::seed_from_u64(seed ^ 1);
+        thread::spawn(move || {
+            let words = ["alpha", "beta", "gamma", "delta"];
+            let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+            for i in 0..30 {
+                let mut text = String::new();
+                for _ in 0..rng.random_range(1..4) {
+                    let ms: i64 = rng.random_range(0..240_000);
+                    let line: Vec<&str> = (0..rng.random_range(1..5))
+                        .map(|_| words[rng.random_range(0..words.len())])
+                        .collect();
+                    for w in &line {
+                        *expected.entry(w.to_string()).or_default() += 1;
+                    }
+                    text.push_str(&format!("{ms} {}\n", line.join(" ")));
+                }
+                move_in(&input, &format!("f{i:03}.txt"), &text);
+                thread::sleep(Duration::from_millis(120));
+            }
+            expected
+        })
+    };
+    for run in 0..4 {
+        if run > 0 {
+            app = start();
+        }
+        thread::sleep(Duration::from_millis(rng.random_range(300..2000)));
+        app.0.kill().unwrap(); // SIGKILL: between any two steps, commits and checkpoints included
+        app.0.wait().unwrap();
+    }
+    let expected = feeder.join().unwrap();
+    let want: BTreeMap<(i64, String), u64> = expected
+        .iter()
+        .flat_map(|(w, n)| [((-300_000, w.clone()), *n), ((0, w.clone()), *n)])
+        .collect();
+    let mut app = start();
+    let exact = wait_for(60, || word_counts(&pg) == want);
+    sigterm(&app.0);
+    let status = wait_exit(&mut app.0, 60);
+    assert!(exact, "seed {seed}: {:?} != {want:?}", word_counts(&pg));
+    assert!(status.success(), "{status:?}");
+}
