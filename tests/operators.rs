@@ -7,6 +7,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use spate::core::Data;
+use spate::prelude::{
+    BatchInfo, Conf, Context, DStream, RddQueue, StopOptions, StreamingContext, StreamingListener,
+    Time,
+};
 use spate::streaming::testing::run_batches;
 use spate::streaming::{Error, OutputMode, State, StateSpec};
 
@@ -892,12 +897,22 @@ fn event_time_sessions_merge_close_and_drop_late_events() {
     );
 }
 
-/// Two watermarked inputs, unioned: `a` sees event 30 s in batch 1, `b` only 12 s; 5 s windows,
-/// 10 s delay; batch 3 brings event 13 on `b`.
-fn two_inputs(policy: &str) -> Vec<Vec<(i64, u64)>> {
-    use spate::prelude::*;
+/// Runs per-batch inputs of two streams through `f` on the manual clock (with
+/// `spate.streaming.multipleWatermarkPolicy=policy`): each batch's sorted output and its
+/// `BatchInfo` (watermark, late records).
+fn run_two<T: Data, U: Data + Ord>(
+    policy: &str,
+    batches: Vec<(Vec<T>, Vec<T>)>,
+    f: impl FnOnce(DStream<T>, DStream<T>) -> DStream<U>,
+) -> Vec<(Vec<U>, BatchInfo)> {
     use spate::streaming::ManualClock;
     use std::sync::{Arc, Mutex};
+    struct Infos(Mutex<Vec<BatchInfo>>);
+    impl StreamingListener for Infos {
+        fn on_batch_completed(&self, info: &BatchInfo) {
+            self.0.lock().unwrap().push(info.clone());
+        }
+    }
     let dir = tempfile::tempdir().unwrap();
     let conf = Conf::new()
         .set_master("local[2]")
@@ -909,62 +924,240 @@ fn two_inputs(policy: &str) -> Vec<Vec<(i64, u64)>> {
         StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
     ssc.checkpoint(dir.path()).unwrap();
     let (qa, qb) = (RddQueue::new(), RddQueue::new());
-    for (a, b) in [
-        (vec![30_000i64], vec![12_000i64]),
-        (vec![], vec![]),
-        (vec![], vec![13_000]),
-    ] {
+    let n = batches.len();
+    for (a, b) in batches {
         qa.push(ctx.parallelize(a, 1));
         qb.push(ctx.parallelize(b, 1));
     }
-    let wm = |q: &RddQueue<i64>| {
-        ssc.queue_stream(q.clone(), true, None)
-            .with_watermark(|t: &i64| *t, Duration::from_secs(10))
-    };
-    let counts = wm(&qa)
-        .union(&wm(&qb))
-        .window(Duration::from_secs(5), Duration::from_secs(5))
-        .count_by_key(|_| (), OutputMode::Update)
-        .unwrap();
-    let got: Arc<Mutex<Vec<Vec<(i64, u64)>>>> = Arc::default();
+    let out = f(
+        ssc.queue_stream(qa, true, None),
+        ssc.queue_stream(qb, true, None),
+    );
+    let got: Arc<Mutex<Vec<Vec<U>>>> = Arc::default();
     let sink = Arc::clone(&got);
-    counts
-        .foreach_rdd(move |rdd, _| {
-            let mut b: Vec<(i64, u64)> = rdd
-                .collect()?
-                .into_iter()
-                .map(|(w, _, n)| (w.start / 1000, n))
-                .collect();
-            b.sort();
-            sink.lock().unwrap().push(b);
-            Ok(())
-        })
-        .unwrap();
+    out.foreach_rdd(move |rdd, _| {
+        let mut b = rdd.collect()?;
+        b.sort();
+        sink.lock().unwrap().push(b);
+        Ok(())
+    })
+    .unwrap();
+    let infos = Arc::new(Infos(Mutex::new(Vec::new())));
+    ssc.add_streaming_listener(infos.clone());
     ssc.start().unwrap();
-    for i in 1..=3 {
+    for i in 1..=n {
         clock.advance(Duration::from_secs(1));
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while got.lock().unwrap().len() < i {
+        while infos.0.lock().unwrap().len() < i {
             assert!(
                 std::time::Instant::now() < deadline,
                 "batch {i} did not run"
             );
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
     ssc.stop(StopOptions::default()).unwrap();
-    got.lock().unwrap().clone()
+    let got = got.lock().unwrap().clone();
+    let infos = infos.0.lock().unwrap().clone();
+    got.into_iter().zip(infos).collect()
+}
+
+/// Spark's steps on one input: each step's data as a batch, then an empty batch (spate's stand-in
+/// for Spark's no-data batch); the two batches' outputs together.
+fn spark_steps<U: Data + Ord>(
+    steps: &[&[i64]],
+    f: impl FnOnce(DStream<i64>) -> DStream<U>,
+) -> Vec<Vec<U>> {
+    let batches = steps
+        .iter()
+        .flat_map(|s| {
+            [
+                (s.iter().map(|v| v * 1000).collect(), vec![]),
+                (vec![], vec![]),
+            ]
+        })
+        .collect();
+    let out = run_two("min", batches, |a, _| f(a));
+    out.chunks(2)
+        .map(|pair| {
+            let mut v: Vec<U> = pair.iter().flat_map(|(o, _)| o.clone()).collect();
+            v.sort();
+            v
+        })
+        .collect()
+}
+
+/// Spark's session test query: sessions of 5 s, watermark 10 s, `key` of the value (s),
+/// count and sum: `(key, start s, end s, count, sum)`.
+fn sessions(
+    mode: OutputMode,
+    key: fn(i64) -> i64,
+) -> impl FnOnce(DStream<i64>) -> DStream<(i64, i64, i64, u64, i64)> {
+    move |s| {
+        s.with_watermark(|v: &i64| *v, Duration::from_secs(10))
+            .session_window(Duration::from_secs(5))
+            .aggregate_by_key(
+                move |v| key(v / 1000),
+                (0u64, 0i64),
+                |(c, sum), v| (c + 1, sum + v / 1000),
+                |a, b| (a.0 + b.0, a.1 + b.1),
+                mode,
+            )
+            .unwrap()
+            .map(|(w, k, (c, sum))| (k, w.start / 1000, w.end / 1000, c, sum))
+    }
+}
+
+const SESSION_STEPS: &[&[i64]] = &[&[10, 11], &[17], &[25], &[35], &[10], &[40]];
+
+#[test]
+fn event_time_sessions_match_sparks_append_and_update_vectors() {
+    // EventTimeWatermarkSuite: "append mode - session".
+    let out = spark_steps(SESSION_STEPS, sessions(OutputMode::Append, |v| v / 10));
+    assert_eq!(
+        out,
+        [
+            vec![],
+            vec![],
+            vec![],
+            vec![(1, 10, 16, 2, 21), (1, 17, 22, 1, 17)],
+            vec![],
+            vec![(2, 25, 30, 1, 25)]
+        ]
+    );
+    // "update mode - session".
+    let out = spark_steps(SESSION_STEPS, sessions(OutputMode::Update, |v| v / 10));
+    assert_eq!(
+        out,
+        [
+            vec![(1, 10, 16, 2, 21)],
+            vec![(1, 17, 22, 1, 17)],
+            vec![(2, 25, 30, 1, 25)],
+            vec![(3, 35, 40, 1, 35)],
+            vec![],
+            vec![(4, 40, 45, 1, 40)]
+        ]
+    );
+    // "update mode - session - no key": [35,40) and 40's [40,45) touch, so they merge.
+    let out = spark_steps(SESSION_STEPS, sessions(OutputMode::Update, |_| 0));
+    assert_eq!(
+        out,
+        [
+            vec![(0, 10, 16, 2, 21)],
+            vec![(0, 17, 22, 1, 17)],
+            vec![(0, 25, 30, 1, 25)],
+            vec![(0, 35, 40, 1, 35)],
+            vec![],
+            vec![(0, 35, 45, 2, 75)]
+        ]
+    );
+    // "update mode - session - keys overlapped with sessions".
+    let out = spark_steps(
+        &[&[10, 11, 12, 13], &[17], &[25], &[35], &[27], &[10], &[40]],
+        sessions(OutputMode::Update, |v| v % 2),
+    );
+    assert_eq!(
+        out,
+        [
+            vec![(0, 10, 17, 2, 22), (1, 11, 18, 2, 24)],
+            vec![(1, 11, 22, 3, 41)],
+            vec![(1, 25, 30, 1, 25)],
+            vec![(1, 35, 40, 1, 35)],
+            vec![(1, 25, 32, 2, 52)],
+            vec![],
+            vec![(0, 40, 45, 1, 40)]
+        ]
+    );
+}
+
+/// Two inputs with watermark delays of `delays` s, unioned; per step `(first, second)` event
+/// seconds, the watermark (s; 0 before there is one, as Spark reports it) of the batch after.
+fn union_watermarks(policy: &str, delays: (u64, u64), steps: &[(&[i64], &[i64])]) -> Vec<i64> {
+    let ms = |v: &[i64]| v.iter().map(|s| s * 1000).collect::<Vec<_>>();
+    let batches = steps
+        .iter()
+        .flat_map(|(a, b)| [(ms(a), ms(b)), (vec![], vec![])])
+        .collect();
+    let out = run_two(policy, batches, |a, b| {
+        let wm = |s: DStream<i64>, d| s.with_watermark(|v: &i64| *v, Duration::from_secs(d));
+        wm(a, delays.0)
+            .union(&wm(b, delays.1))
+            .window(Duration::from_secs(5), Duration::from_secs(5))
+            .count_by_key(|_| (), OutputMode::Update)
+            .unwrap()
+    });
+    out.chunks(2)
+        .map(|pair| pair[1].1.watermark.unwrap_or(0) / 1000)
+        .collect()
 }
 
 #[test]
-fn event_time_union_watermark_is_the_min_or_the_max_of_the_inputs() {
-    // min: the watermark is min(30, 12) - 10 = 2, so event 13 (window [10,15)) still counts.
+fn event_time_union_watermarks_match_sparks_two_stream_vectors() {
+    // EventTimeWatermarkSuite: "watermark with 2 streams" (delays 10 s and 5 s, min policy):
+    // 0 until both inputs have data, the slower side's after, never moving back.
+    let steps: &[(&[i64], &[i64])] = &[
+        (&[11], &[]),
+        (&[], &[6]),
+        (&[], &[8]),
+        (&[21], &[]),
+        (&[], &[17, 28, 39]),
+        (&[31], &[]),
+        (&[41], &[]),
+        (&[51], &[]),
+        (&[100], &[100]),
+        (&[120], &[110]),
+        (&[130], &[125]),
+        (&[100], &[100]),
+        (&[140], &[100]),
+        (&[100], &[135]),
+        (&[200], &[190]),
+    ];
     assert_eq!(
-        two_inputs("min"),
-        [vec![(10, 1), (30, 1)], vec![], vec![(10, 2)]]
+        union_watermarks("min", (10, 5), steps),
+        [0, 1, 1, 3, 11, 21, 31, 34, 90, 105, 120, 120, 120, 130, 185]
     );
-    // max: 30 - 10 = 20 closes [10,15): event 13 is late.
-    assert_eq!(two_inputs("max"), [vec![(10, 1), (30, 1)], vec![], vec![]]);
+    // "MultipleWatermarkPolicy: max" and ": min" (delays 10 s and 15 s).
+    let steps: &[(&[i64], &[i64])] = &[(&[20], &[30]), (&[120], &[130]), (&[150], &[])];
+    assert_eq!(union_watermarks("max", (10, 15), steps), [15, 115, 140]);
+    let steps: &[(&[i64], &[i64])] = &[(&[20], &[30]), (&[120], &[130]), (&[], &[150])];
+    assert_eq!(union_watermarks("min", (10, 15), steps), [10, 110, 110]);
+}
+
+#[test]
+fn event_time_union_judges_lateness_by_the_min_or_the_max_watermark() {
+    // `a` sees event 30 s in batch 1, `b` only 12 s; 5 s windows, 10 s delay; batch 3 brings 13 s
+    // on `b`. min: the watermark is min(30, 12) - 10 = 2, so 13 (window [10,15)) still counts.
+    let batches = || {
+        vec![
+            (vec![30_000i64], vec![12_000i64]),
+            (vec![], vec![]),
+            (vec![], vec![13_000]),
+        ]
+    };
+    let count = |a: DStream<i64>, b: DStream<i64>| {
+        let wm = |s: DStream<i64>| s.with_watermark(|t: &i64| *t, Duration::from_secs(10));
+        wm(a)
+            .union(&wm(b))
+            .window(Duration::from_secs(5), Duration::from_secs(5))
+            .count_by_key(|_| (), OutputMode::Update)
+            .unwrap()
+            .map(|(w, _, n)| (w.start / 1000, n))
+    };
+    let outs = |policy| -> Vec<(Vec<(i64, u64)>, u64)> {
+        run_two(policy, batches(), count)
+            .into_iter()
+            .map(|(o, info)| (o, info.late_records))
+            .collect()
+    };
+    assert_eq!(
+        outs("min"),
+        [(vec![(10, 1), (30, 1)], 0), (vec![], 0), (vec![(10, 2)], 0)]
+    );
+    // max: 30 - 10 = 20 closes [10,15): event 13 is late, and counted as such.
+    assert_eq!(
+        outs("max"),
+        [(vec![(10, 1), (30, 1)], 0), (vec![], 0), (vec![], 1)]
+    );
 }
 
 #[test]

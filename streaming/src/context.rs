@@ -275,6 +275,8 @@ pub(crate) struct Shared {
     input_errors: std::sync::atomic::AtomicU64,
     /// Late (record, window) pairs per batch, for its [`crate::BatchInfo`].
     late_records: Mutex<std::collections::BTreeMap<Time, u64>>,
+    /// The (smallest) event-time watermark each batch was judged by, for its `BatchInfo`.
+    watermarks: Mutex<std::collections::BTreeMap<Time, i64>>,
 }
 
 impl Shared {
@@ -307,13 +309,23 @@ impl Shared {
     pub(crate) fn add_late_records(&self, time: Time, n: u64) {
         *self.late_records.lock().entry(time).or_default() += n;
     }
-    /// Batch `time`'s late records; also forgets older entries (of replayed batches).
-    pub(crate) fn take_late_records(&self, time: Time) -> u64 {
-        let mut late = self.late_records.lock();
-        let n = late.remove(&time).unwrap_or(0);
-        let newer = late.split_off(&time);
-        *late = newer;
-        n
+    pub(crate) fn note_watermark(&self, time: Time, watermark: i64) {
+        let mut w = self.watermarks.lock();
+        let e = w.entry(time).or_insert(watermark);
+        *e = (*e).min(watermark);
+    }
+    /// Batch `time`'s late records and watermark; also forgets older entries (of replayed
+    /// batches).
+    pub(crate) fn take_event_time(&self, time: Time) -> (u64, Option<i64>) {
+        fn take<V>(m: &mut std::collections::BTreeMap<Time, V>, time: Time) -> Option<V> {
+            let v = m.remove(&time);
+            *m = m.split_off(&time);
+            v
+        }
+        (
+            take(&mut self.late_records.lock(), time).unwrap_or(0),
+            take(&mut self.watermarks.lock(), time),
+        )
     }
     pub(crate) fn count_input_error(&self) {
         self.input_errors.fetch_add(1, Ordering::Relaxed);
@@ -609,6 +621,7 @@ impl StreamingContext {
                 restored_zero: Mutex::new(None),
                 input_errors: Default::default(),
                 late_records: Mutex::new(Default::default()),
+                watermarks: Mutex::new(Default::default()),
             }),
         })
     }

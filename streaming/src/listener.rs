@@ -33,6 +33,9 @@ pub struct BatchInfo {
     /// (record, window) pairs event-time aggregations dropped as late in this batch (their
     /// window's end was at or before the watermark).
     pub late_records: u64,
+    /// The event-time watermark (ms) this batch's event-time operators were judged by (the
+    /// smallest, if several); `None` before any event was seen or without such operators.
+    pub watermark: Option<i64>,
 }
 
 /// Receives streaming events. Every method has an empty default.

@@ -338,7 +338,7 @@ fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
         info.processing_time = end.since(start);
         info.total_delay = end.since(time);
         info.succeeded = result.is_ok();
-        info.late_records = shared.take_late_records(time);
+        (info.late_records, info.watermark) = shared.take_event_time(time);
         shared.each_listener(|l| l.on_batch_completed(&info));
         let inputs = shared.graph.lock().inputs.clone();
         for input in inputs {

@@ -118,10 +118,11 @@ pub(crate) fn step<A: Clone>(
     let comb = &*merge.comb;
     for (mut window, mut agg) in news {
         if let Windowing::Session { .. } = windowing {
-            // A session absorbs every session it overlaps (bridging two is possible).
+            // A session absorbs every session it overlaps or touches (as Spark's: [35,40) and
+            // [40,45) are one session); bridging two is possible.
             while let Some(i) = slots
                 .iter()
-                .position(|s| s.window.start < window.end && window.start < s.window.end)
+                .position(|s| s.window.start <= window.end && window.start <= s.window.end)
             {
                 let old = slots.remove(i);
                 agg = if old.window.start <= window.start {
@@ -213,6 +214,9 @@ impl<T: Data, K: Key, A: Data> StreamOp<(K, KeyWindows<A>)> for AggregateOp<T, K
         let node = &self.events.stamped.node;
         let prev = previous(&self.me, time, node.slide)?;
         let watermark = self.events.watermark_for(time);
+        if let Some(wm) = watermark {
+            node.shared.note_watermark(time, wm);
+        }
         let counting = self.mode != OutputMode::Complete;
         let late = self.events.observe(
             time,
@@ -258,6 +262,9 @@ pub(crate) struct LateOp<T> {
 impl<T: Data> StreamOp<T> for LateOp<T> {
     fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<T>>> {
         let watermark = self.events.watermark_for(time);
+        if let Some(wm) = watermark {
+            self.events.stamped.node.shared.note_watermark(time, wm);
+        }
         self.events.observe(time, None)?;
         let windowing = self.windowing;
         Ok(self.events.stamped.node.rdd_at(time)?.map(|d| {
