@@ -300,3 +300,126 @@ fn event_time_wordcount_into_postgres_survives_kill_9_with_exact_counts() {
     assert!(exact, "seed {seed}: {:?} != {want:?}", word_counts(&pg));
     assert!(status.success(), "{status:?}");
 }
+
+/// Words of the files moved into `input`, counted per batch and appended to `seen`.
+fn counting_program(
+    input: &std::path::Path,
+    url: &str,
+    clock: std::sync::Arc<spate::streaming::ManualClock>,
+) -> Result<StreamingContext> {
+    use spate::sql::SaveToDatabase;
+    let conf = Conf::new()
+        .set_master("local[2]")
+        .set("spate.streaming.stopGracefullyOnShutdown", "false");
+    let ssc = StreamingContext::with_clock(Context::new(conf)?, Duration::from_secs(1), clock)?;
+    let sink = Sink::new(
+        "seen",
+        Postgres::new(url).unwrap(),
+        Table::new("seen", &["word", "n"]),
+        OutputMode::Append,
+        |(w, n): &(String, u64)| vec![w.as_str().into(), (*n).into()],
+    )
+    .unwrap();
+    ssc.text_file_stream(input)
+        .flat_map(|l| l.split(' '))
+        .map(|w| (w.to_string(), 1u64))
+        .reduce_by_key(|a, b| a + b)
+        .save_to_database(sink)?;
+    Ok(ssc)
+}
+
+#[test]
+fn a_batch_that_failed_on_a_dead_database_or_ran_after_its_commit_is_written_exactly_once() {
+    use spate::streaming::ManualClock;
+    use std::sync::Arc;
+    let pg = PgServer::start();
+    pg.client()
+        .batch_execute("CREATE TABLE seen (word TEXT NOT NULL, n BIGINT NOT NULL)")
+        .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let (ck, input) = (root.path().join("ck"), root.path().join("in"));
+    std::fs::create_dir_all(&input).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!(
+        "postgres://spate:secret@127.0.0.1:{}/postgres",
+        closed.local_addr().unwrap().port()
+    );
+    drop(closed);
+    let seen = || -> Vec<(String, i64)> {
+        pg.client()
+            .query("SELECT word, n FROM seen ORDER BY word", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    };
+    let want = vec![("a".to_string(), 2), ("b".to_string(), 1)];
+
+    // The database is down: the batch fails naming the sink; nothing is marked written.
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::get_or_create(&ck, || counting_program(&input, &dead, clock.clone()))
+            .unwrap();
+    ssc.start().unwrap();
+    // Files there before the first batch are not input; an empty batch writes nothing.
+    clock.advance(Duration::from_secs(1));
+    assert!(wait_for(30, || ck
+        .join("metadata")
+        .read_dir()
+        .is_ok_and(|d| d.count() >= 2)));
+    move_in(&input, "1.txt", "a b a\n");
+    clock.advance(Duration::from_secs(1));
+    let err = match ssc.await_termination_timeout(Duration::from_secs(60)) {
+        Err(e) => e.to_string(),
+        Ok(stopped) => panic!("the batch did not fail (stopped: {stopped})"),
+    };
+    assert!(
+        err.contains("2000 ms") && err.contains("\"seen\"") && err.contains("cannot reach"),
+        "{err}"
+    );
+    let _ = ssc.stop(StopOptions::default());
+
+    // Up again: the restart re-runs the failed batch from the checkpoint and writes it.
+    let rerun = |clock: Arc<ManualClock>| {
+        let ssc = StreamingContext::get_or_create(&ck, || {
+            counting_program(&input, &pg.url(), clock.clone())
+        })
+        .unwrap();
+        ssc.start().unwrap();
+        ssc
+    };
+    let ssc = rerun(Arc::new(ManualClock::new(Time::from_millis(2000))));
+    let ok = wait_for(30, || seen() == want);
+
+    assert!(ok, "{:?}", seen());
+    ssc.stop(StopOptions::default()).unwrap();
+
+    // Killed after the commit, before the metadata said the batch was done: the newest
+    // metadata files (the batch's completion) are gone, so the restart runs it again, and
+    // the database's progress row makes that a no-op.
+    let metadata = ck.join("metadata");
+    let mut files: Vec<_> = std::fs::read_dir(&metadata)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let completed = files.len() - 1;
+    std::fs::remove_file(&files[completed]).unwrap();
+    let ssc = rerun(Arc::new(ManualClock::new(Time::from_millis(2000))));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    struct Done(Arc<std::sync::atomic::AtomicBool>);
+    impl StreamingListener for Done {
+        fn on_batch_completed(&self, info: &BatchInfo) {
+            if info.batch_time.millis() == 2000 && info.succeeded {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+    ssc.add_streaming_listener(Arc::new(Done(done.clone())));
+    assert!(
+        wait_for(30, || done.load(std::sync::atomic::Ordering::SeqCst)),
+        "batch 2000 was not re-run"
+    );
+    ssc.stop(StopOptions::default()).unwrap();
+    assert_eq!(seen(), want);
+}

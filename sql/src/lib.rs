@@ -172,6 +172,9 @@ pub enum Outcome {
     Written,
     /// The progress row says this batch (or a later one) was committed already: nothing done.
     AlreadyWritten,
+    /// No rows in Append or Update mode: nothing to write, the database is not asked (a re-run
+    /// of an empty batch is a no-op anyway). Complete mode writes an empty table instead.
+    Nothing,
 }
 
 /// A database a [`Sink`] writes to, one transaction per batch (a trait per database; spate
@@ -298,6 +301,9 @@ impl<T: Data> Sink<T> {
     /// # Ok::<(), spate_sql::Error>(())
     /// ```
     pub fn write(&self, batch_time: i64, records: &[T]) -> Result<Outcome> {
+        if records.is_empty() && self.mode != OutputMode::Complete {
+            return Ok(Outcome::Nothing);
+        }
         let rows: Vec<Vec<Value>> = records.iter().map(|r| (self.row)(r)).collect();
         if let Some(bad) = rows.iter().find(|r| r.len() != self.table.columns.len()) {
             return Err(Error::Invalid {
@@ -365,7 +371,7 @@ impl<T: Data> SaveToDatabase<T> for DStream<T> {
                 return Ok(());
             }
             match sink.write(time.millis(), &records) {
-                Ok(Outcome::Written) => Ok(()),
+                Ok(Outcome::Written | Outcome::Nothing) => Ok(()),
                 Ok(Outcome::AlreadyWritten) => {
                     tracing::info!(
                         "sink {:?}: the batch of {time} was committed before; not written again",

@@ -481,14 +481,18 @@ impl Shared {
         // Inputs keep their batches back to the oldest state a restart resumes from, and for
         // the longest window.
         let horizon = time - *self.remember.lock();
-        let keep_from = streams
-            .iter()
-            .filter_map(|s| s.state_time())
-            .fold(horizon, Time::min);
-        let (last_generated, pending) = {
+        let (last_generated, pending): (_, Vec<Time>) = {
             let p = self.progress.lock();
             (p.last_generated, p.pending.iter().copied().collect())
         };
+        // ... and every batch a restart runs again: a pending batch replays its input too,
+        // stateful streams or not.
+        let oldest_pending = pending.first().map(|t| Time::from_millis(t.millis() - 1));
+        let keep_from = streams
+            .iter()
+            .filter_map(|s| s.state_time())
+            .chain(oldest_pending)
+            .fold(horizon, Time::min);
         crate::checkpoint::Metadata {
             version: crate::checkpoint::METADATA_VERSION,
             batch_interval_ms: self.batch_interval.as_millis() as u64,
