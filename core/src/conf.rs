@@ -104,6 +104,7 @@ keys! {
     "spate.streaming.fileStream.maxSplitBytes", Size, Some("64m"), Some("1k"), None, "Largest byte range of a file a file stream's task reads (a bigger file is read as several partitions, each a chunk at a time).";
     "spate.streaming.fileStream.allowMissingOnReplay", Bool, Some("false"), None, None, "After a driver restart, replay batches whose files are gone without those files (each loss reported) instead of failing with the file's name.";
     "spate.streaming.multipleWatermarkPolicy", OneOf(&["min", "max"]), Some("min"), None, None, "How the watermarks of unioned event-time streams combine: the slowest input's (min, nothing late is lost) or the fastest's (max, results sooner).";
+    "spate.streaming.listenerBus.capacity", Count, Some("10000"), None, Some("10000000"), "Events queued for streaming listeners; past it events are dropped (counted, warned about) rather than slowing the job.";
     "spate.streaming.receiverRestartDelay", Duration, Some("2s"), Some("1ms"), Some("1h"), "Wait before a receiver that asked to restart is started again.";
     "spate.streaming.stopGracefullyOnShutdown", Bool, Some("true"), None, None, "On SIGINT/SIGTERM, stop receiving, process what was received, then exit.";
     "spate.streaming.gracefulStopTimeout", Duration, Some("60s"), Some("1ms"), None, "Longest a graceful stop may take before it gives up with an error.";

@@ -79,6 +79,8 @@ impl Default for StopOptions {
 /// An output operation of the graph.
 pub(crate) trait OutputOp: Send + Sync {
     fn job(&self, time: Time) -> spate_core::Result<Option<Job>>;
+    /// Its name (`print`, `foreachRDD`, …) and description (name and call site).
+    fn describe(&self) -> (&'static str, &str);
 }
 
 /// The control face of a receiver input stream.
@@ -199,6 +201,7 @@ pub(crate) struct Settings {
     pub(crate) wal_rolling: Duration,
     pub(crate) file_split_bytes: u64,
     pub(crate) allow_missing_on_replay: bool,
+    pub(crate) listener_bus_capacity: usize,
 }
 
 impl Settings {
@@ -228,6 +231,7 @@ impl Settings {
             allow_missing_on_replay: conf
                 .get_bool("spate.streaming.fileStream.allowMissingOnReplay")?
                 .unwrap_or(false),
+            listener_bus_capacity: conf.get_count("spate.streaming.listenerBus.capacity")?,
         })
     }
 }
@@ -277,6 +281,8 @@ pub(crate) struct Shared {
     late_records: Mutex<std::collections::BTreeMap<Time, u64>>,
     /// The (smallest) event-time watermark each batch was judged by, for its `BatchInfo`.
     watermarks: Mutex<std::collections::BTreeMap<Time, i64>>,
+    /// Carries events to listeners without ever blocking the scheduler.
+    pub(crate) bus: crate::listener::ListenerBus,
 }
 
 impl Shared {
@@ -330,11 +336,9 @@ impl Shared {
     pub(crate) fn count_input_error(&self) {
         self.input_errors.fetch_add(1, Ordering::Relaxed);
     }
-    pub(crate) fn each_listener(&self, f: impl Fn(&dyn StreamingListener)) {
-        let listeners = self.listeners.lock().clone();
-        for l in &listeners {
-            f(&**l);
-        }
+    /// Hands `event` to the listener bus (never blocks: see `listener::bus`).
+    pub(crate) fn post(&self, event: crate::listener::Event) {
+        self.bus.post(self, event);
     }
 
     /// The time before the first batch (the epoch before start).
@@ -471,7 +475,7 @@ impl Shared {
                 }
                 *failing = Some(err);
                 drop(failing);
-                self.each_listener(|l| l.on_checkpoint_error(time, &message));
+                self.post(crate::listener::Event::CheckpointError(time, message));
             }
         }
     }
@@ -599,6 +603,7 @@ impl StreamingContext {
             return Err(Error::InvalidBatchInterval(batch_interval));
         }
         let settings = Settings::from_conf(ctx.conf())?;
+        let settings_bus_capacity = settings.listener_bus_capacity;
         Ok(StreamingContext {
             shared: Arc::new(Shared {
                 ctx,
@@ -626,6 +631,7 @@ impl StreamingContext {
                 input_errors: Default::default(),
                 late_records: Mutex::new(Default::default()),
                 watermarks: Mutex::new(Default::default()),
+                bus: crate::listener::ListenerBus::new(settings_bus_capacity),
             }),
         })
     }
@@ -953,6 +959,19 @@ impl StreamingContext {
             .collect()
     }
 
+    /// Listener events dropped because listeners fell behind the job (the queue holds
+    /// `spate.streaming.listenerBus.capacity` events); a warning says so at most once a minute.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// assert_eq!(ssc.dropped_listener_events(), 0);
+    /// ```
+    pub fn dropped_listener_events(&self) -> u64 {
+        self.shared.bus.dropped()
+    }
+
     /// How many inputs were reported unreadable and skipped so far (files a file stream could
     /// not read, replayed files gone with `allowMissingOnReplay`): each also went to
     /// [`StreamingListener::on_input_error`] and the log.
@@ -1040,6 +1059,14 @@ impl StreamingContext {
             crate::checkpoint::sweep_orphans(&base, shared.ctx.checkpoint_dir().as_deref());
             *shared.checkpointer.lock() = Some(crate::checkpoint::Checkpointer::open(&base));
         }
+        shared
+            .bus
+            .start(Arc::downgrade(shared))
+            .map_err(|source| Error::Startup {
+                what: "the listener bus",
+                source,
+            })?;
+        shared.post(crate::listener::Event::StreamingStarted(shared.clock.now()));
         let runtime = if inputs.is_empty() {
             None
         } else {
@@ -1093,6 +1120,7 @@ impl StreamingContext {
                 *state = StreamingState::Stopped;
                 shared.state_changed.notify_all();
                 *shared.checkpoint_lock.lock() = None;
+                shared.bus.stop(Duration::from_secs(1));
                 if options.stop_context {
                     shared.ctx.stop();
                 }
@@ -1165,6 +1193,9 @@ impl StreamingContext {
             }
         }
         *shared.checkpoint_lock.lock() = None;
+        // Listeners hear everything that happened before stop() returns (bounded, too).
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        shared.bus.stop(left.max(Duration::from_millis(100)));
         shared.forget_everything();
         {
             // Break the graph's reference cycles so everything it held is freed.

@@ -251,7 +251,10 @@ impl<T: Data> FileStreamOp<T> {
 fn report(shared: &Shared, stream: StreamId, message: &str) {
     tracing::warn!("{stream}: {message}");
     shared.count_input_error();
-    shared.each_listener(|l| l.on_input_error(stream, message));
+    shared.post(crate::listener::Event::InputError(
+        stream,
+        message.to_string(),
+    ));
 }
 
 impl<T: Data> StreamOp<T> for FileStreamOp<T> {

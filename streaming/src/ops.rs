@@ -94,6 +94,9 @@ pub(crate) fn union_all<T: Data>(shared: &Arc<Shared>, streams: &[DStream<T>]) -
 struct ForEachOp<T, F> {
     parent: DStream<T>,
     f: Arc<F>,
+    /// The operation (`print`, `foreach_rdd`, …) and where the program called it.
+    name: &'static str,
+    call_site: String,
 }
 
 impl<T, F> OutputOp for ForEachOp<T, F>
@@ -107,6 +110,10 @@ where
         };
         let f = Arc::clone(&self.f);
         Ok(Some(Box::new(move || f(&rdd, time))))
+    }
+
+    fn describe(&self) -> (&'static str, &str) {
+        (self.name, &self.call_site)
     }
 }
 
@@ -413,13 +420,28 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(files, ["sum-1000", "sum-2000"]); // one per batch, however often it ran
     /// assert_eq!(std::fs::read_to_string(out.join("sum-1000")).unwrap(), "3");
     /// ```
+    #[track_caller]
     pub fn foreach_rdd(
         &self,
         f: impl Fn(&Rdd<T>, Time) -> spate_core::Result<()> + Send + Sync + 'static,
     ) -> Result<()> {
+        self.output_named("foreachRDD", f)
+    }
+
+    /// Registers an output operation named `name` (as listeners and the UI show it), with the
+    /// program's call site.
+    #[track_caller]
+    pub(crate) fn output_named(
+        &self,
+        name: &'static str,
+        f: impl Fn(&Rdd<T>, Time) -> spate_core::Result<()> + Send + Sync + 'static,
+    ) -> Result<()> {
+        let at = std::panic::Location::caller();
         let op = ForEachOp {
             parent: self.clone(),
             f: Arc::new(f),
+            name,
+            call_site: format!("{name} at {}:{}", at.file(), at.line()),
         };
         self.node.shared.register_output(Arc::new(op))
     }
@@ -440,11 +462,12 @@ impl<T: Data> DStream<T> {
     /// // (a,1)
     /// //
     /// ```
+    #[track_caller]
     pub fn print(&self, n: usize) -> Result<()>
     where
         T: Show,
     {
-        self.foreach_rdd(move |rdd, time| {
+        self.output_named("print", move |rdd, time| {
             let first = rdd.take(n + 1)?;
             if !rdd.context().is_driver() {
                 // An executor follows the job; the driver prints.
@@ -513,12 +536,13 @@ impl<T: Data> DStream<T> {
     /// let text: String = (0..2).map(|i| std::fs::read_to_string(out.join(format!("part-{i:05}"))).unwrap()).collect();
     /// assert_eq!(text, "(a,1)\n");
     /// ```
+    #[track_caller]
     pub fn save_as_text_files(&self, prefix: &str, suffix: &str) -> Result<()>
     where
         T: Show,
     {
         let (prefix, suffix) = (prefix.to_string(), suffix.to_string());
-        self.foreach_rdd(move |rdd, time| {
+        self.output_named("saveAsTextFiles", move |rdd, time| {
             let path = batch_output_path(&prefix, &suffix, time);
             replace_dir(rdd.context(), &path, |tmp| rdd.save_as_text_file(tmp))
         })
@@ -540,9 +564,10 @@ impl<T: Data> DStream<T> {
     /// let back = ctx.object_file::<u32>(format!("{prefix}-1000")).unwrap();
     /// assert_eq!(back.collect().unwrap(), [1, 2]);
     /// ```
+    #[track_caller]
     pub fn save_as_object_files(&self, prefix: &str, suffix: &str) -> Result<()> {
         let (prefix, suffix) = (prefix.to_string(), suffix.to_string());
-        self.foreach_rdd(move |rdd, time| {
+        self.output_named("saveAsObjectFiles", move |rdd, time| {
             let path = batch_output_path(&prefix, &suffix, time);
             replace_dir(rdd.context(), &path, |tmp| rdd.save_as_object_file(tmp))
         })

@@ -172,9 +172,26 @@ impl<T: Data> ReceiverHandle<T> {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!("receiver of {}: {message}", self.intake.stream);
         if let Some(shared) = self.shared.upgrade() {
-            for l in shared.listeners.lock().iter() {
-                l.on_receiver_error(self.intake.stream, message);
-            }
+            shared.post(crate::listener::Event::ReceiverError(
+                self.intake.stream,
+                message.to_string(),
+            ));
+        }
+    }
+
+    /// Tells listeners the receiver started or stopped.
+    fn announce(&self, active: bool) {
+        if let Some(shared) = self.shared.upgrade() {
+            let info = crate::listener::ReceiverInfo {
+                stream: self.intake.stream,
+                name: format!("receiver of {}", self.intake.stream),
+                active,
+            };
+            shared.post(if active {
+                crate::listener::Event::ReceiverStarted(info)
+            } else {
+                crate::listener::Event::ReceiverStopped(info)
+            });
         }
     }
 
@@ -302,14 +319,16 @@ fn supervise<T: Data>(
 ) {
     loop {
         let started = catch_unwind(AssertUnwindSafe(|| receiver.on_start(handle.clone())));
-        if let Err(p) = started {
-            handle.restart(format!(
+        match started {
+            Ok(()) => handle.announce(true),
+            Err(p) => handle.restart(format!(
                 "receiver panicked in on_start: {}",
                 panic_text(&*p)
-            ));
+            )),
         }
         let stop_run = |handle: &ReceiverHandle<T>, receiver: &mut dyn Receiver<T>| {
             handle.run_stopped.store(true, Ordering::SeqCst);
+            handle.announce(false);
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| receiver.on_stop())) {
                 handle.report_error(format!("receiver panicked in on_stop: {}", panic_text(&*p)));
             }

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::context::Shared;
 use crate::error::Error;
-use crate::listener::BatchInfo;
+use crate::listener::{BatchInfo, Event, OutputOperationInfo};
 use crate::time::Time;
 
 /// One output operation's work for one batch.
@@ -24,8 +24,10 @@ pub(crate) type Job = Box<dyn FnOnce() -> spate_core::Result<()> + Send>;
 
 pub(crate) struct Batch {
     time: Time,
-    records: u64,
-    jobs: Vec<Job>,
+    /// As listeners first hear of it (submitted).
+    info: BatchInfo,
+    /// Each output operation's job, with what listeners are told of it.
+    jobs: Vec<(OutputOperationInfo, Job)>,
 }
 
 pub(crate) struct Scheduler {
@@ -176,6 +178,7 @@ fn generate_batches(shared: &Arc<Shared>, first: Time, tx: Sender<Batch>) {
         // becomes the next batch at once.
         let batch = generate(shared, next);
         shared.batch_progress(next, false);
+        shared.post(Event::BatchSubmitted(batch.info.clone()));
         if tx.send(batch).is_err() {
             return;
         }
@@ -242,7 +245,7 @@ fn follow_batches(shared: &Arc<Shared>) {
             }
         }
         let batch = generate(shared, time);
-        for job in batch.jobs {
+        for (_, job) in batch.jobs {
             let result = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|p| {
                 Err(spate_core::Error::Panicked {
                     message: panic_text(&*p),
@@ -263,21 +266,41 @@ fn generate(shared: &Arc<Shared>, time: Time) -> Batch {
         let g = shared.graph.lock();
         (g.inputs.clone(), g.outputs.clone())
     };
-    let records = inputs.iter().map(|i| i.allocate(time)).sum();
-    let mut jobs: Vec<Job> = Vec::with_capacity(outputs.len());
-    for out in outputs {
-        match catch_unwind(AssertUnwindSafe(|| out.job(time))) {
-            Ok(Ok(Some(job))) => jobs.push(job),
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => jobs.push(Box::new(move || Err(e))),
+    let stream_records: std::collections::BTreeMap<_, u64> = inputs
+        .iter()
+        .map(|i| (i.stream(), i.allocate(time)))
+        .collect();
+    let mut jobs: Vec<(OutputOperationInfo, Job)> = Vec::with_capacity(outputs.len());
+    for (id, out) in outputs.iter().enumerate() {
+        let job: Job = match catch_unwind(AssertUnwindSafe(|| out.job(time))) {
+            Ok(Ok(Some(job))) => job,
+            Ok(Ok(None)) => continue,
+            Ok(Err(e)) => Box::new(move || Err(e)),
             Err(p) => {
                 let message = format!("while defining the batch's jobs: {}", panic_text(&*p));
-                jobs.push(Box::new(move || {
-                    Err(spate_core::Error::Panicked { message })
-                }));
+                Box::new(move || Err(spate_core::Error::Panicked { message }))
             }
-        }
+        };
+        let (name, description) = out.describe();
+        let op = OutputOperationInfo {
+            batch_time: time,
+            id,
+            name: name.to_string(),
+            description: description.to_string(),
+            ..OutputOperationInfo::default()
+        };
+        jobs.push((op, job));
     }
+    let info = BatchInfo {
+        batch_time: time,
+        records: stream_records.values().sum(),
+        submission_time: shared.clock.now(),
+        output_jobs: jobs.len(),
+        output_operations: jobs.iter().map(|(op, _)| op.clone()).collect(),
+        stream_records,
+        ..BatchInfo::default()
+    };
+
     if shared.ctx.is_cluster_driver() {
         // A cluster driver: its executors build the same batch from the same input (after
         // the outputs computed their RDDs, so file streams have listed their directories).
@@ -299,11 +322,7 @@ fn generate(shared: &Arc<Shared>, time: Time) -> Batch {
         };
         announce(shared, &Announcement::Batch(announced));
     }
-    Batch {
-        time,
-        records,
-        jobs,
-    }
+    Batch { time, info, jobs }
 }
 
 fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
@@ -315,35 +334,39 @@ fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
             continue;
         }
         let start = shared.clock.now();
-        let mut info = BatchInfo {
-            batch_time: time,
-            records: batch.records,
-            scheduling_delay: start.since(time),
-            output_jobs: batch.jobs.len(),
-            ..BatchInfo::default()
-        };
-        shared.each_listener(|l| l.on_batch_started(&info));
+        let mut info = batch.info;
+        info.scheduling_delay = start.since(time);
+        info.processing_start_time = Some(start);
+        shared.post(Event::BatchStarted(info.clone()));
         let mut result = Ok(());
-        for job in batch.jobs {
+        info.output_operations.clear();
+        for (mut op, job) in batch.jobs {
+            op.start_time = Some(shared.clock.now());
+            shared.post(Event::OutputStarted(op.clone()));
             result = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|p| {
                 Err(spate_core::Error::Panicked {
                     message: panic_text(&*p),
                 })
             });
+            op.end_time = Some(shared.clock.now());
+            op.failure_reason = result.as_ref().err().map(|e| e.to_string());
+            shared.post(Event::OutputCompleted(op.clone()));
+            info.output_operations.push(op);
             if result.is_err() {
                 break;
             }
         }
         let end = shared.clock.now();
+        info.processing_end_time = Some(end);
         info.processing_time = end.since(start);
         info.total_delay = end.since(time);
         info.succeeded = result.is_ok();
         (info.late_records, info.watermark) = shared.take_event_time(time);
-        shared.each_listener(|l| l.on_batch_completed(&info));
         let inputs = shared.graph.lock().inputs.clone();
-        for input in inputs {
+        for input in &inputs {
             input.batch_completed(&info);
         }
+        shared.post(Event::BatchCompleted(info));
         if result.is_ok() {
             // Completed: a restart does not run it again.
             shared.batch_progress(time, true);
