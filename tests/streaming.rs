@@ -2180,3 +2180,35 @@ fn a_stuck_listener_never_slows_the_job_and_its_dropped_events_are_counted() {
         "{got:?}"
     );
 }
+
+/// Panics on every batch.
+struct Panicky;
+
+impl StreamingListener for Panicky {
+    fn on_batch_completed(&self, _: &BatchInfo) {
+        panic!("a listener's bug");
+    }
+}
+
+#[test]
+fn a_panicking_listener_is_logged_and_the_others_and_the_job_go_on() {
+    let (ctx, clock, ssc) = manual();
+    let ran: Arc<Mutex<usize>> = Arc::default();
+    let sink = Arc::clone(&ran);
+    ssc.queue_stream(RddQueue::new(), true, Some(ctx.parallelize(vec![1u8], 1)))
+        .foreach_rdd(move |_, _| {
+            *sink.lock().unwrap() += 1;
+            Ok(())
+        })
+        .unwrap();
+    ssc.add_streaming_listener(Arc::new(Panicky));
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start().unwrap();
+    for i in 1..=3 {
+        clock.advance(Duration::from_secs(1));
+        done.wait(i);
+    }
+    ssc.stop(StopOptions::default()).unwrap();
+    assert_eq!(*ran.lock().unwrap(), 3);
+}
