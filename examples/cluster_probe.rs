@@ -129,6 +129,22 @@ fn faults(dir: PathBuf, checkpoints: &Path) -> Result<()> {
             .set("spate.stage.maxConsecutiveAttempts", "3"),
     )?;
     let faults = ctx.fault_injector();
+    // The test checks that tasks ran in every executor: on a loaded machine the second one
+    // may register after the first jobs ran, so the driver waits for all (no job is run
+    // meanwhile, so executors follow the same program).
+    let wanted: usize = std::env::var("SPATE_MASTER")
+        .ok()
+        .and_then(|m| {
+            let n = m.strip_prefix("local-cluster[")?.split(',').next()?;
+            n.parse().ok()
+        })
+        .unwrap_or(0);
+    if ctx.is_driver() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while ctx.executors().len() < wanted && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 
     // Failed attempts (map and result side) are retried with the same result.
     let p = pairs(&ctx, 4);

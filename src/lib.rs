@@ -16,7 +16,8 @@
 pub use spate_core as core;
 
 /// Shows spate's warnings and errors on stderr — a failed checkpoint write, a skipped corrupt
-/// checkpoint, an unreadable input, a receiver reconnecting — which are otherwise invisible.
+/// checkpoint, an unreadable input, a receiver reconnecting — which are otherwise invisible,
+/// and the status UI's address.
 /// Call it first in `main`; `RUST_LOG` overrides the level (`RUST_LOG=info`,
 /// `RUST_LOG=spate_streaming=debug`). Does nothing if the program installed a `tracing`
 /// subscriber of its own (returns `false` then).
@@ -29,7 +30,8 @@ pub use spate_core as core;
 /// ```
 pub fn init_logging() -> bool {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // Warnings and errors, and where the status UI serves.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,spate_streaming::ui=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

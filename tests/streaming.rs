@@ -2212,3 +2212,219 @@ fn a_panicking_listener_is_logged_and_the_others_and_the_job_go_on() {
     ssc.stop(StopOptions::default()).unwrap();
     assert_eq!(*ran.lock().unwrap(), 3);
 }
+
+// ---------------------------------------------------------------- the UI's REST API
+
+/// `GET path` on `url` (a plain HTTP/1.1 client): status and body.
+fn http_get(url: &str, path: &str) -> (u16, String) {
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// The body of `path`, checked against `tests/golden/<name>.json` (`SPATE_UPDATE_GOLDEN=1`
+/// writes it instead).
+fn golden(url: &str, path: &str, name: &str) {
+    golden_with(url, path, name, &[]);
+}
+
+/// [`golden`], with `(found, replacement)`s applied to the body first (source lines).
+fn golden_with(url: &str, path: &str, name: &str, replace: &[(String, &str)]) {
+    let (status, mut body) = http_get(url, path);
+    assert_eq!(status, 200, "{path}: {body}");
+    for (from, to) in replace {
+        body = body.replace(from.as_str(), to);
+    }
+    let got: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.json"));
+    if std::env::var_os("SPATE_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&file, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+    }
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(got, want, "{path}");
+}
+
+#[test]
+fn the_rest_api_answers_sparks_paths_with_sparks_fields() {
+    let ctx = Context::new(conf(&[
+        ("spate.ui.port", "0"),
+        ("spate.app.name", "RestApiTest"),
+    ]))
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let stream = ssc.receiver_stream(Stores(3));
+    let site = line!() + 1;
+    stream.count().foreach_rdd(|_, _| Ok(())).unwrap();
+    stream.print(1).unwrap();
+    let lines = [
+        (format!("streaming.rs:{site}\""), "streaming.rs:FOREACH\""),
+        (
+            format!("streaming.rs:{}\"", site + 1),
+            "streaming.rs:PRINT\"",
+        ),
+    ];
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    assert_eq!(ssc.ui_url(), None);
+    ssc.start().unwrap();
+    let url = ssc.ui_url().expect("the UI is on by default");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(wait_for(30, || stats(&ssc).records >= 3));
+    clock.advance(Duration::from_secs(1));
+    done.wait(1);
+    clock.advance(Duration::from_secs(1));
+    done.wait(2);
+
+    let (status, apps) = http_get(&url, "/api/v1/applications");
+    assert_eq!(status, 200);
+    let apps: serde_json::Value = serde_json::from_str(&apps).unwrap();
+    assert_eq!(apps[0]["name"], "RestApiTest");
+    let id = apps[0]["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("local-"), "{id}");
+    let base = format!("/api/v1/applications/{id}/streaming");
+    let (_, version) = http_get(&url, "/api/v1/version");
+    assert!(version.contains("\"spark\""), "{version}");
+
+    golden(&url, &format!("{base}/statistics"), "statistics");
+    golden(&url, &format!("{base}/batches"), "batches");
+    golden(&url, &format!("{base}/batches?status=COMPLETED"), "batches");
+    golden(&url, &format!("{base}/batches/2000"), "batch-2000");
+    golden_with(
+        &url,
+        &format!("{base}/batches/2000/operations"),
+        "operations-2000",
+        &lines,
+    );
+    golden_with(
+        &url,
+        &format!("{base}/batches/1000/operations/0"),
+        "operation-1000-0",
+        &lines,
+    );
+    golden(&url, &format!("{base}/receivers/0"), "receiver-0");
+    let (_, queued) = http_get(&url, &format!("{base}/batches?status=QUEUED"));
+    assert_eq!(queued, "[]");
+    for (path, code) in [
+        (format!("{base}/batches?status=LOST"), 400),
+        (format!("{base}/batches/999"), 404),
+        (format!("{base}/batches/1000/operations/7"), 404),
+        (format!("{base}/receivers/9"), 404),
+        (
+            "/api/v1/applications/app-nope/streaming/statistics".to_string(),
+            404,
+        ),
+        ("/api/v1/nothing".to_string(), 404),
+    ] {
+        assert_eq!(http_get(&url, &path).0, code, "{path}");
+    }
+    assert_eq!(http_get(&url, "/healthz"), (200, "ok\n".to_string()));
+    assert_eq!(http_get(&url, "/readyz"), (200, "ready\n".to_string()));
+    ssc.stop(StopOptions::default()).unwrap();
+    assert_eq!(ssc.ui_url(), None);
+}
+
+#[test]
+fn the_ui_keeps_a_bounded_number_of_batches() {
+    let ctx = Context::new(conf(&[
+        ("spate.ui.port", "0"),
+        ("spate.streaming.ui.retainedBatches", "5"),
+    ]))
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    ssc.queue_stream(RddQueue::new(), true, Some(ctx.parallelize(vec![1u8], 1)))
+        .foreach_rdd(|_, _| Ok(()))
+        .unwrap();
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start().unwrap();
+    let url = ssc.ui_url().unwrap();
+    for i in 1..=12 {
+        clock.advance(Duration::from_secs(1));
+        done.wait(i);
+    }
+    let (_, apps) = http_get(&url, "/api/v1/applications");
+    let apps: serde_json::Value = serde_json::from_str(&apps).unwrap();
+    let base = format!(
+        "/api/v1/applications/{}/streaming",
+        apps[0]["id"].as_str().unwrap()
+    );
+    let json = |path: &str| -> serde_json::Value {
+        serde_json::from_str(&http_get(&url, &format!("{base}{path}")).1).unwrap()
+    };
+    assert!(wait_for(
+        10,
+        || json("/statistics")["numTotalCompletedBatches"] == 12
+    ));
+    let stats = json("/statistics");
+    assert_eq!(stats["numRetainedCompletedBatches"], 5, "{stats}");
+    let ids: Vec<i64> = json("/batches")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["batchId"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [12000, 11000, 10000, 9000, 8000]);
+    assert_eq!(http_get(&url, "/readyz").0, 200);
+    ssc.stop(StopOptions::default()).unwrap();
+}
+
+#[test]
+fn readyz_says_when_the_job_falls_behind() {
+    let ctx = Context::new(conf(&[("spate.ui.port", "0")])).unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    // Every batch takes two intervals: it waits for the test to move the clock on.
+    let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    ssc.queue_stream(RddQueue::new(), true, Some(ctx.parallelize(vec![1u8], 1)))
+        .foreach_rdd(move |_, _| {
+            let _ = entered_tx.send(());
+            // Until released, or until the test drops its sender.
+            let _ = released.lock().unwrap().recv();
+            Ok(())
+        })
+        .unwrap();
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start().unwrap();
+    let url = ssc.ui_url().unwrap();
+    clock.advance(Duration::from_secs(1));
+    for i in 1..=6 {
+        entered.recv_timeout(Duration::from_secs(30)).unwrap();
+        if i == 2 {
+            assert_eq!(http_get(&url, "/readyz").0, 200);
+        }
+        clock.advance(Duration::from_secs(2));
+        release.send(()).unwrap();
+        done.wait(i);
+    }
+    let (status, body) = http_get(&url, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("falling behind"), "{body}");
+    assert_eq!(http_get(&url, "/healthz").0, 200);
+    drop(release);
+    ssc.stop(StopOptions {
+        stop_context: true,
+        graceful: false,
+    })
+    .unwrap();
+}

@@ -202,6 +202,7 @@ pub(crate) struct Settings {
     pub(crate) file_split_bytes: u64,
     pub(crate) allow_missing_on_replay: bool,
     pub(crate) listener_bus_capacity: usize,
+    pub(crate) ui: crate::ui::UiSettings,
 }
 
 impl Settings {
@@ -232,12 +233,19 @@ impl Settings {
                 .get_bool("spate.streaming.fileStream.allowMissingOnReplay")?
                 .unwrap_or(false),
             listener_bus_capacity: conf.get_count("spate.streaming.listenerBus.capacity")?,
+            ui: crate::ui::UiSettings {
+                enabled: conf.get_bool("spate.ui.enabled")?.unwrap_or(true),
+                host: conf.get("spate.ui.host").unwrap_or("127.0.0.1").to_string(),
+                port: conf.get_port("spate.ui.port")?.unwrap_or(4040),
+                retained_batches: conf.get_count("spate.streaming.ui.retainedBatches")?,
+            },
         })
     }
 }
 
 struct Running {
     scheduler: Scheduler,
+    ui: Option<crate::ui::Ui>,
     runtime: Option<tokio::runtime::Runtime>,
     signals: Option<crate::signals::GracefulSignals>,
 }
@@ -283,6 +291,8 @@ pub(crate) struct Shared {
     watermarks: Mutex<std::collections::BTreeMap<Time, i64>>,
     /// Carries events to listeners without ever blocking the scheduler.
     pub(crate) bus: crate::listener::ListenerBus,
+    /// Where the UI serves, while it runs.
+    ui_url: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -632,6 +642,7 @@ impl StreamingContext {
                 late_records: Mutex::new(Default::default()),
                 watermarks: Mutex::new(Default::default()),
                 bus: crate::listener::ListenerBus::new(settings_bus_capacity),
+                ui_url: Mutex::new(None),
             }),
         })
     }
@@ -959,6 +970,20 @@ impl StreamingContext {
             .collect()
     }
 
+    /// Where the streaming UI serves while the context runs (`spate.ui.enabled`, on by
+    /// default): Spark's REST API under `/api/v1/applications/{app-id}/streaming/`, `/healthz`
+    /// and `/readyz`. `None` before `start()`, after `stop()`, with the UI off, in executors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// assert_eq!(ssc.ui_url(), None); // not started
+    /// ```
+    pub fn ui_url(&self) -> Option<String> {
+        self.shared.ui_url.lock().clone()
+    }
+
     /// Listener events dropped because listeners fell behind the job (the queue holds
     /// `spate.streaming.listenerBus.capacity` events); a warning says so at most once a minute.
     ///
@@ -1019,6 +1044,7 @@ impl StreamingContext {
             let scheduler = Scheduler::follow(shared);
             *shared.running.lock() = Some(Running {
                 scheduler,
+                ui: None,
                 runtime: None,
                 signals: None,
             });
@@ -1059,6 +1085,22 @@ impl StreamingContext {
             crate::checkpoint::sweep_orphans(&base, shared.ctx.checkpoint_dir().as_deref());
             *shared.checkpointer.lock() = Some(crate::checkpoint::Checkpointer::open(&base));
         }
+        let ui = if shared.settings.ui.enabled {
+            let store = Arc::new(crate::ui::StatusStore::new(
+                shared.settings.ui.retained_batches,
+            ));
+            shared.listeners.lock().insert(0, store.clone());
+            let ui = crate::ui::Ui::start(
+                &shared.settings.ui,
+                shared.ctx.conf().get("spate.app.name").unwrap_or("spate"),
+                shared.batch_interval.as_millis() as u64,
+                store,
+            )?;
+            *shared.ui_url.lock() = Some(ui.url().to_string());
+            Some(ui)
+        } else {
+            None
+        };
         shared
             .bus
             .start(Arc::downgrade(shared))
@@ -1092,6 +1134,7 @@ impl StreamingContext {
         let scheduler = Scheduler::start(shared);
         *shared.running.lock() = Some(Running {
             scheduler,
+            ui,
             runtime,
             signals,
         });
@@ -1176,6 +1219,10 @@ impl StreamingContext {
             if let Some(signals) = running.signals.take() {
                 signals.close();
             }
+            if let Some(ui) = running.ui.take() {
+                ui.stop();
+            }
+            *shared.ui_url.lock() = None;
         }
         if let Some(Error::CheckpointWriteFailed { time, dir, reason }) =
             shared.checkpoint_failing.lock().take()

@@ -44,6 +44,7 @@ mod socket;
 mod state;
 pub mod testing;
 mod time;
+mod ui;
 mod wal;
 mod window;
 

@@ -1,0 +1,108 @@
+//! The live status of a streaming application over HTTP, in the driver: Spark's streaming REST
+//! API (same paths and field names) and health endpoints, served by axum on a small tokio
+//! runtime of its own. On by default, bound to loopback (`spate.ui.host`), on `spate.ui.port`
+//! (4040, or the next free port; 0 = any). The data comes from a listener on the bus
+//! (`store`), which keeps `spate.streaming.ui.retainedBatches` batches and the last errors.
+
+mod api;
+mod store;
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+pub(crate) use store::StatusStore;
+
+/// The UI's settings.
+pub(crate) struct UiSettings {
+    pub(crate) enabled: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) retained_batches: usize,
+}
+
+/// How many ports after `spate.ui.port` are tried before any free port is taken.
+const PORT_RETRIES: u16 = 16;
+
+/// A running UI server.
+pub(crate) struct Ui {
+    url: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Ui {
+    /// Starts the server for an application whose listener store is `store`.
+    pub(crate) fn start(
+        settings: &UiSettings,
+        app_name: &str,
+        batch_interval_ms: u64,
+        store: Arc<StatusStore>,
+    ) -> Result<Ui> {
+        let startup = |source| Error::Startup {
+            what: "the UI server",
+            source,
+        };
+        let listener = bind(&settings.host, settings.port).map_err(startup)?;
+        let addr = listener.local_addr().map_err(startup)?;
+        let started_wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let app = Arc::new(api::App {
+            id: format!("local-{started_wall_ms}"),
+            name: app_name.to_string(),
+            started_wall_ms,
+            batch_interval_ms,
+            store,
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("spate-ui")
+            .enable_all()
+            .build()
+            .map_err(startup)?;
+        listener.set_nonblocking(true).map_err(startup)?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(startup)?
+        };
+        let router = api::router(app);
+        runtime.spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!("the UI server stopped: {e}");
+            }
+        });
+        let url = format!("http://{addr}");
+        tracing::info!("streaming UI and REST API at {url}");
+        Ok(Ui { url, runtime })
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Stops serving (connections in flight are dropped).
+    pub(crate) fn stop(self) {
+        self.runtime.shutdown_background();
+    }
+}
+
+/// Binds `host:port`, else the next ports, else any free port (with a warning).
+fn bind(host: &str, port: u16) -> std::io::Result<std::net::TcpListener> {
+    if port == 0 {
+        return std::net::TcpListener::bind((host, 0));
+    }
+    let mut last = None;
+    for p in port..=port.saturating_add(PORT_RETRIES) {
+        match std::net::TcpListener::bind((host, p)) {
+            Ok(l) => return Ok(l),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    tracing::warn!(
+        "UI ports {port}..={} are taken ({}); using any free port",
+        port.saturating_add(PORT_RETRIES),
+        last.map_or_else(String::new, |e| e.to_string())
+    );
+    std::net::TcpListener::bind((host, 0))
+}
