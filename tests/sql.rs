@@ -42,20 +42,8 @@ fn modes_write_each_batch_once(
     table: impl Fn() -> Vec<(String, u64)>,
     reset: impl Fn(),
 ) {
-    struct Boxed(Box<dyn Database>);
-    impl Database for Boxed {
-        fn write_batch(&self, w: &spate::sql::BatchWrite<'_>) -> spate::sql::Result<Outcome> {
-            self.0.write_batch(w)
-        }
-        fn committed(&self, s: &str, t: &Table) -> spate::sql::Result<Option<i64>> {
-            self.0.committed(s, t)
-        }
-        fn describe(&self) -> String {
-            self.0.describe()
-        }
-    }
     // Append: a batch written twice (a re-run after a crash) lands once; older ones are no-ops.
-    let append = sink(Boxed(db()), "append", OutputMode::Append);
+    let append = sink(BoxedDb(db()), "append", OutputMode::Append);
     assert_eq!(append.committed().unwrap(), None);
     assert_eq!(
         append.write(1000, &rows(&[("a", 1), ("b", 2)])).unwrap(),
@@ -85,7 +73,7 @@ fn modes_write_each_batch_once(
     assert_eq!(table(), sorted);
     reset();
     // Update: upserts on the key; its own progress row.
-    let update = sink(Boxed(db()), "update", OutputMode::Update);
+    let update = sink(BoxedDb(db()), "update", OutputMode::Update);
     update.write(1000, &rows(&[("a", 1), ("b", 1)])).unwrap();
     update.write(2000, &rows(&[("b", 5), ("c", 1)])).unwrap();
     assert_eq!(
@@ -94,7 +82,7 @@ fn modes_write_each_batch_once(
     );
     assert_eq!(table(), rows(&[("a", 1), ("b", 5), ("c", 1)]));
     // Complete: the table is the batch's table.
-    let complete = sink(Boxed(db()), "complete", OutputMode::Complete);
+    let complete = sink(BoxedDb(db()), "complete", OutputMode::Complete);
     complete.write(1000, &rows(&[("x", 7)])).unwrap();
     assert_eq!(table(), rows(&[("x", 7)]));
     complete.write(2000, &rows(&[("x", 8), ("y", 1)])).unwrap();
@@ -174,7 +162,9 @@ fn failures_are_clear(
     );
 }
 
+/// A boxed database, as a `Database` (so one test body serves both).
 struct BoxedDb(Box<dyn Database>);
+
 impl Database for BoxedDb {
     fn write_batch(&self, w: &spate::sql::BatchWrite<'_>) -> spate::sql::Result<Outcome> {
         self.0.write_batch(w)

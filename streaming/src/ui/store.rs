@@ -40,6 +40,20 @@ pub(crate) struct BatchRecord {
     pub(crate) ops: BTreeMap<usize, OutputOperationInfo>,
 }
 
+impl BatchRecord {
+    fn new(info: &BatchInfo, status: BatchStatus) -> BatchRecord {
+        BatchRecord {
+            info: info.clone(),
+            status,
+            ops: info
+                .output_operations
+                .iter()
+                .map(|o| (o.id, o.clone()))
+                .collect(),
+        }
+    }
+}
+
 /// One receiver, as the UI shows it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ReceiverRecord {
@@ -111,19 +125,8 @@ impl StreamingListener for StatusStore {
     fn on_batch_submitted(&self, info: &BatchInfo) {
         let mut s = self.state.lock();
         s.total_received_records += info.records;
-        let ops = info
-            .output_operations
-            .iter()
-            .map(|o| (o.id, o.clone()))
-            .collect();
-        s.batches.insert(
-            info.batch_time,
-            BatchRecord {
-                info: info.clone(),
-                status: BatchStatus::Queued,
-                ops,
-            },
-        );
+        s.batches
+            .insert(info.batch_time, BatchRecord::new(info, BatchStatus::Queued));
     }
 
     fn on_batch_started(&self, info: &BatchInfo) {
@@ -159,11 +162,6 @@ impl StreamingListener for StatusStore {
         let mut s = self.state.lock();
         s.total_completed += 1;
         s.total_processed_records += info.records;
-        let ops = info
-            .output_operations
-            .iter()
-            .map(|o| (o.id, o.clone()))
-            .collect();
         for (stream, n) in &info.stream_records {
             s.receivers
                 .entry(*stream)
@@ -173,11 +171,7 @@ impl StreamingListener for StatusStore {
         }
         s.batches.insert(
             info.batch_time,
-            BatchRecord {
-                info: info.clone(),
-                status: BatchStatus::Completed,
-                ops,
-            },
+            BatchRecord::new(info, BatchStatus::Completed),
         );
         self.trim(&mut s);
     }
