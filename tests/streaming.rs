@@ -2428,3 +2428,105 @@ fn readyz_says_when_the_job_falls_behind() {
     })
     .unwrap();
 }
+
+/// `name{labels} value` lines of an OpenMetrics text, by series.
+fn series(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (s, v) = l.rsplit_once(' ').unwrap();
+            (s.to_string(), v.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_are_prometheus_text_with_the_app_as_a_label() {
+    let ctx = Context::new(conf(&[
+        ("spate.ui.port", "0"),
+        ("spate.app.name", "Word\"Count\\1"),
+    ]))
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    ssc.receiver_stream(Stores(3))
+        .foreach_rdd(|_, _| Ok(()))
+        .unwrap();
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start().unwrap();
+    let url = ssc.ui_url().unwrap();
+    assert!(wait_for(30, || stats(&ssc).records >= 3));
+    clock.advance(Duration::from_secs(1));
+    done.wait(1);
+    let scrape = || {
+        let (status, body) = http_get(&url, "/metrics");
+        assert_eq!(status, 200);
+        body
+    };
+    let first = scrape();
+    clock.advance(Duration::from_secs(1));
+    done.wait(2);
+    let second = scrape();
+    ssc.stop(StopOptions::default()).unwrap();
+
+    // Every family has HELP and TYPE; names are spate_streaming_*; counters end in _total.
+    let app = r#"app="Word\"Count\\1""#;
+    for (family, kind) in [
+        ("spate_streaming_batches_completed", "counter"),
+        ("spate_streaming_records_received", "counter"),
+        ("spate_streaming_scheduling_delay_seconds", "histogram"),
+        ("spate_streaming_processing_time_seconds", "histogram"),
+        ("spate_streaming_total_delay_seconds", "histogram"),
+        ("spate_streaming_records_per_batch", "histogram"),
+        ("spate_streaming_batches_waiting", "gauge"),
+        ("spate_streaming_batch_interval_seconds", "gauge"),
+        ("spate_streaming_listener_events_dropped", "gauge"),
+    ] {
+        assert!(
+            second.contains(&format!("# HELP {family} ")),
+            "{family}\n{second}"
+        );
+        assert!(
+            second.contains(&format!("# TYPE {family} {kind}")),
+            "{family}\n{second}"
+        );
+    }
+    let s2 = series(&second);
+    assert!(
+        s2.iter().all(|(s, _)| s.starts_with("spate_streaming_")),
+        "{second}"
+    );
+    assert!(
+        s2.iter().all(|(s, _)| s.contains(app)),
+        "the app label, escaped:\n{second}"
+    );
+    let unique: std::collections::HashSet<&String> = s2.iter().map(|(s, _)| s).collect();
+    assert_eq!(unique.len(), s2.len(), "duplicate series:\n{second}");
+    let value = |all: &[(String, f64)], name: &str| {
+        all.iter()
+            .find(|(s, _)| s.starts_with(name))
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let s1 = series(&first);
+    let completed =
+        format!("spate_streaming_batches_completed_total{{{app},result=\"succeeded\"}}");
+    assert_eq!(value(&s1, &completed), 1.0);
+    assert_eq!(value(&s2, &completed), 2.0);
+    // Counters never go back.
+    for (s, v) in &s1 {
+        if s.contains("_total") || s.contains("_count") {
+            assert!(value(&s2, s) >= *v, "{s} went back");
+        }
+    }
+    assert_eq!(
+        value(
+            &s2,
+            &format!("spate_streaming_records_received_total{{{app},stream=\"stream 0\"}}")
+        ),
+        3.0
+    );
+    assert_eq!(value(&s2, "spate_streaming_batch_interval_seconds"), 1.0);
+}

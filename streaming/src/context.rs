@@ -1086,15 +1086,21 @@ impl StreamingContext {
             *shared.checkpointer.lock() = Some(crate::checkpoint::Checkpointer::open(&base));
         }
         let ui = if shared.settings.ui.enabled {
+            let app_name = shared.ctx.conf().get("spate.app.name").unwrap_or("spate");
+            let interval_ms = shared.batch_interval.as_millis() as u64;
+            let metrics = Arc::new(crate::ui::Metrics::new(app_name, interval_ms));
             let store = Arc::new(crate::ui::StatusStore::new(
                 shared.settings.ui.retained_batches,
+                metrics,
             ));
             shared.listeners.lock().insert(0, store.clone());
+            let weak = Arc::downgrade(shared);
             let ui = crate::ui::Ui::start(
                 &shared.settings.ui,
-                shared.ctx.conf().get("spate.app.name").unwrap_or("spate"),
-                shared.batch_interval.as_millis() as u64,
+                app_name,
+                interval_ms,
                 store,
+                Box::new(move || weak.upgrade().map_or(0, |s| s.bus.dropped())),
             )?;
             *shared.ui_url.lock() = Some(ui.url().to_string());
             Some(ui)

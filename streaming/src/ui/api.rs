@@ -21,6 +21,8 @@ pub(crate) struct App {
     pub(crate) started_wall_ms: i64,
     pub(crate) batch_interval_ms: u64,
     pub(crate) store: Arc<StatusStore>,
+    /// Listener events dropped so far (read at scrape time).
+    pub(crate) dropped_events: Box<dyn Fn() -> u64 + Send + Sync>,
 }
 
 /// Spark's REST date format: `2026-12-06T09:00:00.000GMT`.
@@ -380,6 +382,18 @@ async fn operation(
     })
 }
 
+async fn metrics(State(app): Shared) -> Response {
+    let body = app.store.metrics.encode((app.dropped_events)());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -438,6 +452,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             &format!("{base}/batches/{{batch}}/operations/{{op}}"),
             get(operation),
         )
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(app)

@@ -1,16 +1,18 @@
 //! The live status of a streaming application over HTTP, in the driver: Spark's streaming REST
-//! API (same paths and field names) and health endpoints, served by axum on a small tokio
+//! API (same paths and field names), Prometheus metrics (`/metrics`) and health endpoints, served by axum on a small tokio
 //! runtime of its own. On by default, bound to loopback (`spate.ui.host`), on `spate.ui.port`
 //! (4040, or the next free port; 0 = any). The data comes from a listener on the bus
 //! (`store`), which keeps `spate.streaming.ui.retainedBatches` batches and the last errors.
 
 mod api;
+mod metrics;
 mod store;
 
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
+pub(crate) use metrics::Metrics;
 pub(crate) use store::StatusStore;
 
 /// The UI's settings.
@@ -37,6 +39,7 @@ impl Ui {
         app_name: &str,
         batch_interval_ms: u64,
         store: Arc<StatusStore>,
+        dropped_events: Box<dyn Fn() -> u64 + Send + Sync>,
     ) -> Result<Ui> {
         let startup = |source| Error::Startup {
             what: "the UI server",
@@ -53,6 +56,7 @@ impl Ui {
             started_wall_ms,
             batch_interval_ms,
             store,
+            dropped_events,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

@@ -3,7 +3,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use std::sync::Arc;
+
 use parking_lot::Mutex;
+
+use super::metrics::Metrics;
 
 use crate::dstream::StreamId;
 use crate::listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
@@ -75,17 +79,19 @@ pub(crate) struct State {
     pub(crate) errors: VecDeque<(Time, String)>,
 }
 
-/// The listener behind the UI.
+/// The listener behind the UI (and its metrics).
 pub(crate) struct StatusStore {
     pub(crate) state: Mutex<State>,
     retained: usize,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl StatusStore {
-    pub(crate) fn new(retained: usize) -> StatusStore {
+    pub(crate) fn new(retained: usize, metrics: Arc<Metrics>) -> StatusStore {
         StatusStore {
             state: Mutex::new(State::default()),
             retained: retained.max(1),
+            metrics,
         }
     }
 
@@ -123,6 +129,7 @@ impl StreamingListener for StatusStore {
     }
 
     fn on_batch_submitted(&self, info: &BatchInfo) {
+        self.metrics.batch_submitted(info);
         let mut s = self.state.lock();
         s.total_received_records += info.records;
         s.batches
@@ -130,6 +137,7 @@ impl StreamingListener for StatusStore {
     }
 
     fn on_batch_started(&self, info: &BatchInfo) {
+        self.metrics.batch_started();
         if let Some(b) = self.state.lock().batches.get_mut(&info.batch_time) {
             b.status = BatchStatus::Processing;
             b.info.scheduling_delay = info.scheduling_delay;
@@ -159,6 +167,7 @@ impl StreamingListener for StatusStore {
     }
 
     fn on_batch_completed(&self, info: &BatchInfo) {
+        self.metrics.batch_completed(info);
         let mut s = self.state.lock();
         s.total_completed += 1;
         s.total_processed_records += info.records;
@@ -195,6 +204,7 @@ impl StreamingListener for StatusStore {
     }
 
     fn on_receiver_error(&self, stream: StreamId, message: &str) {
+        self.metrics.receiver_error(stream);
         let mut s = self.state.lock();
         let time = s.batches.keys().next_back().copied().unwrap_or_default();
         s.receivers.entry(stream).or_default().last_error = Some((time, message.to_string()));
@@ -202,12 +212,14 @@ impl StreamingListener for StatusStore {
     }
 
     fn on_input_error(&self, stream: StreamId, message: &str) {
+        self.metrics.input_error();
         let mut s = self.state.lock();
         let time = s.batches.keys().next_back().copied().unwrap_or_default();
         self.error(&mut s, time, format!("{stream}: {message}"));
     }
 
     fn on_checkpoint_error(&self, time: Time, message: &str) {
+        self.metrics.checkpoint_error();
         let mut s = self.state.lock();
         self.error(&mut s, time, message.to_string());
     }
