@@ -239,28 +239,25 @@ impl Metrics {
             .inc();
         self.processed.get_or_create(&self.app).inc_by(info.records);
         self.late.get_or_create(&self.app).inc_by(info.late_records);
-        let secs = |d: std::time::Duration| d.as_secs_f64();
-        self.scheduling_delay
-            .get_or_create(&self.app)
-            .observe(secs(info.scheduling_delay));
-        self.processing_time
-            .get_or_create(&self.app)
-            .observe(secs(info.processing_time));
-        self.total_delay
-            .get_or_create(&self.app)
-            .observe(secs(info.total_delay));
+        for (all, last, d) in [
+            (
+                &self.scheduling_delay,
+                &self.last_scheduling_delay,
+                info.scheduling_delay,
+            ),
+            (
+                &self.processing_time,
+                &self.last_processing_time,
+                info.processing_time,
+            ),
+            (&self.total_delay, &self.last_total_delay, info.total_delay),
+        ] {
+            all.get_or_create(&self.app).observe(d.as_secs_f64());
+            last.get_or_create(&self.app).set(d.as_secs_f64());
+        }
         self.records_per_batch
             .get_or_create(&self.app)
             .observe(info.records as f64);
-        self.last_scheduling_delay
-            .get_or_create(&self.app)
-            .set(secs(info.scheduling_delay));
-        self.last_processing_time
-            .get_or_create(&self.app)
-            .set(secs(info.processing_time));
-        self.last_total_delay
-            .get_or_create(&self.app)
-            .set(secs(info.total_delay));
     }
 
     pub(crate) fn receiver_error(&self, stream: crate::StreamId) {

@@ -95,6 +95,16 @@ impl StatusStore {
         }
     }
 
+    /// A receiver started or stopped: its state is what the event says.
+    fn receiver_changed(&self, info: &ReceiverInfo) {
+        self.state
+            .lock()
+            .receivers
+            .entry(info.stream)
+            .or_default()
+            .info = info.clone();
+    }
+
     fn error(&self, state: &mut State, time: Time, message: String) {
         state.errors.push_back((time, message));
         while state.errors.len() > ERRORS_KEPT {
@@ -186,21 +196,11 @@ impl StreamingListener for StatusStore {
     }
 
     fn on_receiver_started(&self, info: &ReceiverInfo) {
-        self.state
-            .lock()
-            .receivers
-            .entry(info.stream)
-            .or_default()
-            .info = info.clone();
+        self.receiver_changed(info);
     }
 
     fn on_receiver_stopped(&self, info: &ReceiverInfo) {
-        self.state
-            .lock()
-            .receivers
-            .entry(info.stream)
-            .or_default()
-            .info = info.clone();
+        self.receiver_changed(info);
     }
 
     fn on_receiver_error(&self, stream: StreamId, message: &str) {
