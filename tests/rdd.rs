@@ -520,3 +520,121 @@ fn driver_side_panics_are_errors() {
     );
     assert!(err.to_string().contains("too big"), "{err}");
 }
+
+/// Records every job event it hears.
+#[derive(Default)]
+struct JobLog {
+    started: std::sync::Mutex<Vec<spate::core::scheduler::JobInfo>>,
+    ended: std::sync::Mutex<Vec<spate::core::scheduler::JobInfo>>,
+    tasks: std::sync::Mutex<Vec<spate::core::scheduler::TaskEnd>>,
+}
+
+impl spate::core::scheduler::JobListener for JobLog {
+    fn on_job_start(&self, job: &spate::core::scheduler::JobInfo) {
+        self.started.lock().unwrap().push(job.clone());
+    }
+    fn on_task_end(&self, task: &spate::core::scheduler::TaskEnd) {
+        self.tasks.lock().unwrap().push(task.clone());
+    }
+    fn on_job_end(&self, job: &spate::core::scheduler::JobInfo) {
+        self.ended.lock().unwrap().push(job.clone());
+    }
+}
+
+struct PanickingJobListener;
+
+impl spate::core::scheduler::JobListener for PanickingJobListener {
+    fn on_job_start(&self, _: &spate::core::scheduler::JobInfo) {
+        panic!("a broken job listener");
+    }
+}
+
+#[test]
+fn job_listeners_hear_jobs_stages_and_tasks_with_the_threads_properties() {
+    let ctx = Context::local(2).unwrap();
+    let log = Arc::new(JobLog::default());
+    ctx.add_job_listener(Arc::new(PanickingJobListener));
+    ctx.add_job_listener(log.clone());
+    let failed_once = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = failed_once.clone();
+    let sums = ctx
+        .parallelize((0..40u32).map(|i| (i % 4, 1u32)).collect(), 4)
+        .reduce_by_key(|a, b| a + b)
+        .map(move |kv| {
+            // The first attempt of one result task fails: counted, retried.
+            if kv.0 == 2 && !flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                panic!("once");
+            }
+            kv
+        });
+    ctx.set_local_property("spate.streaming.batchTime", Some("1000"));
+    let got = sorted(sums.collect().unwrap());
+    ctx.set_local_property("spate.streaming.batchTime", None);
+    assert_eq!(got, [(0, 10), (1, 10), (2, 10), (3, 10)]);
+    // Its map outputs are there: a second job skips the map stage.
+    assert_eq!(sums.count().unwrap(), 4);
+
+    let started = log.started.lock().unwrap().clone();
+    let ended = log.ended.lock().unwrap().clone();
+    assert_eq!(started.len(), 2);
+    assert_eq!(ended.len(), 2);
+    let first = &ended[0];
+    assert_eq!(first.id, started[0].id);
+    assert!(first.succeeded());
+    assert_eq!(
+        first
+            .properties
+            .get("spate.streaming.batchTime")
+            .map(String::as_str),
+        Some("1000")
+    );
+    assert!(
+        ended[1].properties.is_empty(),
+        "removed before the second job"
+    );
+    let [map, result] = &first.stages[..] else {
+        panic!("two stages: {first:?}")
+    };
+    assert!(!map.result && result.result);
+    assert_eq!(
+        (map.tasks, map.launched_tasks, map.completed_tasks),
+        (4, 4, 4)
+    );
+    assert_eq!(result.failed_tasks, 1);
+    assert_eq!(result.completed_tasks, result.tasks);
+    assert!(
+        result.name.starts_with("map ") && result.name.contains("tests/rdd.rs"),
+        "{}",
+        result.name
+    );
+    let second = &ended[1];
+    assert!(second.stages[0].skipped(), "{second:?}");
+    assert!(!second.stages[1].skipped());
+    let tasks = log.tasks.lock().unwrap();
+    let failures: Vec<_> = tasks.iter().filter(|t| t.failure.is_some()).collect();
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0].failure.as_ref().unwrap().contains("once"));
+    assert_eq!(
+        tasks.iter().filter(|t| t.task.job == first.id).count(),
+        4 + result.tasks + 1
+    );
+}
+
+#[test]
+fn a_failed_job_ends_with_its_reason() {
+    let ctx = Context::local(1).unwrap();
+    let log = Arc::new(JobLog::default());
+    ctx.add_job_listener(log.clone());
+    let err = ctx
+        .parallelize(vec![1u32], 1)
+        .map(|_| -> u32 { panic!("always") })
+        .count()
+        .unwrap_err();
+    let ended = log.ended.lock().unwrap();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].failure.as_deref(), Some(err.to_string().as_str()));
+    assert_eq!(
+        ended[0].stages[0].failed_tasks, 4,
+        "spate.task.maxFailures attempts"
+    );
+}

@@ -2268,9 +2268,11 @@ fn the_rest_api_answers_sparks_paths_with_sparks_fields() {
     let ssc =
         StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
     let stream = ssc.receiver_stream(Stores(3));
+    // One partition: `print` runs exactly one job per batch whatever the receiver's blocks.
+    let one = ssc.queue_stream(RddQueue::new(), true, Some(ctx.parallelize(vec![7u8], 1)));
     let site = line!() + 1;
     stream.count().foreach_rdd(|_, _| Ok(())).unwrap();
-    stream.print(1).unwrap();
+    one.print(1).unwrap();
     let lines = [
         (format!("streaming.rs:{site}\""), "streaming.rs:FOREACH\""),
         (
@@ -2312,8 +2314,8 @@ fn the_rest_api_answers_sparks_paths_with_sparks_fields() {
     );
     golden_with(
         &url,
-        &format!("{base}/batches/1000/operations/0"),
-        "operation-1000-0",
+        &format!("{base}/batches/1000/operations/1"),
+        "operation-1000-1",
         &lines,
     );
     golden(&url, &format!("{base}/receivers/0"), "receiver-0");
@@ -2334,6 +2336,42 @@ fn the_rest_api_answers_sparks_paths_with_sparks_fields() {
     }
     assert_eq!(http_get(&url, "/healthz"), (200, "ok\n".to_string()));
     assert_eq!(http_get(&url, "/readyz"), (200, "ready\n".to_string()));
+
+    // The page, rendered on the server: readable without JavaScript.
+    let (status, page) = http_get(&url, "/");
+    assert_eq!(status, 200);
+    for part in [
+        "<h1>RestApiTest</h1>",
+        r#"<dd id="completed-batches">2</dd>"#,
+        r#"<dd id="records-received">3</dd>"#,
+        r#"id="verdict""#,
+        r#"<svg class="chart timeline" id="input-rate""#,
+        r#"id="processing-time-histogram""#,
+        r#"<a href="/batch?time=2000">"#,
+        "receiver of stream 0",
+        r#"<meter min="0""#,
+        "none (no recovery after a restart)",
+        "no errors",
+        r#"id="day-total-delay""#,
+        r#"<script src="/static/spate.js">"#,
+    ] {
+        assert!(page.contains(part), "{part} not in\n{page}");
+    }
+    let (status, one) = http_get(&url, "/batch?time=1000");
+    assert_eq!(status, 200);
+    for part in [
+        "Batch of 1970-01-01T00:00:01.000GMT",
+        "print at tests/streaming.rs:",
+        r#"<tr id="job-0">"#,
+        "succeeded",
+    ] {
+        assert!(one.contains(part), "{part} not in\n{one}");
+    }
+    assert_eq!(http_get(&url, "/batch?time=999").0, 404);
+    assert_eq!(http_get(&url, "/batch").0, 400);
+    let (status, script) = http_get(&url, "/static/spate.js");
+    assert_eq!(status, 200);
+    assert!(script.contains("EventSource"));
     ssc.stop(StopOptions::default()).unwrap();
     assert_eq!(ssc.ui_url(), None);
 }
@@ -2445,6 +2483,7 @@ fn metrics_are_prometheus_text_with_the_app_as_a_label() {
     let ctx = Context::new(conf(&[
         ("spate.ui.port", "0"),
         ("spate.app.name", "Word\"Count\\1"),
+        ("spate.streaming.receiver.maxRate", "1000"),
     ]))
     .unwrap();
     let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
@@ -2483,6 +2522,11 @@ fn metrics_are_prometheus_text_with_the_app_as_a_label() {
         ("spate_streaming_batches_waiting", "gauge"),
         ("spate_streaming_batch_interval_seconds", "gauge"),
         ("spate_streaming_listener_events_dropped", "gauge"),
+        ("spate_streaming_invalid_utf8_lines", "counter"),
+        ("spate_streaming_write_ahead_log_bytes", "counter"),
+        ("spate_streaming_receiver_rate_limit", "gauge"),
+        ("spate_streaming_receiver_pending_records", "gauge"),
+        ("spate_streaming_receiver_max_pending_records", "gauge"),
     ] {
         assert!(
             second.contains(&format!("# HELP {family} ")),
@@ -2529,4 +2573,274 @@ fn metrics_are_prometheus_text_with_the_app_as_a_label() {
         3.0
     );
     assert_eq!(value(&s2, "spate_streaming_batch_interval_seconds"), 1.0);
+    let stream = format!("{{{app},stream=\"stream 0\"}}");
+    assert_eq!(
+        value(&s2, &format!("spate_streaming_receiver_rate_limit{stream}")),
+        1000.0
+    );
+    // Its 3 records were processed by batch 1: none pending.
+    assert_eq!(
+        value(
+            &s2,
+            &format!("spate_streaming_receiver_pending_records{stream}")
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &s2,
+            &format!("spate_streaming_invalid_utf8_lines_total{stream}")
+        ),
+        0.0
+    );
+}
+
+/// One server-sent event: id, kind, data.
+type Sse = (u64, String, String);
+
+/// Opens the live-event stream at `path` (resuming after `last` if given).
+fn sse_open(url: &str, path: &str, last: Option<u64>) -> std::net::TcpStream {
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let resume = last.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
+    // HTTP/1.0: the body is not chunked, it simply runs until the server closes.
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{resume}\r\n").unwrap();
+    s
+}
+
+/// Reads `n` events from a stream opened by [`sse_open`] (keep-alive comments skipped).
+fn sse_read(s: &mut std::net::TcpStream, n: usize) -> Vec<Sse> {
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    let mut events = Vec::new();
+    let mut seen_head = false;
+    while events.len() < n {
+        let got = s.read(&mut buf).expect("the event stream went quiet");
+        assert!(got > 0, "the event stream closed after {events:?}");
+        text.push_str(std::str::from_utf8(&buf[..got]).unwrap());
+        if !seen_head {
+            let Some((head, rest)) = text.split_once("\r\n\r\n") else {
+                continue;
+            };
+            assert!(
+                head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+                "{head}"
+            );
+            assert!(
+                head.to_ascii_lowercase().contains("text/event-stream"),
+                "{head}"
+            );
+            text = rest.to_string();
+            seen_head = true;
+        }
+        while let Some((block, rest)) = text.split_once("\n\n") {
+            let (mut id, mut kind, mut data) = (None, String::new(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id: ") {
+                    id = v.parse().ok();
+                } else if let Some(v) = line.strip_prefix("event: ") {
+                    kind = v.to_string();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data = v.to_string();
+                }
+            }
+            if let Some(id) = id {
+                events.push((id, kind, data));
+            }
+            text = rest.to_string();
+        }
+    }
+    events.truncate(n);
+    events
+}
+
+/// The application's REST base path.
+fn rest_base(url: &str) -> String {
+    let (_, apps) = http_get(url, "/api/v1/applications");
+    let apps: serde_json::Value = serde_json::from_str(&apps).unwrap();
+    format!(
+        "/api/v1/applications/{}/streaming",
+        apps[0]["id"].as_str().unwrap()
+    )
+}
+
+#[test]
+fn live_events_resume_from_last_event_id_and_a_stalled_client_never_slows_the_job() {
+    let ctx = Context::new(conf(&[
+        ("spate.ui.port", "0"),
+        ("spate.streaming.ui.retainedEvents", "30"),
+    ]))
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    ssc.queue_stream(RddQueue::new(), true, Some(ctx.parallelize(vec![1u8], 1)))
+        .foreach_rdd(|rdd, _| rdd.count().map(drop))
+        .unwrap();
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start().unwrap();
+    let url = ssc.ui_url().unwrap();
+    let events = format!("{}/events", rest_base(&url));
+
+    // A client that connects and never reads: the job does not wait for it.
+    let mut stalled = sse_open(&url, &events, None);
+    let mut live = sse_open(&url, &events, None);
+    // Both are subscribed once a first event reaches one of them.
+    clock.advance(Duration::from_secs(1));
+    done.wait(1);
+    let first = sse_read(&mut live, 3);
+    let kinds: Vec<&str> = first.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(kinds, ["batch", "batch", "batch"], "{first:?}");
+    let statuses: Vec<serde_json::Value> = first
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.2).unwrap()["status"].clone())
+        .collect();
+    assert_eq!(statuses, ["QUEUED", "PROCESSING", "COMPLETED"]);
+    let ids: Vec<u64> = first.iter().map(|e| e.0).collect();
+    assert_eq!(ids, [1, 2, 3]);
+    for i in 2..=200 {
+        clock.advance(Duration::from_secs(1));
+        done.wait(i);
+    }
+    // 600 events; the store keeps the last 30.
+    let (_, batch) = http_get(&url, &format!("{}/batches/200000", rest_base(&url)));
+    assert!(batch.contains("COMPLETED"), "{batch}");
+
+    // Resuming after event 590: exactly the events after it, in order.
+    let mut resumed = sse_open(&url, &events, Some(590));
+    let got = sse_read(&mut resumed, 10);
+    assert_eq!(
+        got.iter().map(|e| e.0).collect::<Vec<_>>(),
+        (591..=600).collect::<Vec<_>>()
+    );
+    let last: serde_json::Value = serde_json::from_str(&got[9].2).unwrap();
+    assert_eq!(
+        (last["batchId"].as_i64(), last["status"].as_str()),
+        (Some(200_000), Some("COMPLETED"))
+    );
+
+    // Resuming after an event no longer kept: a gap event says how many were missed.
+    let mut behind = sse_open(&url, &events, Some(3));
+    let got = sse_read(&mut behind, 2);
+    assert_eq!(got[0].1, "gap", "{got:?}");
+    assert_eq!(got[0].0, 570);
+    let missed: serde_json::Value = serde_json::from_str(&got[0].2).unwrap();
+    assert_eq!(missed["missed"], 567);
+    assert_eq!(got[1].0, 571);
+
+    // The stalled client still reads a consistent stream: consecutive ids, or a gap.
+    let got = sse_read(&mut stalled, 40);
+    for pair in got.windows(2) {
+        assert!(
+            pair[1].0 == pair[0].0 + 1 || pair[0].1 == "gap" || pair[1].1 == "gap",
+            "{got:?}"
+        );
+    }
+    assert_eq!(got[0].0, 1);
+    ssc.stop(StopOptions::default()).unwrap();
+}
+
+#[test]
+fn the_ui_keeps_a_day_of_minutes_and_its_memory_stays_flat() {
+    let ctx = Context::new(conf(&[
+        ("spate.ui.port", "0"),
+        ("spate.streaming.ui.retainedBatches", "5"),
+        ("spate.streaming.ui.retainedEvents", "50"),
+    ]))
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    // One-minute batches: 1,500 of them are 25 hours.
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(60), clock.clone()).unwrap();
+    ssc.queue_stream(
+        RddQueue::new(),
+        true,
+        Some(ctx.parallelize(vec![1u8, 2], 2)),
+    )
+    .foreach_rdd(|rdd, _| rdd.count().map(drop))
+    .unwrap();
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start().unwrap();
+    let url = ssc.ui_url().unwrap();
+    let base = rest_base(&url);
+    let json = |path: &str| -> serde_json::Value {
+        serde_json::from_str(&http_get(&url, &format!("{base}{path}")).1).unwrap()
+    };
+    let run = |from: usize, to: usize| {
+        for i in from..=to {
+            clock.advance(Duration::from_secs(60));
+            done.wait(i);
+        }
+        assert!(wait_for(
+            10,
+            || json("/statistics")["numTotalCompletedBatches"] == to
+        ));
+    };
+    run(1, 300);
+    let page_at_300 = http_get(&url, "/").1.len();
+    run(301, 1500);
+    let page_at_1500 = http_get(&url, "/").1.len();
+
+    let minutes = json("/minutes");
+    let minutes = minutes.as_array().unwrap();
+    assert_eq!(minutes.len(), 1440, "a day of minutes");
+    // The oldest kept minute is 24 hours before the newest.
+    assert_eq!(minutes[0]["minuteEpoch"], (1500 - 1440 + 1) * 60_000);
+    assert_eq!(minutes[1439]["minuteEpoch"], 1500 * 60_000);
+    assert_eq!(minutes[1439]["batches"], 1);
+    assert_eq!(minutes[1439]["failedBatches"], 0);
+    assert_eq!(json("/batches").as_array().unwrap().len(), 5);
+    // Events: the last 50, older ones are a gap.
+    let mut behind = sse_open(&url, &format!("{base}/events"), Some(0));
+    let got = sse_read(&mut behind, 1);
+    assert_eq!((got[0].1.as_str(), got[0].0), ("gap", 4500 - 50));
+    // What the page renders does not grow with the run (5 batches, 1440 minutes each time;
+    // the day's charts have 300 vs 1440 points, the rest is the same).
+    assert!(
+        page_at_1500 < page_at_300 + 1440 * 40,
+        "{page_at_300} -> {page_at_1500}"
+    );
+    let (status, metrics) = http_get(&url, "/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("spate_streaming_batches_completed_total"));
+    ssc.stop(StopOptions::default()).unwrap();
+}
+
+#[test]
+fn write_ahead_log_bytes_are_counted_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Context::new(conf(&[
+        ("spate.ui.port", "0"),
+        ("spate.streaming.receiver.writeAheadLog.enable", "true"),
+    ]))
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc =
+        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    ssc.checkpoint(dir.path()).unwrap();
+    ssc.receiver_stream(Stores(100))
+        .foreach_rdd(|rdd, _| rdd.count().map(drop))
+        .unwrap();
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start().unwrap();
+    let url = ssc.ui_url().unwrap();
+    assert!(wait_for(30, || stats(&ssc).records >= 100));
+    clock.advance(Duration::from_secs(1));
+    done.wait(1);
+    let logged = stats(&ssc).wal_bytes;
+    // 100 u64s, encoded, plus a record header per block.
+    assert!(logged >= 800, "{logged}");
+    let metrics = http_get(&url, "/metrics").1;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("spate_streaming_write_ahead_log_bytes_total{"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(line.ends_with(&format!(" {logged}")), "{line} vs {logged}");
+    let page = http_get(&url, "/").1;
+    assert!(page.contains("<dt>Write-ahead log</dt><dd>on, "), "{page}");
+    ssc.stop(StopOptions::default()).unwrap();
 }

@@ -94,6 +94,7 @@ keys! {
     "spate.ui.enabled", Bool, Some("true"), None, None, "Serve the streaming application's status (Spark's REST API, health) over HTTP from the driver.";
     "spate.ui.host", Text, Some("127.0.0.1"), None, None, "Address the UI binds (loopback unless told otherwise; 0.0.0.0 for every interface).";
     "spate.ui.port", Port, Some("4040"), None, None, "Port of the UI; the next free one when taken (16 tries, then any); 0 = any.";
+    "spate.streaming.ui.retainedEvents", Count, Some("1000"), None, Some("1000000"), "Live events (/streaming/events) kept for clients that reconnect or fall behind; a client further behind gets a gap event.";
     "spate.streaming.ui.retainedBatches", Count, Some("1000"), None, Some("1000000"), "Batches the UI keeps in full (the oldest completed ones go first).";
     "spate.streaming.blockInterval", Duration, Some("200ms"), Some("1ms"), Some("1h"), "How often received records are cut into a block (one input partition each).";
     "spate.streaming.concurrentJobs", Count, Some("1"), None, Some("64"), "Batches processed at the same time.";

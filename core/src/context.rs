@@ -19,6 +19,7 @@ use crate::rdd::Rdd;
 use crate::rdd::sources::{InputBlocks, ObjectFiles, ParallelCollection};
 use crate::rdd::text_file::{InputFile, OnUnreadable, TextFile};
 use crate::rdd::transform::UnionOp;
+use crate::scheduler::{JobEvents, JobListener};
 use crate::shuffle::ShuffleStore;
 use crate::storage::BlockId;
 use crate::storage::BlockStore;
@@ -45,6 +46,8 @@ pub(crate) struct ContextInner {
     pub(crate) cluster: OnceLock<ClusterRuntime>,
     /// Task slots of the whole cluster (cluster masters), the default parallelism.
     cluster_cores: Option<usize>,
+    /// Job listeners and the threads' local properties.
+    pub(crate) job_events: JobEvents,
 }
 
 impl Drop for ContextInner {
@@ -210,6 +213,7 @@ impl Context {
             stopped: AtomicBool::new(false),
             cluster: OnceLock::new(),
             cluster_cores,
+            job_events: JobEvents::default(),
             conf,
         };
         let inner = Arc::new(inner);
@@ -730,5 +734,58 @@ impl Context {
     /// ```
     pub fn active_shuffles(&self) -> usize {
         self.inner.shuffles.len()
+    }
+
+    /// Adds a listener of the scheduler's job, stage and task events (in a cluster
+    /// application, the driver's). See [`JobListener`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use parking_lot::Mutex;
+    /// use spate_core::scheduler::{JobInfo, JobListener};
+    /// struct Stages(Mutex<Vec<usize>>);
+    /// impl JobListener for Stages {
+    ///     fn on_job_end(&self, j: &JobInfo) { self.0.lock().push(j.stages.len()); }
+    /// }
+    /// let ctx = spate_core::Context::local(2).unwrap();
+    /// let l = Arc::new(Stages(Mutex::new(Vec::new())));
+    /// ctx.add_job_listener(l.clone());
+    /// ctx.parallelize(vec![(1, 1), (1, 2)], 2).reduce_by_key(|a, b| a + b).collect().unwrap();
+    /// assert_eq!(*l.0.lock(), [2]); // a shuffle: a map stage and the result stage
+    /// ```
+    pub fn add_job_listener(&self, listener: Arc<dyn JobListener>) {
+        self.inner.job_events.add(listener);
+    }
+
+    /// Sets (or with `None` removes) a property of the jobs this thread runs from now on:
+    /// listeners find it in [`JobInfo::properties`](crate::scheduler::JobInfo::properties)
+    /// (Spark's `setLocalProperty`; spate's streaming scheduler tags each output operation's
+    /// jobs with `spate.streaming.batchTime` and `spate.streaming.outputOpId`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// ctx.set_local_property("team", Some("search"));
+    /// assert_eq!(ctx.local_property("team").as_deref(), Some("search"));
+    /// ctx.set_local_property("team", None);
+    /// assert_eq!(ctx.local_property("team"), None);
+    /// ```
+    pub fn set_local_property(&self, key: &str, value: Option<&str>) {
+        self.inner.job_events.set_property(key, value);
+    }
+
+    /// This thread's value of a local property (see [`Context::set_local_property`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert_eq!(ctx.local_property("missing"), None);
+    /// ```
+    pub fn local_property(&self, key: &str) -> Option<String> {
+        self.inner.job_events.properties().get(key).cloned()
     }
 }

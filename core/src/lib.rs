@@ -34,7 +34,7 @@ pub mod hash;
 pub mod ids;
 mod partitioner;
 mod rdd;
-mod scheduler;
+pub mod scheduler;
 mod show;
 mod storage;
 mod task;

@@ -238,9 +238,36 @@ impl Settings {
                 host: conf.get("spate.ui.host").unwrap_or("127.0.0.1").to_string(),
                 port: conf.get_port("spate.ui.port")?.unwrap_or(4040),
                 retained_batches: conf.get_count("spate.streaming.ui.retainedBatches")?,
+                retained_events: conf.get_count("spate.streaming.ui.retainedEvents")?,
             },
         })
     }
+}
+
+/// What the UI reads from the context at a moment (weakly: the UI never keeps it alive).
+fn live_probe(shared: Weak<Shared>) -> crate::ui::Probe {
+    Box::new(move || {
+        let Some(s) = shared.upgrade() else {
+            return crate::ui::Live::default();
+        };
+        // One lock at a time, each in its own statement: a guard inside the struct literal
+        // would live to its end and invert the checkpoint writer's lock order.
+        let inputs = s.graph.lock().inputs.clone();
+        let last_checkpoint = *s.last_checkpoint.lock();
+        let checkpoint_failing = s
+            .checkpoint_failing
+            .lock()
+            .as_ref()
+            .map(ToString::to_string);
+        crate::ui::Live {
+            dropped_events: s.bus.dropped(),
+            receivers: inputs.iter().map(|i| i.stats()).collect(),
+            checkpoint_dir: s.checkpoint_base(),
+            last_checkpoint,
+            checkpoint_failing,
+            wal: s.settings.wal,
+        }
+    })
 }
 
 struct Running {
@@ -281,6 +308,8 @@ pub(crate) struct Shared {
     /// The last metadata write failed ([`Error::CheckpointWriteFailed`]); cleared by a
     /// successful one. Still set at stop: the stop says so.
     checkpoint_failing: Mutex<Option<Error>>,
+    /// The batch time of the last driver metadata written (for the UI).
+    last_checkpoint: Mutex<Option<Time>>,
     /// Set by a restore: the zero time to keep (the batches to resume are in `progress`).
     pub(crate) restored_zero: Mutex<Option<Time>>,
     /// Inputs reported unreadable (files skipped), for [`StreamingContext::input_errors`].
@@ -467,6 +496,7 @@ impl Shared {
         let mut failing = self.checkpoint_failing.lock();
         match writer.write(&md) {
             Ok(()) => {
+                *self.last_checkpoint.lock() = Some(time);
                 if failing.take().is_some() {
                     tracing::warn!("driver checkpoints are written again (the batch of {time})");
                 }
@@ -637,6 +667,7 @@ impl StreamingContext {
                 checkpointer: Mutex::new(None),
                 checkpoint_lock: Mutex::new(None),
                 checkpoint_failing: Mutex::new(None),
+                last_checkpoint: Mutex::new(None),
                 restored_zero: Mutex::new(None),
                 input_errors: Default::default(),
                 late_records: Mutex::new(Default::default()),
@@ -1090,23 +1121,19 @@ impl StreamingContext {
             let interval_ms = shared.batch_interval.as_millis() as u64;
             let metrics = Arc::new(crate::ui::Metrics::new(app_name, interval_ms));
             let store = Arc::new(crate::ui::StatusStore::new(
-                shared.settings.ui.retained_batches,
+                &shared.settings.ui,
+                interval_ms,
                 metrics,
+                live_probe(Arc::downgrade(shared)),
             ));
             shared.listeners.lock().insert(0, store.clone());
-            let weak = Arc::downgrade(shared);
-            let ui = crate::ui::Ui::start(
-                &shared.settings.ui,
-                app_name,
-                interval_ms,
-                store,
-                Box::new(move || weak.upgrade().map_or(0, |s| s.bus.dropped())),
-            )?;
+            let ui = crate::ui::Ui::start(&shared.settings.ui, app_name, interval_ms, store)?;
             *shared.ui_url.lock() = Some(ui.url().to_string());
             Some(ui)
         } else {
             None
         };
+        crate::listener::bridge(shared);
         shared
             .bus
             .start(Arc::downgrade(shared))

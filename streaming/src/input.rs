@@ -52,6 +52,12 @@ pub struct ReceiverStats {
     /// The rate (records/s) the receiver is held to by `spate.streaming.receiver.maxRate` or
     /// backpressure, if any.
     pub rate_limit: Option<u64>,
+    /// Records stored and not yet processed (their batch has not completed).
+    pub pending_records: u64,
+    /// `spate.streaming.receiver.maxPendingRecords`: past it the receiver waits.
+    pub max_pending_records: u64,
+    /// Bytes appended to the write-ahead log (0 with the log off).
+    pub wal_bytes: u64,
 }
 
 #[derive(Default)]
@@ -61,6 +67,7 @@ pub(crate) struct Counters {
     pub(crate) oversized: AtomicU64,
     pub(crate) connect_failures: AtomicU64,
     pub(crate) errors: AtomicU64,
+    pub(crate) wal_bytes: AtomicU64,
 }
 
 /// Blocks cut but not yet allocated, or allocated to one batch: their ids and record count.
@@ -392,7 +399,14 @@ impl<T: Data> Intake<T> {
             records
                 .encode()
                 .map_err(crate::Error::from)
-                .and_then(|bytes| wal.append(&bytes))
+                .and_then(|bytes| {
+                    let at = wal.append(&bytes)?;
+                    let written = bytes.len() as u64 + crate::wal::HEADER;
+                    self.counters
+                        .wal_bytes
+                        .fetch_add(written, Ordering::Relaxed);
+                    Ok(at)
+                })
         });
         let at = match logged {
             Some(Ok(at)) => {
@@ -657,6 +671,9 @@ impl<T: Data> Intake<T> {
             connect_failures: c.connect_failures.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
             rate_limit: self.rate().map(|r| r.round() as u64),
+            pending_records: self.state.lock().pending as u64,
+            max_pending_records: self.max_pending as u64,
+            wal_bytes: c.wal_bytes.load(Ordering::Relaxed),
         }
     }
 }

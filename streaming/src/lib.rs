@@ -54,7 +54,9 @@ pub use dstream::{DStream, StreamId};
 pub use error::{Error, Result};
 pub use event_time::{EventTimeStream, OutputMode, Window, WindowedEvents};
 pub use input::{RddQueue, ReceiverStats};
-pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
+pub use listener::{
+    BatchInfo, OutputJobInfo, OutputOperationInfo, ReceiverInfo, StreamingListener,
+};
 pub use rate::PidRateEstimator;
 pub use receiver::{Receiver, ReceiverHandle};
 pub use state::{MapWithStateDStream, State, StateSpec};

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::context::Shared;
 use crate::error::Error;
-use crate::listener::{BatchInfo, Event, OutputOperationInfo};
+use crate::listener::{BATCH_TIME, BatchInfo, Event, OUTPUT_OP_ID, OutputOperationInfo};
 use crate::time::Time;
 
 /// One output operation's work for one batch.
@@ -340,8 +340,12 @@ fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
         shared.post(Event::BatchStarted(info.clone()));
         let mut result = Ok(());
         info.output_operations.clear();
+        // The jobs each output operation runs are tagged with it (see `listener::jobs`).
+        let ctx = &shared.ctx;
+        ctx.set_local_property(BATCH_TIME, Some(&time.millis().to_string()));
         for (mut op, job) in batch.jobs {
             op.start_time = Some(shared.clock.now());
+            ctx.set_local_property(OUTPUT_OP_ID, Some(&op.id.to_string()));
             shared.post(Event::OutputStarted(op.clone()));
             result = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|p| {
                 Err(spate_core::Error::Panicked {
@@ -356,6 +360,8 @@ fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
                 break;
             }
         }
+        ctx.set_local_property(BATCH_TIME, None);
+        ctx.set_local_property(OUTPUT_OP_ID, None);
         let end = shared.clock.now();
         info.processing_end_time = Some(end);
         info.processing_time = end.since(start);

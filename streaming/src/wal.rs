@@ -26,7 +26,7 @@ pub(crate) struct WalRef {
     pub(crate) len: u32,
 }
 
-const HEADER: u64 = 8;
+pub(crate) const HEADER: u64 = 8;
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("log-{seq:010}"))

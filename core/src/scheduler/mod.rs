@@ -3,9 +3,10 @@
 //! available, retrying failed tasks, and recomputing lost shuffle outputs from lineage.
 //!
 //! The event loop runs on the calling thread; tasks run on the pool and report back over a
-//! channel. A task is named by plain ids ([`TaskId`]); what it runs is resolved from the stage
+//! channel. A task is named by plain ids ([`TaskId`](crate::ids::TaskId)); what it runs is resolved from the stage
 //! graph, which every process builds identically from the same program.
 
+mod listener;
 mod stage;
 
 use std::collections::{HashMap, HashSet};
@@ -24,6 +25,8 @@ use crate::error::{Error, Result};
 use crate::ids::{JobId, TaskId};
 use crate::rdd::RddBase;
 use crate::task::TaskContext;
+pub(crate) use listener::JobEvents;
+pub use listener::{JobInfo, JobListener, StageInfo, TaskEnd};
 use stage::{StageGraph, StageKind};
 
 /// Computes one partition of the final RDD and applies the action's function to it.
@@ -31,7 +34,7 @@ pub(crate) type ResultFn<R> = Arc<dyn Fn(usize, &TaskContext) -> Result<R> + Sen
 
 struct TaskEvent<R> {
     stage: usize,
-    partition: usize,
+    id: TaskId,
     outcome: Result<Option<R>>,
 }
 
@@ -88,15 +91,52 @@ pub(crate) fn run_job<R: TaskResult>(
         d.job_started(job, &JobLineage::walk(&final_rdd));
     }
     let graph = StageGraph::build(ctx, final_rdd);
-    let out = Job {
+    let listeners = ctx.job_events.listeners();
+    let mut info = listeners.as_ref().map(|ls| {
+        let info = JobInfo {
+            id: job,
+            stages: graph
+                .stages
+                .iter()
+                .map(|s| StageInfo {
+                    id: s.id,
+                    name: s.describe(),
+                    // A result stage computes only the partitions the action asked for.
+                    tasks: match s.kind {
+                        StageKind::Result => partitions.len(),
+                        StageKind::ShuffleMap(_) => s.rdd.num_partitions(),
+                    },
+                    result: matches!(s.kind, StageKind::Result),
+                    ..StageInfo::default()
+                })
+                .collect(),
+            properties: ctx.job_events.properties(),
+            failure: None,
+        };
+        tell(ls, |l| l.on_job_start(&info));
+        info
+    });
+    let n_stages = graph.stages.len();
+    let mut run = Job {
         ctx,
         job,
         graph,
         result_fn,
         partitions,
         driver: driver.clone(),
+        listeners,
+        stats: vec![TaskCounts::default(); n_stages],
+    };
+    let out = run.run();
+    if let (Some(ls), Some(info)) = (&run.listeners, &mut info) {
+        for (stage, counts) in info.stages.iter_mut().zip(&run.stats) {
+            stage.launched_tasks = counts.launched;
+            stage.completed_tasks = counts.completed;
+            stage.failed_tasks = counts.failed;
+        }
+        info.failure = out.as_ref().err().map(|e| e.to_string());
+        tell(ls, |l| l.on_job_end(info));
     }
-    .run();
     if let Some(d) = driver {
         // Every executor's program gets the same result (or error) as the driver's.
         let outcome = match &out {
@@ -108,6 +148,23 @@ pub(crate) fn run_job<R: TaskResult>(
     out
 }
 
+/// Calls every listener; a panicking one is logged and the job goes on.
+fn tell(listeners: &[Arc<dyn JobListener>], f: impl Fn(&dyn JobListener)) {
+    for l in listeners {
+        if catch_unwind(AssertUnwindSafe(|| f(&**l))).is_err() {
+            tracing::error!("a job listener panicked; it keeps getting events");
+        }
+    }
+}
+
+/// Task attempts of one stage, for the job-end event.
+#[derive(Clone, Copy, Default)]
+struct TaskCounts {
+    launched: usize,
+    completed: usize,
+    failed: usize,
+}
+
 struct Job<'a, R> {
     ctx: &'a Arc<ContextInner>,
     job: JobId,
@@ -115,10 +172,30 @@ struct Job<'a, R> {
     result_fn: ResultFn<R>,
     partitions: Vec<usize>,
     driver: Option<Arc<DriverRuntime>>,
+    listeners: Option<Vec<Arc<dyn JobListener>>>,
+    stats: Vec<TaskCounts>,
 }
 
 impl<R: TaskResult> Job<'_, R> {
-    fn run(self) -> Result<Vec<R>> {
+    /// Counts a finished attempt and tells the listeners.
+    fn task_ended<T>(&mut self, stage: usize, id: TaskId, outcome: &Result<T>) {
+        let counts = &mut self.stats[stage];
+        match outcome {
+            Ok(_) => counts.completed += 1,
+            // Not the task's fault, and rerun without counting an attempt.
+            Err(Error::ExecutorLost { .. }) => {}
+            Err(_) => counts.failed += 1,
+        }
+        if let Some(ls) = &self.listeners {
+            let end = TaskEnd {
+                task: id,
+                failure: outcome.as_ref().err().map(|e| e.to_string()),
+            };
+            tell(ls, |l| l.on_task_end(&end));
+        }
+    }
+
+    fn run(&mut self) -> Result<Vec<R>> {
         let n_stages = self.graph.stages.len();
         let mut results: Vec<Option<R>> = self.partitions.iter().map(|_| None).collect();
         let slot_of: HashMap<usize, usize> = self
@@ -176,6 +253,7 @@ impl<R: TaskResult> Job<'_, R> {
                         attempt: *attempt,
                     };
                     *attempt += 1;
+                    self.stats[si].launched += 1;
                     self.launch(si, id, tx.clone());
                 }
             }
@@ -186,10 +264,11 @@ impl<R: TaskResult> Job<'_, R> {
             let ev = rx
                 .recv()
                 .map_err(|_| Error::Internal(format!("{}: task channel closed", self.job)))?;
-            running.remove(&(ev.stage, ev.partition));
+            running.remove(&(ev.stage, ev.id.partition));
+            self.task_ended(ev.stage, ev.id, &ev.outcome);
             match ev.outcome {
                 Ok(Some(r)) => {
-                    if let Some(&slot) = slot_of.get(&ev.partition)
+                    if let Some(&slot) = slot_of.get(&ev.id.partition)
                         && results[slot].is_none()
                     {
                         results[slot] = Some(r);
@@ -216,7 +295,7 @@ impl<R: TaskResult> Job<'_, R> {
                             format!("shuffle output kept being lost ({shuffle} map {map})");
                         return Err(self.abort(
                             ev.stage,
-                            ev.partition,
+                            ev.id.partition,
                             fetch_failures[ev.stage],
                             reason,
                         ));
@@ -232,22 +311,22 @@ impl<R: TaskResult> Job<'_, R> {
                         "{}: partition {} of {} was on lost executor {executor} ({reason}); \
                          rerunning it",
                         self.job,
-                        ev.partition,
+                        ev.id.partition,
                         self.graph.stages[ev.stage].id
                     );
                 }
                 Err(e) if is_fatal(&e) => return Err(e),
                 Err(e) => {
-                    let n = failures.entry((ev.stage, ev.partition)).or_insert(0);
+                    let n = failures.entry((ev.stage, ev.id.partition)).or_insert(0);
                     *n += 1;
                     tracing::warn!(
                         "{}: partition {} of {} failed (attempt {n}): {e}",
                         self.job,
-                        ev.partition,
+                        ev.id.partition,
                         self.graph.stages[ev.stage].id
                     );
                     if *n >= self.ctx.max_task_failures {
-                        return Err(self.abort(ev.stage, ev.partition, *n, e.to_string()));
+                        return Err(self.abort(ev.stage, ev.id.partition, *n, e.to_string()));
                     }
                 }
             }
@@ -309,7 +388,7 @@ impl<R: TaskResult> Job<'_, R> {
                 });
                 let _ = tx.send(TaskEvent {
                     stage: si,
-                    partition: id.partition,
+                    id,
                     outcome,
                 });
             });
@@ -344,7 +423,7 @@ impl<R: TaskResult> Job<'_, R> {
             // The job may have been aborted already; then nobody listens.
             let _ = tx.send(TaskEvent {
                 stage: si,
-                partition: id.partition,
+                id,
                 outcome,
             });
         });

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 
-use super::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
+use super::{BatchInfo, OutputJobInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
 use crate::context::Shared;
 use crate::dstream::StreamId;
 use crate::time::Time;
@@ -26,6 +26,8 @@ pub(crate) enum Event {
     BatchCompleted(BatchInfo),
     OutputStarted(OutputOperationInfo),
     OutputCompleted(OutputOperationInfo),
+    JobStarted(OutputJobInfo),
+    JobCompleted(OutputJobInfo),
     ReceiverStarted(ReceiverInfo),
     ReceiverStopped(ReceiverInfo),
     ReceiverError(StreamId, String),
@@ -42,6 +44,8 @@ impl Event {
             Event::BatchCompleted(b) => l.on_batch_completed(b),
             Event::OutputStarted(o) => l.on_output_operation_started(o),
             Event::OutputCompleted(o) => l.on_output_operation_completed(o),
+            Event::JobStarted(j) => l.on_output_job_started(j),
+            Event::JobCompleted(j) => l.on_output_job_completed(j),
             Event::ReceiverStarted(r) => l.on_receiver_started(r),
             Event::ReceiverStopped(r) => l.on_receiver_stopped(r),
             Event::ReceiverError(s, m) => l.on_receiver_error(*s, m),

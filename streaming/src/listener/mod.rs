@@ -2,11 +2,14 @@
 //! queue (`bus`) so that no listener can slow the scheduler.
 
 mod bus;
+mod jobs;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub(crate) use bus::{Event, ListenerBus};
+pub use jobs::OutputJobInfo;
+pub(crate) use jobs::{BATCH_TIME, OUTPUT_OP_ID, bridge};
 
 use crate::dstream::StreamId;
 use crate::time::Time;
@@ -152,6 +155,15 @@ pub trait StreamingListener: Send + Sync + 'static {
     }
     /// One output operation of a batch finished (see `info.failure_reason`).
     fn on_output_operation_completed(&self, info: &OutputOperationInfo) {
+        let _ = info;
+    }
+    /// An output operation started a job (an action on an RDD).
+    fn on_output_job_started(&self, info: &OutputJobInfo) {
+        let _ = info;
+    }
+    /// A job of an output operation ended (see `info.job.failure`); its stages carry their
+    /// task counts.
+    fn on_output_job_completed(&self, info: &OutputJobInfo) {
         let _ = info;
     }
     /// A receiver started (or restarted).

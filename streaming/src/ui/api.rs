@@ -21,8 +21,6 @@ pub(crate) struct App {
     pub(crate) started_wall_ms: i64,
     pub(crate) batch_interval_ms: u64,
     pub(crate) store: Arc<StatusStore>,
-    /// Listener events dropped so far (read at scrape time).
-    pub(crate) dropped_events: Box<dyn Fn() -> u64 + Send + Sync>,
 }
 
 /// Spark's REST date format: `2026-12-06T09:00:00.000GMT`.
@@ -94,24 +92,24 @@ struct ReceiverJson {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct BatchJson {
-    batch_id: i64,
-    batch_time: String,
-    status: &'static str,
-    batch_duration: u64,
-    input_size: u64,
+pub(crate) struct BatchJson {
+    pub(crate) batch_id: i64,
+    pub(crate) batch_time: String,
+    pub(crate) status: &'static str,
+    pub(crate) batch_duration: u64,
+    pub(crate) input_size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    scheduling_delay: Option<u64>,
+    pub(crate) scheduling_delay: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    processing_time: Option<u64>,
+    pub(crate) processing_time: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    total_delay: Option<u64>,
-    num_active_output_ops: usize,
-    num_completed_output_ops: usize,
-    num_failed_output_ops: usize,
-    num_total_output_ops: usize,
+    pub(crate) total_delay: Option<u64>,
+    pub(crate) num_active_output_ops: usize,
+    pub(crate) num_completed_output_ops: usize,
+    pub(crate) num_failed_output_ops: usize,
+    pub(crate) num_total_output_ops: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    first_failure_reason: Option<String>,
+    pub(crate) first_failure_reason: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -144,40 +142,40 @@ fn not_found(what: String) -> Response {
     (StatusCode::NOT_FOUND, what).into_response()
 }
 
-impl App {
-    fn batch_json(&self, b: &BatchRecord) -> BatchJson {
-        let done = b.status == BatchStatus::Completed;
-        let failed: Vec<&OutputOperationInfo> = b
+/// A batch as Spark's REST API shows it.
+pub(crate) fn batch_json(b: &BatchRecord, interval_ms: u64) -> BatchJson {
+    let done = b.status == BatchStatus::Completed;
+    let failed: Vec<&OutputOperationInfo> = b
+        .ops
+        .values()
+        .filter(|o| o.failure_reason.is_some())
+        .collect();
+    BatchJson {
+        batch_id: b.info.batch_time.millis(),
+        batch_time: spark_date(b.info.batch_time.millis()),
+        status: b.status.spark_name(),
+        batch_duration: interval_ms,
+        input_size: b.info.records,
+        scheduling_delay: (b.status != BatchStatus::Queued).then(|| ms(b.info.scheduling_delay)),
+        processing_time: done.then(|| ms(b.info.processing_time)),
+        total_delay: done.then(|| ms(b.info.total_delay)),
+        num_active_output_ops: b
             .ops
             .values()
-            .filter(|o| o.failure_reason.is_some())
-            .collect();
-        BatchJson {
-            batch_id: b.info.batch_time.millis(),
-            batch_time: spark_date(b.info.batch_time.millis()),
-            status: b.status.spark_name(),
-            batch_duration: self.batch_interval_ms,
-            input_size: b.info.records,
-            scheduling_delay: (b.status != BatchStatus::Queued)
-                .then(|| ms(b.info.scheduling_delay)),
-            processing_time: done.then(|| ms(b.info.processing_time)),
-            total_delay: done.then(|| ms(b.info.total_delay)),
-            num_active_output_ops: b
-                .ops
-                .values()
-                .filter(|o| o.start_time.is_some() && o.end_time.is_none())
-                .count(),
-            num_completed_output_ops: b
-                .ops
-                .values()
-                .filter(|o| o.end_time.is_some() && o.failure_reason.is_none())
-                .count(),
-            num_failed_output_ops: failed.len(),
-            num_total_output_ops: b.ops.len(),
-            first_failure_reason: failed.first().and_then(|o| o.failure_reason.clone()),
-        }
+            .filter(|o| o.start_time.is_some() && o.end_time.is_none())
+            .count(),
+        num_completed_output_ops: b
+            .ops
+            .values()
+            .filter(|o| o.end_time.is_some() && o.failure_reason.is_none())
+            .count(),
+        num_failed_output_ops: failed.len(),
+        num_total_output_ops: b.ops.len(),
+        first_failure_reason: failed.first().and_then(|o| o.failure_reason.clone()),
     }
+}
 
+impl App {
     fn receiver_json(&self, r: &ReceiverRecord) -> ReceiverJson {
         let per_sec = |n: u64| n as f64 * 1000.0 / self.batch_interval_ms.max(1) as f64;
         let rates: Vec<(i64, f64)> = r
@@ -201,7 +199,7 @@ impl App {
     }
 }
 
-fn op_json(o: &OutputOperationInfo) -> OperationJson {
+fn op_json(o: &OutputOperationInfo, b: &BatchRecord) -> OperationJson {
     OperationJson {
         output_op_id: o.id,
         name: o.name.clone(),
@@ -210,14 +208,19 @@ fn op_json(o: &OutputOperationInfo) -> OperationJson {
         end_time: o.end_time.map(|t| spark_date(t.millis())),
         duration: o.duration().map(ms),
         failure_reason: o.failure_reason.clone(),
-        job_ids: Vec::new(),
+        job_ids: b
+            .jobs
+            .values()
+            .filter(|j| j.output_op_id == o.id)
+            .map(|j| u64::from(j.job.id.0))
+            .collect(),
     }
 }
 
-type Shared = State<Arc<App>>;
+pub(crate) type Shared = State<Arc<App>>;
 
 /// The 404 for a path naming another application, if it does.
-fn wrong_app(app: &App, id: &str) -> Option<Response> {
+pub(crate) fn wrong_app(app: &App, id: &str) -> Option<Response> {
     (id != app.id).then(|| {
         not_found(format!(
             "no such application: {id} (this one is {})",
@@ -339,7 +342,7 @@ async fn batches(
         .values()
         .rev()
         .filter(|b| wanted.is_none_or(|w| b.status == w))
-        .map(|b| app.batch_json(b))
+        .map(|b| batch_json(b, app.batch_interval_ms))
         .collect();
     Json(list).into_response()
 }
@@ -362,13 +365,13 @@ fn with_batch(
 
 async fn batch(State(app): Shared, Path((id, batch)): Path<(String, i64)>) -> Response {
     with_batch(&app, &id, batch, |b| {
-        Json(app.batch_json(b)).into_response()
+        Json(batch_json(b, app.batch_interval_ms)).into_response()
     })
 }
 
 async fn operations(State(app): Shared, Path((id, batch)): Path<(String, i64)>) -> Response {
     with_batch(&app, &id, batch, |b| {
-        Json(b.ops.values().map(op_json).collect::<Vec<_>>()).into_response()
+        Json(b.ops.values().map(|o| op_json(o, b)).collect::<Vec<_>>()).into_response()
     })
 }
 
@@ -377,13 +380,61 @@ async fn operation(
     Path((id, batch, op)): Path<(String, i64, usize)>,
 ) -> Response {
     with_batch(&app, &id, batch, |b| match b.ops.get(&op) {
-        Some(o) => Json(op_json(o)).into_response(),
+        Some(o) => Json(op_json(o, b)).into_response(),
         None => not_found(format!("batch {batch} has no output operation {op}")),
     })
 }
 
+/// One minute of roll-ups (spate's own endpoint: Spark keeps no history past its batches).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MinuteJson {
+    minute: String,
+    minute_epoch: i64,
+    batches: u64,
+    failed_batches: u64,
+    input_records: u64,
+    avg_input_rate: f64,
+    avg_scheduling_delay: u64,
+    max_scheduling_delay: u64,
+    avg_processing_time: u64,
+    max_processing_time: u64,
+    avg_total_delay: u64,
+    max_total_delay: u64,
+}
+
+async fn minutes(State(app): Shared, Path(id): Path<String>) -> Response {
+    if let Some(r) = wrong_app(&app, &id) {
+        return r;
+    }
+    let s = app.store.state.lock();
+    let list: Vec<MinuteJson> = s
+        .minutes
+        .iter()
+        .map(|m| {
+            let n = m.batches.max(1);
+            MinuteJson {
+                minute: spark_date(m.start),
+                minute_epoch: m.start,
+                batches: m.batches,
+                failed_batches: m.failed,
+                input_records: m.records,
+                avg_input_rate: m.records as f64 * 1000.0
+                    / (n as f64 * app.batch_interval_ms.max(1) as f64),
+                avg_scheduling_delay: m.sum_ms[0] / n,
+                max_scheduling_delay: m.max_ms[0],
+                avg_processing_time: m.sum_ms[1] / n,
+                max_processing_time: m.max_ms[1],
+                avg_total_delay: m.sum_ms[2] / n,
+                max_total_delay: m.max_ms[2],
+            }
+        })
+        .collect();
+    Json(list).into_response()
+}
+
 async fn metrics(State(app): Shared) -> Response {
-    let body = app.store.metrics.encode((app.dropped_events)());
+    let body = app.store.metrics.encode(&app.store.live());
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -452,6 +503,12 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             &format!("{base}/batches/{{batch}}/operations/{{op}}"),
             get(operation),
         )
+        .route(&format!("{base}/minutes"), get(minutes))
+        .route(&format!("{base}/events"), get(super::events::events))
+        .route("/", get(super::page::index))
+        .route("/batch", get(super::page::batch))
+        .route("/static/spate.js", get(super::page::script))
+        .route("/static/spate.css", get(super::page::style))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -10,6 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::Live;
 use crate::listener::BatchInfo;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -70,6 +71,11 @@ pub(crate) struct Metrics {
     last_processing_time: Family<AppLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     last_total_delay: Family<AppLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     dropped_events: Family<AppLabel, Gauge>,
+    invalid_utf8: Family<StreamLabels, Counter>,
+    wal_bytes: Family<StreamLabels, Counter>,
+    rate_limit: Family<StreamLabels, Gauge>,
+    pending: Family<StreamLabels, Gauge>,
+    max_pending: Family<StreamLabels, Gauge>,
 }
 
 impl Metrics {
@@ -105,6 +111,11 @@ impl Metrics {
             last_processing_time: Family::default(),
             last_total_delay: Family::default(),
             dropped_events: Family::default(),
+            invalid_utf8: Family::default(),
+            wal_bytes: Family::default(),
+            rate_limit: Family::default(),
+            pending: Family::default(),
+            max_pending: Family::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -192,6 +203,31 @@ impl Metrics {
             "Listener events dropped because listeners fell behind",
             m.dropped_events.clone(),
         );
+        r.register(
+            "spate_streaming_invalid_utf8_lines",
+            "Received lines that were not valid UTF-8 (stored with replacements), per input stream",
+            m.invalid_utf8.clone(),
+        );
+        r.register(
+            "spate_streaming_write_ahead_log_bytes",
+            "Bytes appended to the receivers' write-ahead log, per input stream",
+            m.wal_bytes.clone(),
+        );
+        r.register(
+            "spate_streaming_receiver_rate_limit",
+            "Records/s a receiver is held to (maxRate or backpressure), when limited",
+            m.rate_limit.clone(),
+        );
+        r.register(
+            "spate_streaming_receiver_pending_records",
+            "Records a receiver stored that no completed batch has processed yet",
+            m.pending.clone(),
+        );
+        r.register(
+            "spate_streaming_receiver_max_pending_records",
+            "The pending records past which a receiver waits (maxPendingRecords)",
+            m.max_pending.clone(),
+        );
         let interval_gauge: Family<AppLabel, Gauge<f64, std::sync::atomic::AtomicU64>> =
             Family::default();
         interval_gauge.get_or_create(&m.app).set(interval);
@@ -274,11 +310,38 @@ impl Metrics {
         self.checkpoint_errors.get_or_create(&self.app).inc();
     }
 
-    /// The OpenMetrics text, with `dropped` listener events as of now.
-    pub(crate) fn encode(&self, dropped: u64) -> String {
+    /// The OpenMetrics text, with what the context reports now (`live`): dropped listener
+    /// events and the receivers' counters and gauges.
+    pub(crate) fn encode(&self, live: &Live) -> String {
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.dropped_events
             .get_or_create(&self.app)
-            .set(i64::try_from(dropped).unwrap_or(i64::MAX));
+            .set(gauge(live.dropped_events));
+        for r in &live.receivers {
+            let labels = self.stream(r.stream);
+            // Counters kept by the receivers: catch up to their totals.
+            for (family, total) in [
+                (&self.invalid_utf8, r.invalid_utf8_lines),
+                (&self.wal_bytes, r.wal_bytes),
+            ] {
+                let c = family.get_or_create(&labels);
+                c.inc_by(total.saturating_sub(c.get()));
+            }
+            self.pending
+                .get_or_create(&labels)
+                .set(gauge(r.pending_records));
+            self.max_pending
+                .get_or_create(&labels)
+                .set(gauge(r.max_pending_records));
+            match r.rate_limit {
+                Some(l) => {
+                    self.rate_limit.get_or_create(&labels).set(gauge(l));
+                }
+                None => {
+                    self.rate_limit.remove(&labels);
+                }
+            }
+        }
         let mut out = String::new();
         if let Err(e) = encode(&mut out, &self.registry) {
             tracing::error!("could not encode the metrics: {e}");

@@ -1,11 +1,19 @@
-//! The live status of a streaming application over HTTP, in the driver: Spark's streaming REST
-//! API (same paths and field names), Prometheus metrics (`/metrics`) and health endpoints, served by axum on a small tokio
-//! runtime of its own. On by default, bound to loopback (`spate.ui.host`), on `spate.ui.port`
-//! (4040, or the next free port; 0 = any). The data comes from a listener on the bus
-//! (`store`), which keeps `spate.streaming.ui.retainedBatches` batches and the last errors.
+//! The live status of a streaming application over HTTP, in the driver: a web page (`page`,
+//! server-rendered with SVG charts, updated live), Spark's streaming REST API (same paths and
+//! field names), live events (server-sent), Prometheus metrics (`/metrics`) and health
+//! endpoints, served by axum on a small tokio runtime of its own (so a busy receiver runtime
+//! never delays a scrape). On by default, bound to loopback (`spate.ui.host`), on
+//! `spate.ui.port` (4040, or the next free port; 0 = any).
+//!
+//! Events flow: scheduler → listener bus (bounded) → `store` (a listener: retained batches,
+//! roll-ups, live-event ring, metrics) → handlers. Nothing here can slow a batch: the store
+//! is only ever fed by the bus thread, and a slow HTTP client only falls behind in the ring.
 
 mod api;
+mod chart;
+mod events;
 mod metrics;
+mod page;
 mod store;
 
 use std::sync::Arc;
@@ -21,7 +29,24 @@ pub(crate) struct UiSettings {
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) retained_batches: usize,
+    pub(crate) retained_events: usize,
 }
+
+/// What the UI reads from the running context at a moment (no event carries it).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Live {
+    pub(crate) dropped_events: u64,
+    pub(crate) receivers: Vec<crate::input::ReceiverStats>,
+    pub(crate) checkpoint_dir: Option<std::path::PathBuf>,
+    /// The batch time of the last driver metadata written.
+    pub(crate) last_checkpoint: Option<crate::Time>,
+    /// Why metadata writes fail now, if they do.
+    pub(crate) checkpoint_failing: Option<String>,
+    pub(crate) wal: bool,
+}
+
+/// Reads [`Live`] (a closure over a weak handle of the context).
+pub(crate) type Probe = Box<dyn Fn() -> Live + Send + Sync>;
 
 /// How many ports after `spate.ui.port` are tried before any free port is taken.
 const PORT_RETRIES: u16 = 16;
@@ -39,7 +64,6 @@ impl Ui {
         app_name: &str,
         batch_interval_ms: u64,
         store: Arc<StatusStore>,
-        dropped_events: Box<dyn Fn() -> u64 + Send + Sync>,
     ) -> Result<Ui> {
         let startup = |source| Error::Startup {
             what: "the UI server",
@@ -56,7 +80,6 @@ impl Ui {
             started_wall_ms,
             batch_interval_ms,
             store,
-            dropped_events,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
