@@ -1926,6 +1926,45 @@ fn max_rate_holds_a_receiver_to_its_rate() {
 }
 
 #[test]
+fn a_rate_limited_socket_burst_is_spread_over_batches_not_stored_in_lumps() {
+    // 20,000 lines arrive at once; at 1,000 lines/s each 100 ms batch gets about 100, never
+    // a whole socket read of thousands followed by empty batches.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let feeder = thread::spawn(move || {
+        let (mut conn, _) = server.accept().unwrap();
+        let burst = "a line of about twenty bytes\n".repeat(20_000);
+        let _ = conn.write_all(burst.as_bytes());
+        // Held open until the receiver is stopped.
+        let _ = conn.read(&mut [0u8; 1]);
+    });
+    let ssc = StreamingContext::new(
+        conf(&[("spate.streaming.receiver.maxRate", "1000")]),
+        Duration::from_millis(100),
+    )
+    .unwrap();
+    ssc.socket_text_stream("127.0.0.1", port)
+        .foreach_rdd(|rdd, _| rdd.count().map(drop))
+        .unwrap();
+    let batches = Batches::attach(&ssc);
+    ssc.start().unwrap();
+    assert!(wait_for(30, || batches
+        .all()
+        .iter()
+        .filter(|b| b.records > 0)
+        .count()
+        >= 15));
+    ssc.stop(GRACEFUL).unwrap();
+    feeder.join().unwrap();
+    let sizes: Vec<u64> = batches.all().iter().map(|b| b.records).collect();
+    let busy: Vec<u64> = sizes.iter().copied().skip_while(|&n| n == 0).collect();
+    // 100 a batch, plus the 100 ms burst the limiter banks and a 20 ms piece.
+    assert!(busy.iter().all(|&n| n <= 250), "lumps: {sizes:?}");
+    let steady = &busy[1..busy.len().min(15) - 1];
+    assert!(steady.iter().all(|&n| n >= 50), "gaps: {sizes:?}");
+}
+
+#[test]
 fn backpressure_slows_a_flood_to_what_processing_can_take() {
     // The job handles about 20,000 records/s (1 ms per 20 records); the source could send
     // millions. With backpressure the rate settles near the processing rate, scheduling delay
@@ -2843,4 +2882,122 @@ fn write_ahead_log_bytes_are_counted_and_exported() {
     let page = http_get(&url, "/").1;
     assert!(page.contains("<dt>Write-ahead log</dt><dd>on, "), "{page}");
     ssc.stop(StopOptions::default()).unwrap();
+}
+
+#[test]
+fn the_page_of_a_running_word_count_in_a_real_browser_shows_batches_charts_and_goes_live() {
+    // The source: a server sending words until the test ends.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let feeder = thread::spawn(move || {
+        let (mut conn, _) = server.accept().unwrap();
+        while !stopping.load(Ordering::Relaxed) {
+            if conn
+                .write_all(b"to be or not to be\nthat is the question\n")
+                .is_err()
+            {
+                break;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    });
+    // The word count, as a user writes it, with the UI on.
+    let ctx = Context::new(conf(&[
+        ("spate.ui.port", "0"),
+        ("spate.app.name", "NetworkWordCount"),
+        // Below what the feeder sends (~400 lines/s): the limit is drawn over the input rate.
+        ("spate.streaming.receiver.maxRate", "300"),
+    ]))
+    .unwrap();
+    let ssc = StreamingContext::with_context(ctx, Duration::from_millis(200)).unwrap();
+    let counted = Arc::new(AtomicU64::new(0));
+    let total = counted.clone();
+    ssc.socket_text_stream("127.0.0.1", port)
+        .flat_map(|line| line.split_whitespace())
+        .map(|w| (w, 1u64))
+        .reduce_by_key(|a, b| a + b)
+        .foreach_rdd(move |rdd, _| {
+            let n: u64 = rdd.collect()?.iter().map(|(_, n)| n).sum();
+            total.fetch_add(n, Ordering::Relaxed);
+            Ok(())
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    let url = ssc.ui_url().unwrap();
+    assert!(wait_for(30, || counted.load(Ordering::Relaxed) > 0));
+
+    let browser = support::browser::Browser::start();
+    browser.go(&url);
+    assert!(
+        browser.count("#completed-batches-table tbody tr") > 0,
+        "the batch table"
+    );
+    assert_eq!(
+        browser.count("svg.chart.timeline"),
+        6,
+        "four timelines and the day's two"
+    );
+    assert_eq!(browser.count("svg.chart.histogram"), 4);
+    assert_eq!(
+        browser.count("svg#input-rate path.main"),
+        1,
+        "the input rate"
+    );
+    assert_eq!(
+        browser.count("svg#input-rate path.limit"),
+        1,
+        "the rate limit over it"
+    );
+    assert_eq!(
+        browser.count("svg#processing-time path.reference"),
+        1,
+        "the interval"
+    );
+    let receiver = browser.text("#receivers tbody tr").unwrap_or_default();
+    assert!(receiver.contains("ACTIVE"), "{receiver}");
+    let completed = |b: &support::browser::Browser| -> u64 {
+        b.text("#completed-batches")
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let first = completed(&browser);
+    // Live: the event stream is open and the counters advance without a reload.
+    assert!(
+        wait_for(20, || browser.text("#live").as_deref() == Some("live")),
+        "the page never connected to its event stream"
+    );
+    browser.run("window.__not_reloaded = true; return null;");
+    assert!(
+        wait_for(30, || completed(&browser) > first + 3),
+        "the completed batch count stayed at {first}"
+    );
+    assert_eq!(
+        browser.run("return window.__not_reloaded === true;"),
+        true,
+        "updated in place"
+    );
+    assert!(
+        browser
+            .run("return document.body.getAttribute('data-refreshed');")
+            .is_string()
+    );
+    let shot = browser.screenshot();
+    assert!(shot.starts_with(b"\x89PNG"), "a PNG");
+    let artifact = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshot.png");
+    std::fs::write(&artifact, &shot).unwrap();
+    eprintln!("screenshot of the page: {}", artifact.display());
+
+    // One batch's page: its output operation and the jobs it ran.
+    let batch = browser.run(
+        "return document.querySelector('#completed-batches-table tbody tr a').getAttribute('href');",
+    );
+    browser.go(&format!("{url}{}", batch.as_str().unwrap()));
+    assert_eq!(browser.count("#operations tbody tr"), 1);
+    assert!(browser.count("#jobs tbody tr[id^=job-]") >= 1, "its jobs");
+    drop(browser);
+    stop.store(true, Ordering::Relaxed);
+    ssc.stop(StopOptions::default()).unwrap();
+    feeder.join().unwrap();
 }

@@ -27,6 +27,9 @@ use crate::wal::{WalRef, WriteAheadLog};
 use serde::{Deserialize, Serialize};
 use spate_core::Result;
 
+/// The time each piece of a rate-limited store stands for (see `Intake::paced`).
+const PACING_SLICE_SECS: f64 = 0.02;
+
 /// Counters of one receiver stream.
 ///
 /// # Examples
@@ -319,7 +322,31 @@ impl<T: Data> Intake<T> {
         self.push_inner(items, true)
     }
 
+    /// Under a rate limit, `items` cut into pieces of about 20 ms worth each: each piece waits
+    /// for its own share of time, so a large read (a socket buffer that filled while the
+    /// receiver waited) is stored at the rate, not as one burst after a long wait — which
+    /// would give batches of thousands of records between empty ones.
+    fn paced(&self, items: Received<T>) -> Vec<Received<T>> {
+        match self.limiter.rate() {
+            Some(rate) => {
+                let piece = ((rate * PACING_SLICE_SECS).ceil() as usize).max(1);
+                let parts = items.len().div_ceil(piece);
+                items.split_into(parts)
+            }
+            None => vec![items],
+        }
+    }
+
     fn push_inner(&self, items: Received<T>, durable: bool) -> bool {
+        for piece in self.paced(items) {
+            if !self.push_piece(piece, durable) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn push_piece(&self, items: Received<T>, durable: bool) -> bool {
         let mut wait = self.limiter.reserve(items.len());
         while !wait.is_zero() {
             // In slices, so that a stop is not held up by a long wait at a low rate.
@@ -348,6 +375,15 @@ impl<T: Data> Intake<T> {
 
     /// [`Intake::push`] for async receivers: awaits instead of blocking a runtime thread.
     pub(crate) async fn push_async(&self, items: Received<T>) -> bool {
+        for piece in self.paced(items) {
+            if !self.push_piece_async(piece).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn push_piece_async(&self, items: Received<T>) -> bool {
         let mut wait = self.limiter.reserve(items.len());
         while !wait.is_zero() {
             if self.is_stopped() {

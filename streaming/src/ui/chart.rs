@@ -33,7 +33,7 @@ pub(crate) fn short(v: f64) -> String {
         format!("{:.0}k", v / 1e3)
     } else if a >= 1e3 {
         format!("{:.1}k", v / 1e3)
-    } else if a >= 10.0 || a == 0.0 {
+    } else if a >= 10.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
         format!("{v:.2}")
@@ -179,6 +179,7 @@ mod tests {
     fn short_numbers() {
         assert_eq!(short(0.0), "0");
         assert_eq!(short(0.25), "0.25");
+        assert_eq!(short(2.0), "2");
         assert_eq!(short(1500.0), "1.5k");
         assert_eq!(short(3_400_000.0), "3.4M");
     }
