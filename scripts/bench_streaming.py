@@ -181,6 +181,32 @@ def cluster(args):
           f"| {results['local-cluster[2,1]']['max_lines_per_sec']:,} lines/s | {ratio:.2f}x |")
 
 
+def ui_overhead(args):
+    """The UI's cost: the 1 s word count flooded (offered more than it can take, so it runs
+    at capacity), with the UI on and off, alternating, `args.repeats` times each; the median
+    lines/s taken in of each, and their ratio."""
+    seconds = max(args.trial_seconds, 10)
+    taken = {"true": [], "false": []}
+    for i in range(args.repeats):
+        for ui in ("true", "false"):
+            run = run_job(8_000_000, 1000, seconds, extra_env={"SPATE_CONF_SPATE_UI_ENABLED": ui})
+            b = run["batches"][1:-1]  # the first is warm-up, the last the stop's drain
+            rate = sum(x["records"] for x in b) / max(1, len(b))
+            taken[ui].append(rate)
+            log(f"  run {i + 1}, UI {'on' if ui == 'true' else 'off'}: {rate:,.0f} lines/s")
+    on, off = statistics.median(taken["true"]), statistics.median(taken["false"])
+    result = {"date": datetime.date.today().isoformat(),
+              "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+              "ui_on_lines_per_sec": taken["true"], "ui_off_lines_per_sec": taken["false"],
+              "median_on": on, "median_off": off, "ratio": on / off}
+    os.makedirs("bench-results", exist_ok=True)
+    json.dump(result, open("bench-results/ui.json", "w"), indent=2)
+    print("| 1 s batches, flooded | UI off | UI on | on / off |")
+    print("|---|---|---|---|")
+    print(f"| network word count (median of {args.repeats}) | {off:,.0f} lines/s | {on:,.0f} lines/s "
+          f"| {on / off:.3f} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trial-seconds", type=float, default=8)
@@ -188,7 +214,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     ap.add_argument("--cluster", action="store_true",
                     help="only the cluster row: local-cluster[2,1] against local[2]")
+    ap.add_argument("--ui-overhead", action="store_true",
+                    help="only the UI's cost: the flooded 1 s word count with the UI on and off")
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    if args.ui_overhead:
+        return ui_overhead(args)
     if args.quick:
         args.trial_seconds, args.confirm_seconds = 4, 6
     if args.cluster:

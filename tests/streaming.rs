@@ -2387,7 +2387,7 @@ fn the_rest_api_answers_sparks_paths_with_sparks_fields() {
         r#"<svg class="chart timeline" id="input-rate""#,
         r#"id="processing-time-histogram""#,
         r#"<a href="/batch?time=2000">"#,
-        "receiver of stream 0",
+        "<td>Stores</td>",
         r#"<meter min="0""#,
         "none (no recovery after a restart)",
         "no errors",
@@ -2723,10 +2723,11 @@ fn live_events_resume_from_last_event_id_and_a_stalled_client_never_slows_the_jo
     let url = ssc.ui_url().unwrap();
     let events = format!("{}/events", rest_base(&url));
 
-    // A client that connects and never reads: the job does not wait for it.
-    let mut stalled = sse_open(&url, &events, None);
-    let mut live = sse_open(&url, &events, None);
-    // Both are subscribed once a first event reaches one of them.
+    // A client that connects and never reads: the job does not wait for it. (Both start
+    // after event 0, whenever the server gets to their requests; without the header a client
+    // starts with what happens next.)
+    let mut stalled = sse_open(&url, &events, Some(0));
+    let mut live = sse_open(&url, &events, Some(0));
     clock.advance(Duration::from_secs(1));
     done.wait(1);
     let first = sse_read(&mut live, 3);

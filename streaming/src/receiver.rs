@@ -41,6 +41,12 @@ pub trait Receiver<T: Data>: Send + 'static {
     fn on_start(&mut self, handle: ReceiverHandle<T>);
     /// Stops receiving (threads started by `on_start` should see `is_stopped()` and end).
     fn on_stop(&mut self);
+    /// What it receives from, for people (the UI, listeners): by default its type's name.
+    fn name(&self) -> String {
+        let full = std::any::type_name::<Self>();
+        let base = full.split('<').next().unwrap_or(full);
+        base.rsplit("::").next().unwrap_or(base).to_string()
+    }
 }
 
 pub(crate) enum Control {
@@ -179,12 +185,12 @@ impl<T: Data> ReceiverHandle<T> {
         }
     }
 
-    /// Tells listeners the receiver started or stopped.
-    fn announce(&self, active: bool) {
+    /// Tells listeners the receiver (called `name`) started or stopped.
+    fn announce(&self, active: bool, name: &str) {
         if let Some(shared) = self.shared.upgrade() {
             let info = crate::listener::ReceiverInfo {
                 stream: self.intake.stream,
-                name: format!("receiver of {}", self.intake.stream),
+                name: name.to_string(),
                 active,
             };
             shared.post(if active {
@@ -320,7 +326,7 @@ fn supervise<T: Data>(
     loop {
         let started = catch_unwind(AssertUnwindSafe(|| receiver.on_start(handle.clone())));
         match started {
-            Ok(()) => handle.announce(true),
+            Ok(()) => handle.announce(true, &receiver.name()),
             Err(p) => handle.restart(format!(
                 "receiver panicked in on_start: {}",
                 panic_text(&*p)
@@ -328,7 +334,7 @@ fn supervise<T: Data>(
         }
         let stop_run = |handle: &ReceiverHandle<T>, receiver: &mut dyn Receiver<T>| {
             handle.run_stopped.store(true, Ordering::SeqCst);
-            handle.announce(false);
+            handle.announce(false, &receiver.name());
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| receiver.on_stop())) {
                 handle.report_error(format!("receiver panicked in on_stop: {}", panic_text(&*p)));
             }

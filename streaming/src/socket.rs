@@ -105,6 +105,10 @@ impl Receiver<Text> for SocketReceiver {
         }));
     }
 
+    fn name(&self) -> String {
+        format!("socket {}:{}", self.host, self.port)
+    }
+
     fn on_stop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();

@@ -90,7 +90,7 @@ struct ReceiverJson {
     event_rates: Vec<(i64, f64)>,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BatchJson {
     pub(crate) batch_id: i64,

@@ -75,7 +75,7 @@ pub(crate) async fn events(
                     Event::default()
                         .id(e.id.to_string())
                         .event(e.kind)
-                        .data(e.data)
+                        .data(e.data.text())
                 }
                 Next::Gap {
                     missed,

@@ -92,7 +92,23 @@ pub(crate) struct Minute {
 pub(crate) struct LiveEvent {
     pub(crate) id: u64,
     pub(crate) kind: &'static str,
-    pub(crate) data: String,
+    pub(crate) data: LiveData,
+}
+
+/// An event's data, serialized only when a client reads it.
+#[derive(Clone, Debug)]
+pub(crate) enum LiveData {
+    Batch(Box<super::api::BatchJson>),
+    Json(String),
+}
+
+impl LiveData {
+    pub(crate) fn text(&self) -> String {
+        match self {
+            LiveData::Batch(b) => serde_json::to_string(b).unwrap_or_default(),
+            LiveData::Json(s) => s.clone(),
+        }
+    }
 }
 
 /// One receiver, as the UI shows it.
@@ -109,6 +125,8 @@ pub(crate) struct ReceiverRecord {
 pub(crate) struct State {
     pub(crate) start_time: Option<Time>,
     pub(crate) batches: BTreeMap<Time, BatchRecord>,
+    /// How many of `batches` are completed.
+    pub(crate) completed_kept: usize,
     pub(crate) total_completed: u64,
     pub(crate) total_processed_records: u64,
     pub(crate) total_received_records: u64,
@@ -160,7 +178,7 @@ impl StatusStore {
     }
 
     /// Appends a live event (the oldest go past `retained_events`) and wakes the streams.
-    fn publish(&self, state: &mut State, kind: &'static str, data: String) {
+    fn publish(&self, state: &mut State, kind: &'static str, data: LiveData) {
         let id = state.next_event;
         state.next_event += 1;
         state.events.push_back(LiveEvent { id, kind, data });
@@ -172,8 +190,7 @@ impl StatusStore {
 
     fn publish_batch(&self, state: &mut State, time: Time) {
         if let Some(b) = state.batches.get(&time) {
-            let data = serde_json::to_string(&super::api::batch_json(b, self.interval_ms))
-                .unwrap_or_default();
+            let data = LiveData::Batch(Box::new(super::api::batch_json(b, self.interval_ms)));
             self.publish(state, "batch", data);
         }
     }
@@ -188,7 +205,7 @@ impl StatusStore {
             "isActive": info.active,
         })
         .to_string();
-        self.publish(&mut s, "receiver", data);
+        self.publish(&mut s, "receiver", LiveData::Json(data));
     }
 
     fn error(&self, state: &mut State, time: Time, message: String) {
@@ -201,7 +218,7 @@ impl StatusStore {
         while state.errors.len() > ERRORS_KEPT {
             state.errors.pop_front();
         }
-        self.publish(state, "error", data);
+        self.publish(state, "error", LiveData::Json(data));
     }
 
     /// Adds a completed batch to its minute's roll-up.
@@ -245,20 +262,27 @@ impl StatusStore {
 
     /// Keeps the newest `retained` completed batches (queued and running ones always).
     fn trim(&self, state: &mut State) {
-        let completed: Vec<Time> = state
-            .batches
-            .iter()
-            .filter(|(_, b)| b.status == BatchStatus::Completed)
-            .map(|(t, _)| *t)
-            .collect();
-        let excess = completed.len().saturating_sub(self.retained);
-        for t in &completed[..excess] {
-            state.batches.remove(t);
+        // Completed batches are nearly always the oldest: each removal finds one at the front.
+        let mut removed = false;
+        while state.completed_kept > self.retained {
+            let Some(t) = state
+                .batches
+                .iter()
+                .find(|(_, b)| b.status == BatchStatus::Completed)
+                .map(|(t, _)| *t)
+            else {
+                break;
+            };
+            state.batches.remove(&t);
+            state.completed_kept -= 1;
+            removed = true;
         }
-        let oldest = state.batches.keys().next().copied();
-        for r in state.receivers.values_mut() {
-            while r.rates.front().is_some_and(|(t, _)| Some(*t) < oldest) {
-                r.rates.pop_front();
+        if removed {
+            let oldest = state.batches.keys().next().copied();
+            for r in state.receivers.values_mut() {
+                while r.rates.front().is_some_and(|(t, _)| Some(*t) < oldest) {
+                    r.rates.pop_front();
+                }
             }
         }
     }
@@ -332,11 +356,15 @@ impl StreamingListener for StatusStore {
                 .rates
                 .push_back((info.batch_time, *n));
         }
-        let jobs = s
+        let (jobs, was_completed) = s
             .batches
             .remove(&info.batch_time)
-            .map(|b| b.jobs)
-            .unwrap_or_default();
+            .map_or((BTreeMap::new(), false), |b| {
+                (b.jobs, b.status == BatchStatus::Completed)
+            });
+        if !was_completed {
+            s.completed_kept += 1;
+        }
         let mut record = BatchRecord::new(info, BatchStatus::Completed);
         record.jobs = jobs;
         record.receivers = receivers;
