@@ -751,10 +751,17 @@ fn a_failing_batch_stops_the_context_with_the_batch_and_the_cause() {
 
 /// A streaming context of 1 s batches on a manual clock at 0, and its core context.
 fn manual() -> (Context, Arc<ManualClock>, StreamingContext) {
-    let ctx = Context::new(conf(&[])).unwrap();
+    manual_with(&[], Duration::from_secs(1))
+}
+
+/// A context with `extra` settings on a manual clock at 0, batches every `interval`.
+fn manual_with(
+    extra: &[(&str, &str)],
+    interval: Duration,
+) -> (Context, Arc<ManualClock>, StreamingContext) {
+    let ctx = Context::new(conf(extra)).unwrap();
     let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc =
-        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let ssc = StreamingContext::with_clock(ctx.clone(), interval, clock.clone()).unwrap();
     (ctx, clock, ssc)
 }
 
@@ -2298,14 +2305,10 @@ fn golden_with(url: &str, path: &str, name: &str, replace: &[(String, &str)]) {
 
 #[test]
 fn the_rest_api_answers_sparks_paths_with_sparks_fields() {
-    let ctx = Context::new(conf(&[
-        ("spate.ui.port", "0"),
-        ("spate.app.name", "RestApiTest"),
-    ]))
-    .unwrap();
-    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc =
-        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let (ctx, clock, ssc) = manual_with(
+        &[("spate.ui.port", "0"), ("spate.app.name", "RestApiTest")],
+        Duration::from_secs(1),
+    );
     let stream = ssc.receiver_stream(Stores(3));
     // One partition: `print` runs exactly one job per batch whatever the receiver's blocks.
     let one = ssc.queue_stream(RddQueue::new(), true, Some(ctx.parallelize(vec![7u8], 1)));
@@ -2417,14 +2420,13 @@ fn the_rest_api_answers_sparks_paths_with_sparks_fields() {
 
 #[test]
 fn the_ui_keeps_a_bounded_number_of_batches() {
-    let ctx = Context::new(conf(&[
-        ("spate.ui.port", "0"),
-        ("spate.streaming.ui.retainedBatches", "5"),
-    ]))
-    .unwrap();
-    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc =
-        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let (ctx, clock, ssc) = manual_with(
+        &[
+            ("spate.ui.port", "0"),
+            ("spate.streaming.ui.retainedBatches", "5"),
+        ],
+        Duration::from_secs(1),
+    );
     ssc.queue_stream(RddQueue::new(), true, Some(ctx.parallelize(vec![1u8], 1)))
         .foreach_rdd(|_, _| Ok(()))
         .unwrap();
@@ -2436,12 +2438,7 @@ fn the_ui_keeps_a_bounded_number_of_batches() {
         clock.advance(Duration::from_secs(1));
         done.wait(i);
     }
-    let (_, apps) = http_get(&url, "/api/v1/applications");
-    let apps: serde_json::Value = serde_json::from_str(&apps).unwrap();
-    let base = format!(
-        "/api/v1/applications/{}/streaming",
-        apps[0]["id"].as_str().unwrap()
-    );
+    let base = rest_base(&url);
     let json = |path: &str| -> serde_json::Value {
         serde_json::from_str(&http_get(&url, &format!("{base}{path}")).1).unwrap()
     };
@@ -2519,15 +2516,14 @@ fn series(text: &str) -> Vec<(String, f64)> {
 
 #[test]
 fn metrics_are_prometheus_text_with_the_app_as_a_label() {
-    let ctx = Context::new(conf(&[
-        ("spate.ui.port", "0"),
-        ("spate.app.name", "Word\"Count\\1"),
-        ("spate.streaming.receiver.maxRate", "1000"),
-    ]))
-    .unwrap();
-    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc =
-        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let (_ctx, clock, ssc) = manual_with(
+        &[
+            ("spate.ui.port", "0"),
+            ("spate.app.name", "Word\"Count\\1"),
+            ("spate.streaming.receiver.maxRate", "1000"),
+        ],
+        Duration::from_secs(1),
+    );
     ssc.receiver_stream(Stores(3))
         .foreach_rdd(|_, _| Ok(()))
         .unwrap();
@@ -2706,14 +2702,13 @@ fn rest_base(url: &str) -> String {
 
 #[test]
 fn live_events_resume_from_last_event_id_and_a_stalled_client_never_slows_the_job() {
-    let ctx = Context::new(conf(&[
-        ("spate.ui.port", "0"),
-        ("spate.streaming.ui.retainedEvents", "30"),
-    ]))
-    .unwrap();
-    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc =
-        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let (ctx, clock, ssc) = manual_with(
+        &[
+            ("spate.ui.port", "0"),
+            ("spate.streaming.ui.retainedEvents", "30"),
+        ],
+        Duration::from_secs(1),
+    );
     ssc.queue_stream(RddQueue::new(), true, Some(ctx.parallelize(vec![1u8], 1)))
         .foreach_rdd(|rdd, _| rdd.count().map(drop))
         .unwrap();
@@ -2784,16 +2779,14 @@ fn live_events_resume_from_last_event_id_and_a_stalled_client_never_slows_the_jo
 
 #[test]
 fn the_ui_keeps_a_day_of_minutes_and_its_memory_stays_flat() {
-    let ctx = Context::new(conf(&[
-        ("spate.ui.port", "0"),
-        ("spate.streaming.ui.retainedBatches", "5"),
-        ("spate.streaming.ui.retainedEvents", "50"),
-    ]))
-    .unwrap();
-    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    // One-minute batches: 1,500 of them are 25 hours.
-    let ssc =
-        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(60), clock.clone()).unwrap();
+    let (ctx, clock, ssc) = manual_with(
+        &[
+            ("spate.ui.port", "0"),
+            ("spate.streaming.ui.retainedBatches", "5"),
+            ("spate.streaming.ui.retainedEvents", "50"),
+        ],
+        Duration::from_secs(60),
+    );
     ssc.queue_stream(
         RddQueue::new(),
         true,
@@ -2852,14 +2845,13 @@ fn the_ui_keeps_a_day_of_minutes_and_its_memory_stays_flat() {
 #[test]
 fn write_ahead_log_bytes_are_counted_and_exported() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = Context::new(conf(&[
-        ("spate.ui.port", "0"),
-        ("spate.streaming.receiver.writeAheadLog.enable", "true"),
-    ]))
-    .unwrap();
-    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc =
-        StreamingContext::with_clock(ctx.clone(), Duration::from_secs(1), clock.clone()).unwrap();
+    let (_ctx, clock, ssc) = manual_with(
+        &[
+            ("spate.ui.port", "0"),
+            ("spate.streaming.receiver.writeAheadLog.enable", "true"),
+        ],
+        Duration::from_secs(1),
+    );
     ssc.checkpoint(dir.path()).unwrap();
     ssc.receiver_stream(Stores(100))
         .foreach_rdd(|rdd, _| rdd.count().map(drop))
