@@ -3,7 +3,7 @@
 //! available, retrying failed tasks, and recomputing lost shuffle outputs from lineage.
 //!
 //! The event loop runs on the calling thread; tasks run on the pool and report back over a
-//! channel. A task is named by plain ids ([`TaskId`](crate::ids::TaskId)); what it runs is resolved from the stage
+//! channel. A task is named by plain ids ([`TaskId`]); what it runs is resolved from the stage
 //! graph, which every process builds identically from the same program.
 
 mod listener;
