@@ -181,6 +181,76 @@ def cluster(args):
           f"| {results['local-cluster[2,1]']['max_lines_per_sec']:,} lines/s | {ratio:.2f}x |")
 
 
+SPARK_JOB_SRC = os.path.join(ROOT, "..", "shared", "bench", "spark", "WordCountBench.java")
+SPARK_RE = re.compile(r"BATCH time=(\d+) records=(\d+) sched=(\d+) proc=(\d+) total=(\d+)")
+
+
+def spark_setup():
+    """spark-submit and the Spark job's jar (compiled from ../shared into target/spark-bench),
+    or None with the reason."""
+    home = os.environ.get("SPARK_HOME")
+    if not home:
+        return None, "SPARK_HOME is not set (see ../shared/bench/spark/README.md: pip's pyspark==4.3.0 provides it)"
+    submit = os.path.join(home, "bin", "spark-submit")
+    if not os.path.exists(submit):
+        return None, f"{submit} is missing"
+    if not os.path.exists(SPARK_JOB_SRC):
+        return None, f"{SPARK_JOB_SRC} is missing"
+    out = os.path.join(ROOT, "target", "spark-bench")
+    jar = os.path.join(out, "wcbench.jar")
+    if not os.path.exists(jar) or os.path.getmtime(jar) < os.path.getmtime(SPARK_JOB_SRC):
+        os.makedirs(out, exist_ok=True)
+        cp = os.path.join(home, "jars", "*")
+        subprocess.run(["javac", "-nowarn", "-cp", cp, "-d", out, SPARK_JOB_SRC], check=True,
+                       capture_output=True)
+        classes = [f for f in os.listdir(out) if f.endswith(".class")]
+        subprocess.run(["jar", "cf", "wcbench.jar"] + classes, cwd=out, check=True)
+    return (submit, jar), None
+
+
+def run_spark(spark, rate, batch_ms, seconds):
+    """The Spark job against the same generator: its batches (records, sched, proc, total)."""
+    submit, jar = spark
+    gen = Generator(rate)
+    cmd = [submit, "--master", "local[2]", "--driver-memory", "4g", "--conf", "spark.ui.enabled=false",
+           "--class", "WordCountBench", jar, "127.0.0.1", str(gen.port), str(batch_ms), str(int(seconds))]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 180).stdout
+    gen.kill()
+    return [dict(zip(("time", "records", "sched", "proc", "total"), map(int, m)))
+            for m in SPARK_RE.findall(out)]
+
+
+def spark_keeps_up(batches, rate, batch_ms):
+    """Spark warms up slowly: judged on the second half — input at the rate, delay not growing."""
+    b = batches[len(batches) // 2:]
+    if len(b) < 4:
+        return False, "too few batches"
+    got = sum(x["records"] for x in b) * 1000 / (len(b) * batch_ms)
+    half = len(b) // 2
+    first = statistics.mean(x["sched"] for x in b[:half])
+    last = statistics.mean(x["sched"] for x in b[half:])
+    ok = got >= 0.95 * rate and last <= first + batch_ms
+    return ok, f"in {got:,.0f}/s, sched {first:.0f}->{last:.0f} ms"
+
+
+def spark_rows(spark, seconds):
+    """Spark's side of the table, measured now: the highest of a few rates it keeps up with at
+    1 s batches, and its delays at 100k lines/s with 100 ms batches."""
+    res = {"throughput_1000": 0, "trials": []}
+    for rate in (150_000, 300_000, 450_000, 600_000, 900_000):
+        ok, why = spark_keeps_up(run_spark(spark, rate, 1000, seconds), rate, 1000)
+        res["trials"].append({"rate": rate, "ok": ok, "why": why})
+        log(f"  Spark, 1 s batches @ {rate:,} lines/s: {'ok' if ok else 'NO'} ({why})")
+        if not ok:
+            break
+        res["throughput_1000"] = rate
+    b = run_spark(spark, 100_000, 100, seconds)
+    total = [x["total"] for x in b[len(b) // 2:]]
+    res["latency_100"] = {"median": pct(total, 50), "p99": pct(total, 99)}
+    log(f"  Spark, 100 ms batches @ 100,000 lines/s: total delay {res['latency_100']}")
+    return res
+
+
 def ui_overhead(args):
     """The UI's cost: the 1 s word count flooded (offered more than it can take, so it runs
     at capacity), with the UI on and off, alternating, `args.repeats` times each; the median
@@ -217,6 +287,11 @@ def main():
     ap.add_argument("--ui-overhead", action="store_true",
                     help="only the UI's cost: the flooded 1 s word count with the UI on and off")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--with-spark", action="store_true",
+                    help="also run the Spark Streaming job of ../shared/bench/spark beside spate "
+                         "(needs SPARK_HOME) and print each row's ratio")
+    ap.add_argument("--spark-seconds", type=float, default=45,
+                    help="length of each Spark run (judged on its second half)")
     args = ap.parse_args()
     if args.ui_overhead:
         return ui_overhead(args)
@@ -320,6 +395,15 @@ def main():
             break
     results["throughput"]["1000"]["short_trial_max"] = results["throughput"]["1000"]["max_lines_per_sec"]
     results["throughput"]["1000"]["max_lines_per_sec"] = confirmed
+    spark = None
+    if args.with_spark:
+        setup, why = spark_setup()
+        if setup is None:
+            log(f"== Spark: not measured: {why}; printing spate's rows only")
+        else:
+            log(f"== Spark Streaming, same generator, {args.spark_seconds:.0f} s runs")
+            spark = spark_rows(setup, args.spark_seconds)
+            results["spark"] = spark
     results["harness_seconds"] = time.time() - started
 
     os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
@@ -327,36 +411,46 @@ def main():
         json.dump(results, f, indent=2)
 
     t = results["throughput"]
+    spark_col = "Spark Streaming 4.3 `local[2]`, this run" if spark else \
+        "Spark Streaming 4.3 (baseline, same machine kind; not this run)"
     rows = [
-        "| measure | spate `local[2]` | Spark Streaming 4.3 (same machine kind) |",
-        "|---|---|---|",
+        f"| measure | spate `local[2]` | {spark_col} | spate / Spark |",
+        "|---|---|---|---|",
     ]
     for ms, label in (("1000", "1 s"), ("100", "100 ms"), ("10", "10 ms")):
         best = t[ms]["max_lines_per_sec"]
-        spark = f"{SPARK_BASELINE['1000']:,} lines/s" if ms == "1000" else "—"
+        theirs = (spark["throughput_1000"] if spark else SPARK_BASELINE["1000"]) if ms == "1000" else None
+        ratio = f"{best / theirs:.1f}x" if theirs else "—"
         note = " (held for the full confirmation run)" if ms == "1000" else f" ({args.trial_seconds:.0f}+ s trials)"
         rows.append(f"| max sustainable, {label} batches{note} | {best:,} lines/s "
-                    f"({best / ceiling:.0%} of the hand-written ceiling) | {spark} |")
+                    f"({best / ceiling:.0%} of the hand-written ceiling) | "
+                    f"{f'{theirs:,} lines/s' if theirs else '—'} | {ratio} |")
     last_sched = results["flood"]["last_sched_ms"] or 0
     rows.append(f"| flood (rate 0), 1 s batches | {flood_rate:,.0f} lines per batch on average, "
-                f"scheduling delay {last_sched:.0f} ms at the end | 1.2–2.0M lines per batch, 7–9 s each, delay grows |")
+                f"scheduling delay {last_sched:.0f} ms at the end | 1.2–2.0M lines per batch, 7–9 s each, delay grows (baseline) | — |")
     rows.append(f"| flood, 1 s batches, write-ahead log on | {wal_rate:,.0f} lines per batch on average "
-                f"({wal_rate / max(1, flood_rate):.0%} of the same without it) | — |")
+                f"({wal_rate / max(1, flood_rate):.0%} of the same without it) | — | — |")
     for ms in ("100", "10"):
         lat = results["latency"][ms]
+        if ms == "100" and spark:
+            theirs = spark["latency_100"]
+            other = f"{theirs['median']:.0f} / {theirs['p99']:.0f} ms (median / p99)"
+            ratio = f"1/{theirs['p99'] / max(1, lat['total_ms']['p99']):.0f} (p99)"
+        else:
+            other = "avg 126 ms, max ~1 s (baseline)" if ms == "100" else "—"
+            ratio = "—"
         rows.append(f"| 100k lines/s, {ms} ms batches: total delay median / p99 / max | "
                     f"{lat['total_ms']['median']:.0f} / {lat['total_ms']['p99']:.0f} / {lat['total_ms']['max']:.0f} ms "
-                    f"(end-to-end p99 ≤ {lat['end_to_end_ms']['p99']:.0f} ms) | "
-                    f"{'avg 126 ms, max ~1 s' if ms == '100' else '—'} |")
+                    f"(end-to-end p99 ≤ {lat['end_to_end_ms']['p99']:.0f} ms) | {other} | {ratio} |")
     peak = max([results["flood"]["peak_rss_mib"]] + [v["peak_rss_mib"] for v in results["latency"].values()]
                + [tr["peak_rss_mib"] for v in t.values() for tr in v["trials"]])
-    rows.append(f"| peak RSS (any run) | {peak:.0f} MiB | — |")
+    rows.append(f"| peak RSS (any run) | {peak:.0f} MiB | — | — |")
     for c in results.get("confirmations", []):
         rows.append(f"| {c['seconds']:.0f} s at {c['rate']:,} lines/s, 1 s batches | "
                     f"{'keeps up' if c['ok'] else 'falls behind'} ({c['why']}), "
-                    f"RSS {c['rss_mib_first_third']:.0f} → {c['rss_mib_last_third']:.0f} MiB | — |")
-    rows.append(f"| hand-written ceiling (1 thread) | {ceiling:,.0f} lines/s | — |")
-    rows.append(f"| correctness at 2M lines | {'exact' if correct else 'WRONG'} | — |")
+                    f"RSS {c['rss_mib_first_third']:.0f} → {c['rss_mib_last_third']:.0f} MiB | — | — |")
+    rows.append(f"| hand-written ceiling (1 thread) | {ceiling:,.0f} lines/s | — | — |")
+    rows.append(f"| correctness at 2M lines | {'exact' if correct else 'WRONG'} | — | — |")
     print(f"\nStreaming benchmark, {results['date']}, {results['machine']} "
           f"(harness took {results['harness_seconds']:.0f} s)\n")
     print("\n".join(rows))

@@ -20,7 +20,7 @@ use crate::ids::{JobId, StageId, TaskId};
 /// ```
 /// use spate_core::ids::StageId;
 /// use spate_core::scheduler::StageInfo;
-/// let s = StageInfo { id: StageId(1), name: "map at main.rs:3".into(), tasks: 4, ..Default::default() };
+/// let s = StageInfo { id: StageId(1), name: "map at main.rs:3".into(), tasks: 4, launched_tasks: 4, ..Default::default() };
 /// assert!(!s.skipped());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
