@@ -156,6 +156,12 @@ def search(batch_ms, seconds, start, factor, ceiling, extra_env=None, bisections
     return best, tried
 
 
+def steadiness(batches):
+    """Coefficient of variation of records per batch (0: every batch the same size)."""
+    r = [x["records"] for x in batches]
+    return statistics.pstdev(r) / statistics.mean(r) if len(r) > 1 and statistics.mean(r) > 0 else 0.0
+
+
 def pct(values, p):
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else 0.0
@@ -339,9 +345,12 @@ def main():
     flood = run_job(0, 1000, args.trial_seconds)
     b = flood["batches"][1:-1]
     flood_rate = sum(x["records"] for x in b) / max(1, len(b))
+    cv = steadiness(b)
     results["flood"] = {"lines_per_sec": flood_rate, "peak_rss_mib": flood["peak_rss_mib"],
-                        "last_sched_ms": b[-1]["sched"] if b else None}
-    log(f"  {flood_rate:,.0f} lines/s, peak RSS {flood['peak_rss_mib']:.0f} MiB")
+                        "last_sched_ms": b[-1]["sched"] if b else None, "records_cv": cv,
+                        "max_sched_ms": max((x["sched"] for x in b), default=0),
+                        "records": [x["records"] for x in b]}
+    log(f"  {flood_rate:,.0f} lines/s, records per batch CV {cv:.2f}, peak RSS {flood['peak_rss_mib']:.0f} MiB")
 
     log("== flood (rate 0), 1 s batches, with the write-ahead log")
     with tempfile.TemporaryDirectory(prefix="spate-bench-wal-") as ck:
@@ -426,8 +435,9 @@ def main():
                     f"({best / ceiling:.0%} of the hand-written ceiling) | "
                     f"{f'{theirs:,} lines/s' if theirs else '—'} | {ratio} |")
     last_sched = results["flood"]["last_sched_ms"] or 0
-    rows.append(f"| flood (rate 0), 1 s batches | {flood_rate:,.0f} lines per batch on average, "
-                f"scheduling delay {last_sched:.0f} ms at the end | 1.2–2.0M lines per batch, 7–9 s each, delay grows (baseline) | — |")
+    rows.append(f"| flood (rate 0), 1 s batches | {flood_rate:,.0f} lines per batch on average "
+                f"(CV {results['flood']['records_cv']:.2f}), "
+                f"scheduling delay {last_sched:.0f} ms at the end, {results['flood']['max_sched_ms']:.0f} ms at most | 1.2–2.0M lines per batch, 7–9 s each, delay grows (baseline) | — |")
     rows.append(f"| flood, 1 s batches, write-ahead log on | {wal_rate:,.0f} lines per batch on average "
                 f"({wal_rate / max(1, flood_rate):.0%} of the same without it) | — | — |")
     for ms in ("100", "10"):

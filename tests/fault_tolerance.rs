@@ -582,10 +582,20 @@ fn a_second_driver_is_refused_and_a_killed_launcher_takes_its_driver_with_it() {
         wait_for(10, || !alive(app)),
         "driver {app} outlived its launcher"
     );
+    let newest = || {
+        std::fs::read_dir(ck.join("metadata"))
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()?.modified().ok()).max())
+            .ok()
+            .flatten()
+    };
+    let before = newest();
     let mut launcher = submit();
     assert!(wait_for(30, || children_of(launcher.0.id())
         .first()
         .is_some_and(|&p| holder(p))));
+    // Running (it wrote a batch's metadata), not merely holding the lock: a SIGTERM before
+    // `start()` installs the graceful handler would end it the default way.
+    assert!(wait_for(30, || newest() > before));
     sigterm(&launcher.0);
     assert!(wait_exit(&mut launcher.0, 30).success());
 }
