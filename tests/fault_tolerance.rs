@@ -584,7 +584,11 @@ fn a_second_driver_is_refused_and_a_killed_launcher_takes_its_driver_with_it() {
     );
     let newest = || {
         std::fs::read_dir(ck.join("metadata"))
-            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()?.modified().ok()).max())
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.metadata().ok()?.modified().ok())
+                    .max()
+            })
             .ok()
             .flatten()
     };
