@@ -12,18 +12,66 @@ use serde_json::{Value, json};
 
 use super::Reaped;
 
-/// The browser binaries Debian installs, first found wins.
+/// The browser binaries Debian installs, first found wins. The real binaries come first:
+/// `/usr/bin/chromium-headless-shell` is a shell wrapper that runs the browser as its child,
+/// so chromedriver's quit would stop the wrapper and leave the browser running.
 const BROWSERS: &[&str] = &[
-    "/usr/bin/chromium-headless-shell",
+    "/usr/lib/chromium/chromium-headless-shell",
     "/usr/lib/chromium/headless_shell",
+    "/usr/bin/chromium-headless-shell",
+    "/usr/lib/chromium/chromium",
     "/usr/bin/chromium",
 ];
 
-/// A chromedriver process and one browser session; both end on drop.
+/// A chromedriver process and one browser session; both end on drop, and so does every
+/// process chromedriver started (it does not always take the browser with it when stopped).
 pub struct Browser {
     port: u16,
     session: String,
-    _driver: Reaped,
+    driver: Option<Reaped>,
+}
+
+/// Every process descending from `root` (by parent ids in /proc).
+fn descendants(root: u32) -> Vec<i32> {
+    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+                    let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                    // `pid (comm) state ppid …`: comm may hold spaces, so split after ')'.
+                    let after = stat.rsplit_once(')')?.1;
+                    let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+                    Some((pid, ppid))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found = vec![root as i32];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Stops chromedriver and everything it started.
+fn stop_driver(driver: Reaped) {
+    let family = descendants(driver.0.id());
+    drop(driver);
+    kill_all(&family);
+}
+
+fn kill_all(pids: &[i32]) {
+    for &pid in pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
 }
 
 fn which(name: &str) -> Option<std::path::PathBuf> {
@@ -153,12 +201,18 @@ impl Browser {
                          "--disable-dev-shm-usage", "--window-size=1280,1800"]
             }
         }}});
-        let v = call(port, "POST", "/session", Some(&caps)).expect("a browser session");
-        let session = v["sessionId"].as_str().expect("a session id").to_string();
+        let started = call(port, "POST", "/session", Some(&caps));
+        let session = match started {
+            Ok(v) => v["sessionId"].as_str().expect("a session id").to_string(),
+            Err(e) => {
+                stop_driver(driver);
+                panic!("no browser session: {e}");
+            }
+        };
         Browser {
             port,
             session,
-            _driver: driver,
+            driver: Some(driver),
         }
     }
 
@@ -225,6 +279,16 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The family first: once the session ends, what it leaves behind has no parent to find.
+        let family = self
+            .driver
+            .as_ref()
+            .map(|d| descendants(d.0.id()))
+            .unwrap_or_default();
         let _ = self.at("DELETE", "", None);
+        if let Some(driver) = self.driver.take() {
+            stop_driver(driver);
+        }
+        kill_all(&family);
     }
 }
