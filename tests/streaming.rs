@@ -1067,32 +1067,7 @@ fn a_panicking_receiver_is_reported_and_restarted_not_fatal() {
 // ---------------------------------------------------------------- state over many batches
 
 /// Counts completed batches and wakes a waiter at once (no polling: 10,000 batches).
-#[derive(Default)]
-struct Completed {
-    n: Mutex<usize>,
-    cv: std::sync::Condvar,
-}
-
-impl StreamingListener for Completed {
-    fn on_batch_completed(&self, _: &BatchInfo) {
-        *self.n.lock().unwrap() += 1;
-        self.cv.notify_all();
-    }
-}
-
-impl Completed {
-    fn wait(&self, at_least: usize) {
-        let n = self.n.lock().unwrap();
-        let (n, timeout) = self
-            .cv
-            .wait_timeout_while(n, Duration::from_secs(30), |n| *n < at_least)
-            .unwrap();
-        assert!(
-            !timeout.timed_out(),
-            "batch {at_least} did not complete ({n})"
-        );
-    }
-}
+type Completed = spate::streaming::testing::BatchCounter;
 
 #[test]
 fn a_stateful_stream_needs_a_checkpoint_directory() {

@@ -4,35 +4,13 @@
 
 #![allow(missing_docs)]
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use spate_core::{Conf, Context};
-use spate_streaming::{
-    BatchInfo, ManualClock, RddQueue, StopOptions, StreamingContext, StreamingListener, Time,
-};
-
-/// Counts completed batches; lets the bench wait for the next one.
-#[derive(Default)]
-struct Completed {
-    n: Mutex<u64>,
-    cv: Condvar,
-}
-
-impl StreamingListener for Completed {
-    fn on_batch_completed(&self, _: &BatchInfo) {
-        *self.n.lock().unwrap() += 1;
-        self.cv.notify_all();
-    }
-}
-
-impl Completed {
-    fn wait(&self, n: u64) {
-        let guard = self.n.lock().unwrap();
-        drop(self.cv.wait_while(guard, |done| *done < n).unwrap());
-    }
-}
+use spate_streaming::testing::BatchCounter;
+use spate_streaming::{ManualClock, RddQueue, StopOptions, StreamingContext, Time};
 
 fn empty_batches(c: &mut Criterion) {
     let mut group = c.benchmark_group("empty_batch");
@@ -51,7 +29,7 @@ fn empty_batches(c: &mut Criterion) {
         ssc.queue_stream(RddQueue::new(), true, Some(empty))
             .foreach_rdd(|_, _| Ok(()))
             .unwrap();
-        let done = Arc::new(Completed::default());
+        let done = Arc::new(BatchCounter::default());
         ssc.add_streaming_listener(done.clone());
         ssc.start().unwrap();
         let mut n = 0;

@@ -21,16 +21,86 @@ pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// How long [`run_batches`] waits for one batch before giving up.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A listener that counts completed batches and wakes a waiter at once (no polling), for tests
+/// and benchmarks that drive a manual clock batch by batch.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use spate_streaming::testing::BatchCounter;
+/// use spate_streaming::{BatchInfo, StreamingListener};
+/// let done = Arc::new(BatchCounter::default());
+/// done.on_batch_completed(&BatchInfo::default());
+/// assert_eq!(done.completed(), 1);
+/// assert!(done.wait_for(1, Duration::ZERO));
+/// done.wait(1);
+/// ```
 #[derive(Default)]
-struct Progress {
+pub struct BatchCounter {
     done: Mutex<usize>,
     cv: Condvar,
 }
 
-impl StreamingListener for Progress {
+impl StreamingListener for BatchCounter {
     fn on_batch_completed(&self, _: &BatchInfo) {
         *self.done.lock() += 1;
         self.cv.notify_all();
+    }
+}
+
+impl BatchCounter {
+    /// Batches completed so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_streaming::testing::BatchCounter::default().completed(), 0);
+    /// ```
+    pub fn completed(&self) -> usize {
+        *self.done.lock()
+    }
+
+    /// Waits until at least `n` batches completed; false if `timeout` passed first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = spate_streaming::testing::BatchCounter::default();
+    /// assert!(!c.wait_for(1, std::time::Duration::from_millis(1)));
+    /// ```
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> bool {
+        let mut done = self.done.lock();
+        let deadline = std::time::Instant::now() + timeout;
+        while *done < n {
+            if self.cv.wait_until(&mut done, deadline).timed_out() {
+                return *done >= n;
+            }
+        }
+        true
+    }
+
+    /// Waits until at least `n` batches completed.
+    ///
+    /// # Panics
+    ///
+    /// Panics, naming the batch, if that takes longer than a minute.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::StreamingListener;
+    /// let c = spate_streaming::testing::BatchCounter::default();
+    /// c.on_batch_completed(&Default::default());
+    /// c.wait(1);
+    /// ```
+    pub fn wait(&self, n: usize) {
+        assert!(
+            self.wait_for(n, BATCH_TIMEOUT),
+            "batch {n} did not complete ({} did)",
+            self.completed()
+        );
     }
 }
 
@@ -118,25 +188,15 @@ pub fn try_run_batches<T: Data, U: Data>(
         sink.lock().insert(time, v);
         Ok(())
     })?;
-    let progress = Arc::new(Progress::default());
+    let progress = Arc::new(BatchCounter::default());
     ssc.add_streaming_listener(progress.clone());
     ssc.start()?;
     for i in 1..=num_batches {
         clock.advance(BATCH_INTERVAL);
         let deadline = std::time::Instant::now() + BATCH_TIMEOUT;
-        loop {
-            let mut done = progress.done.lock();
-            if *done >= i {
-                break;
-            }
-            // A failed batch stops the context, after which no batch completes: wake up now
-            // and then to see whether it has stopped, rather than wait out the timeout.
-            progress.cv.wait_for(&mut done, Duration::from_millis(20));
-            let completed = *done >= i;
-            drop(done);
-            if completed {
-                break;
-            }
+        // A failed batch stops the context, after which no batch completes: wake up now and
+        // then to see whether it has stopped, rather than wait out the timeout.
+        while !progress.wait_for(i, Duration::from_millis(20)) {
             if ssc.await_termination_timeout(Duration::ZERO)? {
                 return Err(Error::Stopped);
             }
