@@ -6,8 +6,8 @@
 //!
 //! `socket_text_stream` → `flat_map` split → `map` `(w, 1)` → `reduce_by_key`, and an output that
 //! sums the counts. For every completed batch it prints exactly
-//! `BATCH time=<batch ms> records=<input lines> words=<sum of counts> sched=<ms> proc=<ms> total=<ms>`
-//! (other tools read this), and after the run time it stops gracefully — what was received is
+//! `BATCH time=<batch ms> records=<input lines> words=<sum of counts> sched=<ms> proc=<ms> total=<ms> done=<µs>`
+//! (other tools read this; `done` is when the output finished, in µs since the Unix epoch), and after the run time it stops gracefully — what was received is
 //! still counted — and exits 0. With `SPATE_BENCH_TRACK=w0,w1` it also counts those words and
 //! ends with `TRACKED count[w0]=<n> count[w1]=<n>` (an extra job per batch: for correctness
 //! runs, not for timing). With `SPATE_BENCH_CHECKPOINT=<dir>` it checkpoints to `<dir>` (driver
@@ -52,16 +52,18 @@ fn main() -> ExitCode {
 
 /// Prints one `BATCH` line per completed batch, with the words its output counted.
 struct Report {
-    words: Arc<Mutex<HashMap<i64, u64>>>,
+    /// Per batch: the words its output counted, and when that output finished (µs since the
+    /// epoch).
+    words: Arc<Mutex<HashMap<i64, (u64, u128)>>>,
 }
 
 impl StreamingListener for Report {
     fn on_batch_completed(&self, info: &BatchInfo) {
         let t = info.batch_time.millis();
-        let words = self.words.lock().unwrap().remove(&t).unwrap_or(0);
+        let (words, done) = self.words.lock().unwrap().remove(&t).unwrap_or((0, 0));
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let line = format!(
-            "BATCH time={t} records={} words={words} sched={:.1} proc={:.1} total={:.1}\n",
+            "BATCH time={t} records={} words={words} sched={:.1} proc={:.1} total={:.1} done={done}\n",
             info.records,
             ms(info.scheduling_delay),
             ms(info.processing_time),
@@ -82,11 +84,14 @@ fn run(host: &str, port: u16, batch_ms: u64, seconds: f64) -> Result<()> {
         .flat_map(|line| line.split(' '))
         .map(|w| (w, 1u64))
         .reduce_by_key(|a, b| a + b);
-    let words: Arc<Mutex<HashMap<i64, u64>>> = Arc::default();
+    let words: Arc<Mutex<HashMap<i64, (u64, u128)>>> = Arc::default();
     let sink = Arc::clone(&words);
     counts.foreach_rdd(move |rdd, time| {
         let sum = rdd.values().fold(0, |a, b| a + b)?;
-        sink.lock().unwrap().insert(time.millis(), sum);
+        let done = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        sink.lock().unwrap().insert(time.millis(), (sum, done));
         Ok(())
     })?;
     let tracked: Vec<String> = std::env::var("SPATE_BENCH_TRACK")

@@ -33,7 +33,7 @@ GEN = os.path.join(REL, "spate-wordgen")
 JOB = os.path.join(REL, "examples", "wordcount_bench")
 CEILING = os.path.join(REL, "examples", "wordcount_ceiling")
 BATCH_RE = re.compile(
-    r"BATCH time=(\d+) records=(\d+) words=(\d+) sched=([\d.]+) proc=([\d.]+) total=([\d.]+)")
+    r"BATCH time=(\d+) records=(\d+) words=(\d+) sched=([\d.]+) proc=([\d.]+) total=([\d.]+) done=(\d+)")
 SPARK_BASELINE = {"1000": 600_000, "latency_100ms_avg_total_ms": 126}
 
 
@@ -44,10 +44,12 @@ def log(msg):
 class Generator:
     """spate-wordgen serving one client; its SENT summary is parsed when it ends."""
 
-    def __init__(self, rate, lines=None, count="w0,w1,w9"):
+    def __init__(self, rate, lines=None, count="w0,w1,w9", send_log=None):
         args = [GEN, "--port", "0", "--rate", str(rate), "--once", "--count", count]
         if lines is not None:
             args += ["--lines", str(lines)]
+        if send_log is not None:
+            args += ["--send-log", send_log]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         first = self.proc.stdout.readline()
         m = re.match(r"LISTENING port=(\d+)", first)
@@ -84,9 +86,9 @@ def peak_rss_sampler(pid, box):
         time.sleep(0.1)
 
 
-def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None):
+def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None, send_log=None):
     """One run: generator at `rate` lines/s, the job for `seconds`. Returns batches and stats."""
-    gen = Generator(rate, lines)
+    gen = Generator(rate, lines, send_log=send_log)
     env = dict(os.environ, SPATE_MASTER="local[2]", RUST_LOG="error")
     env.update(extra_env or {})
     if track:
@@ -100,8 +102,9 @@ def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None):
     sampler.join(timeout=1)
     gen.kill() if lines is None else None
     sent = gen.summary(timeout=60)
-    batches = [dict(zip(("time", "records", "words", "sched", "proc", "total"),
-                        (int(m[0]), int(m[1]), int(m[2]), float(m[3]), float(m[4]), float(m[5]))))
+    batches = [dict(zip(("time", "records", "words", "sched", "proc", "total", "done_us"),
+                        (int(m[0]), int(m[1]), int(m[2]), float(m[3]), float(m[4]), float(m[5]),
+                         int(m[6]))))
                for m in BATCH_RE.findall(out)]
     tracked = dict(re.findall(r"count\[(\w+)\]=(\d+)", out.split("TRACKED", 1)[1])) \
         if "TRACKED" in out else {}
@@ -111,6 +114,65 @@ def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None):
             "peak_rss_mib": max(samples) / 1024,
             "rss_mib_first_third": max(samples[: max(1, len(samples) // 3)]) / 1024,
             "rss_mib_last_third": max(samples[-max(1, len(samples) // 3):]) / 1024}
+
+
+def end_to_end(batches, send_log, skip_s=1.0):
+    """Every line's end-to-end latency: from its send time (the generator's send log) to the
+    moment the output of the batch holding it finished (`done`); lines are matched to batches
+    by position, since the socket keeps their order. Returns (latency ms, lines) pairs, the
+    first `skip_s` seconds and the last batch (the stop's drain) left out."""
+    sends = []
+    with open(send_log) as f:
+        for line in f:
+            a, b = line.split()
+            sends.append((int(a), int(b)))
+    if not sends or not batches:
+        return []
+    batches = sorted(batches, key=lambda x: x["time"])
+    bounds, total = [], 0
+    for b in batches:
+        total += b["records"]
+        bounds.append(total)  # lines [previous bound, bound) are in this batch
+    start_us = sends[0][1] + skip_s * 1e6
+    ends = [s[0] for s in sends[1:]] + [bounds[-1]]
+    out, k = [], 0
+    for (first, t_us), end in zip(sends, ends):
+        line = first
+        while line < end and k < len(batches) - 1:
+            if line >= bounds[k]:
+                k += 1
+                continue
+            n = min(end, bounds[k]) - line
+            if t_us >= start_us and batches[k]["done_us"]:
+                out.append(((batches[k]["done_us"] - t_us) / 1000, n))
+            line += n
+    return out
+
+
+def weighted_pct(pairs, p):
+    """The p-th percentile of (value, weight) pairs."""
+    pairs = sorted(pairs)
+    total = sum(w for _, w in pairs)
+    if not total:
+        return 0.0
+    want, seen = p / 100 * total, 0
+    for v, w in pairs:
+        seen += w
+        if seen >= want:
+            return v
+    return pairs[-1][0]
+
+
+def latency_run(rate, batch_ms, seconds, extra_env=None):
+    """The word count at `rate` lines/s with `batch_ms` batches, each line's end-to-end latency
+    measured: median, p99, max (ms) and the lines measured."""
+    with tempfile.TemporaryDirectory(prefix="spate-bench-e2e-") as d:
+        log_path = os.path.join(d, "sends")
+        run = run_job(rate, batch_ms, seconds, extra_env=extra_env, send_log=log_path)
+        pairs = end_to_end(run["batches"], log_path)
+    lines = sum(w for _, w in pairs)
+    return run, {"median": weighted_pct(pairs, 50), "p99": weighted_pct(pairs, 99),
+                 "max": max((v for v, _ in pairs), default=0.0), "lines": lines}
 
 
 def keeps_up(run, rate, batch_ms, seconds):

@@ -11,6 +11,10 @@
 //! counts make the exact expected count of any word known for any number of lines sent. When a
 //! client is done (after `--lines`, or when it disconnects) one summary line goes to stdout:
 //! `SENT lines=<n> words=<n> seconds=<s> count[w0]=<n> ...`.
+//!
+//! With `--send-log FILE` it also writes, for every write to the socket, a line
+//! `<lines sent before this write> <microseconds since the Unix epoch, just before it>`: the
+//! benchmark matches each line's send time to the batch that output it (end-to-end latency).
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -55,6 +59,9 @@ struct Args {
     /// Lines in the pool that is sent round and round (smaller pools start faster).
     #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     pool_lines: u64,
+    /// Write each socket write's line count and send time (µs since the epoch) to this file.
+    #[arg(long)]
+    send_log: Option<std::path::PathBuf>,
 }
 
 /// The pool: its text, where each line ends, and per tracked word the running count by line.
@@ -173,11 +180,26 @@ fn serve(mut stream: TcpStream, pool: &Pool, args: &Args) {
     } else {
         (args.rate / 1000).clamp(1, 65_536)
     };
+    let mut send_log = match args.send_log.as_deref().map(std::fs::File::create) {
+        None => None,
+        Some(Ok(f)) => Some(std::io::BufWriter::new(f)),
+        Some(Err(e)) => {
+            eprintln!("spate-wordgen: cannot write the send log: {e}");
+            return;
+        }
+    };
     while sent < limit {
         let want = step_lines.min(limit - sent) as usize;
         let pool_lines = pool.line_ends.len();
         let lines = want.min(pool_lines - next);
         let (from, to) = (pool.start_of(next), pool.line_ends[next + lines - 1]);
+        if let Some(log) = &mut send_log {
+            // Stamped before the write: a line counts as sent once it is handed to the kernel.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let _ = writeln!(log, "{sent} {}", now.as_micros());
+        }
         if stream.write_all(&pool.text[from..to]).is_err() {
             break;
         }
@@ -189,6 +211,9 @@ fn serve(mut stream: TcpStream, pool: &Pool, args: &Args) {
                 std::thread::sleep(wait);
             }
         }
+    }
+    if let Some(mut log) = send_log {
+        let _ = log.flush();
     }
     let mut summary = format!(
         "SENT lines={sent} words={} seconds={:.3}",

@@ -11,11 +11,11 @@ use spate_core::{Conf, Context, Data, Rdd, Text};
 use crate::clock::{self, Clock};
 use crate::dstream::{DStream, StreamBase, StreamId};
 use crate::error::{Error, Result};
+use crate::input::receiver::{Receiver, Supervisor};
+use crate::input::socket::SocketReceiver;
 use crate::input::{Intake, IntakeOp, QueueOp, RateSettings, RddQueue, ReceiverStats};
 use crate::listener::StreamingListener;
-use crate::receiver::{Receiver, Supervisor};
 use crate::scheduler::{Job, Scheduler};
-use crate::socket::SocketReceiver;
 use crate::time::Time;
 
 /// Where a streaming context is in its life.

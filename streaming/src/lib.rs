@@ -32,20 +32,15 @@ mod context;
 mod dstream;
 mod error;
 mod event_time;
-mod file_input;
 mod input;
 mod listener;
 mod ops;
-mod rate;
-mod receiver;
 mod scheduler;
 mod signals;
-mod socket;
 mod state;
 pub mod testing;
 mod time;
 mod ui;
-mod wal;
 mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -53,11 +48,11 @@ pub use context::{StopOptions, StreamingContext, StreamingState};
 pub use dstream::{DStream, StreamId};
 pub use error::{Error, Result};
 pub use event_time::{EventTimeStream, OutputMode, Window, WindowedEvents};
+pub use input::rate::PidRateEstimator;
+pub use input::receiver::{Receiver, ReceiverHandle};
 pub use input::{RddQueue, ReceiverStats};
 pub use listener::{
     BatchInfo, OutputJobInfo, OutputOperationInfo, ReceiverInfo, StreamingListener,
 };
-pub use rate::PidRateEstimator;
-pub use receiver::{Receiver, ReceiverHandle};
 pub use state::{MapWithStateDStream, State, StateSpec};
 pub use time::Time;

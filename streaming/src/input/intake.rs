@@ -10,7 +10,7 @@
 //! `spate.streaming.receiver.maxPendingRecords` are pending, `store` waits — a socket receiver
 //! then stops reading, and TCP slows the sender down. Nothing is dropped.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,10 +20,10 @@ use parking_lot::{Condvar, Mutex};
 use spate_core::ids::InputBlockId;
 use spate_core::{Context, Data, Rdd, TextLines};
 
+use super::rate::{PidRateEstimator, RateLimiter};
+use super::wal::{WalRef, WriteAheadLog};
 use crate::dstream::{StreamId, StreamOp};
-use crate::rate::{PidRateEstimator, RateLimiter};
 use crate::time::Time;
-use crate::wal::{WalRef, WriteAheadLog};
 use serde::{Deserialize, Serialize};
 use spate_core::Result;
 
@@ -437,7 +437,7 @@ impl<T: Data> Intake<T> {
                 .map_err(crate::Error::from)
                 .and_then(|bytes| {
                     let at = wal.append(&bytes)?;
-                    let written = bytes.len() as u64 + crate::wal::HEADER;
+                    let written = bytes.len() as u64 + super::wal::HEADER;
                     self.counters
                         .wal_bytes
                         .fetch_add(written, Ordering::Relaxed);
@@ -614,7 +614,7 @@ impl<T: Data> Intake<T> {
             .min()
             .or(wal.current_segment());
         let files = oldest.map_or_else(Vec::new, |seg| {
-            crate::wal::segment_paths_from(wal.dir(), seg)
+            super::wal::segment_paths_from(wal.dir(), seg)
         });
         match spate_core::codec::encode(&saved) {
             Ok(bytes) => Some((bytes, files)),
@@ -633,7 +633,7 @@ impl<T: Data> Intake<T> {
     fn restore_log(&self, saved: &[u8]) -> crate::Result<()> {
         let saved: SavedLog = spate_core::codec::decode(saved, "a receiver's checkpoint")?;
         let read_block = |at: WalRef| -> crate::Result<Vec<T>> {
-            let bytes = crate::wal::read(&saved.dir, at)?;
+            let bytes = super::wal::read(&saved.dir, at)?;
             Ok(spate_core::codec::decode(
                 &bytes,
                 &saved.dir.display().to_string(),
@@ -656,7 +656,7 @@ impl<T: Data> Intake<T> {
         for at in &saved.unallocated {
             later.push((*at, read_block(*at)?));
         }
-        for (at, bytes) in crate::wal::records_after(&saved.dir, saved.last_ref) {
+        for (at, bytes) in super::wal::records_after(&saved.dir, saved.last_ref) {
             let records = spate_core::codec::decode(&bytes, &saved.dir.display().to_string())?;
             later.push((at, records));
         }
@@ -731,116 +731,5 @@ impl<T: Data> StreamOp<T> for IntakeOp<T> {
 
     fn restore_input(&self, saved: &[u8], _last_generated: Time) -> crate::Result<()> {
         self.intake.restore_log(saved)
-    }
-}
-
-/// A queue of RDDs feeding a [`queue_stream`](crate::StreamingContext::queue_stream); push to it
-/// from any thread, before or after start.
-///
-/// # Examples
-///
-/// ```
-/// let ctx = spate_core::Context::local(1).unwrap();
-/// let q = spate_streaming::RddQueue::new();
-/// q.push(ctx.parallelize(vec![1, 2], 1));
-/// assert_eq!(q.len(), 1);
-/// ```
-pub struct RddQueue<T> {
-    inner: Arc<Mutex<VecDeque<Rdd<T>>>>,
-}
-
-impl<T> Clone for RddQueue<T> {
-    fn clone(&self) -> Self {
-        RddQueue {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<T> Default for RddQueue<T> {
-    fn default() -> Self {
-        RddQueue {
-            inner: Arc::new(Mutex::new(VecDeque::new())),
-        }
-    }
-}
-
-impl<T> RddQueue<T> {
-    /// An empty queue.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(spate_streaming::RddQueue::<u8>::new().is_empty());
-    /// ```
-    pub fn new() -> RddQueue<T> {
-        RddQueue::default()
-    }
-
-    /// Appends an RDD.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ctx = spate_core::Context::local(1).unwrap();
-    /// let q = spate_streaming::RddQueue::new();
-    /// q.push(ctx.parallelize(vec!['x'], 1));
-    /// assert!(!q.is_empty());
-    /// ```
-    pub fn push(&self, rdd: Rdd<T>) {
-        self.inner.lock().push_back(rdd);
-    }
-
-    /// RDDs waiting.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(spate_streaming::RddQueue::<u8>::new().len(), 0);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.inner.lock().len()
-    }
-
-    /// Whether no RDD is waiting.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(spate_streaming::RddQueue::<u8>::new().is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.inner.lock().is_empty()
-    }
-}
-
-pub(crate) struct QueueOp<T> {
-    pub(crate) queue: RddQueue<T>,
-    pub(crate) one_at_a_time: bool,
-    pub(crate) default: Option<Rdd<T>>,
-    pub(crate) ctx: Context,
-    /// The latest time that took from the queue: an older time asked for again (after its RDD
-    /// was forgotten) must not take the next batch's RDD.
-    pub(crate) last: Mutex<Option<Time>>,
-}
-
-impl<T: Data> StreamOp<T> for QueueOp<T> {
-    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
-        {
-            let mut last = self.last.lock();
-            if last.is_some_and(|l| time <= l) {
-                return Ok(None);
-            }
-            *last = Some(time);
-        }
-        let mut q = self.queue.inner.lock();
-        if q.is_empty() {
-            return Ok(self.default.clone());
-        }
-        if self.one_at_a_time {
-            return Ok(q.pop_front());
-        }
-        let all: Vec<Rdd<T>> = q.drain(..).collect();
-        Ok(Some(self.ctx.union(&all)))
     }
 }

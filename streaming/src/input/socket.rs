@@ -17,7 +17,7 @@ use spate_core::{Text, TextLines};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-use crate::receiver::{Receiver, ReceiverHandle};
+use super::receiver::{Receiver, ReceiverHandle};
 
 const READ_SIZE: usize = 1 << 20;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);

@@ -1,0 +1,22 @@
+//! Input: where each batch's records come from.
+//!
+//! - [`Receiver`]s (`receiver`) run on the receivers' runtime under a supervisor and store
+//!   records into their stream's `Intake` (`intake`): blocks in the core block store,
+//!   allocated to batches, pending records bounded; `socket` is the text socket receiver.
+//! - `rate`: how fast a receiver may store — `maxRate`, and backpressure's rate estimators.
+//! - `wal`: the receivers' write-ahead log (a restarted driver loses nothing received).
+//! - `file`: file streams, which list a directory each batch instead of receiving.
+//! - `queue`: `queue_stream`'s queue of RDDs.
+
+pub(crate) mod file;
+mod intake;
+mod queue;
+pub(crate) mod rate;
+pub(crate) mod receiver;
+pub(crate) mod socket;
+pub(crate) mod wal;
+
+pub use intake::ReceiverStats;
+pub(crate) use intake::{Intake, IntakeOp, RateSettings};
+pub(crate) use queue::QueueOp;
+pub use queue::RddQueue;
