@@ -196,6 +196,7 @@ pub(crate) struct Settings {
     pub(crate) graceful_timeout: Duration,
     pub(crate) max_rate: Option<usize>,
     pub(crate) backpressure: bool,
+    pub(crate) estimator: crate::input::EstimatorKind,
     pub(crate) initial_rate: Option<usize>,
     pub(crate) wal: bool,
     pub(crate) wal_rolling: Duration,
@@ -222,7 +223,11 @@ impl Settings {
             max_rate: conf.get_opt_count("spate.streaming.receiver.maxRate")?,
             backpressure: conf
                 .get_bool("spate.streaming.backpressure.enabled")?
-                .unwrap_or(false),
+                .unwrap_or(true),
+            estimator: match conf.get("spate.streaming.backpressure.rateEstimator") {
+                Some("pid") => crate::input::EstimatorKind::Pid,
+                _ => crate::input::EstimatorKind::Steady,
+            },
             initial_rate: conf.get_opt_count("spate.streaming.backpressure.initialRate")?,
             wal: conf
                 .get_bool("spate.streaming.receiver.writeAheadLog.enable")?
@@ -762,6 +767,7 @@ impl StreamingContext {
         let rates = RateSettings {
             max_rate: settings.max_rate,
             backpressure: settings.backpressure,
+            estimator: settings.estimator,
             initial_rate: settings.initial_rate,
             batch_interval_ms: self.shared.batch_interval.as_millis() as u64,
         };

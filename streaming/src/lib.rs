@@ -48,7 +48,9 @@ pub use context::{StopOptions, StreamingContext, StreamingState};
 pub use dstream::{DStream, StreamId};
 pub use error::{Error, Result};
 pub use event_time::{EventTimeStream, OutputMode, Window, WindowedEvents};
-pub use input::rate::PidRateEstimator;
+pub use input::rate::{
+    BatchObservation, PidRateEstimator, RateDecision, RateEstimator, SteadyRateEstimator,
+};
 pub use input::receiver::{Receiver, ReceiverHandle};
 pub use input::{RddQueue, ReceiverStats};
 pub use listener::{

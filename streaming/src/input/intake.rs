@@ -20,7 +20,10 @@ use parking_lot::{Condvar, Mutex};
 use spate_core::ids::InputBlockId;
 use spate_core::{Context, Data, Rdd, TextLines};
 
-use super::rate::{PidRateEstimator, RateLimiter};
+use super::rate::{
+    BatchObservation, PidRateEstimator, RateDecision, RateEstimator, RateLimiter,
+    SteadyRateEstimator,
+};
 use super::wal::{WalRef, WriteAheadLog};
 use crate::dstream::{StreamId, StreamOp};
 use crate::time::Time;
@@ -92,6 +95,9 @@ struct BlockSet {
     records: usize,
     /// Of `records`, how many still count as pending (all, until the batch is done).
     pending: usize,
+    /// How long the receiver was held back (by its rate limit or `maxPendingRecords`) while
+    /// these records came in: it had more to store.
+    held_back: Duration,
 }
 
 /// Records as a receiver hands them over and as a block holds them.
@@ -181,13 +187,29 @@ impl<T: Data> Received<T> {
 struct IntakeState<T> {
     /// Received since the last block was cut.
     current: Received<T>,
+    /// Received before `current`, of the other kind (records before lines, or the reverse):
+    /// a block holds one kind, so each is a block of its own at the next cut.
+    earlier: Vec<Received<T>>,
+    /// Records stored so far (positions for durable stores: `logged_through` says which are in
+    /// the log).
+    accepted: u64,
+    /// With the log on: the records up to here have been cut into blocks and written.
+    sealed_through: u64,
+    /// Log writes that failed so far (a durable store that spans one is not durable).
+    log_failures: u64,
+    /// Whether blocks are being written to the log (cut, not yet among `blocks`).
+    sealing: bool,
+    /// The log's directory, when it is on.
+    log_dir: Option<PathBuf>,
+    /// Since when the receiver has been waiting for pending records to clear, if it is (the
+    /// wait counts as held back in the batch it falls in, even before it ends).
+    waiting_since: Option<std::time::Instant>,
     next_seq: u64,
     blocks: BlockSet,
     allocated: BTreeMap<Time, BlockSet>,
     pending: usize,
     stopped: bool,
     oversized_reported: u64,
-    wal: Option<WriteAheadLog>,
     /// The last record written to the log.
     last_ref: Option<WalRef>,
     /// With the log on: each recent batch's records in the log (kept after its blocks are
@@ -209,14 +231,34 @@ struct SavedLog {
 pub(crate) struct Intake<T> {
     pub(crate) stream: StreamId,
     state: Mutex<IntakeState<T>>,
+    /// The write-ahead log, when on. Its lock is taken before `state`'s and held while blocks
+    /// are written and synced, with `state` free: the receiver goes on storing meanwhile, and
+    /// whoever holds it writes everything stored so far (group commit of durable stores).
+    log: Mutex<Option<WriteAheadLog>>,
+    /// Whether the log is on (read without its lock).
+    logging: std::sync::atomic::AtomicBool,
     space: Condvar,
     space_async: tokio::sync::Notify,
     max_pending: usize,
     ctx: Context,
     pub(crate) counters: Counters,
     limiter: RateLimiter,
+    /// Nanoseconds the receiver waited to store since the last allocation.
+    held_back_ns: AtomicU64,
     /// With backpressure: sets the limiter's rate after every batch.
-    estimator: Option<Mutex<PidRateEstimator>>,
+    estimator: Option<Mutex<Box<dyn RateEstimator>>>,
+    /// When the estimator last looked, and how many records had been stored then.
+    last_observed: Mutex<Option<(std::time::Instant, u64)>>,
+}
+
+/// Which rate estimator backpressure uses (`spate.streaming.backpressure.rateEstimator`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum EstimatorKind {
+    /// [`SteadyRateEstimator`].
+    #[default]
+    Steady,
+    /// [`PidRateEstimator`], Spark's.
+    Pid,
 }
 
 /// How fast a receiver may store: a fixed cap, and whether backpressure adjusts it.
@@ -224,6 +266,7 @@ pub(crate) struct Intake<T> {
 pub(crate) struct RateSettings {
     pub(crate) max_rate: Option<usize>,
     pub(crate) backpressure: bool,
+    pub(crate) estimator: EstimatorKind,
     pub(crate) initial_rate: Option<usize>,
     pub(crate) batch_interval_ms: u64,
 }
@@ -245,25 +288,41 @@ impl<T: Data> Intake<T> {
             stream,
             state: Mutex::new(IntakeState {
                 current: Received::default(),
+                earlier: Vec::new(),
+                accepted: 0,
+                sealed_through: 0,
+                log_failures: 0,
+                sealing: false,
+                log_dir: None,
+                waiting_since: None,
                 next_seq: 0,
                 blocks: BlockSet::default(),
                 allocated: BTreeMap::new(),
                 pending: 0,
                 stopped: false,
                 oversized_reported: 0,
-                wal: None,
                 last_ref: None,
                 logged: BTreeMap::new(),
             }),
+            log: Mutex::new(None),
+            logging: std::sync::atomic::AtomicBool::new(false),
             space: Condvar::new(),
             space_async: tokio::sync::Notify::new(),
             max_pending,
             ctx,
             counters: Counters::default(),
             limiter: RateLimiter::new(initial, max),
-            estimator: rates
-                .backpressure
-                .then(|| Mutex::new(PidRateEstimator::new(rates.batch_interval_ms))),
+            held_back_ns: AtomicU64::new(0),
+            last_observed: Mutex::new(None),
+            estimator: rates.backpressure.then(|| {
+                let ms = rates.batch_interval_ms;
+                Mutex::new(match rates.estimator {
+                    EstimatorKind::Steady => {
+                        Box::new(SteadyRateEstimator::new(ms)) as Box<dyn RateEstimator>
+                    }
+                    EstimatorKind::Pid => Box::new(PidRateEstimator::new(ms)),
+                })
+            }),
         }
     }
 
@@ -272,26 +331,41 @@ impl<T: Data> Intake<T> {
         let Some(estimator) = &self.estimator else {
             return;
         };
-        let records = self
-            .state
-            .lock()
-            .allocated
-            .get(&info.batch_time)
-            .map_or(0, |b| b.records);
-        let ms = |d: std::time::Duration| d.as_millis() as u64;
-        let new_rate = estimator.lock().compute(
-            info.batch_time.millis(),
-            records as u64,
-            ms(info.processing_time),
-            ms(info.scheduling_delay),
-        );
-        if let Some(rate) = new_rate {
-            self.limiter.set_rate(rate);
-            tracing::debug!(
-                "{}: backpressure sets the rate to {rate:.0} records/s",
-                self.stream
-            );
+        let (records, held_back, accepted) = {
+            let st = self.state.lock();
+            let (records, held_back) = st
+                .allocated
+                .get(&info.batch_time)
+                .map_or((0, Duration::ZERO), |b| (b.records, b.held_back));
+            (records, held_back, st.accepted)
+        };
+        let now = std::time::Instant::now();
+        let stored_per_sec = match self.last_observed.lock().replace((now, accepted)) {
+            Some((then, before)) if now > then => {
+                accepted.saturating_sub(before) as f64 / (now - then).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let observed = BatchObservation {
+            time_ms: info.batch_time.millis(),
+            records: records as u64,
+            processing_ms: ms(info.processing_time),
+            scheduling_delay_ms: ms(info.scheduling_delay),
+            held_back_ms: ms(held_back),
+            stored_per_sec,
+        };
+        tracing::debug!("{}: backpressure observes {observed:?}", self.stream);
+        match estimator.lock().observe(&observed, self.limiter.rate()) {
+            RateDecision::Keep => return,
+            RateDecision::Limit(rate) => self.limiter.set_rate(rate),
+            RateDecision::Unlimited => self.limiter.unlimit(),
         }
+        tracing::debug!(
+            "{}: backpressure sets the rate to {:?} records/s",
+            self.stream,
+            self.limiter.rate()
+        );
     }
 
     /// The rate this receiver is held to, if any (records/s).
@@ -302,10 +376,11 @@ impl<T: Data> Intake<T> {
     fn accept(&self, st: &mut IntakeState<T>, items: Received<T>) {
         let n = items.len();
         if let Err(items) = st.current.append(items) {
-            // Records after lines (or the reverse): a block holds one kind, so cut one here.
-            self.seal_current(st);
-            st.current = items;
+            // Records after lines (or the reverse): a block holds one kind.
+            let before = std::mem::replace(&mut st.current, items);
+            st.earlier.push(before);
         }
+        st.accepted += n as u64;
         st.pending += n;
         self.counters.records.fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -348,6 +423,7 @@ impl<T: Data> Intake<T> {
 
     fn push_piece(&self, items: Received<T>, durable: bool) -> bool {
         let mut wait = self.limiter.reserve(items.len());
+        self.add_held_back(wait);
         while !wait.is_zero() {
             // In slices, so that a stop is not held up by a long wait at a low rate.
             if self.is_stopped() {
@@ -358,19 +434,39 @@ impl<T: Data> Intake<T> {
             wait -= slice;
         }
         let mut st = self.state.lock();
-        while st.pending >= self.max_pending && !st.stopped {
-            self.space.wait(&mut st);
+        if st.pending >= self.max_pending {
+            st.waiting_since = Some(std::time::Instant::now());
+            while st.pending >= self.max_pending && !st.stopped {
+                self.space.wait(&mut st);
+            }
+            if let Some(since) = st.waiting_since.take() {
+                self.add_held_back(since.elapsed());
+            }
         }
         if st.stopped {
             return false;
         }
         self.accept(&mut st, items);
-        if durable && st.wal.is_some() {
-            let before = st.last_ref;
-            self.seal_current(&mut st);
-            return st.last_ref != before;
+        if !durable {
+            return true;
         }
-        true
+        let (through, failures) = (st.accepted, st.log_failures);
+        drop(st);
+        // Group commit: whoever holds the log's lock writes everything stored so far, so
+        // durable stores waiting for it meanwhile share one write and one sync.
+        let mut log = self.log.lock();
+        if log.is_none() {
+            return true;
+        }
+        let done =
+            |st: &mut IntakeState<T>| st.sealed_through >= through && st.log_failures == failures;
+        {
+            let mut st = self.state.lock();
+            if st.sealed_through >= through {
+                return done(&mut st);
+            }
+        }
+        self.seal_with(&mut log, 1, done)
     }
 
     /// [`Intake::push`] for async receivers: awaits instead of blocking a runtime thread.
@@ -385,6 +481,7 @@ impl<T: Data> Intake<T> {
 
     async fn push_piece_async(&self, items: Received<T>) -> bool {
         let mut wait = self.limiter.reserve(items.len());
+        self.add_held_back(wait);
         while !wait.is_zero() {
             if self.is_stopped() {
                 return false;
@@ -404,62 +501,109 @@ impl<T: Data> Intake<T> {
                 }
                 if st.pending < self.max_pending {
                     self.accept(&mut st, items);
+                    if let Some(since) = st.waiting_since.take() {
+                        self.add_held_back(since.elapsed());
+                    }
                     return true;
                 }
+                st.waiting_since.get_or_insert_with(std::time::Instant::now);
             }
             notified.await;
         }
     }
 
-    /// Moves the current buffer into the block store as the next block. Under the intake's
-    /// lock, so blocks keep their order relative to batch allocation.
-    fn seal_current(&self, st: &mut IntakeState<T>) {
-        self.seal_current_into(st, 1);
-    }
-
-    /// Like [`Intake::seal_current`], cutting the buffer into up to `parts` blocks of about
-    /// equal size, in order.
-    fn seal_current_into(&self, st: &mut IntakeState<T>, parts: usize) {
-        if st.current.is_empty() {
-            return;
-        }
-        for piece in std::mem::take(&mut st.current).split_into(parts) {
-            self.seal(st, piece);
+    /// The receiver waits `d` to store: it is held back (backpressure's estimator is told).
+    fn add_held_back(&self, d: Duration) {
+        if !d.is_zero() {
+            self.held_back_ns
+                .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
         }
     }
 
-    fn seal(&self, st: &mut IntakeState<T>, records: Received<T>) {
-        let n = records.len();
-        // Logged before it is stored, and so before any receiver hears it is durable.
-        let logged = st.wal.as_mut().map(|wal| {
-            records
-                .encode()
-                .map_err(crate::Error::from)
-                .and_then(|bytes| {
-                    let at = wal.append(&bytes)?;
-                    let written = bytes.len() as u64 + super::wal::HEADER;
-                    self.counters
-                        .wal_bytes
-                        .fetch_add(written, Ordering::Relaxed);
-                    Ok(at)
-                })
-        });
-        let at = match logged {
-            Some(Ok(at)) => {
-                st.last_ref = Some(at);
-                Some(at)
+    /// Cuts what was stored since the last cut into blocks (the current buffer into up to
+    /// `parts` of about equal size, in order), puts them in the block store, then runs `then`
+    /// with the state locked. With the log on, the blocks are first written to it, with only
+    /// the log's lock held.
+    fn seal_then<R>(&self, parts: usize, then: impl FnOnce(&mut IntakeState<T>) -> R) -> R {
+        let mut log = self.log.lock();
+        self.seal_with(&mut log, parts, then)
+    }
+
+    fn seal_with<R>(
+        &self,
+        log: &mut Option<WriteAheadLog>,
+        parts: usize,
+        then: impl FnOnce(&mut IntakeState<T>) -> R,
+    ) -> R {
+        let mut st = self.state.lock();
+        let mut pieces: Vec<Received<T>> = std::mem::take(&mut st.earlier);
+        if !st.current.is_empty() {
+            pieces.extend(std::mem::take(&mut st.current).split_into(parts));
+        }
+        let through = st.accepted;
+        let Some(wal) = log.as_mut() else {
+            for piece in pieces {
+                let id = self.next_block_id(&mut st);
+                self.store_block(&mut st, id, piece, None);
             }
-            Some(Err(e)) => {
+            return then(&mut st);
+        };
+        // Ids now, so the blocks keep their order whatever is stored meanwhile.
+        let ids: Vec<InputBlockId> = pieces.iter().map(|_| self.next_block_id(&mut st)).collect();
+        st.sealing = true;
+        drop(st);
+        let refs: Vec<Option<WalRef>> = pieces.iter().map(|p| self.log_block(wal, p)).collect();
+        let mut st = self.state.lock();
+        st.sealing = false;
+        if refs.iter().any(Option::is_none) {
+            st.log_failures += 1;
+        }
+        for ((id, piece), at) in ids.into_iter().zip(pieces).zip(refs) {
+            if at.is_some() {
+                st.last_ref = at;
+            }
+            self.store_block(&mut st, id, piece, at);
+        }
+        st.sealed_through = st.sealed_through.max(through);
+        then(&mut st)
+    }
+
+    /// Appends a block to the log (synced); None if it could not be written (reported).
+    fn log_block(&self, wal: &mut WriteAheadLog, records: &Received<T>) -> Option<WalRef> {
+        let logged = records
+            .encode()
+            .map_err(crate::Error::from)
+            .and_then(|bytes| {
+                let at = wal.append(&bytes)?;
+                let written = bytes.len() as u64 + super::wal::HEADER;
+                self.counters
+                    .wal_bytes
+                    .fetch_add(written, Ordering::Relaxed);
+                Ok(at)
+            });
+        match logged {
+            Ok(at) => Some(at),
+            Err(e) => {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
-                    "{}: could not write a block of {n} records to the write-ahead log: {e}",
-                    self.stream
+                    "{}: could not write a block of {} records to the write-ahead log: {e}",
+                    self.stream,
+                    records.len()
                 );
                 None
             }
-            None => None,
-        };
-        let id = self.next_block_id(st);
+        }
+    }
+
+    /// Puts a cut block in the block store and adds it to the blocks awaiting a batch.
+    fn store_block(
+        &self,
+        st: &mut IntakeState<T>,
+        id: InputBlockId,
+        records: Received<T>,
+        at: Option<WalRef>,
+    ) {
+        let n = records.len();
         if let Err(e) = records.store(&self.ctx, id) {
             // Only a failed spill to disk can get here; the records are gone, so say so loudly.
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -483,26 +627,50 @@ impl<T: Data> Intake<T> {
 
     /// Cuts the current buffer into a block (the block interval's tick).
     pub(crate) fn cut_block(&self) {
-        let mut st = self.state.lock();
-        self.seal_current(&mut st);
+        self.seal_then(1, |_| ());
     }
 
     /// Gives batch `time` every block received so far, including the current buffer.
     /// Returns the number of records.
+    ///
+    /// With the write-ahead log on, the batch takes only the blocks already written (until the
+    /// receiver stops): writing and syncing the rest of the buffer here would hold the batch
+    /// up, and the block thread writes it within a block interval for the next batch.
     pub(crate) fn allocate(&self, time: Time) -> u64 {
-        let mut st = self.state.lock();
-        // A batch restored from the log after a restart keeps exactly its blocks.
-        if let Some(restored) = st.allocated.get(&time) {
-            return restored.records as u64;
+        let logging = self.logging.load(Ordering::Acquire);
+        if logging && !self.is_stopped() {
+            let mut st = self.state.lock();
+            if let Some(restored) = st.allocated.get(&time) {
+                return restored.records as u64;
+            }
+            return self.take_blocks(&mut st, time, true);
         }
-        // A batch's input partitions are its blocks, one task each: with batches shorter than
-        // a few block intervals, cut the rest of the buffer so every core gets a share.
-        let cores = self.ctx.default_parallelism();
-        let parts = cores.saturating_sub(st.blocks.ids.len()).max(1);
-        self.seal_current_into(&mut st, parts);
-        let blocks = std::mem::take(&mut st.blocks);
+        let mut log = self.log.lock();
+        let parts = {
+            let st = self.state.lock();
+            // A batch restored from the log after a restart keeps exactly its blocks.
+            if let Some(restored) = st.allocated.get(&time) {
+                return restored.records as u64;
+            }
+            // A batch's input partitions are its blocks, one task each: with batches shorter
+            // than a few block intervals, cut the rest of the buffer so every core gets a share.
+            let cores = self.ctx.default_parallelism();
+            cores.saturating_sub(st.blocks.ids.len()).max(1)
+        };
+        self.seal_with(&mut log, parts, |st| self.take_blocks(st, time, logging))
+    }
+
+    /// Gives batch `time` the blocks cut so far; returns their records.
+    fn take_blocks(&self, st: &mut IntakeState<T>, time: Time, logging: bool) -> u64 {
+        if let Some(since) = st.waiting_since.as_mut() {
+            // Still waiting: this batch's share of the wait is held back too.
+            self.add_held_back(since.elapsed());
+            *since = std::time::Instant::now();
+        }
+        let mut blocks = std::mem::take(&mut st.blocks);
+        blocks.held_back = Duration::from_nanos(self.held_back_ns.swap(0, Ordering::Relaxed));
         let n = blocks.records;
-        if st.wal.is_some() {
+        if logging {
             st.logged.insert(time, (blocks.refs.clone(), n));
         }
         st.allocated.insert(time, blocks);
@@ -525,9 +693,8 @@ impl<T: Data> Intake<T> {
             time,
             BlockSet {
                 ids,
-                refs: Vec::new(),
                 records,
-                pending: 0,
+                ..BlockSet::default()
             },
         );
     }
@@ -585,18 +752,22 @@ impl<T: Data> Intake<T> {
     /// Turns the write-ahead log on: blocks sealed from now on are logged in `dir`.
     pub(crate) fn enable_wal(&self, dir: &Path, rolling: Duration) -> crate::Result<()> {
         let wal = WriteAheadLog::open(dir, rolling)?;
-        self.state.lock().wal = Some(wal);
+        *self.log.lock() = Some(wal);
+        self.state.lock().log_dir = Some(dir.to_path_buf());
+        self.logging.store(true, Ordering::Release);
         Ok(())
     }
 
+    /// The log's part of the driver checkpoint. Reads the state only, not the log itself: a
+    /// block being written meanwhile is found after `last_ref` on a restart.
     fn snapshot_log(&self, keep_from: Time) -> Option<(Vec<u8>, Vec<PathBuf>)> {
         let mut st = self.state.lock();
         let after = keep_from + Duration::from_millis(1);
         let keep = st.logged.split_off(&after);
         st.logged = keep;
-        let wal = st.wal.as_ref()?;
+        let dir = st.log_dir.clone()?;
         let saved = SavedLog {
-            dir: wal.dir().to_path_buf(),
+            dir: dir.clone(),
             batches: st
                 .logged
                 .iter()
@@ -612,10 +783,8 @@ impl<T: Data> Intake<T> {
             .chain(&saved.unallocated)
             .map(|r| r.segment)
             .min()
-            .or(wal.current_segment());
-        let files = oldest.map_or_else(Vec::new, |seg| {
-            super::wal::segment_paths_from(wal.dir(), seg)
-        });
+            .or(saved.last_ref.map(|r| r.segment));
+        let files = oldest.map_or_else(Vec::new, |seg| super::wal::segment_paths_from(&dir, seg));
         match spate_core::codec::encode(&saved) {
             Ok(bytes) => Some((bytes, files)),
             Err(e) => {
@@ -694,7 +863,7 @@ impl<T: Data> Intake<T> {
     /// Whether every record received has been allocated to a batch.
     pub(crate) fn all_allocated(&self) -> bool {
         let st = self.state.lock();
-        st.current.is_empty() && st.blocks.ids.is_empty()
+        st.current.is_empty() && st.earlier.is_empty() && !st.sealing && st.blocks.ids.is_empty()
     }
 
     pub(crate) fn stats(&self) -> ReceiverStats {

@@ -17,6 +17,6 @@ pub(crate) mod socket;
 pub(crate) mod wal;
 
 pub use intake::ReceiverStats;
-pub(crate) use intake::{Intake, IntakeOp, RateSettings};
+pub(crate) use intake::{EstimatorKind, Intake, IntakeOp, RateSettings};
 pub(crate) use queue::QueueOp;
 pub use queue::RddQueue;

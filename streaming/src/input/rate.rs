@@ -1,11 +1,212 @@
 //! Receiver rate control: a fixed cap (`spate.streaming.receiver.maxRate`) and backpressure
-//! (`spate.streaming.backpressure.enabled`), where a PID controller sets each receiver's rate
-//! from how fast batches are processed, like Spark's. A limited receiver waits before storing —
-//! a socket receiver then stops reading, and TCP slows the sender — so nothing is dropped.
+//! (`spate.streaming.backpressure.enabled`, on by default), where a [`RateEstimator`] sets each
+//! receiver's rate after every batch. A limited receiver waits before storing — a socket
+//! receiver then stops reading, and TCP slows the sender — so nothing is dropped.
+//!
+//! Two estimators (`spate.streaming.backpressure.rateEstimator`):
+//! - `steady` (the default, [`SteadyRateEstimator`]): no limit while processing has room; once
+//!   it is loaded, the rate that keeps processing at 90% of the interval, never more than 10%
+//!   above what the receiver took in the last batch. The second bound is what makes batches
+//!   steady under overload: a receiver sharing cores with the batches reads fast while they
+//!   are idle and slowly while they run, so without a limit that binds, a large batch starves
+//!   the receiver and a small batch follows it, and the swing sustains itself.
+//! - `pid` ([`PidRateEstimator`]): Spark's PID controller, with Spark's semantics.
 
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+/// What a completed batch tells a receiver's rate estimator: the batch time, the records the
+/// receiver's stream contributed, how long the batch was processed and how long it waited.
+///
+/// # Examples
+///
+/// ```
+/// let b = spate_streaming::BatchObservation { time_ms: 1000, records: 10, processing_ms: 5.0, ..Default::default() };
+/// assert_eq!(b.records, 10);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchObservation {
+    /// The batch time, in ms.
+    pub time_ms: i64,
+    /// Records of this receiver's stream in the batch.
+    pub records: u64,
+    /// The batch's processing time, in ms.
+    pub processing_ms: f64,
+    /// How long the batch waited to start, in ms.
+    pub scheduling_delay_ms: f64,
+    /// How long the receiver waited to store (its rate limit, `maxPendingRecords`) while the
+    /// batch's records came in, in ms: it had more to store.
+    pub held_back_ms: f64,
+    /// Records/s the receiver stored since the previous batch completed (0: unknown, the
+    /// batch's records stand for it). Unlike the batch's records it does not depend on when
+    /// blocks were cut.
+    pub stored_per_sec: f64,
+}
+
+/// What a [`RateEstimator`] decides after a batch.
+///
+/// # Examples
+///
+/// ```
+/// use spate_streaming::RateDecision;
+/// assert_ne!(RateDecision::Limit(10.0), RateDecision::Unlimited);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RateDecision {
+    /// Leave the rate as it is.
+    Keep,
+    /// Hold the receiver to this many records/s (never above `maxRate`).
+    Limit(f64),
+    /// No limit (but `maxRate`, when set).
+    Unlimited,
+}
+
+/// Sets a receiver's rate from how its batches went: backpressure.
+///
+/// # Examples
+///
+/// ```
+/// use spate_streaming::{BatchObservation, RateDecision, RateEstimator, SteadyRateEstimator};
+/// let mut e = SteadyRateEstimator::new(1000);
+/// let idle = BatchObservation { time_ms: 1000, records: 100, processing_ms: 10.0, ..Default::default() };
+/// assert_eq!(e.observe(&idle, None), RateDecision::Keep);
+/// ```
+pub trait RateEstimator: Send {
+    /// The receiver's rate after `batch` completed, given its current `limit`.
+    fn observe(&mut self, batch: &BatchObservation, limit: Option<f64>) -> RateDecision;
+}
+
+/// Processing time, as a share of the interval, that the steady estimator aims at.
+const STEADY_TARGET: f64 = 0.9;
+/// Processing time, as a share of the interval, from which the steady estimator limits.
+const STEADY_LOADED: f64 = 0.5;
+/// How far above what the receiver took in the last batch the steady estimator lets it go:
+/// while processing is loaded, and while it has room.
+const STEADY_GROWTH: f64 = 1.1;
+const STEADY_GROWTH_LIGHT: f64 = 1.5;
+/// The most the intake bound lowers a limit in one batch (to 80% of it).
+const STEADY_MAX_STEP_DOWN: f64 = 0.8;
+/// Waiting to store for this share of the interval means a receiver had more to store.
+const STEADY_HELD_BACK: f64 = 0.05;
+/// Lowest rate the steady estimator sets (records/s), so that it always sees data.
+const STEADY_MIN_RATE: f64 = 100.0;
+
+/// The default backpressure: steady batches under overload, no limit otherwise.
+///
+/// After each batch: while processing takes less than half the interval, no batch waits and the
+/// receiver was not held back (it stored all it got without waiting), there is no limit.
+/// Otherwise the rate is the smaller of
+/// - 90% of the processing capacity (records per second of processing, averaged over the loaded
+///   batches seen), less what a scheduling delay needs to drain (a batch that waited a quarter
+///   of an interval lowers it by a quarter, down to a quarter of it), and
+/// - 110% of what the receiver took in (its storing rate since the last batch completed): a
+///   limit that binds,
+///   so the batches are as large as the limit — 150% while processing takes less than half
+///   the interval, so that the limit finds the capacity in a few batches; this bound lowers a
+///   limit by at most a fifth a batch, so one slow interval does not throw it off.
+///
+/// # Examples
+///
+/// ```
+/// use spate_streaming::{BatchObservation, RateDecision, RateEstimator, SteadyRateEstimator};
+/// let mut e = SteadyRateEstimator::new(1000);
+/// // A flood: 5M records in a 1 s batch, processed in 2 s.
+/// let flood = BatchObservation { time_ms: 1000, records: 5_000_000, processing_ms: 2000.0, ..Default::default() };
+/// // 90% of 2.5M records/s.
+/// assert_eq!(e.observe(&flood, None), RateDecision::Limit(2_250_000.0));
+/// ```
+#[derive(Clone, Debug)]
+pub struct SteadyRateEstimator {
+    interval_ms: f64,
+    /// Records per second of processing, averaged over loaded batches.
+    capacity: Option<f64>,
+    latest_time: i64,
+    /// The previous batch's records.
+    latest_records: Option<u64>,
+}
+
+impl SteadyRateEstimator {
+    /// An estimator for batches of `batch_interval_ms`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = spate_streaming::SteadyRateEstimator::new(100);
+    /// # drop(e);
+    /// ```
+    pub fn new(batch_interval_ms: u64) -> SteadyRateEstimator {
+        SteadyRateEstimator {
+            interval_ms: batch_interval_ms.max(1) as f64,
+            capacity: None,
+            latest_time: i64::MIN,
+            latest_records: None,
+        }
+    }
+}
+
+impl RateEstimator for SteadyRateEstimator {
+    fn observe(&mut self, b: &BatchObservation, limit: Option<f64>) -> RateDecision {
+        if b.time_ms <= self.latest_time {
+            return RateDecision::Keep;
+        }
+        self.latest_time = b.time_ms;
+        // What the receiver took in a batch interval: as measured by the intake, or the last
+        // two batches' mean (a receiver held back by `maxPendingRecords` alternates full
+        // batches with empty ones).
+        let intake = match self.latest_records.replace(b.records) {
+            _ if b.stored_per_sec > 0.0 => b.stored_per_sec * self.interval_ms / 1000.0,
+            Some(before) => (before + b.records) as f64 / 2.0,
+            None => b.records as f64,
+        };
+        let busy = b.processing_ms / self.interval_ms;
+        let behind = b.scheduling_delay_ms / self.interval_ms;
+        if busy >= STEADY_LOADED && b.records > 0 {
+            // Only loaded batches say what processing can do: a light one is mostly fixed cost.
+            let measured = b.records as f64 / b.processing_ms * 1000.0;
+            self.capacity = Some(self.capacity.map_or(measured, |c| (c + measured) / 2.0));
+        }
+        let held_back = b.held_back_ms > STEADY_HELD_BACK * self.interval_ms;
+        if busy < STEADY_LOADED && behind < 0.1 && !held_back {
+            // Room to spare, and the receiver stored all it got: no limit needed.
+            return match limit {
+                Some(_) => RateDecision::Unlimited,
+                None => RateDecision::Keep,
+            };
+        }
+        if intake == 0.0 {
+            // Loaded by something else (another stream, a slow output): nothing to go by.
+            return RateDecision::Keep;
+        }
+        let growth = if busy < STEADY_LOADED {
+            STEADY_GROWTH_LIGHT
+        } else {
+            STEADY_GROWTH
+        };
+        // One slow interval of the receiver's (a stall, a long batch beside it) lowers the
+        // limit by a fifth at most: processing, not the intake, is what must force it down.
+        let by_intake = (growth * intake / self.interval_ms * 1000.0)
+            .max(limit.map_or(0.0, |l| STEADY_MAX_STEP_DOWN * l));
+        let by_processing = self.capacity.map_or(f64::INFINITY, |c| {
+            STEADY_TARGET * c * (1.0 - behind).clamp(0.25, 1.0)
+        });
+        RateDecision::Limit(by_processing.min(by_intake).max(STEADY_MIN_RATE))
+    }
+}
+
+impl RateEstimator for PidRateEstimator {
+    fn observe(&mut self, b: &BatchObservation, _limit: Option<f64>) -> RateDecision {
+        match self.compute(
+            b.time_ms,
+            b.records,
+            b.processing_ms.round() as u64,
+            b.scheduling_delay_ms.round() as u64,
+        ) {
+            Some(rate) => RateDecision::Limit(rate),
+            None => RateDecision::Keep,
+        }
+    }
+}
 
 /// A PID controller of the ingestion rate (records/s), with Spark's semantics: the error is the
 /// last rate minus the rate the last batch was processed at; scheduling delay, converted into
@@ -161,6 +362,11 @@ impl RateLimiter {
         self.state.lock().rate = Some(rate.max(1.0));
     }
 
+    /// No limit but the cap (`maxRate`), if any.
+    pub(crate) fn unlimit(&self) {
+        self.state.lock().rate = self.max;
+    }
+
     /// The current rate, if limited.
     pub(crate) fn rate(&self) -> Option<f64> {
         self.state.lock().rate
@@ -184,6 +390,108 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn batch(time_ms: i64, records: u64, processing_ms: f64, delay_ms: f64) -> BatchObservation {
+        BatchObservation {
+            time_ms,
+            records,
+            processing_ms,
+            scheduling_delay_ms: delay_ms,
+            held_back_ms: 0.0,
+            stored_per_sec: 0.0,
+        }
+    }
+
+    fn assert_limit(d: RateDecision, want: f64) {
+        match d {
+            RateDecision::Limit(r) => assert!((r - want).abs() < 1e-6 * want, "{r} != {want}"),
+            other => panic!("{other:?}, not a limit of {want}"),
+        }
+    }
+
+    #[test]
+    fn the_steady_estimator_limits_only_while_processing_is_loaded() {
+        let mut e = SteadyRateEstimator::new(1000);
+        // Room to spare: no limit, and a limit the source stays under is lifted.
+        assert_eq!(
+            e.observe(&batch(1000, 1000, 100.0, 0.0), None),
+            RateDecision::Keep
+        );
+        assert_eq!(
+            e.observe(&batch(2000, 1000, 100.0, 0.0), Some(5000.0)),
+            RateDecision::Unlimited
+        );
+        // A limit that holds the receiver back while processing has room grows by 50% (no
+        // capacity known yet).
+        let mut g = SteadyRateEstimator::new(1000);
+        let held = |t, n| BatchObservation {
+            held_back_ms: 500.0,
+            ..batch(t, n, 100.0, 0.0)
+        };
+        g.observe(&held(1000, 1000), Some(1000.0));
+        assert_limit(g.observe(&held(2000, 1000), Some(1000.0)), 1500.0);
+        // Not newer than the last: ignored.
+        assert_eq!(
+            e.observe(&batch(2000, 9, 900.0, 0.0), None),
+            RateDecision::Keep
+        );
+        // Loaded: 800k records in 800 ms is 1M records/s of processing, 90% of it 900k; the
+        // receiver took in (1000 + 800k) / 2 a batch: 110% of that binds.
+        assert_limit(
+            e.observe(&batch(3000, 800_000, 800.0, 0.0), None),
+            440_550.0,
+        );
+        // The capacity is averaged: 1M and 2M records/s → 1.5M, 90% = 1.35M; the intake bound
+        // is 110% of 900k.
+        // Behind by 60% of an interval: 1.35M × 0.4 = 540k.
+        assert_limit(
+            e.observe(&batch(4000, 1_000_000, 500.0, 600.0), None),
+            540_000.0,
+        );
+        // A batch of nothing after a full one (held back by maxPendingRecords): half of it.
+        assert_limit(e.observe(&batch(5000, 0, 900.0, 0.0), Some(1.0)), 550_000.0);
+        // Loaded by something else, no records: kept.
+        assert_eq!(
+            e.observe(&batch(5500, 0, 900.0, 0.0), Some(1.0)),
+            RateDecision::Keep
+        );
+        // Never below the floor.
+        assert_limit(
+            e.observe(&batch(6000, 1, 10_000.0, 10_000.0), None),
+            STEADY_MIN_RATE,
+        );
+    }
+
+    #[test]
+    fn the_steady_estimator_converges_on_a_processing_bound_job() {
+        // A job that processes 1M records/s, and a source that would send 5M/s: from no limit,
+        // within 10 batches the rate is within 10% of 90% of the capacity, and stays there.
+        let mut e = SteadyRateEstimator::new(1000);
+        let limiter = RateLimiter::new(None, None);
+        let mut rates = Vec::new();
+        for i in 1..=20 {
+            let offered = 5_000_000.0_f64;
+            let taken = limiter.rate().map_or(offered, |r| r.min(offered));
+            let records = taken as u64;
+            let processing_ms = records as f64 / 1_000_000.0 * 1000.0;
+            // A batch over the interval delays the next by what it ran over.
+            let delay = rates
+                .last()
+                .map_or(0.0, |r: &f64| (r / 1e6 * 1000.0 - 1000.0_f64).max(0.0));
+            match e.observe(
+                &batch(i * 1000, records, processing_ms, delay),
+                limiter.rate(),
+            ) {
+                RateDecision::Limit(r) => limiter.set_rate(r),
+                RateDecision::Unlimited => limiter.unlimit(),
+                RateDecision::Keep => {}
+            }
+            rates.push(limiter.rate().unwrap_or(offered));
+        }
+        for r in &rates[9..] {
+            assert!((r - 900_000.0).abs() < 90_000.0, "{rates:?}");
+        }
+    }
 
     #[test]
     fn follows_the_processing_speed_and_the_backlog() {
