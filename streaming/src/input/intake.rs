@@ -625,6 +625,11 @@ impl<T: Data> Intake<T> {
         }
     }
 
+    /// Whether the write-ahead log is on.
+    pub(crate) fn is_logging(&self) -> bool {
+        self.logging.load(Ordering::Acquire)
+    }
+
     /// Cuts the current buffer into a block (the block interval's tick).
     pub(crate) fn cut_block(&self) {
         self.seal_then(1, |_| ());
