@@ -48,6 +48,7 @@ pub use context::{StopOptions, StreamingContext, StreamingState};
 pub use dstream::{DStream, StreamId};
 pub use error::{Error, Result};
 pub use event_time::{EventTimeStream, OutputMode, Window, WindowedEvents};
+pub use input::kafka;
 pub use input::rate::{
     BatchObservation, PidRateEstimator, RateDecision, RateEstimator, SteadyRateEstimator,
 };

@@ -7,9 +7,11 @@
 //! - `wal`: the receivers' write-ahead log (a restarted driver loses nothing received).
 //! - `file`: file streams, which list a directory each batch instead of receiving.
 //! - `queue`: `queue_stream`'s queue of RDDs.
+//! - `kafka`: Kafka's direct stream (offset ranges and their rate limits so far).
 
 pub(crate) mod file;
 mod intake;
+pub mod kafka;
 mod queue;
 pub(crate) mod rate;
 pub(crate) mod receiver;
