@@ -190,10 +190,8 @@ struct IntakeState<T> {
     /// Received before `current`, of the other kind (records before lines, or the reverse):
     /// a block holds one kind, so each is a block of its own at the next cut.
     earlier: Vec<Received<T>>,
-    /// Records stored so far (positions for durable stores: `logged_through` says which are in
-    /// the log).
-    accepted: u64,
-    /// With the log on: the records up to here have been cut into blocks and written.
+    /// With the log on: the records stored up to here (a count, as `counters.records`) have
+    /// been cut into blocks and written.
     sealed_through: u64,
     /// Log writes that failed so far (a durable store that spans one is not durable).
     log_failures: u64,
@@ -289,7 +287,6 @@ impl<T: Data> Intake<T> {
             state: Mutex::new(IntakeState {
                 current: Received::default(),
                 earlier: Vec::new(),
-                accepted: 0,
                 sealed_through: 0,
                 log_failures: 0,
                 sealing: false,
@@ -337,7 +334,7 @@ impl<T: Data> Intake<T> {
                 .allocated
                 .get(&info.batch_time)
                 .map_or((0, Duration::ZERO), |b| (b.records, b.held_back));
-            (records, held_back, st.accepted)
+            (records, held_back, self.stored_so_far())
         };
         let now = std::time::Instant::now();
         let stored_per_sec = match self.last_observed.lock().replace((now, accepted)) {
@@ -380,7 +377,6 @@ impl<T: Data> Intake<T> {
             let before = std::mem::replace(&mut st.current, items);
             st.earlier.push(before);
         }
-        st.accepted += n as u64;
         st.pending += n;
         self.counters.records.fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -421,17 +417,25 @@ impl<T: Data> Intake<T> {
         true
     }
 
-    fn push_piece(&self, items: Received<T>, durable: bool) -> bool {
-        let mut wait = self.limiter.reserve(items.len());
-        self.add_held_back(wait);
-        while !wait.is_zero() {
-            // In slices, so that a stop is not held up by a long wait at a low rate.
-            if self.is_stopped() {
-                return false;
+    /// The pauses storing `n` records takes under the rate limit (counted as held back), in
+    /// slices of at most 50 ms that end once the intake stops: a stop is not held up by a long
+    /// wait at a low rate.
+    fn pauses(&self, n: usize) -> impl Iterator<Item = Duration> + '_ {
+        let mut left = self.limiter.reserve(n);
+        self.add_held_back(left);
+        std::iter::from_fn(move || {
+            if left.is_zero() || self.is_stopped() {
+                return None;
             }
-            let slice = wait.min(std::time::Duration::from_millis(50));
-            std::thread::sleep(slice);
-            wait -= slice;
+            let slice = left.min(Duration::from_millis(50));
+            left -= slice;
+            Some(slice)
+        })
+    }
+
+    fn push_piece(&self, items: Received<T>, durable: bool) -> bool {
+        for pause in self.pauses(items.len()) {
+            std::thread::sleep(pause);
         }
         let mut st = self.state.lock();
         if st.pending >= self.max_pending {
@@ -450,7 +454,7 @@ impl<T: Data> Intake<T> {
         if !durable {
             return true;
         }
-        let (through, failures) = (st.accepted, st.log_failures);
+        let (through, failures) = (self.stored_so_far(), st.log_failures);
         drop(st);
         // Group commit: whoever holds the log's lock writes everything stored so far, so
         // durable stores waiting for it meanwhile share one write and one sync.
@@ -480,15 +484,8 @@ impl<T: Data> Intake<T> {
     }
 
     async fn push_piece_async(&self, items: Received<T>) -> bool {
-        let mut wait = self.limiter.reserve(items.len());
-        self.add_held_back(wait);
-        while !wait.is_zero() {
-            if self.is_stopped() {
-                return false;
-            }
-            let slice = wait.min(std::time::Duration::from_millis(50));
-            tokio::time::sleep(slice).await;
-            wait -= slice;
+        for pause in self.pauses(items.len()) {
+            tokio::time::sleep(pause).await;
         }
         loop {
             let notified = self.space_async.notified();
@@ -510,6 +507,12 @@ impl<T: Data> Intake<T> {
             }
             notified.await;
         }
+    }
+
+    /// Records stored so far. Written under the state lock (in `accept`), so read under it it
+    /// is exact: durable stores compare it with `sealed_through`.
+    fn stored_so_far(&self) -> u64 {
+        self.counters.records.load(Ordering::Relaxed)
     }
 
     /// The receiver waits `d` to store: it is held back (backpressure's estimator is told).
@@ -540,7 +543,7 @@ impl<T: Data> Intake<T> {
         if !st.current.is_empty() {
             pieces.extend(std::mem::take(&mut st.current).split_into(parts));
         }
-        let through = st.accepted;
+        let through = self.stored_so_far();
         let Some(wal) = log.as_mut() else {
             for piece in pieces {
                 let id = self.next_block_id(&mut st);

@@ -136,7 +136,7 @@ impl WriteAheadLog {
             let header = aligned(&mut self.buf, PAGE);
             header.fill(0);
             header[..SEGMENT_MAGIC.len()].copy_from_slice(SEGMENT_MAGIC);
-            let (file, len) = self
+            let file = self
                 .write_page_aligned(&path, None, PAGE)
                 .map_err(|e| spate_core::Error::io(&path, e))?;
             // The new segment's name must survive a crash too.
@@ -144,7 +144,7 @@ impl WriteAheadLog {
                 let _ = d.sync_all();
             }
             self.next_seq += 1;
-            self.current = Some((seq, file, len, Instant::now()));
+            self.current = Some((seq, file, PAGE as u64, Instant::now()));
         }
         let (seq, file, len, opened) = self.current.take().expect("a segment is open");
         let path = segment_path(&self.dir, seq);
@@ -155,7 +155,7 @@ impl WriteAheadLog {
         record[8..8 + payload.len()].copy_from_slice(payload);
         record[8 + payload.len()..].fill(0);
         match self.write_page_aligned(&path, Some(file), total) {
-            Ok((file, _)) => {
+            Ok(file) => {
                 self.current = Some((seq, file, len + total as u64, opened));
                 Ok(WalRef {
                     segment: seq,
@@ -170,14 +170,14 @@ impl WriteAheadLog {
     }
 
     /// Writes the first `len` bytes of the aligned window of `buf` to `path` (to `file`, if
-    /// open) and syncs them; returns the file and its new length. A direct write the file
-    /// system refuses is written again through the page cache, and later ones go that way.
+    /// open) and syncs them; returns the file. A direct write the file system refuses is
+    /// written again through the page cache, and later ones go that way.
     fn write_page_aligned(
         &mut self,
         path: &Path,
         file: Option<File>,
         len: usize,
-    ) -> std::io::Result<(File, u64)> {
+    ) -> std::io::Result<File> {
         let mut file = match file {
             Some(f) => f,
             None => open_append(path, self.direct)?.0,
@@ -191,8 +191,7 @@ impl WriteAheadLog {
         }
         written?;
         file.sync_data()?;
-        let size = file.metadata()?.len();
-        Ok((file, size))
+        Ok(file)
     }
 }
 
