@@ -12,7 +12,9 @@
 //! ends with `TRACKED count[w0]=<n> count[w1]=<n>` (an extra job per batch: for correctness
 //! runs, not for timing). With `SPATE_BENCH_CHECKPOINT=<dir>` it checkpoints to `<dir>` (driver
 //! metadata every batch; add `SPATE_CONF_spate.streaming.receiver.writeAheadLog.enable=true`
-//! to measure the write-ahead log).
+//! to measure the write-ahead log). With `SPATE_BENCH_KAFKA=<brokers>/<topic>` the lines come
+//! from that topic instead (Kafka's direct stream from the earliest offsets, a record a line;
+//! host and port are then ignored).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -79,8 +81,18 @@ fn run(host: &str, port: u16, batch_ms: u64, seconds: f64) -> Result<()> {
     if let Ok(dir) = std::env::var("SPATE_BENCH_CHECKPOINT") {
         ssc.checkpoint(dir)?;
     }
-    let counts = ssc
-        .socket_text_stream(host, port)
+    let lines = match std::env::var("SPATE_BENCH_KAFKA") {
+        Ok(source) => {
+            let (brokers, topic) = source.rsplit_once('/').ok_or_else(|| Error::Kafka {
+                message: format!("SPATE_BENCH_KAFKA={source:?} is not <brokers>/<topic>"),
+            })?;
+            let params = spate::streaming::kafka::KafkaParams::new(brokers)
+                .starting_offsets(spate::streaming::kafka::StartingOffsets::Earliest);
+            ssc.kafka_direct_stream(params, &[topic])?.map(|r| r.text())
+        }
+        Err(_) => ssc.socket_text_stream(host, port),
+    };
+    let counts = lines
         .flat_map(|line| line.split(' '))
         .map(|w| (w, 1u64))
         .reduce_by_key(|a, b| a + b);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::{Reaped, example_path, wait_exit, wait_for};
+use support::{Reaped, children, example_path, wait_exit, wait_for};
 
 const SECRET: &str = "test-secret-0123456789abcdef";
 
@@ -677,23 +677,6 @@ fn finish(mut r: Reaped) -> (bool, String, String) {
     r.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     r.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     (status.success(), out, err)
-}
-
-/// The child processes of `pid`.
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        out.extend(
-            list.split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
-    }
-    out
 }
 
 /// The network namespace inode of a process.

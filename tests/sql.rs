@@ -87,6 +87,63 @@ fn modes_write_each_batch_once(
     assert_eq!(table(), rows(&[("x", 7)]));
     complete.write(2000, &rows(&[("x", 8), ("y", 1)])).unwrap();
     assert_eq!(table(), rows(&[("x", 8), ("y", 1)]));
+    reset();
+    offsets_commit_with_the_rows(&*db(), &table);
+}
+
+/// Kafka offsets in the rows' transaction: stored with them, a batch that does not continue
+/// them refused (nothing written), one that is already in skipped.
+fn offsets_commit_with_the_rows(db: &dyn Database, table: &dyn Fn() -> Vec<(String, u64)>) {
+    use spate::sql::BatchWrite;
+    use spate::streaming::kafka::{OffsetRange, TopicPartition};
+    let t = counts_table();
+    let write = |time: i64, word: &str, offsets: &[OffsetRange]| {
+        let rows = vec![vec![word.into(), 1i64.into()]];
+        db.write_batch(&BatchWrite {
+            sink: "kafka",
+            batch_time: time,
+            table: &t,
+            mode: OutputMode::Append,
+            rows: &rows,
+            offsets,
+        })
+    };
+    let range = |p, from, until| OffsetRange::new("events", p, from, until);
+    assert!(db.committed_offsets("kafka", &t).unwrap().is_empty());
+    assert_eq!(
+        write(1000, "a", &[range(0, 0, 10)]).unwrap(),
+        Outcome::Written
+    );
+    assert_eq!(
+        db.committed_offsets("kafka", &t).unwrap(),
+        BTreeMap::from([(TopicPartition::new("events", 0), 10)])
+    );
+    // Overlapping what is committed: refused, nothing written.
+    let err = write(2000, "b", &[range(0, 5, 15)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("events-0 [5, 15)") && err.contains("from_offsets"),
+        "{err}"
+    );
+    // Already committed under another batch time (a stream restarted without the database's
+    // offsets): skipped.
+    assert_eq!(
+        write(2000, "c", &[range(0, 0, 10)]).unwrap(),
+        Outcome::AlreadyWritten
+    );
+    assert_eq!(
+        write(3000, "d", &[range(0, 10, 20), range(1, 0, 3)]).unwrap(),
+        Outcome::Written
+    );
+    assert_eq!(
+        db.committed_offsets("kafka", &t).unwrap(),
+        BTreeMap::from([
+            (TopicPartition::new("events", 0), 20),
+            (TopicPartition::new("events", 1), 3)
+        ])
+    );
+    assert_eq!(table(), rows(&[("a", 1), ("d", 1)]));
 }
 
 #[test]
@@ -174,6 +231,13 @@ impl Database for BoxedDb {
     }
     fn describe(&self) -> String {
         self.0.describe()
+    }
+    fn committed_offsets(
+        &self,
+        s: &str,
+        t: &Table,
+    ) -> spate::sql::Result<BTreeMap<spate::streaming::kafka::TopicPartition, i64>> {
+        self.0.committed_offsets(s, t)
     }
 }
 

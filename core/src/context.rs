@@ -401,6 +401,27 @@ impl Context {
         )
     }
 
+    /// An RDD read from an external system by `source` (see [`crate::Source`]); `name` is its
+    /// operator's name in lineage and UI (e.g. `kafka`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_core::{Context, PartitionIter, Result, Source};
+    /// struct Letters;
+    /// impl Source<char> for Letters {
+    ///     fn num_partitions(&self) -> usize { 1 }
+    ///     fn compute(&self, _: usize) -> Result<PartitionIter<char>> { Ok(PartitionIter::new(['a', 'b'].into_iter())) }
+    ///     fn identity(&self) -> String { "ab".into() }
+    /// }
+    /// let ctx = Context::local(1).unwrap();
+    /// assert_eq!(ctx.source("letters", Letters).count().unwrap(), 2);
+    /// ```
+    #[track_caller]
+    pub fn source<T: Data>(&self, name: &'static str, source: impl crate::Source<T>) -> Rdd<T> {
+        Rdd::from_op(self, name, None, crate::rdd::sources::External(source))
+    }
+
     /// An RDD with one partition per block, sharing the blocks without copying them: how
     /// received stream data becomes a batch's input.
     ///

@@ -239,6 +239,26 @@ pub enum Error {
     #[error("injected fault: {0}")]
     Injected(String),
 
+    /// A source's external system could not give a partition's records (a Kafka broker
+    /// unreachable past its retries, offsets no longer in its log). `fatal`: retrying the task
+    /// cannot help (the data is gone); else the task is retried like any failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = spate_core::Error::Input { source_name: "kafka events/0".into(), message: "the broker is down".into(), fatal: false };
+    /// assert_eq!(e.to_string(), "kafka events/0: the broker is down");
+    /// ```
+    #[error("{source_name}: {message}")]
+    Input {
+        /// Which source and part of it.
+        source_name: String,
+        /// What happened and what to do.
+        message: String,
+        /// Whether retrying cannot help.
+        fatal: bool,
+    },
+
     /// An output operation's external system failed (a database sink, …); the wrapped error
     /// says which and what to do.
     ///

@@ -49,6 +49,7 @@ pub use context::Context;
 pub use data::{Data, Key};
 pub use error::{Error, Result};
 pub use partitioner::{HashPartitioner, Partitioner, RangePartitioner};
+pub use rdd::sources::Source;
 pub use rdd::text_file::{InputFile, OnUnreadable};
 pub use rdd::{PartitionIter, Rdd};
 pub use show::Show;

@@ -52,6 +52,19 @@ pub enum Error {
         hint: String,
     },
 
+    /// A batch's Kafka ranges do not start where the sink's committed offsets end: writing it
+    /// would lose or double records, so nothing is written. Another job writes this sink, or
+    /// the stream was not started from [`crate::Sink::committed_kafka_offsets`].
+    #[error(
+        "sink {sink:?}: {reason}; nothing was written. Start the stream from the offsets the database holds (KafkaParams::from_offsets(sink.committed_kafka_offsets()?)) and let one job write each sink"
+    )]
+    OffsetsBreak {
+        /// The sink's name.
+        sink: String,
+        /// Which range, and the stored offset.
+        reason: String,
+    },
+
     /// A database URL that does not parse.
     #[error("invalid database URL {url}: {reason} (expected e.g. {example})")]
     InvalidUrl {

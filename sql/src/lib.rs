@@ -38,16 +38,19 @@
 
 mod error;
 mod mysql;
+mod offsets;
 mod postgres;
 mod statements;
 mod value;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use spate_core::Data;
-use spate_streaming::{DStream, OutputMode};
+use spate_streaming::kafka::{KafkaStream, OffsetRange, TopicPartition};
+use spate_streaming::{DStream, OutputMode, Time};
 
 pub use error::{Error, Result};
 pub use mysql::MySql;
@@ -142,7 +145,7 @@ impl Table {
 /// use spate_sql::{BatchWrite, Table, Value};
 /// let table = Table::new("t", &["n"]);
 /// let rows = vec![vec![Value::Int(1)]];
-/// let w = BatchWrite { sink: "s", batch_time: 1000, table: &table, mode: spate_streaming::OutputMode::Append, rows: &rows };
+/// let w = BatchWrite { sink: "s", batch_time: 1000, table: &table, mode: spate_streaming::OutputMode::Append, rows: &rows, offsets: &[] };
 /// assert_eq!(w.rows.len(), 1);
 /// ```
 #[derive(Debug)]
@@ -157,6 +160,10 @@ pub struct BatchWrite<'a> {
     pub mode: OutputMode,
     /// The rows, one value per column.
     pub rows: &'a [Vec<Value>],
+    /// The Kafka offset ranges the batch read, committed with the rows (empty unless the
+    /// sink keeps offsets, [`Sink::keep_kafka_offsets`]): each range must start where the
+    /// sink's stored offset is, and its end becomes the stored offset.
+    pub offsets: &'a [OffsetRange],
 }
 
 /// What happened to a batch's write.
@@ -203,6 +210,19 @@ pub trait Database: Send + Sync + 'static {
 
     /// The database, for messages (never its password).
     fn describe(&self) -> String;
+
+    /// The next Kafka offset of each partition the sink committed with its rows (empty:
+    /// none yet). A database that cannot keep offsets says so.
+    fn committed_offsets(
+        &self,
+        sink: &str,
+        _table: &Table,
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        Err(Error::Invalid {
+            sink: sink.to_string(),
+            reason: format!("{} does not keep Kafka offsets", self.describe()),
+        })
+    }
 }
 
 /// A stream's rows into a table of a [`Database`], exactly once per batch.
@@ -222,6 +242,7 @@ pub struct Sink<T> {
     mode: OutputMode,
     row: Arc<dyn Fn(&T) -> Vec<Value> + Send + Sync>,
     db: Arc<dyn Database>,
+    offsets: Option<KafkaStream>,
 }
 
 impl<T: Data> Sink<T> {
@@ -273,6 +294,7 @@ impl<T: Data> Sink<T> {
             mode,
             row: Arc::new(row),
             db: Arc::new(db),
+            offsets: None,
         })
     }
 
@@ -301,7 +323,21 @@ impl<T: Data> Sink<T> {
     /// # Ok::<(), spate_sql::Error>(())
     /// ```
     pub fn write(&self, batch_time: i64, records: &[T]) -> Result<Outcome> {
-        if records.is_empty() && self.mode != OutputMode::Complete {
+        let offsets = match &self.offsets {
+            Some(stream) => stream
+                .offset_ranges(Time::from_millis(batch_time))
+                .ok_or_else(|| Error::Invalid {
+                    sink: self.name.clone(),
+                    reason: format!(
+                        "the Kafka offsets of the batch of {batch_time} ms are not known: write a batch of the stream the sink keeps offsets of, from its own output operation"
+                    ),
+                })?,
+            None => Vec::new(),
+        };
+        if records.is_empty()
+            && self.mode != OutputMode::Complete
+            && offsets.iter().all(|r| r.count() == 0)
+        {
             return Ok(Outcome::Nothing);
         }
         let rows: Vec<Vec<Value>> = records.iter().map(|r| (self.row)(r)).collect();
@@ -322,7 +358,52 @@ impl<T: Data> Sink<T> {
             table: &self.table,
             mode: self.mode,
             rows: &rows,
+            offsets: &offsets,
         })
+    }
+
+    /// Commits the Kafka offset ranges each batch of `stream` read in the same transaction
+    /// as the batch's rows (table `spate_kafka_offsets`): the rows and the position never
+    /// disagree. Start the stream from [`Sink::committed_kafka_offsets`] and the job is
+    /// exactly-once end to end, after any crash, with or without a checkpoint. A batch that
+    /// does not start where the stored offsets end is refused ([`Error::OffsetsBreak`]: two
+    /// jobs writing one sink, or a stream not started from the stored offsets).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use spate_sql::{Postgres, SaveToDatabase, Sink, Table};
+    /// use spate_streaming::{OutputMode, StreamingContext};
+    /// use spate_streaming::kafka::KafkaParams;
+    /// let ssc = StreamingContext::new(spate_core::Conf::from_env(), std::time::Duration::from_secs(1))?;
+    /// let db = Postgres::new("postgres://spate@127.0.0.1/spate")?;
+    /// let table = Table::new("word_counts", &["word", "count"]).key(&["word"]);
+    /// let sink = Sink::new("counts", db, table, OutputMode::Update, |(w, n): &(String, i64)| vec![w.as_str().into(), (*n).into()])?;
+    /// let start = sink.committed_kafka_offsets()?;
+    /// let events = ssc.kafka_direct_stream(KafkaParams::new("127.0.0.1:9092").from_offsets(start), &["events"])?;
+    /// let sink = sink.keep_kafka_offsets(&events);
+    /// events.flat_map(|r| r.text().split(' ')).map(|w| (w.to_string(), 1i64)).reduce_by_key(|a, b| a + b)
+    ///     .save_to_database(sink)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn keep_kafka_offsets(mut self, stream: &KafkaStream) -> Sink<T> {
+        self.offsets = Some(stream.clone());
+        self
+    }
+
+    /// The next offset of each Kafka partition this sink committed (empty: none yet) — where
+    /// a job that keeps offsets in the database starts ([`spate_streaming::kafka::KafkaParams::from_offsets`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use spate_sql::{Postgres, Sink, Table};
+    /// let s = Sink::new("n", Postgres::new("postgres://u@127.0.0.1/db")?, Table::new("t", &["a"]), spate_streaming::OutputMode::Append, |x: &i64| vec![(*x).into()])?;
+    /// println!("{:?}", s.committed_kafka_offsets()?);
+    /// # Ok::<(), spate_sql::Error>(())
+    /// ```
+    pub fn committed_kafka_offsets(&self) -> Result<BTreeMap<TopicPartition, i64>> {
+        self.db.committed_offsets(&self.name, &self.table)
     }
 
     /// The last batch time this sink committed (`None`: never) — where a job that keeps its

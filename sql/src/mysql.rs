@@ -1,13 +1,16 @@
 //! MySQL and MariaDB, through the `mysql` crate (no TLS: on loopback or a trusted network).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, Params, TxOpts};
 use parking_lot::Mutex;
 use spate_streaming::OutputMode;
+use spate_streaming::kafka::TopicPartition;
 
 use crate::error::{Error, RefusalClass, Result};
+use crate::offsets::ends_early;
 use crate::statements::Dialect;
 use crate::{BatchWrite, Database, Failure, Outcome, Table, Value, with_retries};
 
@@ -65,6 +68,8 @@ impl MySql {
         // DDL commits implicitly in MySQL: before any batch's transaction.
         conn.query_drop(Dialect::MySql.create_progress())
             .map_err(classify)?;
+        conn.query_drop(Dialect::MySql.create_offsets())
+            .map_err(classify)?;
         Ok(conn)
     }
 }
@@ -104,7 +109,11 @@ impl Database for MySql {
             &self.conn,
             || self.connect(),
             |conn| write(conn, w).map_err(classify),
-        )
+        )?
+        .map_err(|reason| Error::OffsetsBreak {
+            sink: w.sink.to_string(),
+            reason,
+        })
     }
 
     fn committed(&self, sink: &str, table: &Table) -> Result<Option<i64>> {
@@ -127,15 +136,53 @@ impl Database for MySql {
     fn describe(&self) -> String {
         self.shown.clone()
     }
+
+    fn committed_offsets(
+        &self,
+        sink: &str,
+        table: &Table,
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        with_retries(
+            sink,
+            table,
+            &self.shown,
+            &self.conn,
+            || self.connect(),
+            |conn| {
+                let rows: Vec<(String, i32, i64)> = conn
+                    .exec(Dialect::MySql.select_offsets(false), (sink,))
+                    .map_err(classify)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(t, p, o)| (TopicPartition::new(t, p), o))
+                    .collect())
+            },
+        )
+    }
 }
 
-fn write(conn: &mut Conn, w: &BatchWrite<'_>) -> std::result::Result<Outcome, mysql::Error> {
+/// One batch's transaction; `Ok(Err(why))`: its Kafka ranges do not continue the stored ones.
+fn write(
+    conn: &mut Conn,
+    w: &BatchWrite<'_>,
+) -> std::result::Result<std::result::Result<Outcome, String>, mysql::Error> {
     let d = Dialect::MySql;
     let mut tx = conn.start_transaction(TxOpts::default())?;
     let done: Option<i64> = tx.exec_first(d.select_progress(), (w.sink,))?;
     if done.is_some_and(|t| t >= w.batch_time) {
         tx.rollback()?;
-        return Ok(Outcome::AlreadyWritten);
+        return Ok(Ok(Outcome::AlreadyWritten));
+    }
+    if !w.offsets.is_empty() {
+        let rows: Vec<(String, i32, i64)> = tx.exec(d.select_offsets(true), (w.sink,))?;
+        let stored: BTreeMap<TopicPartition, i64> = rows
+            .into_iter()
+            .map(|(t, p, o)| (TopicPartition::new(t, p), o))
+            .collect();
+        if let Some(end) = ends_early(&stored, w.offsets) {
+            tx.rollback()?;
+            return Ok(end);
+        }
     }
     if w.mode == OutputMode::Complete {
         tx.query_drop(d.delete_all(w.table))?;
@@ -147,7 +194,13 @@ fn write(conn: &mut Conn, w: &BatchWrite<'_>) -> std::result::Result<Outcome, my
             Params::Positional(params),
         )?;
     }
+    for r in w.offsets {
+        tx.exec_drop(
+            d.upsert_offset(),
+            (w.sink, r.topic.as_str(), r.partition, r.until),
+        )?;
+    }
     tx.exec_drop(d.upsert_progress(), (w.sink, w.batch_time))?;
     tx.commit()?;
-    Ok(Outcome::Written)
+    Ok(Ok(Outcome::Written))
 }

@@ -1,5 +1,6 @@
 //! PostgreSQL, through the `postgres` crate (no TLS: on loopback or a trusted network).
 
+use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::io::Write;
 use std::time::Duration;
@@ -10,8 +11,10 @@ use postgres::error::SqlState;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Config, NoTls};
 use spate_streaming::OutputMode;
+use spate_streaming::kafka::TopicPartition;
 
 use crate::error::{Error, RefusalClass, Result};
+use crate::offsets::ends_early;
 use crate::statements::Dialect;
 use crate::{BatchWrite, Database, Failure, Outcome, Table, Value, with_retries};
 
@@ -77,6 +80,9 @@ impl Postgres {
         client
             .batch_execute(Dialect::Postgres.create_progress())
             .map_err(classify)?;
+        client
+            .batch_execute(Dialect::Postgres.create_offsets())
+            .map_err(classify)?;
         Ok(client)
     }
 }
@@ -113,7 +119,11 @@ impl Database for Postgres {
             &self.conn,
             || self.connect(),
             |client| write(client, w).map_err(classify),
-        )
+        )?
+        .map_err(|reason| Error::OffsetsBreak {
+            sink: w.sink.to_string(),
+            reason,
+        })
     }
 
     fn committed(&self, sink: &str, table: &Table) -> Result<Option<i64>> {
@@ -138,9 +148,41 @@ impl Database for Postgres {
     fn describe(&self) -> String {
         self.shown.clone()
     }
+
+    fn committed_offsets(
+        &self,
+        sink: &str,
+        table: &Table,
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        with_retries(
+            sink,
+            table,
+            &self.shown,
+            &self.conn,
+            || self.connect(),
+            |client| {
+                let rows = client
+                    .query(&Dialect::Postgres.select_offsets(false), &[&sink])
+                    .map_err(classify)?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        (
+                            TopicPartition::new(r.get::<_, String>(0), r.get(1)),
+                            r.get(2),
+                        )
+                    })
+                    .collect())
+            },
+        )
+    }
 }
 
-fn write(client: &mut Client, w: &BatchWrite<'_>) -> std::result::Result<Outcome, postgres::Error> {
+/// One batch's transaction; `Ok(Err(why))`: its Kafka ranges do not continue the stored ones.
+fn write(
+    client: &mut Client,
+    w: &BatchWrite<'_>,
+) -> std::result::Result<std::result::Result<Outcome, String>, postgres::Error> {
     let d = Dialect::Postgres;
     let mut tx = client.transaction()?;
     let done: Option<i64> = tx
@@ -148,7 +190,23 @@ fn write(client: &mut Client, w: &BatchWrite<'_>) -> std::result::Result<Outcome
         .map(|r| r.get(0));
     if done.is_some_and(|t| t >= w.batch_time) {
         tx.rollback()?;
-        return Ok(Outcome::AlreadyWritten);
+        return Ok(Ok(Outcome::AlreadyWritten));
+    }
+    if !w.offsets.is_empty() {
+        let stored: BTreeMap<TopicPartition, i64> = tx
+            .query(&d.select_offsets(true), &[&w.sink])?
+            .iter()
+            .map(|r| {
+                (
+                    TopicPartition::new(r.get::<_, String>(0), r.get(1)),
+                    r.get(2),
+                )
+            })
+            .collect();
+        if let Some(end) = ends_early(&stored, w.offsets) {
+            tx.rollback()?;
+            return Ok(end);
+        }
     }
     if w.mode == OutputMode::Complete {
         tx.batch_execute(&d.delete_all(w.table))?;
@@ -165,9 +223,15 @@ fn write(client: &mut Client, w: &BatchWrite<'_>) -> std::result::Result<Outcome
             tx.execute(&d.insert(w.table, chunk.len(), w.mode), &params)?;
         }
     }
+    for r in w.offsets {
+        tx.execute(
+            d.upsert_offset(),
+            &[&w.sink, &r.topic, &r.partition, &r.until],
+        )?;
+    }
     tx.execute(&d.upsert_progress(), &[&w.sink, &w.batch_time])?;
     tx.commit()?;
-    Ok(Outcome::Written)
+    Ok(Ok(Outcome::Written))
 }
 
 /// Appends the rows with `COPY ... FROM STDIN` in text format.

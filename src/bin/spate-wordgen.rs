@@ -15,6 +15,11 @@
 //! With `--send-log FILE` it also writes, for every write to the socket, a line
 //! `<lines sent before this write> <microseconds since the Unix epoch, just before it>`: the
 //! benchmark matches each line's send time to the batch that output it (end-to-end latency).
+//!
+//! With `--kafka HOST:PORT --topic T` it is a producer instead: it writes `--lines` lines (one
+//! record each) to the partitions of topic `T` round robin, in requests of `--kafka-batch`
+//! records, prints the same summary line and exits; a topic that does not exist is created with
+//! `--partitions` partitions.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -62,6 +67,18 @@ struct Args {
     /// Write each socket write's line count and send time (µs since the epoch) to this file.
     #[arg(long)]
     send_log: Option<std::path::PathBuf>,
+    /// Produce to this Kafka broker (`host:port`) instead of serving TCP clients.
+    #[arg(long, requires = "topic")]
+    kafka: Option<String>,
+    /// The topic to produce to (with `--kafka`).
+    #[arg(long)]
+    topic: Option<String>,
+    /// Partitions of the topic, when it has to be created (with `--kafka`).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    partitions: i32,
+    /// Records per produce request (with `--kafka`).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    kafka_batch: u64,
 }
 
 /// The pool: its text, where each line ends, and per tracked word the running count by line.
@@ -136,6 +153,16 @@ impl Pool {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let (Some(broker), Some(topic)) = (&args.kafka, &args.topic) {
+        let pool = Pool::generate(args.seed, &args.count, args.pool_lines as usize);
+        return match produce(&pool, &args, broker, topic) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("spate-wordgen: producing to {topic} at {broker}: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let listener = match TcpListener::bind(("127.0.0.1", args.port)) {
         Ok(l) => l,
         Err(e) => {
@@ -165,6 +192,94 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The summary line: lines and words sent, how long it took, the tracked words' counts.
+fn summary(pool: &Pool, args: &Args, sent: u64, start: Instant) -> String {
+    let mut summary = format!(
+        "SENT lines={sent} words={} seconds={:.3}",
+        sent * WORDS_PER_LINE as u64,
+        start.elapsed().as_secs_f64()
+    );
+    for (i, w) in args.count.iter().enumerate() {
+        summary.push_str(&format!(" count[{w}]={}", pool.count(i, sent)));
+    }
+    summary
+}
+
+/// Produces `--lines` pool lines to `topic`'s partitions, round robin, then prints the summary.
+fn produce(
+    pool: &Pool,
+    args: &Args,
+    broker: &str,
+    topic: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use rskafka::client::ClientBuilder;
+    use rskafka::client::partition::{Compression, UnknownTopicHandling};
+    let Some(limit) = args.lines else {
+        return Err("--kafka needs --lines (how many records to produce)".into());
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let client = ClientBuilder::new(vec![broker.to_string()]).build().await?;
+        let find = || async {
+            Ok::<_, rskafka::client::error::Error>(
+                client
+                    .list_topics()
+                    .await?
+                    .into_iter()
+                    .find(|t| t.name == topic)
+                    .map(|t| t.partitions.into_iter().collect::<Vec<i32>>()),
+            )
+        };
+        let partitions = match find().await? {
+            Some(p) => p,
+            None => {
+                client
+                    .controller_client()?
+                    .create_topic(topic, args.partitions, 1, 5_000)
+                    .await?;
+                (0..args.partitions).collect()
+            }
+        };
+        let mut clients = Vec::new();
+        for p in partitions {
+            clients.push(
+                client
+                    .partition_client(topic, p, UnknownTopicHandling::Error)
+                    .await?,
+            );
+        }
+        let start = Instant::now();
+        let (mut sent, mut next, mut turn) = (0u64, 0usize, 0usize);
+        while sent < limit {
+            let n = args.kafka_batch.min(limit - sent) as usize;
+            let now = chrono::Utc::now();
+            let records = (0..n)
+                .map(|i| {
+                    let line = (next + i) % pool.line_ends.len();
+                    // Without the newline: a record is a line.
+                    let text = &pool.text[pool.start_of(line)..pool.line_ends[line] - 1];
+                    rskafka::record::Record {
+                        key: None,
+                        value: Some(text.to_vec()),
+                        headers: Default::default(),
+                        timestamp: now,
+                    }
+                })
+                .collect();
+            clients[turn % clients.len()]
+                .produce(records, Compression::NoCompression)
+                .await?;
+            turn += 1;
+            sent += n as u64;
+            next = (next + n) % pool.line_ends.len();
+        }
+        println!("{}", summary(pool, args, sent, start));
+        Ok(())
+    })
 }
 
 /// Sends lines to one client until `--lines` are sent or it goes away, then prints the summary.
@@ -215,14 +330,6 @@ fn serve(mut stream: TcpStream, pool: &Pool, args: &Args) {
     if let Some(mut log) = send_log {
         let _ = log.flush();
     }
-    let mut summary = format!(
-        "SENT lines={sent} words={} seconds={:.3}",
-        sent * WORDS_PER_LINE as u64,
-        start.elapsed().as_secs_f64()
-    );
-    for (i, w) in args.count.iter().enumerate() {
-        summary.push_str(&format!(" count[{w}]={}", pool.count(i, sent)));
-    }
-    println!("{summary}");
+    println!("{}", summary(pool, args, sent, start));
     let _ = std::io::stdout().flush();
 }

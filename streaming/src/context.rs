@@ -204,6 +204,7 @@ pub(crate) struct Settings {
     pub(crate) allow_missing_on_replay: bool,
     pub(crate) listener_bus_capacity: usize,
     pub(crate) ui: crate::ui::UiSettings,
+    pub(crate) kafka: crate::input::kafka::KafkaSettings,
 }
 
 impl Settings {
@@ -244,6 +245,18 @@ impl Settings {
                 port: conf.get_port("spate.ui.port")?.unwrap_or(4040),
                 retained_batches: conf.get_count("spate.streaming.ui.retainedBatches")?,
                 retained_events: conf.get_count("spate.streaming.ui.retainedEvents")?,
+            },
+            kafka: crate::input::kafka::KafkaSettings {
+                max_rate_per_partition: conf
+                    .get_opt_count("spate.streaming.kafka.maxRatePerPartition")?
+                    .map(|r| r as u64),
+                min_rate_per_partition: conf
+                    .get_count("spate.streaming.kafka.minRatePerPartition")?
+                    as u64,
+                max_records_per_task: conf.get_count("spate.streaming.kafka.maxRecordsPerTask")?
+                    as u64,
+                request_timeout: dur("spate.streaming.kafka.requestTimeout")?,
+                fetch_max_wait: dur("spate.streaming.kafka.fetchMaxWait")?,
             },
         })
     }
@@ -290,7 +303,7 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) graph: Mutex<Graph>,
     pub(crate) listeners: Mutex<Vec<Arc<dyn StreamingListener>>>,
-    next_stream: AtomicU32,
+    pub(crate) next_stream: AtomicU32,
     state: Mutex<StreamingState>,
     state_changed: Condvar,
     stopping: AtomicBool,

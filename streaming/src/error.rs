@@ -52,6 +52,14 @@ pub enum Error {
     )]
     InvalidBatchInterval(Duration),
 
+    /// A Kafka direct stream cannot be defined as asked (no brokers, a broker that is not
+    /// `host:port`, no topics); the message says what to do.
+    #[error("kafka: {message}")]
+    Kafka {
+        /// What is wrong and what to do.
+        message: String,
+    },
+
     /// A batch's output job failed; the context stopped.
     #[error("the batch of {time} failed and the streaming context stopped: {source}")]
     BatchFailed {

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod databases;
+pub mod kafka;
 
 use std::process::Child;
 use std::thread;
@@ -126,4 +127,21 @@ impl spate::prelude::StreamingListener for InputErrors {
     fn on_input_error(&self, _: spate::streaming::StreamId, message: &str) {
         self.0.lock().unwrap().push(message.to_string());
     }
+}
+
+/// The child processes of `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    out
 }

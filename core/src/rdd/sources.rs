@@ -98,3 +98,53 @@ impl<T: Data> RddOp<T> for ObjectFiles {
         Ok(PartitionIter::new(records.into_iter()))
     }
 }
+
+/// An external system's data as an RDD's partitions: what [`Context::source`] reads. Each
+/// process that runs a task calls `compute` itself (an executor, in cluster mode), so a source
+/// holds what names its data (offset ranges, keys), never the data.
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::{Context, PartitionIter, Result, Source};
+/// /// Partition `i` holds `i * 10 .. i * 10 + 3`.
+/// struct Tens;
+/// impl Source<u64> for Tens {
+///     fn num_partitions(&self) -> usize { 2 }
+///     fn compute(&self, partition: usize) -> Result<PartitionIter<u64>> {
+///         let start = partition as u64 * 10;
+///         Ok(PartitionIter::new(start..start + 3))
+///     }
+///     fn identity(&self) -> String { "tens".into() }
+/// }
+/// let ctx = Context::local(2).unwrap();
+/// assert_eq!(ctx.source("tens", Tens).collect().unwrap(), [0, 1, 2, 10, 11, 12]);
+/// ```
+pub trait Source<T>: Send + Sync + 'static {
+    /// How many partitions the RDD has.
+    fn num_partitions(&self) -> usize;
+    /// Reads partition `partition` (in the task that computes it). An error fails the task
+    /// attempt, which is retried up to `spate.task.maxFailures`.
+    fn compute(&self, partition: usize) -> Result<PartitionIter<T>>;
+    /// What names this source's data, equal in every process that built the same graph (it
+    /// is part of a cluster job's fingerprint): e.g. the offset ranges it reads.
+    fn identity(&self) -> String;
+}
+
+/// A [`Source`] as an RDD operation.
+pub(crate) struct External<S>(pub(crate) S);
+
+impl<T: Data, S: Source<T>> RddOp<T> for External<S> {
+    fn num_partitions(&self) -> usize {
+        self.0.num_partitions()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+    fn compute(&self, partition: usize, _tc: &TaskContext) -> Result<PartitionIter<T>> {
+        self.0.compute(partition)
+    }
+    fn identity(&self) -> String {
+        self.0.identity()
+    }
+}

@@ -58,6 +58,7 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
             | Error::InputBlockLost { .. }
             | Error::Cluster { .. }
             | Error::RemoteTask { fatal: true, .. }
+            | Error::Input { fatal: true, .. }
     )
 }
 

@@ -248,7 +248,7 @@ impl<T: Data> FileStreamOp<T> {
 }
 
 /// Reports an unreadable input: a warning, the listeners, the count.
-fn report(shared: &Shared, stream: StreamId, message: &str) {
+pub(crate) fn report(shared: &Shared, stream: StreamId, message: &str) {
     tracing::warn!("{stream}: {message}");
     shared.count_input_error();
     shared.post(crate::listener::Event::InputError(

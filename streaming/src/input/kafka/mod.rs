@@ -1,11 +1,47 @@
 //! Kafka, read as Spark's direct stream reads it: no receiver; each batch is a set of offset
-//! ranges, one per partition of the subscribed topics, in the driver checkpoint, so a batch can be
-//! rebuilt exactly after any failure.
+//! ranges, one per partition of the subscribed topics, in the driver checkpoint, so a batch can
+//! be rebuilt exactly after any failure.
 //!
-//! This module holds what a batch's ranges are made of: [`OffsetRange`] and the rate limits
-//! that bound them ([`KafkaRateLimits::max_messages`], with Spark's semantics). Reading the
-//! ranges from a broker is issue 18's next step.
+//! - `ranges`: [`OffsetRange`] and the rate limits that bound a batch's ranges
+//!   ([`KafkaRateLimits::max_messages`], Spark's semantics and test vectors).
+//! - `params`: [`KafkaParams`] — brokers, where a stream starts ([`StartingOffsets`], explicit
+//!   offsets), what an offset no longer in the log does ([`OnOutOfRange`]).
+//! - `client`: a blocking face over `rskafka` (one small runtime per stream and process,
+//!   every request bounded by `spate.streaming.kafka.requestTimeout`).
+//! - `stream`: [`KafkaStream`] — the driver allocates each batch's ranges (partitions and
+//!   their earliest/latest offsets, looked up in parallel; new partitions picked up), the RDD
+//!   reads them (one task per range, long ranges cut by `maxRecordsPerTask`, fetches sized to
+//!   what is left of the range); backpressure's estimator sets the stream's rate, split by lag.
+//! - `record`: [`KafkaRecord`], its key and value the client's buffers, shared.
+//!
+//! Where offsets are kept, and what each gives:
+//! - **the checkpoint** (`ssc.checkpoint(dir)`): a restarted driver replays the batches it had
+//!   generated with the same ranges and goes on from there; outputs must be idempotent (a batch
+//!   may be written twice);
+//! - **the database, in the results' transaction** (`spate_sql::Sink::keep_kafka_offsets`):
+//!   each batch's rows and its ranges' ends commit together; a restarted job starts from the
+//!   offsets the database holds (`Sink::committed_kafka_offsets` →
+//!   [`KafkaParams::from_offsets`]): exactly once end to end, with or without a checkpoint.
 
+mod client;
+mod params;
 mod ranges;
+mod record;
+mod stream;
 
+use std::time::Duration;
+
+pub use params::{KafkaParams, OnOutOfRange, StartingOffsets};
 pub use ranges::{KafkaRateLimits, OffsetRange, TopicPartition};
+pub use record::KafkaRecord;
+pub use stream::KafkaStream;
+
+/// The `spate.streaming.kafka.*` settings, read once with the context's.
+#[derive(Clone, Debug)]
+pub(crate) struct KafkaSettings {
+    pub(crate) max_rate_per_partition: Option<u64>,
+    pub(crate) min_rate_per_partition: u64,
+    pub(crate) max_records_per_task: u64,
+    pub(crate) request_timeout: Duration,
+    pub(crate) fetch_max_wait: Duration,
+}

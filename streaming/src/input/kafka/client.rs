@@ -1,0 +1,284 @@
+//! A blocking face over the `rskafka` client: one small tokio runtime per stream and process,
+//! connected on first use, every request bounded by `spate.streaming.kafka.requestTimeout`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rskafka::client::error::{Error as ClientError, ProtocolError};
+use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::client::{Client, ClientBuilder};
+
+use super::ranges::{OffsetRange, TopicPartition};
+use super::record::KafkaRecord;
+
+/// Why a request failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The broker could not be reached or answered with a passing error: try again later.
+    Transient(String),
+    /// The offsets asked for are not in the log (deleted by retention, or truncated): asking
+    /// again cannot help.
+    OutOfRange(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Transient(m) | Failure::OutOfRange(m) => f.write_str(m),
+        }
+    }
+}
+
+fn classify(e: ClientError) -> Failure {
+    match e {
+        ClientError::ServerError {
+            protocol_error: ProtocolError::OffsetOutOfRange,
+            ..
+        } => Failure::OutOfRange(e.to_string()),
+        e => Failure::Transient(e.to_string()),
+    }
+}
+
+/// A runtime shut down without waiting (dropping a runtime inside another would panic).
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The Kafka connection of one direct stream in one process.
+pub(crate) struct KafkaClient {
+    brokers: Vec<String>,
+    client_id: String,
+    timeout: Duration,
+    fetch_max_wait: Duration,
+    runtime: OnceLock<std::io::Result<Runtime>>,
+    client: Mutex<Option<Arc<Client>>>,
+    partitions: Mutex<HashMap<TopicPartition, Arc<PartitionClient>>>,
+}
+
+impl KafkaClient {
+    pub(crate) fn new(
+        brokers: Vec<String>,
+        client_id: String,
+        timeout: Duration,
+        fetch_max_wait: Duration,
+    ) -> KafkaClient {
+        KafkaClient {
+            brokers,
+            client_id,
+            timeout,
+            fetch_max_wait,
+            runtime: OnceLock::new(),
+            client: Mutex::new(None),
+            partitions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn brokers(&self) -> String {
+        self.brokers.join(",")
+    }
+
+    /// Runs `f` to completion on this client's runtime, for at most the request timeout.
+    fn run<R>(
+        &self,
+        what: &str,
+        f: impl Future<Output = Result<R, Failure>>,
+    ) -> Result<R, Failure> {
+        let rt = self.runtime.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("spate-kafka")
+                .enable_all()
+                .build()
+                .map(|rt| Runtime(Some(rt)))
+        });
+        let rt = match rt {
+            Ok(Runtime(Some(rt))) => rt,
+            Ok(Runtime(None)) => return Err(Failure::Transient("the runtime is gone".into())),
+            Err(e) => {
+                return Err(Failure::Transient(format!(
+                    "cannot start the Kafka client's runtime: {e}"
+                )));
+            }
+        };
+        let timeout = self.timeout;
+        rt.block_on(async {
+            match tokio::time::timeout(timeout, f).await {
+                Ok(r) => r,
+                Err(_) => Err(Failure::Transient(format!(
+                    "{what}: no answer from {} within {timeout:?} (spate.streaming.kafka.requestTimeout)",
+                    self.brokers()
+                ))),
+            }
+        })
+    }
+
+    async fn client(&self) -> Result<Arc<Client>, Failure> {
+        if let Some(c) = self.client.lock().clone() {
+            return Ok(c);
+        }
+        let backoff = rskafka::BackoffConfig {
+            init_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(500),
+            base: 2.0,
+            deadline: Some(self.timeout),
+        };
+        let client = ClientBuilder::new(self.brokers.clone())
+            .client_id(self.client_id.as_str())
+            .backoff_config(backoff)
+            .build()
+            .await
+            .map_err(|e| {
+                Failure::Transient(format!("cannot connect to {}: {e}", self.brokers()))
+            })?;
+        let client = Arc::new(client);
+        *self.client.lock() = Some(Arc::clone(&client));
+        Ok(client)
+    }
+
+    async fn partition(&self, tp: &TopicPartition) -> Result<Arc<PartitionClient>, Failure> {
+        if let Some(p) = self.partitions.lock().get(tp).cloned() {
+            return Ok(p);
+        }
+        let client = self.client().await?;
+        let p = client
+            .partition_client(tp.topic.clone(), tp.partition, UnknownTopicHandling::Error)
+            .await
+            .map_err(classify)?;
+        let p = Arc::new(p);
+        self.partitions.lock().insert(tp.clone(), Arc::clone(&p));
+        Ok(p)
+    }
+
+    /// The partitions of `topics` that exist, and the topics that do not.
+    pub(crate) fn partitions_of(
+        &self,
+        topics: &[String],
+    ) -> Result<(Vec<TopicPartition>, Vec<String>), Failure> {
+        self.run("listing topics", async {
+            let client = self.client().await?;
+            let listed = client.list_topics().await.map_err(classify)?;
+            let mut found = Vec::new();
+            let mut missing = Vec::new();
+            for topic in topics {
+                match listed.iter().find(|t| &t.name == topic) {
+                    Some(t) => found.extend(
+                        t.partitions
+                            .iter()
+                            .map(|p| TopicPartition::new(topic.clone(), *p)),
+                    ),
+                    None => missing.push(topic.clone()),
+                }
+            }
+            found.sort();
+            Ok((found, missing))
+        })
+    }
+
+    /// Each partition's earliest and latest offsets (latest: the offset the next record gets).
+    pub(crate) fn offsets(
+        &self,
+        tps: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, (i64, i64)>, Failure> {
+        self.run("looking up offsets", async {
+            let lookups = tps.iter().map(|tp| async move {
+                let p = self.partition(tp).await?;
+                let earliest = p.get_offset(OffsetAt::Earliest).await.map_err(classify)?;
+                let latest = p.get_offset(OffsetAt::Latest).await.map_err(classify)?;
+                Ok::<_, Failure>((tp.clone(), (earliest, latest)))
+            });
+            futures_util::future::join_all(lookups)
+                .await
+                .into_iter()
+                .collect()
+        })
+    }
+
+    /// Every record of `range`, in offset order. Fetches are sized to what is left of the
+    /// range (from the bytes per record seen so far), so a range is a few round trips.
+    pub(crate) fn fetch(&self, range: &OffsetRange) -> Result<Vec<KafkaRecord>, Failure> {
+        let tp = range.topic_partition();
+        let max_wait = self.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32;
+        self.run(&format!("reading {range}"), async {
+            let p = self.partition(&tp).await?;
+            let topic: Arc<str> = Arc::from(range.topic.as_str());
+            let mut out = Vec::with_capacity(range.count().min(1 << 20) as usize);
+            let mut offset = range.from;
+            let mut bytes_per_record = 256.0f64;
+            let mut empty = 0;
+            while offset < range.until {
+                let left = (range.until - offset) as f64;
+                let want = (left * bytes_per_record * 1.1 + 1024.0)
+                    .clamp(64.0 * 1024.0, 32.0 * 1024.0 * 1024.0) as i32;
+                let (records, high_watermark) = p
+                    .fetch_records(offset, 1..want, max_wait)
+                    .await
+                    .map_err(classify)?;
+                let (before, mut bytes) = (out.len(), 0usize);
+                for r in records {
+                    if r.offset < offset {
+                        continue;
+                    }
+                    if r.offset >= range.until {
+                        break;
+                    }
+                    offset = r.offset + 1;
+                    bytes += r.record.approximate_size();
+                    out.push(KafkaRecord::new(&topic, range.partition, r));
+                }
+                let got = out.len() - before;
+                if got == 0 {
+                    // Ranges end at offsets the broker said exist: an empty answer is a gap
+                    // (compaction, transaction markers) only if the log moved past it.
+                    empty += 1;
+                    if high_watermark >= range.until || empty >= 3 {
+                        if empty >= 3 {
+                            return Err(Failure::Transient(format!(
+                                "{tp}: the broker returned no records at offset {offset} three times (its high watermark is {high_watermark}); the range {range} cannot be read whole"
+                            )));
+                        }
+                        continue;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                } else {
+                    empty = 0;
+                    bytes_per_record = (bytes as f64 / got as f64).max(16.0);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_broker_is_a_bounded_transient_failure() {
+        // A port nothing listens on: refused at once, retried until the timeout.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let c = KafkaClient::new(
+            vec![format!("127.0.0.1:{port}")],
+            "test".into(),
+            Duration::from_millis(300),
+            Duration::from_millis(10),
+        );
+        let started = std::time::Instant::now();
+        let e = c.partitions_of(&["t".into()]).unwrap_err();
+        assert!(matches!(e, Failure::Transient(_)), "{e}");
+        assert!(e.to_string().contains(&port.to_string()), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
