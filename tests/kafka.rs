@@ -316,6 +316,46 @@ fn a_restarted_driver_goes_on_from_the_checkpointed_offsets() {
     ssc.stop(StopOptions::default()).unwrap();
 }
 
+#[test]
+fn offsets_committed_to_a_consumer_group_are_where_the_next_run_starts() {
+    let broker = Broker::start();
+    broker.create_topic("t", 2);
+    let mut rng = StdRng::seed_from_u64(9);
+    let (mut first, mut second) = (BTreeMap::new(), BTreeMap::new());
+    broker.produce("t", 0, &lines(&mut rng, 10, &mut first));
+    let run = |expected: &BTreeMap<String, u64>| {
+        let (clock, ssc, done) = manual(&[]);
+        let params = KafkaParams::new(&broker.address())
+            .starting_offsets(StartingOffsets::Earliest)
+            .group_id("word-count");
+        let stream = ssc.kafka_direct_stream(params, &["t"]).unwrap();
+        let seen = count_words(&stream);
+        let commit = stream.clone();
+        stream
+            .foreach_rdd(move |_, t| {
+                commit
+                    .commit_offsets(t)
+                    .map_err(|e| spate::core::Error::Output(Box::new(e)))
+            })
+            .unwrap();
+        ssc.start().unwrap();
+        step(&clock, &done, 1);
+        assert_eq!(&totals(&seen), expected);
+        ssc.stop(StopOptions::default()).unwrap();
+    };
+    run(&first);
+    broker.produce("t", 1, &lines(&mut rng, 5, &mut second));
+    // The group's offsets say where the first run stopped: only the new records.
+    run(&second);
+    // Without a group there is nothing to commit to: a clear error.
+    let (_, ssc, _) = manual(&[]);
+    let s = ssc
+        .kafka_direct_stream(KafkaParams::new(&broker.address()), &["t"])
+        .unwrap();
+    let err = s.commit_offsets(Time::from_millis(1000)).unwrap_err();
+    assert!(err.to_string().contains("group_id"), "{err}");
+}
+
 fn kafka_counts(pg: &PgServer) -> BTreeMap<String, u64> {
     pg.client()
         .query(

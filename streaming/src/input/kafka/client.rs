@@ -202,6 +202,30 @@ impl KafkaClient {
         })
     }
 
+    /// Commits `offsets` (next offsets to read) as consumer group `group`'s.
+    pub(crate) fn commit_group(
+        &self,
+        group: &str,
+        offsets: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<(), Failure> {
+        self.run(
+            "committing offsets",
+            super::group::commit(&self.brokers, group, &self.client_id, offsets),
+        )
+    }
+
+    /// Consumer group `group`'s committed next offsets of `partitions` (where it has one).
+    pub(crate) fn group_offsets(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>, Failure> {
+        self.run(
+            "reading committed offsets",
+            super::group::fetch(&self.brokers, group, &self.client_id, partitions),
+        )
+    }
+
     /// Every record of `range`, in offset order. Fetches are sized to what is left of the
     /// range (from the bytes per record seen so far), so a range is a few round trips.
     pub(crate) fn fetch(&self, range: &OffsetRange) -> Result<Vec<KafkaRecord>, Failure> {

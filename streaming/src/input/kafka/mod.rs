@@ -13,17 +13,24 @@
 //!   reads them (one task per range, long ranges cut by `maxRecordsPerTask`, fetches sized to
 //!   what is left of the range); backpressure's estimator sets the stream's rate, split by lag.
 //! - `record`: [`KafkaRecord`], its key and value the client's buffers, shared.
+//! - `group`: a consumer group's committed offsets over Kafka's wire protocol (`rskafka` has
+//!   no group API): `FindCoordinator`, `OffsetCommit`, `OffsetFetch`.
 //!
 //! Where offsets are kept, and what each gives:
 //! - **the checkpoint** (`ssc.checkpoint(dir)`): a restarted driver replays the batches it had
 //!   generated with the same ranges and goes on from there; outputs must be idempotent (a batch
 //!   may be written twice);
+//! - **Kafka, as a consumer group's offsets** ([`KafkaParams::group_id`], then
+//!   [`KafkaStream::commit_offsets`] after the batch's output): a restarted job starts from the
+//!   group's committed offsets; a crash between output and commit repeats that batch's output
+//!   (at least once);
 //! - **the database, in the results' transaction** (`spate_sql::Sink::keep_kafka_offsets`):
 //!   each batch's rows and its ranges' ends commit together; a restarted job starts from the
 //!   offsets the database holds (`Sink::committed_kafka_offsets` →
 //!   [`KafkaParams::from_offsets`]): exactly once end to end, with or without a checkpoint.
 
 mod client;
+mod group;
 mod params;
 mod ranges;
 mod record;

@@ -58,6 +58,7 @@ pub struct KafkaParams {
     pub(crate) starting: StartingOffsets,
     pub(crate) from: BTreeMap<TopicPartition, i64>,
     pub(crate) on_out_of_range: OnOutOfRange,
+    pub(crate) group_id: Option<String>,
 }
 
 impl KafkaParams {
@@ -80,6 +81,7 @@ impl KafkaParams {
             starting: StartingOffsets::default(),
             from: BTreeMap::new(),
             on_out_of_range: OnOutOfRange::default(),
+            group_id: None,
         }
     }
 
@@ -136,6 +138,21 @@ impl KafkaParams {
         self
     }
 
+    /// A consumer group (Kafka's `group.id`) whose committed offsets the stream starts from
+    /// (partitions it has none for start as [`KafkaParams::starting_offsets`] says; explicit
+    /// offsets win), and to which [`crate::kafka::KafkaStream::commit_offsets`] commits. The
+    /// stream is the group's only consumer: use a group of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _ = spate_streaming::kafka::KafkaParams::new("h:9092").group_id("word-count");
+    /// ```
+    pub fn group_id(mut self, group: &str) -> KafkaParams {
+        self.group_id = Some(group.to_string());
+        self
+    }
+
     /// The client id the brokers see (default `spate`).
     ///
     /// # Examples
@@ -173,6 +190,13 @@ impl KafkaParams {
             return Err(format!(
                 "{t:?} is not a topic name (1 to 249 of letters, digits, '.', '_', '-')"
             ));
+        }
+        if self
+            .group_id
+            .as_ref()
+            .is_some_and(|g| g.is_empty() || g.len() > 255)
+        {
+            return Err("a group id has 1 to 255 bytes".into());
         }
         if let Some((tp, o)) = self.from.iter().find(|(_, o)| **o < 0) {
             return Err(format!("starting offset {o} of {tp} is negative"));

@@ -66,6 +66,7 @@ pub(crate) struct KafkaInput {
     starting: StartingOffsets,
     from: BTreeMap<TopicPartition, i64>,
     on_out_of_range: OnOutOfRange,
+    group_id: Option<String>,
     limits: KafkaRateLimits,
     max_per_task: u64,
     batch_ms: u64,
@@ -111,6 +112,21 @@ impl KafkaInput {
             Ok(o) => o,
             Err(e) => return self.unreachable(e),
         };
+        // At the first look, a consumer group's committed offsets (explicit ones win).
+        let committed = match &self.group_id {
+            Some(group) if self.state.lock().next.is_empty() => {
+                let unknown: Vec<TopicPartition> = tps
+                    .iter()
+                    .filter(|tp| !self.from.contains_key(tp))
+                    .cloned()
+                    .collect();
+                match self.client.group_offsets(group, &unknown) {
+                    Ok(c) => c,
+                    Err(e) => return self.unreachable(e),
+                }
+            }
+            _ => BTreeMap::new(),
+        };
         let mut st = self.state.lock();
         if std::mem::take(&mut st.unreachable) {
             tracing::info!(
@@ -125,7 +141,7 @@ impl KafkaInput {
             if st.next.contains_key(tp) {
                 continue;
             }
-            let start = match self.from.get(tp) {
+            let start = match self.from.get(tp).or(committed.get(tp)) {
                 Some(o) => *o,
                 // A partition added while running starts at its beginning: nothing is lost.
                 None if !first_look => *earliest,
@@ -510,6 +526,61 @@ impl KafkaStream {
         self.input.ranges_of(time)
     }
 
+    /// Commits batch `time`'s range ends as the consumer group's offsets
+    /// ([`KafkaParams::group_id`]) — Spark's `commitAsync`: call it in the batch's last output
+    /// operation, after the output, so a restarted job starts after what was output. A crash
+    /// between output and commit repeats the batch's output (at least once). In an executor of
+    /// a cluster application it does nothing (the driver commits).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use spate_streaming::StreamingContext;
+    /// use spate_streaming::kafka::KafkaParams;
+    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[2]"), std::time::Duration::from_secs(1))?;
+    /// let stream = ssc.kafka_direct_stream(KafkaParams::new("127.0.0.1:9092").group_id("counts"), &["events"])?;
+    /// let commit = stream.clone();
+    /// stream.foreach_rdd(move |rdd, t| {
+    ///     rdd.count()?; // the output
+    ///     commit.commit_offsets(t).map_err(|e| spate_core::Error::Output(Box::new(e)))
+    /// })?;
+    /// # Ok::<(), spate_streaming::Error>(())
+    /// ```
+    pub fn commit_offsets(&self, time: Time) -> crate::Result<()> {
+        let input = &self.input;
+        if !input.ctx.is_driver() {
+            return Ok(());
+        }
+        let Some(group) = &input.group_id else {
+            return Err(crate::Error::Kafka {
+                message: "commit_offsets needs a consumer group: KafkaParams::group_id(\"...\")"
+                    .into(),
+            });
+        };
+        let Some(ranges) = input.ranges_of(time) else {
+            return Err(crate::Error::Kafka {
+                message: format!(
+                    "the batch of {time} is not known (any more): commit from the batch's own output operation"
+                ),
+            });
+        };
+        let offsets: BTreeMap<TopicPartition, i64> = ranges
+            .iter()
+            .map(|r| (r.topic_partition(), r.until))
+            .collect();
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        input
+            .client
+            .commit_group(group, &offsets)
+            .map_err(|e| crate::Error::Kafka {
+                message: format!(
+                    "cannot commit the offsets of the batch of {time} for group {group:?} ({e}); the next commit covers them"
+                ),
+            })
+    }
+
     /// The stream as a plain [`DStream`].
     ///
     /// # Examples
@@ -574,6 +645,7 @@ impl crate::StreamingContext {
             starting: params.starting,
             from: params.from,
             on_out_of_range: params.on_out_of_range,
+            group_id: params.group_id,
             limits: KafkaRateLimits {
                 max_rate_per_partition: s.kafka.max_rate_per_partition,
                 per_partition: BTreeMap::new(),
