@@ -278,6 +278,69 @@ def cluster(args):
           f"| {results['local-cluster[2,1]']['max_lines_per_sec']:,} lines/s | {ratio:.2f}x |")
 
 
+def find_tansu():
+    """The Kafka-compatible broker the Kafka row reads from (.ci/run installs it)."""
+    cargo_bin = os.path.join(os.environ.get("CARGO_HOME", os.path.expanduser("~/.cargo")), "bin")
+    for d in os.environ.get("PATH", "").split(os.pathsep) + [cargo_bin]:
+        path = os.path.join(d, "tansu")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def kafka_row(lines, seconds):
+    """Records/s through the word count from Kafka: `lines` records (a line each) produced
+    into a 2-partition topic of a tansu broker on this machine (SQLite storage), then read by
+    the benchmark job's Kafka direct stream from the earliest offsets, 1 s batches, no rate
+    limit. The rate is the records counted over the processing time of the batches that read
+    them (the broker's reads included)."""
+    tansu = find_tansu()
+    if tansu is None:
+        return None, "tansu is not installed (cargo install --locked tansu --version 0.6.0 --features libsql)"
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"tcp://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="spate-bench-kafka-") as d:
+        broker = subprocess.Popen([tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                                   "--storage-engine", "sqlite://tansu.db"], cwd=d,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.time() > deadline or broker.poll() is not None:
+                        return None, "tansu did not start"
+                    time.sleep(0.05)
+            produced = subprocess.run([GEN, "--kafka", f"127.0.0.1:{port}", "--topic", "words",
+                                       "--partitions", "2", "--lines", str(lines)],
+                                      capture_output=True, text=True, timeout=900)
+            m = re.search(r"SENT lines=(\d+) words=\d+ seconds=([\d.]+)", produced.stdout)
+            if not m:
+                return None, f"producing failed: {produced.stderr.strip()[:300]}"
+            env = dict(os.environ, SPATE_MASTER="local[2]", RUST_LOG="error",
+                       SPATE_BENCH_KAFKA=f"127.0.0.1:{port}/words")
+            env["SPATE_CONF_spate.streaming.backpressure.enabled"] = "false"
+            job = subprocess.run([JOB, "127.0.0.1", "1", "1000", str(seconds)], capture_output=True,
+                                 text=True, env=env, timeout=seconds + 120)
+        finally:
+            broker.kill()
+            broker.wait()
+    batches = [(int(b[1]), int(b[2]), float(b[4])) for b in BATCH_RE.findall(job.stdout)]
+    read = [b for b in batches if b[0] > 0]
+    records = sum(b[0] for b in read)
+    words = sum(b[1] for b in read)
+    proc_s = sum(b[2] for b in read) / 1000
+    return {"lines": lines, "produce_lines_per_sec": int(m.group(1)) / max(1e-9, float(m.group(2))),
+            "records_read": records, "exact": records == lines and words == 10 * lines,
+            "batches_reading": len(read), "processing_s": proc_s,
+            "records_per_sec": records / max(1e-9, proc_s)}, None
+
+
 SPARK_JOB_SRC = os.path.join(ROOT, "..", "shared", "bench", "spark", "WordCountBench.java")
 SPARK_RE = re.compile(r"BATCH time=(\d+) records=(\d+) sched=(\d+) proc=(\d+) total=(\d+)")
 
@@ -383,6 +446,8 @@ def main():
                     help="60 s latency and flood runs (issue 17's targets are stated over 60 s)")
     ap.add_argument("--cluster", action="store_true",
                     help="only the cluster row: local-cluster[2,1] against local[2]")
+    ap.add_argument("--kafka", action="store_true",
+                    help="only the Kafka row: a 2M-record backlog through the word count, and the ceiling")
     ap.add_argument("--ui-overhead", action="store_true",
                     help="only the UI's cost: the flooded 1 s word count with the UI on and off")
     ap.add_argument("--repeats", type=int, default=3)
@@ -412,6 +477,14 @@ def main():
     ceiling = float(re.search(r"lines_per_sec=(\d+)", out).group(1))
     results["ceiling_lines_per_sec"] = ceiling
     log(f"  {ceiling:,.0f} lines/s")
+
+    if args.kafka:
+        kafka, why = kafka_row(2_000_000, 30)
+        if not kafka:
+            sys.exit(f"Kafka row not measured: {why}")
+        print(json.dumps(dict(kafka, ceiling_lines_per_sec=ceiling,
+                              ratio_to_ceiling=kafka["records_per_sec"] / ceiling), indent=2))
+        return 0 if kafka["exact"] else 1
 
     log("== correctness: 2,000,000 lines at 1M lines/s, 1 s batches")
     run = run_job(1_000_000, 1000, 5, lines=2_000_000, track="w0,w1,w9")
@@ -519,6 +592,14 @@ def main():
     within = converged_within(conv["batches"][:-1], confirmed) if confirmed else None
     results["backpressure_convergence"]["batches_to_within_10pct"] = within
     log(f"  converged to within 10% of {confirmed:,} lines/s after {within} batches")
+    log("== Kafka: a 2,000,000-record backlog of a 2-partition topic (tansu) through the word count")
+    kafka, why = kafka_row(2_000_000, 30)
+    results["kafka"] = kafka if kafka else {"not_measured": why}
+    if kafka:
+        log(f"  {kafka['records_per_sec']:,.0f} records/s over {kafka['batches_reading']} batches "
+            f"({'exact' if kafka['exact'] else 'WRONG'}); produced at {kafka['produce_lines_per_sec']:,.0f}/s")
+    else:
+        log(f"  not measured: {why}")
     spark = None
     if args.with_spark:
         setup, why = spark_setup()
@@ -582,6 +663,11 @@ def main():
         rows.append(f"| {c['seconds']:.0f} s at {c['rate']:,} lines/s, 1 s batches | "
                     f"{'keeps up' if c['ok'] else 'falls behind'} ({c['why']}), "
                     f"RSS {c['rss_mib_first_third']:.0f} → {c['rss_mib_last_third']:.0f} MiB | — | — |")
+    if kafka:
+        rows.append(f"| Kafka direct stream, 1 s batches: a 2M-record backlog (2 partitions, tansu on this machine) "
+                    f"through the word count | {kafka['records_per_sec']:,.0f} records/s of processing "
+                    f"({kafka['records_per_sec'] / ceiling:.0%} of the socket ceiling), "
+                    f"{'exact' if kafka['exact'] else 'WRONG'} | — | — |")
     rows.append(f"| hand-written ceiling (1 thread) | {ceiling:,.0f} lines/s | — | — |")
     rows.append(f"| correctness at 2M lines | {'exact' if correct else 'WRONG'} | — | — |")
     print(f"\nStreaming benchmark, {results['date']}, {results['machine']} "
