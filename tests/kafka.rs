@@ -208,10 +208,12 @@ fn offsets_no_longer_in_the_log_fail_the_batch_or_are_skipped_and_reported() {
 }
 
 #[test]
-fn a_missing_topic_is_reported_and_read_once_it_exists() {
+fn a_missing_topic_is_reported_and_read_from_its_first_record_once_it_exists() {
     let broker = Broker::start();
     let (clock, ssc, done) = manual(&[]);
-    let params = KafkaParams::new(&broker.address()).starting_offsets(StartingOffsets::Earliest);
+    // Starting at the latest offsets applies to what is there at the first batch: a topic
+    // that appears later is read from its first record.
+    let params = KafkaParams::new(&broker.address());
     let seen = count_words(&ssc.kafka_direct_stream(params, &["later"]).unwrap());
     ssc.start().unwrap();
     step(&clock, &done, 1);
@@ -446,6 +448,8 @@ fn on_a_local_cluster_executors_read_the_ranges_and_a_lost_executor_s_ranges_are
             .env("SPATE_AUTH_SECRET", "kafka-test-secret-0123456789")
             .env("SPATE_CONF_spate.local.dir", local.path())
             .env("SPATE_CONF_spate.ui.enabled", "false")
+            // The driver logs each executor's registration, with its pid.
+            .env("RUST_LOG", "warn,spate_core::cluster=info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -453,10 +457,31 @@ fn on_a_local_cluster_executors_read_the_ranges_and_a_lost_executor_s_ranges_are
     );
     let mut rng = StdRng::seed_from_u64(11);
     let mut expected = BTreeMap::new();
-    let executors = || children(app.0.id());
+    let driver_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    // The pids of the executors that registered.
+    let registered = || -> Vec<u32> {
+        driver_log()
+            .lines()
+            .filter(|l| l.contains("registered"))
+            .filter_map(|l| {
+                l.split("pid ")
+                    .nth(1)?
+                    .split([',', ')'])
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    };
     assert!(
-        wait_for(60, || executors().len() == 2),
-        "two executors start"
+        wait_for(60, || registered().len() == 2),
+        "two executors register\n{}",
+        driver_log()
+    );
+    assert!(
+        registered()
+            .iter()
+            .all(|p| children(app.0.id()).contains(p))
     );
     for round in 0..30 {
         for p in 0..3 {
@@ -464,20 +489,16 @@ fn on_a_local_cluster_executors_read_the_ranges_and_a_lost_executor_s_ranges_are
         }
         if round == 10 {
             // An executor dies while batches read: its ranges are read again by the other.
-            let victim = executors()[0];
+            let victim = registered()[0];
             nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(victim as i32),
                 nix::sys::signal::Signal::SIGKILL,
             )
             .unwrap();
-            let reported = || {
-                std::fs::read_to_string(&log)
-                    .is_ok_and(|l| l.contains("executor") && l.contains("lost"))
-            };
             assert!(
-                wait_for(30, reported),
+                wait_for(30, || driver_log().contains(" lost: ")),
                 "the loss of executor process {victim} is reported\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
+                driver_log()
             );
         }
         thread::sleep(Duration::from_millis(100));

@@ -47,6 +47,9 @@ struct Positions {
     unreachable: bool,
     /// Topics said to be missing.
     missing: Vec<String>,
+    /// Whether the broker was asked for offsets once: partitions that appear after that (new
+    /// topics, added partitions) start at their first record whatever the starting offsets.
+    looked: bool,
 }
 
 /// The direct stream's part of the driver checkpoint.
@@ -114,7 +117,7 @@ impl KafkaInput {
         };
         // At the first look, a consumer group's committed offsets (explicit ones win).
         let committed = match &self.group_id {
-            Some(group) if self.state.lock().next.is_empty() => {
+            Some(group) if !self.state.lock().looked => {
                 let unknown: Vec<TopicPartition> = tps
                     .iter()
                     .filter(|tp| !self.from.contains_key(tp))
@@ -136,7 +139,7 @@ impl KafkaInput {
             );
         }
         // Partitions seen for the first time (at start, or added to a topic later).
-        let first_look = st.next.is_empty();
+        let first_look = !std::mem::replace(&mut st.looked, true);
         for (tp, (earliest, latest)) in &offsets {
             if st.next.contains_key(tp) {
                 continue;
@@ -475,6 +478,7 @@ impl StreamOp<KafkaRecord> for KafkaOp {
         st.next = saved.next.into_iter().collect();
         st.batches = saved.batches.into_iter().collect();
         st.replay_through = Some(last_generated);
+        st.looked = true;
         Ok(())
     }
 }
