@@ -141,6 +141,31 @@ fn word_count_from_three_partitions_is_exact_and_batches_keep_the_rate_limit() {
 }
 
 #[test]
+fn a_range_read_in_many_fetches_may_take_longer_than_the_request_timeout() {
+    // The timeout bounds each request, not a range's whole read: 30,000 records in fetches
+    // of at most 64 KiB (~1,000 records, a few ms each) take several request timeouts.
+    let broker = Broker::start();
+    broker.create_topic("t", 1);
+    let mut expected = BTreeMap::new();
+    let mut rng = StdRng::seed_from_u64(2);
+    for _ in 0..3 {
+        broker.produce("t", 0, &lines(&mut rng, 10_000, &mut expected));
+    }
+    let (clock, ssc, done) = manual(&[
+        ("spate.streaming.kafka.requestTimeout", "250ms"),
+        ("spate.streaming.kafka.maxFetchBytes", "64k"),
+    ]);
+    let params = KafkaParams::new(&broker.address()).starting_offsets(StartingOffsets::Earliest);
+    let seen = count_words(&ssc.kafka_direct_stream(params, &["t"]).unwrap());
+    ssc.start().unwrap();
+    let started = std::time::Instant::now();
+    step(&clock, &done, 1);
+    eprintln!("read 30,000 records in {:?}", started.elapsed());
+    assert_eq!(totals(&seen), expected);
+    ssc.stop(StopOptions::default()).unwrap();
+}
+
+#[test]
 fn a_stream_starts_at_the_latest_offsets_or_where_it_is_told() {
     let broker = Broker::start();
     broker.create_topic("t", 1);

@@ -257,6 +257,7 @@ impl Settings {
                     as u64,
                 request_timeout: dur("spate.streaming.kafka.requestTimeout")?,
                 fetch_max_wait: dur("spate.streaming.kafka.fetchMaxWait")?,
+                max_fetch_bytes: conf.get_size("spate.streaming.kafka.maxFetchBytes")?,
             },
         })
     }

@@ -59,6 +59,7 @@ pub(crate) struct KafkaClient {
     client_id: String,
     timeout: Duration,
     fetch_max_wait: Duration,
+    max_fetch_bytes: f64,
     runtime: OnceLock<std::io::Result<Runtime>>,
     client: Mutex<Option<Arc<Client>>>,
     partitions: Mutex<HashMap<TopicPartition, Arc<PartitionClient>>>,
@@ -70,12 +71,14 @@ impl KafkaClient {
         client_id: String,
         timeout: Duration,
         fetch_max_wait: Duration,
+        max_fetch_bytes: u64,
     ) -> KafkaClient {
         KafkaClient {
             brokers,
             client_id,
             timeout,
             fetch_max_wait,
+            max_fetch_bytes: max_fetch_bytes.clamp(1024, i32::MAX as u64) as f64,
             runtime: OnceLock::new(),
             client: Mutex::new(None),
             partitions: Mutex::new(HashMap::new()),
@@ -86,12 +89,9 @@ impl KafkaClient {
         self.brokers.join(",")
     }
 
-    /// Runs `f` to completion on this client's runtime, for at most the request timeout.
-    fn run<R>(
-        &self,
-        what: &str,
-        f: impl Future<Output = Result<R, Failure>>,
-    ) -> Result<R, Failure> {
+    /// Runs `f` to completion on this client's runtime (each request in it bounded by
+    /// [`KafkaClient::bounded`]).
+    fn run<R>(&self, f: impl Future<Output = Result<R, Failure>>) -> Result<R, Failure> {
         let rt = self.runtime.get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -109,16 +109,23 @@ impl KafkaClient {
                 )));
             }
         };
+        rt.block_on(f)
+    }
+
+    /// One request (with the client's own retries), for at most the request timeout.
+    async fn bounded<R>(
+        &self,
+        what: &str,
+        f: impl Future<Output = Result<R, Failure>>,
+    ) -> Result<R, Failure> {
         let timeout = self.timeout;
-        rt.block_on(async {
-            match tokio::time::timeout(timeout, f).await {
-                Ok(r) => r,
-                Err(_) => Err(Failure::Transient(format!(
-                    "{what}: no answer from {} within {timeout:?} (spate.streaming.kafka.requestTimeout)",
-                    self.brokers()
-                ))),
-            }
-        })
+        match tokio::time::timeout(timeout, f).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Transient(format!(
+                "{what}: no answer from {} within {timeout:?} (spate.streaming.kafka.requestTimeout)",
+                self.brokers()
+            ))),
+        }
     }
 
     async fn client(&self) -> Result<Arc<Client>, Failure> {
@@ -131,14 +138,17 @@ impl KafkaClient {
             base: 2.0,
             deadline: Some(self.timeout),
         };
-        let client = ClientBuilder::new(self.brokers.clone())
-            .client_id(self.client_id.as_str())
-            .backoff_config(backoff)
-            .build()
-            .await
-            .map_err(|e| {
-                Failure::Transient(format!("cannot connect to {}: {e}", self.brokers()))
-            })?;
+        let build = async {
+            ClientBuilder::new(self.brokers.clone())
+                .client_id(self.client_id.as_str())
+                .backoff_config(backoff)
+                .build()
+                .await
+                .map_err(|e| {
+                    Failure::Transient(format!("cannot connect to {}: {e}", self.brokers()))
+                })
+        };
+        let client = self.bounded("connecting", build).await?;
         let client = Arc::new(client);
         *self.client.lock() = Some(Arc::clone(&client));
         Ok(client)
@@ -149,10 +159,14 @@ impl KafkaClient {
             return Ok(p);
         }
         let client = self.client().await?;
-        let p = client
-            .partition_client(tp.topic.clone(), tp.partition, UnknownTopicHandling::Error)
-            .await
-            .map_err(classify)?;
+        let p = self
+            .bounded(&format!("finding the leader of {tp}"), async {
+                client
+                    .partition_client(tp.topic.clone(), tp.partition, UnknownTopicHandling::Error)
+                    .await
+                    .map_err(classify)
+            })
+            .await?;
         let p = Arc::new(p);
         self.partitions.lock().insert(tp.clone(), Arc::clone(&p));
         Ok(p)
@@ -163,9 +177,13 @@ impl KafkaClient {
         &self,
         topics: &[String],
     ) -> Result<(Vec<TopicPartition>, Vec<String>), Failure> {
-        self.run("listing topics", async {
+        self.run(async {
             let client = self.client().await?;
-            let listed = client.list_topics().await.map_err(classify)?;
+            let listed = self
+                .bounded("listing topics", async {
+                    client.list_topics().await.map_err(classify)
+                })
+                .await?;
             let mut found = Vec::new();
             let mut missing = Vec::new();
             for topic in topics {
@@ -188,11 +206,17 @@ impl KafkaClient {
         &self,
         tps: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, (i64, i64)>, Failure> {
-        self.run("looking up offsets", async {
+        self.run(async {
             let lookups = tps.iter().map(|tp| async move {
                 let p = self.partition(tp).await?;
-                let earliest = p.get_offset(OffsetAt::Earliest).await.map_err(classify)?;
-                let latest = p.get_offset(OffsetAt::Latest).await.map_err(classify)?;
+                let what = format!("looking up the offsets of {tp}");
+                let (earliest, latest) = self
+                    .bounded(&what, async {
+                        let earliest = p.get_offset(OffsetAt::Earliest).await.map_err(classify)?;
+                        let latest = p.get_offset(OffsetAt::Latest).await.map_err(classify)?;
+                        Ok((earliest, latest))
+                    })
+                    .await?;
                 Ok::<_, Failure>((tp.clone(), (earliest, latest)))
             });
             futures_util::future::join_all(lookups)
@@ -208,10 +232,10 @@ impl KafkaClient {
         group: &str,
         offsets: &BTreeMap<TopicPartition, i64>,
     ) -> Result<(), Failure> {
-        self.run(
+        self.run(self.bounded(
             "committing offsets",
             super::group::commit(&self.brokers, group, &self.client_id, offsets),
-        )
+        ))
     }
 
     /// Consumer group `group`'s committed next offsets of `partitions` (where it has one).
@@ -220,10 +244,10 @@ impl KafkaClient {
         group: &str,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, i64>, Failure> {
-        self.run(
+        self.run(self.bounded(
             "reading committed offsets",
             super::group::fetch(&self.brokers, group, &self.client_id, partitions),
-        )
+        ))
     }
 
     /// Every record of `range`, in offset order. Fetches are sized to what is left of the
@@ -231,7 +255,7 @@ impl KafkaClient {
     pub(crate) fn fetch(&self, range: &OffsetRange) -> Result<Vec<KafkaRecord>, Failure> {
         let tp = range.topic_partition();
         let max_wait = self.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32;
-        self.run(&format!("reading {range}"), async {
+        self.run(async {
             let p = self.partition(&tp).await?;
             let topic: Arc<str> = Arc::from(range.topic.as_str());
             let mut out = Vec::with_capacity(range.count().min(1 << 20) as usize);
@@ -240,12 +264,16 @@ impl KafkaClient {
             let mut empty = 0;
             while offset < range.until {
                 let left = (range.until - offset) as f64;
-                let want = (left * bytes_per_record * 1.1 + 1024.0)
-                    .clamp(64.0 * 1024.0, 32.0 * 1024.0 * 1024.0) as i32;
-                let (records, high_watermark) = p
-                    .fetch_records(offset, 1..want, max_wait)
-                    .await
-                    .map_err(classify)?;
+                let max = self.max_fetch_bytes;
+                let want = (left * bytes_per_record * 1.1 + 1024.0).clamp(max.min(64.0 * 1024.0), max)
+                    as i32;
+                let (records, high_watermark) = self
+                    .bounded(&format!("reading {tp} at offset {offset}"), async {
+                        p.fetch_records(offset, 1..want, max_wait)
+                            .await
+                            .map_err(classify)
+                    })
+                    .await?;
                 let (before, mut bytes) = (out.len(), 0usize);
                 for r in records {
                     if r.offset < offset {
@@ -298,6 +326,7 @@ mod tests {
             "test".into(),
             Duration::from_millis(300),
             Duration::from_millis(10),
+            4 << 20,
         );
         let started = std::time::Instant::now();
         let e = c.partitions_of(&["t".into()]).unwrap_err();

@@ -51,4 +51,5 @@ pub(crate) struct KafkaSettings {
     pub(crate) max_records_per_task: u64,
     pub(crate) request_timeout: Duration,
     pub(crate) fetch_max_wait: Duration,
+    pub(crate) max_fetch_bytes: u64,
 }

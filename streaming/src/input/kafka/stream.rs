@@ -644,6 +644,7 @@ impl crate::StreamingContext {
                 params.client_id,
                 s.kafka.request_timeout,
                 s.kafka.fetch_max_wait,
+                s.kafka.max_fetch_bytes,
             )),
             topics: topics.iter().map(|t| t.to_string()).collect(),
             starting: params.starting,
