@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -34,11 +34,8 @@ struct Positions {
     failed: BTreeMap<Time, String>,
     /// After a restore: batches up to this time replay their saved ranges.
     replay_through: Option<Time>,
-    /// Whether a batch's ranges were cut short by a rate limit (for backpressure).
-    limited: BTreeMap<Time, bool>,
-    /// The sum of the latest offsets when last looked, and when (records arriving per second).
-    last_latest: Option<(Instant, i64)>,
-    arriving_per_sec: f64,
+    /// What each recent batch was offered (for backpressure).
+    offered: BTreeMap<Time, Offered>,
     /// Backpressure's rate for the whole stream, records/s.
     rate: Option<f64>,
     records: u64,
@@ -50,6 +47,39 @@ struct Positions {
     /// Whether the broker was asked for offsets once: partitions that appear after that (new
     /// topics, added partitions) start at their first record whatever the starting offsets.
     looked: bool,
+}
+
+/// What a batch could have read, for backpressure.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Offered {
+    /// Records in the log past the stream's position when the batch was cut (the lag).
+    available: u64,
+    /// Whether a rate limit cut the batch's ranges short of it.
+    limited: bool,
+}
+
+/// What backpressure's estimator is told of a completed batch: its records and times, whether
+/// the limit held it back (the direct stream's way of being held back), and as its intake
+/// what the log offered (so a backlog lets the limit rise to what processing can do).
+fn observation(
+    info: &crate::listener::BatchInfo,
+    stream: StreamId,
+    batch_ms: u64,
+    offered: Offered,
+) -> BatchObservation {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    BatchObservation {
+        time_ms: info.batch_time.millis(),
+        records: info.stream_records.get(&stream).copied().unwrap_or(0),
+        processing_ms: ms(info.processing_time),
+        scheduling_delay_ms: ms(info.scheduling_delay),
+        held_back_ms: if offered.limited {
+            batch_ms as f64
+        } else {
+            0.0
+        },
+        stored_per_sec: offered.available as f64 * 1000.0 / batch_ms.max(1) as f64,
+    }
 }
 
 /// The direct stream's part of the driver checkpoint.
@@ -155,14 +185,6 @@ impl KafkaInput {
             };
             st.next.insert(tp.clone(), start);
         }
-        let now = Instant::now();
-        let latest_sum: i64 = offsets.values().map(|(_, l)| *l).sum();
-        if let Some((then, before)) = st.last_latest
-            && now > then
-        {
-            st.arriving_per_sec = (latest_sum - before).max(0) as f64 / (now - then).as_secs_f64();
-        }
-        st.last_latest = Some((now, latest_sum));
         // Out of range: the log no longer holds what the stream would read next.
         let mut lost = Vec::new();
         for (tp, (earliest, latest)) in &offsets {
@@ -199,10 +221,13 @@ impl KafkaInput {
                 KafkaRateLimits::clamp(tp, st.next[tp], *latest, max.get(tp).copied())
             })
             .collect();
-        let limited = ranges
-            .iter()
-            .any(|r| r.until < offsets[&r.topic_partition()].1);
-        st.limited.insert(time, limited);
+        let offered = Offered {
+            available: lags.values().sum(),
+            limited: ranges
+                .iter()
+                .any(|r| r.until < offsets[&r.topic_partition()].1),
+        };
+        st.offered.insert(time, offered);
         for r in &ranges {
             st.next.insert(r.topic_partition(), r.until);
         }
@@ -269,7 +294,7 @@ impl InputControl for KafkaInput {
     fn release_through(&self, time: Time) {
         let mut st = self.state.lock();
         let after = time + Duration::from_millis(1);
-        st.limited = st.limited.split_off(&after);
+        st.offered = st.offered.split_off(&after);
         st.failed = st.failed.split_off(&after);
         if !self.keep_batches {
             st.batches = st.batches.split_off(&after);
@@ -295,24 +320,17 @@ impl InputControl for KafkaInput {
         let Some(estimator) = &self.estimator else {
             return;
         };
-        let (limited, arriving, rate) = {
+        let (offered, rate) = {
             let st = self.state.lock();
             (
-                st.limited.get(&info.batch_time).copied().unwrap_or(false),
-                st.arriving_per_sec,
+                st.offered
+                    .get(&info.batch_time)
+                    .copied()
+                    .unwrap_or_default(),
                 st.rate,
             )
         };
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let observed = BatchObservation {
-            time_ms: info.batch_time.millis(),
-            records: info.stream_records.get(&self.stream).copied().unwrap_or(0),
-            processing_ms: ms(info.processing_time),
-            scheduling_delay_ms: ms(info.scheduling_delay),
-            // A range cut by the limit is the direct stream's way of being held back.
-            held_back_ms: if limited { self.batch_ms as f64 } else { 0.0 },
-            stored_per_sec: arriving,
-        };
+        let observed = observation(info, self.stream, self.batch_ms, offered);
         let decision = estimator.lock().observe(&observed, rate);
         let mut st = self.state.lock();
         match decision {
@@ -682,6 +700,41 @@ impl crate::StreamingContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backpressure_hears_the_lag_as_intake_and_a_cut_batch_as_held_back() {
+        let stream = StreamId(3);
+        let info = crate::listener::BatchInfo {
+            batch_time: Time::from_millis(2000),
+            processing_time: Duration::from_millis(900),
+            stream_records: BTreeMap::from([(stream, 500)]),
+            ..Default::default()
+        };
+        let cut = Offered {
+            available: 20_000,
+            limited: true,
+        };
+        let o = observation(&info, stream, 1000, cut);
+        assert_eq!((o.records, o.processing_ms), (500, 900.0));
+        assert_eq!((o.held_back_ms, o.stored_per_sec), (1000.0, 20_000.0));
+        // Loaded (900 ms of 1 s) and held back with a backlog: the limit goes to 90% of what
+        // processing did (500 records in 0.9 s), not to what the limit let through.
+        let mut e = SteadyRateEstimator::new(1000);
+        let RateDecision::Limit(r) = e.observe(&o, Some(500.0)) else {
+            panic!("a loaded, held-back stream is limited")
+        };
+        assert!((r - 0.9 * 500.0 / 0.9).abs() < 1.0, "{r}");
+        let all = observation(
+            &info,
+            stream,
+            1000,
+            Offered {
+                available: 500,
+                limited: false,
+            },
+        );
+        assert_eq!(all.held_back_ms, 0.0);
+    }
 
     #[test]
     fn long_ranges_are_read_by_several_tasks_and_empty_ones_by_none() {
