@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// `Result` with the streaming [`Error`].
 ///

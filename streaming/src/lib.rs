@@ -26,25 +26,20 @@
 //! operation for its job, and queues the batch; an executor runs it, reports the batch's
 //! scheduling delay and processing time to listeners, and releases its RDDs and blocks.
 
-mod checkpoint;
-mod clock;
 mod context;
 mod dstream;
 mod error;
 mod event_time;
 mod input;
 mod listener;
-mod ops;
+mod recovery;
 mod scheduler;
 mod signals;
-mod state;
 pub mod testing;
-mod time;
 mod ui;
-mod window;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{StopOptions, StreamingContext, StreamingState};
+pub use dstream::state::{MapWithStateDStream, State, StateSpec};
 pub use dstream::{DStream, StreamId};
 pub use error::{Error, Result};
 pub use event_time::{EventTimeStream, OutputMode, Window, WindowedEvents};
@@ -57,5 +52,5 @@ pub use input::{RddQueue, ReceiverStats};
 pub use listener::{
     BatchInfo, OutputJobInfo, OutputOperationInfo, ReceiverInfo, StreamingListener,
 };
-pub use state::{MapWithStateDStream, State, StateSpec};
-pub use time::Time;
+pub use scheduler::clock::{Clock, ManualClock, SystemClock};
+pub use scheduler::time::Time;

@@ -16,8 +16,8 @@ use spate_core::{Data, Key, Rdd};
 use super::watermark::LateCount;
 use super::{EventTimeStream, OutputMode, Window};
 use crate::dstream::StreamOp;
-use crate::state::{SelfRef, previous};
-use crate::time::Time;
+use crate::dstream::state::{SelfRef, previous};
+use crate::scheduler::time::Time;
 
 /// How events are assigned to windows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use self::aggregate::{AggregateOp, KeyWindows, LateOp, Merge, Windowing};
 use self::watermark::{Input, LateCount, Policy, SavedInput};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// An event-time window: `start` inclusive, `end` exclusive, in ms since the epoch. Printed as
 /// `[start,end)`.
@@ -460,7 +460,7 @@ impl<T: Data> WindowedEvents<T> {
         let stamped = &self.events.stamped;
         let partitions = stamped.node.shared.ctx.default_parallelism();
         let events = self.events.clone();
-        Ok(crate::state::self_referencing(
+        Ok(crate::dstream::state::self_referencing(
             stamped,
             "event_time_aggregate",
             stamped.node.slide,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use spate_core::Data;
 
 use crate::dstream::DStream;
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// How the watermarks of several inputs combine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

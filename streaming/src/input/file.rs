@@ -34,7 +34,7 @@ use spate_core::{Data, InputFile, OnUnreadable, Rdd, Text};
 
 use crate::context::Shared;
 use crate::dstream::{DStream, StreamId, StreamOp};
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 type Parser<T> = dyn Fn(Text) -> Result<T, String> + Send + Sync;
 

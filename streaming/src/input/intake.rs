@@ -24,9 +24,9 @@ use super::rate::{
     BatchObservation, PidRateEstimator, RateDecision, RateEstimator, RateLimiter,
     SteadyRateEstimator,
 };
-use super::wal::{WalRef, WriteAheadLog};
 use crate::dstream::{StreamId, StreamOp};
-use crate::time::Time;
+use crate::recovery::wal::{WalRef, WriteAheadLog};
+use crate::scheduler::time::Time;
 use serde::{Deserialize, Serialize};
 use spate_core::Result;
 
@@ -578,7 +578,7 @@ impl<T: Data> Intake<T> {
             .map_err(crate::Error::from)
             .and_then(|bytes| {
                 let at = wal.append(&bytes)?;
-                let written = bytes.len() as u64 + super::wal::HEADER;
+                let written = bytes.len() as u64 + crate::recovery::wal::HEADER;
                 self.counters
                     .wal_bytes
                     .fetch_add(written, Ordering::Relaxed);
@@ -792,7 +792,9 @@ impl<T: Data> Intake<T> {
             .map(|r| r.segment)
             .min()
             .or(saved.last_ref.map(|r| r.segment));
-        let files = oldest.map_or_else(Vec::new, |seg| super::wal::segment_paths_from(&dir, seg));
+        let files = oldest.map_or_else(Vec::new, |seg| {
+            crate::recovery::wal::segment_paths_from(&dir, seg)
+        });
         match spate_core::codec::encode(&saved) {
             Ok(bytes) => Some((bytes, files)),
             Err(e) => {
@@ -810,7 +812,7 @@ impl<T: Data> Intake<T> {
     fn restore_log(&self, saved: &[u8]) -> crate::Result<()> {
         let saved: SavedLog = spate_core::codec::decode(saved, "a receiver's checkpoint")?;
         let read_block = |at: WalRef| -> crate::Result<Vec<T>> {
-            let bytes = super::wal::read(&saved.dir, at)?;
+            let bytes = crate::recovery::wal::read(&saved.dir, at)?;
             Ok(spate_core::codec::decode(
                 &bytes,
                 &saved.dir.display().to_string(),
@@ -833,7 +835,7 @@ impl<T: Data> Intake<T> {
         for at in &saved.unallocated {
             later.push((*at, read_block(*at)?));
         }
-        for (at, bytes) in super::wal::records_after(&saved.dir, saved.last_ref) {
+        for (at, bytes) in crate::recovery::wal::records_after(&saved.dir, saved.last_ref) {
             let records = spate_core::codec::decode(&bytes, &saved.dir.display().to_string())?;
             later.push((at, records));
         }

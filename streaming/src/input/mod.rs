@@ -4,7 +4,6 @@
 //!   records into their stream's `Intake` (`intake`): blocks in the core block store,
 //!   allocated to batches, pending records bounded; `socket` is the text socket receiver.
 //! - `rate`: how fast a receiver may store — `maxRate`, and backpressure's rate estimators.
-//! - `wal`: the receivers' write-ahead log (a restarted driver loses nothing received).
 //! - `file`: file streams, which list a directory each batch instead of receiving.
 //! - `queue`: `queue_stream`'s queue of RDDs.
 //! - `kafka`: Kafka's direct stream (offset ranges and their rate limits so far).
@@ -16,7 +15,6 @@ mod queue;
 pub(crate) mod rate;
 pub(crate) mod receiver;
 pub(crate) mod socket;
-pub(crate) mod wal;
 
 pub use intake::ReceiverStats;
 pub(crate) use intake::{EstimatorKind, Intake, IntakeOp, RateSettings};

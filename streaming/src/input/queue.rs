@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use spate_core::{Context, Data, Rdd, Result};
 
 use crate::dstream::StreamOp;
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// A queue of RDDs feeding a [`queue_stream`](crate::StreamingContext::queue_stream); push to it
 /// from any thread, before or after start.

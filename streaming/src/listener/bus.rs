@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use super::{BatchInfo, OutputJobInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
 use crate::context::Shared;
 use crate::dstream::StreamId;
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// Everything a listener hears.
 pub(crate) enum Event {

@@ -11,7 +11,7 @@ use spate_core::scheduler::{JobInfo, JobListener};
 
 use super::Event;
 use crate::context::Shared;
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// The local property naming a job's batch (its time in ms).
 pub(crate) const BATCH_TIME: &str = "spate.streaming.batchTime";

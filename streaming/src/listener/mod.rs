@@ -12,7 +12,7 @@ pub use jobs::OutputJobInfo;
 pub(crate) use jobs::{BATCH_TIME, OUTPUT_OP_ID, bridge};
 
 use crate::dstream::StreamId;
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// What happened to one batch. Durations are measured on the context's clock.
 ///

@@ -17,7 +17,7 @@ use crate::input::ReceiverStats;
 use crate::listener::{
     BatchInfo, OutputJobInfo, OutputOperationInfo, ReceiverInfo, StreamingListener,
 };
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// How many errors are kept.
 const ERRORS_KEPT: usize = 100;

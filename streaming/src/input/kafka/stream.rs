@@ -20,7 +20,7 @@ use crate::input::rate::{
     BatchObservation, PidRateEstimator, RateDecision, RateEstimator, SteadyRateEstimator,
 };
 use crate::input::{EstimatorKind, ReceiverStats};
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// What the direct stream reads for each batch, and where it goes on from.
 #[derive(Default)]

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// How many metadata files are kept (the newest ones): a torn write falls back to the next.
 pub(crate) const KEEP: usize = 4;

@@ -4,6 +4,15 @@
 //! output streams for their RDD; each node computes its RDD from its parents' RDDs for the same
 //! time (an RDD transformation per stream operator) and remembers it until the batch is done, so
 //! a stream used by several outputs is computed once per batch.
+//!
+//! - `ops`: the operators (map, reduce_by_key, joins, …) and output operations.
+//! - `window`: windowed operators over a stream's recent RDDs.
+//! - `state`: `update_state_by_key`, `map_with_state` and incremental windows — streams whose
+//!   RDD at `t` is built from their own RDD at `t - slide`.
+
+pub(crate) mod ops;
+pub(crate) mod state;
+pub(crate) mod window;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,9 +24,9 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use spate_core::{Data, Rdd, StorageLevel};
 
-use crate::checkpoint::StreamSnapshot;
 use crate::context::Shared;
-use crate::time::Time;
+use crate::recovery::checkpoint::StreamSnapshot;
+use crate::scheduler::time::Time;
 use spate_core::Result;
 
 /// Identifies a stream within its streaming context, in construction order.
@@ -458,7 +467,7 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(out, vec![vec![1], vec![]]);
     /// ```
     pub fn checkpoint_interval(&self, interval: Duration) -> crate::Result<DStream<T>> {
-        crate::window::check_multiple("checkpoint interval", interval, self.node.slide)?;
+        crate::dstream::window::check_multiple("checkpoint interval", interval, self.node.slide)?;
         self.node.keeping.lock().checkpoint_interval = Some(interval);
         Ok(self.clone())
     }

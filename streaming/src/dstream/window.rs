@@ -12,10 +12,10 @@ use std::time::Duration;
 use spate_core::{Data, Key, Rdd};
 
 use crate::context::Shared;
+use crate::dstream::state::{SelfRef, previous, self_referencing};
 use crate::dstream::{DStream, StreamOp};
 use crate::error::{Error, Result};
-use crate::state::{SelfRef, previous, self_referencing};
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// The union of the parent's RDDs in `(t - window, t]`.
 struct WindowOp<T> {

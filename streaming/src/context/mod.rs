@@ -1,6 +1,18 @@
 //! [`StreamingContext`]: the entry point of a streaming application, its stream graph and its
 //! lifecycle (Initialized → Active → Stopped).
 
+//!
+//! - `graph`: output operations, input controls, the batches in progress.
+//! - `settings`: the `spate.streaming.*` settings, read once.
+//! - `shared`: what the context's threads share.
+
+mod graph;
+mod settings;
+mod shared;
+
+pub(crate) use graph::{Graph, InputControl, OutputOp, Progress, ReceiverInput};
+pub(crate) use settings::Settings;
+pub(crate) use shared::{Running, Shared, live_probe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -8,15 +20,14 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 use spate_core::{Conf, Context, Data, Rdd, Text};
 
-use crate::clock::{self, Clock};
 use crate::dstream::{DStream, StreamBase, StreamId};
 use crate::error::{Error, Result};
-use crate::input::receiver::{Receiver, Supervisor};
+use crate::input::receiver::Receiver;
 use crate::input::socket::SocketReceiver;
 use crate::input::{Intake, IntakeOp, QueueOp, RateSettings, RddQueue, ReceiverStats};
 use crate::listener::StreamingListener;
-use crate::scheduler::{Job, Scheduler};
-use crate::time::Time;
+use crate::scheduler::Scheduler;
+use crate::scheduler::clock::{self, Clock};
 
 /// Where a streaming context is in its life.
 ///
@@ -77,511 +88,6 @@ impl Default for StopOptions {
 }
 
 /// An output operation of the graph.
-pub(crate) trait OutputOp: Send + Sync {
-    fn job(&self, time: Time) -> spate_core::Result<Option<Job>>;
-    /// Its name (`print`, `foreachRDD`, …) and description (name and call site).
-    fn describe(&self) -> (&'static str, &str);
-}
-
-/// The control face of a receiver input stream.
-pub(crate) trait InputControl: Send + Sync {
-    fn start(&self, shared: &Arc<Shared>, runtime: tokio::runtime::Handle);
-    fn stop(&self);
-    fn allocate(&self, time: Time) -> u64;
-    /// Batch `time` has been processed (or dropped): its records no longer count as pending.
-    fn batch_done(&self, time: Time);
-    /// No batch or window needs the blocks of batches up to `time` any more.
-    fn release_through(&self, time: Time);
-    fn all_allocated(&self) -> bool;
-    fn stats(&self) -> ReceiverStats;
-    /// Batch `info` completed (for backpressure).
-    fn batch_completed(&self, info: &crate::listener::BatchInfo);
-    /// The stream this input feeds.
-    fn stream(&self) -> StreamId;
-    /// Logs every block in `dir` before it is acknowledged.
-    fn enable_wal(&self, dir: &std::path::Path, rolling: Duration) -> Result<()>;
-    /// The blocks and records allocated to batch `time` (what a cluster driver sends its
-    /// executors).
-    fn allocation_of(&self, time: Time) -> (Vec<spate_core::ids::InputBlockId>, usize);
-    /// In an executor: batch `time` reads the blocks the driver allocated.
-    fn follow_allocation(
-        &self,
-        time: Time,
-        ids: Vec<spate_core::ids::InputBlockId>,
-        records: usize,
-    );
-}
-
-struct ReceiverInput<T> {
-    intake: Arc<Intake<T>>,
-    receiver: Mutex<Option<Box<dyn Receiver<T>>>>,
-    supervisor: Mutex<Option<Supervisor>>,
-}
-
-impl<T: Data> InputControl for ReceiverInput<T> {
-    fn start(&self, shared: &Arc<Shared>, runtime: tokio::runtime::Handle) {
-        if let Some(r) = self.receiver.lock().take() {
-            let s = Supervisor::start(r, Arc::clone(&self.intake), shared, runtime);
-            *self.supervisor.lock() = Some(s);
-        }
-    }
-    fn stop(&self) {
-        self.intake.stop();
-        if let Some(mut s) = self.supervisor.lock().take() {
-            s.stop();
-        }
-    }
-    fn allocate(&self, time: Time) -> u64 {
-        self.intake.allocate(time)
-    }
-    fn batch_done(&self, time: Time) {
-        self.intake.batch_done(time)
-    }
-    fn release_through(&self, time: Time) {
-        self.intake.release_through(time)
-    }
-    fn all_allocated(&self) -> bool {
-        self.intake.all_allocated()
-    }
-    fn stats(&self) -> ReceiverStats {
-        self.intake.stats()
-    }
-    fn batch_completed(&self, info: &crate::listener::BatchInfo) {
-        self.intake.batch_completed(info)
-    }
-    fn stream(&self) -> StreamId {
-        self.intake.stream
-    }
-    fn enable_wal(&self, dir: &std::path::Path, rolling: Duration) -> Result<()> {
-        self.intake.enable_wal(dir, rolling)
-    }
-    fn allocation_of(&self, time: Time) -> (Vec<spate_core::ids::InputBlockId>, usize) {
-        self.intake.allocation_of(time)
-    }
-    fn follow_allocation(
-        &self,
-        time: Time,
-        ids: Vec<spate_core::ids::InputBlockId>,
-        records: usize,
-    ) {
-        self.intake.follow_allocation(time, ids, records)
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct Graph {
-    pub(crate) outputs: Vec<Arc<dyn OutputOp>>,
-    pub(crate) inputs: Vec<Arc<dyn InputControl>>,
-    pub(crate) streams: Vec<Weak<dyn StreamBase>>,
-    /// How many streams of each kind exist (a stream's ordinal is part of its identity).
-    pub(crate) kinds: std::collections::HashMap<&'static str, u32>,
-}
-
-/// Which batches have been generated and not completed (for the driver checkpoint).
-#[derive(Default)]
-pub(crate) struct Progress {
-    pub(crate) last_generated: Option<Time>,
-    pub(crate) pending: std::collections::BTreeSet<Time>,
-}
-
-/// Settings read from the configuration once, at creation.
-pub(crate) struct Settings {
-    pub(crate) block_interval: Duration,
-    pub(crate) concurrent_jobs: usize,
-    pub(crate) max_line_bytes: usize,
-    pub(crate) max_pending: usize,
-    pub(crate) max_backoff: Duration,
-    pub(crate) restart_delay: Duration,
-    pub(crate) stop_gracefully_on_shutdown: bool,
-    pub(crate) graceful_timeout: Duration,
-    pub(crate) max_rate: Option<usize>,
-    pub(crate) backpressure: bool,
-    pub(crate) estimator: crate::input::EstimatorKind,
-    pub(crate) initial_rate: Option<usize>,
-    pub(crate) wal: bool,
-    pub(crate) wal_rolling: Duration,
-    pub(crate) file_split_bytes: u64,
-    pub(crate) allow_missing_on_replay: bool,
-    pub(crate) listener_bus_capacity: usize,
-    pub(crate) ui: crate::ui::UiSettings,
-    pub(crate) kafka: crate::input::kafka::KafkaSettings,
-}
-
-impl Settings {
-    fn from_conf(conf: &Conf) -> Result<Settings> {
-        let dur = |k| conf.get_duration(k).map(|d| d.unwrap_or_default());
-        Ok(Settings {
-            block_interval: dur("spate.streaming.blockInterval")?,
-            concurrent_jobs: conf.get_count("spate.streaming.concurrentJobs")?,
-            max_line_bytes: conf.get_size("spate.streaming.receiver.maxLineBytes")? as usize,
-            max_pending: conf.get_count("spate.streaming.receiver.maxPendingRecords")?,
-            max_backoff: dur("spate.streaming.receiver.maxReconnectBackoff")?,
-            restart_delay: dur("spate.streaming.receiverRestartDelay")?,
-            stop_gracefully_on_shutdown: conf
-                .get_bool("spate.streaming.stopGracefullyOnShutdown")?
-                .unwrap_or(true),
-            graceful_timeout: dur("spate.streaming.gracefulStopTimeout")?,
-            max_rate: conf.get_opt_count("spate.streaming.receiver.maxRate")?,
-            backpressure: conf
-                .get_bool("spate.streaming.backpressure.enabled")?
-                .unwrap_or(true),
-            estimator: match conf.get("spate.streaming.backpressure.rateEstimator") {
-                Some("pid") => crate::input::EstimatorKind::Pid,
-                _ => crate::input::EstimatorKind::Steady,
-            },
-            initial_rate: conf.get_opt_count("spate.streaming.backpressure.initialRate")?,
-            wal: conf
-                .get_bool("spate.streaming.receiver.writeAheadLog.enable")?
-                .unwrap_or(false),
-            wal_rolling: dur("spate.streaming.receiver.writeAheadLog.rollingInterval")?,
-            file_split_bytes: conf.get_size("spate.streaming.fileStream.maxSplitBytes")?,
-            allow_missing_on_replay: conf
-                .get_bool("spate.streaming.fileStream.allowMissingOnReplay")?
-                .unwrap_or(false),
-            listener_bus_capacity: conf.get_count("spate.streaming.listenerBus.capacity")?,
-            ui: crate::ui::UiSettings {
-                enabled: conf.get_bool("spate.ui.enabled")?.unwrap_or(true),
-                host: conf.get("spate.ui.host").unwrap_or("127.0.0.1").to_string(),
-                port: conf.get_port("spate.ui.port")?.unwrap_or(4040),
-                retained_batches: conf.get_count("spate.streaming.ui.retainedBatches")?,
-                retained_events: conf.get_count("spate.streaming.ui.retainedEvents")?,
-            },
-            kafka: crate::input::kafka::KafkaSettings {
-                max_rate_per_partition: conf
-                    .get_opt_count("spate.streaming.kafka.maxRatePerPartition")?
-                    .map(|r| r as u64),
-                min_rate_per_partition: conf
-                    .get_count("spate.streaming.kafka.minRatePerPartition")?
-                    as u64,
-                max_records_per_task: conf.get_count("spate.streaming.kafka.maxRecordsPerTask")?
-                    as u64,
-                request_timeout: dur("spate.streaming.kafka.requestTimeout")?,
-                fetch_max_wait: dur("spate.streaming.kafka.fetchMaxWait")?,
-                max_fetch_bytes: conf.get_size("spate.streaming.kafka.maxFetchBytes")?,
-            },
-        })
-    }
-}
-
-/// What the UI reads from the context at a moment (weakly: the UI never keeps it alive).
-fn live_probe(shared: Weak<Shared>) -> crate::ui::Probe {
-    Box::new(move || {
-        let Some(s) = shared.upgrade() else {
-            return crate::ui::Live::default();
-        };
-        // One lock at a time, each in its own statement: a guard inside the struct literal
-        // would live to its end and invert the checkpoint writer's lock order.
-        let inputs = s.graph.lock().inputs.clone();
-        let last_checkpoint = *s.last_checkpoint.lock();
-        let checkpoint_failing = s
-            .checkpoint_failing
-            .lock()
-            .as_ref()
-            .map(ToString::to_string);
-        crate::ui::Live {
-            dropped_events: s.bus.dropped(),
-            receivers: inputs.iter().map(|i| i.stats()).collect(),
-            checkpoint_dir: s.checkpoint_base(),
-            last_checkpoint,
-            checkpoint_failing,
-            wal: s.settings.wal,
-        }
-    })
-}
-
-struct Running {
-    scheduler: Scheduler,
-    ui: Option<crate::ui::Ui>,
-    runtime: Option<tokio::runtime::Runtime>,
-    signals: Option<crate::signals::GracefulSignals>,
-}
-
-/// Everything a streaming context's threads share.
-pub(crate) struct Shared {
-    pub(crate) ctx: Context,
-    pub(crate) batch_interval: Duration,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) settings: Settings,
-    pub(crate) graph: Mutex<Graph>,
-    pub(crate) listeners: Mutex<Vec<Arc<dyn StreamingListener>>>,
-    pub(crate) next_stream: AtomicU32,
-    state: Mutex<StreamingState>,
-    state_changed: Condvar,
-    stopping: AtomicBool,
-    halting: AtomicBool,
-    draining: AtomicBool,
-    failure: Mutex<Option<Error>>,
-    running: Mutex<Option<Running>>,
-    /// The time before the first batch, set at start: streams have RDDs only after it, at
-    /// multiples of their slide from it (so windows line up as in Spark).
-    zero_time: Mutex<Option<Time>>,
-    /// How long past its batch an RDD (and its input blocks) must be kept: the longest window.
-    remember: Mutex<Duration>,
-    /// The directory given to `checkpoint(dir)`: driver metadata, logs and RDD checkpoints.
-    checkpoint_base: Mutex<Option<std::path::PathBuf>>,
-    pub(crate) progress: Mutex<Progress>,
-    /// Writes driver metadata while running with a checkpoint directory.
-    checkpointer: Mutex<Option<crate::checkpoint::Checkpointer>>,
-    /// A driver's hold on its checkpoint directory, from `checkpoint(dir)` to `stop()`.
-    checkpoint_lock: Mutex<Option<crate::checkpoint::DirLock>>,
-    /// The last metadata write failed ([`Error::CheckpointWriteFailed`]); cleared by a
-    /// successful one. Still set at stop: the stop says so.
-    checkpoint_failing: Mutex<Option<Error>>,
-    /// The batch time of the last driver metadata written (for the UI).
-    last_checkpoint: Mutex<Option<Time>>,
-    /// Set by a restore: the zero time to keep (the batches to resume are in `progress`).
-    pub(crate) restored_zero: Mutex<Option<Time>>,
-    /// Inputs reported unreadable (files skipped), for [`StreamingContext::input_errors`].
-    input_errors: std::sync::atomic::AtomicU64,
-    /// Late (record, window) pairs per batch, for its [`crate::BatchInfo`].
-    late_records: Mutex<std::collections::BTreeMap<Time, u64>>,
-    /// The (smallest) event-time watermark each batch was judged by, for its `BatchInfo`.
-    watermarks: Mutex<std::collections::BTreeMap<Time, i64>>,
-    /// Carries events to listeners without ever blocking the scheduler.
-    pub(crate) bus: crate::listener::ListenerBus,
-    /// Where the UI serves, while it runs.
-    ui_url: Mutex<Option<String>>,
-}
-
-impl Shared {
-    pub(crate) fn next_stream_id(&self) -> StreamId {
-        StreamId(self.next_stream.fetch_add(1, Ordering::Relaxed))
-    }
-    /// In an executor: the driver's streaming context stopped, so this one is too.
-    pub(crate) fn stopped_by_driver(&self) {
-        *self.state.lock() = StreamingState::Stopped;
-        self.state_changed.notify_all();
-    }
-    pub(crate) fn is_halting(&self) -> bool {
-        self.halting.load(Ordering::SeqCst)
-    }
-    pub(crate) fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-    pub(crate) fn inputs_all_allocated(&self) -> bool {
-        self.graph.lock().inputs.iter().all(|i| i.all_allocated())
-    }
-    /// A stop ran out of `gracefulStopTimeout`: the error, also kept for `await_termination`
-    /// (a program stopped by a signal must not exit 0 when data may be unprocessed).
-    fn stop_timed_out(&self) -> Error {
-        let timeout = self.settings.graceful_timeout;
-        self.failure
-            .lock()
-            .get_or_insert(Error::StopTimeout(timeout));
-        Error::StopTimeout(timeout)
-    }
-    pub(crate) fn add_late_records(&self, time: Time, n: u64) {
-        *self.late_records.lock().entry(time).or_default() += n;
-    }
-    pub(crate) fn note_watermark(&self, time: Time, watermark: i64) {
-        let mut w = self.watermarks.lock();
-        let e = w.entry(time).or_insert(watermark);
-        *e = (*e).min(watermark);
-    }
-    /// Batch `time`'s late records and watermark; also forgets older entries (of replayed
-    /// batches).
-    pub(crate) fn take_event_time(&self, time: Time) -> (u64, Option<i64>) {
-        fn take<V>(m: &mut std::collections::BTreeMap<Time, V>, time: Time) -> Option<V> {
-            let v = m.remove(&time);
-            *m = m.split_off(&time);
-            v
-        }
-        (
-            take(&mut self.late_records.lock(), time).unwrap_or(0),
-            take(&mut self.watermarks.lock(), time),
-        )
-    }
-    pub(crate) fn count_input_error(&self) {
-        self.input_errors.fetch_add(1, Ordering::Relaxed);
-    }
-    /// Hands `event` to the listener bus (never blocks: see `listener::bus`).
-    pub(crate) fn post(&self, event: crate::listener::Event) {
-        self.bus.post(self, event);
-    }
-
-    /// The time before the first batch (the epoch before start).
-    pub(crate) fn zero_time(&self) -> Time {
-        self.zero_time.lock().unwrap_or(Time::from_millis(0))
-    }
-
-    /// Whether a stream sliding every `slide` has an RDD at `time`. Before start (no zero time
-    /// yet) times are counted from the epoch.
-    pub(crate) fn is_valid_time(&self, time: Time, slide: Duration) -> bool {
-        let zero = self.zero_time.lock().unwrap_or(Time::from_millis(0));
-        time > zero && Time::from_millis(time.millis() - zero.millis()).is_multiple_of(slide)
-    }
-
-    /// `time` rounded down to a multiple of `slide` from the zero time (the epoch before start).
-    pub(crate) fn floor_time(&self, time: Time, slide: Duration) -> Time {
-        let zero = self
-            .zero_time
-            .lock()
-            .unwrap_or(Time::from_millis(0))
-            .millis();
-        let slide = slide.as_millis().max(1) as i64;
-        Time::from_millis(zero + (time.millis() - zero).div_euclid(slide) * slide)
-    }
-
-    pub(crate) fn set_zero_time(&self, zero: Time) {
-        *self.zero_time.lock() = Some(zero);
-    }
-
-    /// Keeps every stream's RDDs (and input blocks) for at least `d` past their batch.
-    pub(crate) fn remember_at_least(&self, d: Duration) {
-        let mut r = self.remember.lock();
-        *r = (*r).max(d);
-    }
-
-    /// Batch `time` is over: its records are no longer pending, and RDDs and input blocks
-    /// older than the remember duration are released.
-    pub(crate) fn finish_batch(&self, time: Time) {
-        let (streams, inputs) = {
-            let g = self.graph.lock();
-            (g.streams.clone(), g.inputs.clone())
-        };
-        let horizon = time - *self.remember.lock();
-        for s in streams.iter().filter_map(Weak::upgrade) {
-            s.forget_through(horizon);
-        }
-        for i in inputs {
-            i.batch_done(time);
-            i.release_through(horizon);
-        }
-    }
-
-    /// Releases every remembered RDD and input block (at stop).
-    fn forget_everything(&self) {
-        let (streams, inputs) = {
-            let g = self.graph.lock();
-            (g.streams.clone(), g.inputs.clone())
-        };
-        let end = Time::from_millis(i64::MAX - 1);
-        for s in streams.iter().filter_map(Weak::upgrade) {
-            s.forget_through(end);
-        }
-        for i in inputs {
-            i.release_through(end);
-        }
-    }
-
-    /// A batch failed: remember why and stop (on another thread: the caller is an executor).
-    pub(crate) fn fail(self: &Arc<Self>, error: Error) {
-        self.failure.lock().get_or_insert(error);
-        let ssc = StreamingContext {
-            shared: Arc::clone(self),
-        };
-        std::thread::spawn(move || {
-            let _ = ssc.stop(StopOptions::default());
-        });
-    }
-
-    pub(crate) fn checkpoint_base(&self) -> Option<std::path::PathBuf> {
-        self.checkpoint_base.lock().clone()
-    }
-
-    pub(crate) fn live_streams(&self) -> Vec<Arc<dyn StreamBase>> {
-        let streams = self.graph.lock().streams.clone();
-        streams.iter().filter_map(Weak::upgrade).collect()
-    }
-
-    /// Batch `time` was generated (`completed == false`) or completed: record it and, with a
-    /// checkpoint directory, write the driver metadata. A failed write is logged and reported
-    /// to listeners: the stream goes on (only a restart would resume from an older
-    /// checkpoint), and a stop while the writes still fail is an error.
-    pub(crate) fn batch_progress(&self, time: Time, completed: bool) {
-        let mut writer = self.checkpointer.lock();
-        {
-            let mut p = self.progress.lock();
-            if completed {
-                p.pending.remove(&time);
-            } else {
-                p.pending.insert(time);
-                p.last_generated = Some(p.last_generated.map_or(time, |l| l.max(time)));
-            }
-        }
-        self.write_checkpoint(writer.as_mut(), time);
-    }
-
-    /// Writes the driver metadata as of now, if checkpointing; `time` is what it is for.
-    pub(crate) fn checkpoint_now(&self, time: Time) {
-        self.write_checkpoint(self.checkpointer.lock().as_mut(), time);
-    }
-
-    fn write_checkpoint(&self, writer: Option<&mut crate::checkpoint::Checkpointer>, time: Time) {
-        let Some(writer) = writer else {
-            return;
-        };
-        let md = self.metadata(time);
-        let mut failing = self.checkpoint_failing.lock();
-        match writer.write(&md) {
-            Ok(()) => {
-                *self.last_checkpoint.lock() = Some(time);
-                if failing.take().is_some() {
-                    tracing::warn!("driver checkpoints are written again (the batch of {time})");
-                }
-            }
-            Err(e) => {
-                let err = Error::CheckpointWriteFailed {
-                    time,
-                    dir: self.checkpoint_base().unwrap_or_default(),
-                    reason: e.to_string(),
-                };
-                let message = err.to_string();
-                // Once per run of failures in the log (every batch fails alike on a full disk);
-                // every failure to listeners.
-                if failing.is_none() {
-                    tracing::error!("{message}");
-                }
-                *failing = Some(err);
-                drop(failing);
-                self.post(crate::listener::Event::CheckpointError(time, message));
-            }
-        }
-    }
-
-    fn metadata(&self, time: Time) -> crate::checkpoint::Metadata {
-        let streams = self.live_streams();
-        // Inputs keep their batches back to the oldest state a restart resumes from, and for
-        // the longest window.
-        let horizon = time - *self.remember.lock();
-        let (last_generated, pending): (_, Vec<Time>) = {
-            let p = self.progress.lock();
-            (p.last_generated, p.pending.iter().copied().collect())
-        };
-        // ... and every batch a restart runs again: a pending batch replays its input too,
-        // stateful streams or not.
-        let oldest_pending = pending.first().map(|t| Time::from_millis(t.millis() - 1));
-        let keep_from = streams
-            .iter()
-            .filter_map(|s| s.state_time())
-            .chain(oldest_pending)
-            .fold(horizon, Time::min);
-        crate::checkpoint::Metadata {
-            version: crate::checkpoint::METADATA_VERSION,
-            batch_interval_ms: self.batch_interval.as_millis() as u64,
-            zero_time: self.zero_time(),
-            time,
-            last_generated,
-            pending,
-            streams: streams
-                .iter()
-                .filter_map(|s| s.snapshot(keep_from))
-                .collect(),
-        }
-    }
-
-    pub(crate) fn register_output(&self, op: Arc<dyn OutputOp>) -> Result<()> {
-        match *self.state.lock() {
-            StreamingState::Initialized => {
-                self.graph.lock().outputs.push(op);
-                Ok(())
-            }
-            StreamingState::Active => Err(Error::AlreadyStarted),
-            StreamingState::Stopped => Err(Error::Stopped),
-        }
-    }
-}
-
 /// The entry point of a streaming application (Spark's `StreamingContext`): slices input into
 /// one RDD per batch interval and runs the output operations on each batch.
 ///
@@ -840,7 +346,7 @@ impl StreamingContext {
     /// assert_eq!(out, vec![vec![1, 10], vec![2, 20]]);
     /// ```
     pub fn union<T: Data>(&self, streams: &[DStream<T>]) -> DStream<T> {
-        crate::ops::union_all(&self.shared, streams)
+        crate::dstream::ops::union_all(&self.shared, streams)
     }
 
     /// Reads a directory written by [`DStream::save_as_object_files`] (one batch's output).
@@ -882,7 +388,7 @@ impl StreamingContext {
             let mut lock = self.shared.checkpoint_lock.lock();
             if lock.as_ref().is_none_or(|l| l.dir() != dir) {
                 *lock = None;
-                *lock = Some(crate::checkpoint::DirLock::acquire(dir)?);
+                *lock = Some(crate::recovery::checkpoint::DirLock::acquire(dir)?);
             }
         }
         self.shared.ctx.set_checkpoint_dir(dir)?;
@@ -924,7 +430,7 @@ impl StreamingContext {
         create: impl FnOnce() -> Result<StreamingContext>,
     ) -> Result<StreamingContext> {
         let dir = dir.as_ref();
-        let saved = crate::checkpoint::read_latest(dir)?;
+        let saved = crate::recovery::checkpoint::read_latest(dir)?;
         let ssc = create()?;
         let resumed = (|| {
             if ssc.shared.checkpoint_base().as_deref() != Some(dir) {
@@ -943,7 +449,7 @@ impl StreamingContext {
         resumed.map(|()| ssc)
     }
 
-    fn restore(&self, md: crate::checkpoint::Metadata) -> Result<()> {
+    fn restore(&self, md: crate::recovery::checkpoint::Metadata) -> Result<()> {
         let shared = &self.shared;
         if *shared.state.lock() != StreamingState::Initialized {
             return Err(Error::AlreadyStarted);
@@ -1133,8 +639,12 @@ impl StreamingContext {
         }
         if let Some(base) = shared.checkpoint_base() {
             unique_keys(&shared.live_streams())?;
-            crate::checkpoint::sweep_orphans(&base, shared.ctx.checkpoint_dir().as_deref());
-            *shared.checkpointer.lock() = Some(crate::checkpoint::Checkpointer::open(&base));
+            crate::recovery::checkpoint::sweep_orphans(
+                &base,
+                shared.ctx.checkpoint_dir().as_deref(),
+            );
+            *shared.checkpointer.lock() =
+                Some(crate::recovery::checkpoint::Checkpointer::open(&base));
         }
         let ui = if shared.settings.ui.enabled {
             let app_name = shared.ctx.conf().get("spate.app.name").unwrap_or("spate");

@@ -6,6 +6,12 @@
 //! batches in order, measure them, tell listeners, and then release the batch's RDDs and input
 //! blocks so memory stays flat. A batch that cannot start on time waits in the queue: its
 //! scheduling delay shows it.
+//!
+//! - `clock`: the system clock and the manual clock tests drive.
+//! - `time`: [`Time`], batch times in ms.
+
+pub(crate) mod clock;
+pub(crate) mod time;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -17,7 +23,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::context::Shared;
 use crate::error::Error;
 use crate::listener::{BATCH_TIME, BatchInfo, Event, OUTPUT_OP_ID, OutputOperationInfo};
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// One output operation's work for one batch.
 pub(crate) type Job = Box<dyn FnOnce() -> spate_core::Result<()> + Send>;

@@ -15,7 +15,7 @@ use spate_core::{Data, Key, Rdd};
 
 use crate::context::Shared;
 use crate::dstream::{DStream, StreamNode, StreamOp};
-use crate::time::Time;
+use crate::scheduler::time::Time;
 
 /// Reaches the stream's own node from its op (the node owns the op, so the op holds it weakly).
 pub(crate) type SelfRef<T> = Arc<OnceLock<Weak<StreamNode<T>>>>;
