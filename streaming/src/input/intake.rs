@@ -308,7 +308,12 @@ impl<T: Data> Intake<T> {
             max_pending,
             ctx,
             counters: Counters::default(),
-            limiter: RateLimiter::new(initial, max),
+            // A quarter of a batch interval of unused allowance may be caught up (100 ms at least).
+            limiter: RateLimiter::new(
+                initial,
+                max,
+                Duration::from_millis((rates.batch_interval_ms / 4).max(100)),
+            ),
             held_back_ns: AtomicU64::new(0),
             last_observed: Mutex::new(None),
             estimator: rates.backpressure.then(|| {

@@ -334,6 +334,8 @@ pub(crate) struct RateLimiter {
     state: Mutex<LimiterState>,
     /// The configured cap (`maxRate`); backpressure never goes above it.
     max: Option<f64>,
+    /// How much unused time is banked for a burst (see [`RateLimiter::reserve`]).
+    bank: Duration,
 }
 
 struct LimiterState {
@@ -342,7 +344,7 @@ struct LimiterState {
 }
 
 impl RateLimiter {
-    pub(crate) fn new(initial: Option<f64>, max: Option<f64>) -> RateLimiter {
+    pub(crate) fn new(initial: Option<f64>, max: Option<f64>, bank: Duration) -> RateLimiter {
         let rate = match (initial, max) {
             (Some(i), Some(m)) => Some(i.min(m)),
             (i, m) => i.or(m),
@@ -353,6 +355,7 @@ impl RateLimiter {
                 next_free: Instant::now(),
             }),
             max,
+            bank,
         }
     }
 
@@ -374,13 +377,19 @@ impl RateLimiter {
 
     /// Reserves `n` records' worth of time; returns how long to wait before storing them.
     pub(crate) fn reserve(&self, n: usize) -> Duration {
+        self.reserve_at(n, Instant::now())
+    }
+
+    /// [`RateLimiter::reserve`] at `now`.
+    fn reserve_at(&self, n: usize, now: Instant) -> Duration {
         let mut st = self.state.lock();
         let Some(rate) = st.rate else {
             return Duration::ZERO;
         };
-        let now = Instant::now();
-        // Idle time is banked for a short burst at most.
-        let floor = now.checked_sub(Duration::from_millis(100)).unwrap_or(now);
+        // Idle time is banked for a burst of at most `bank`: a receiver starved of CPU while a
+        // batch runs may catch up after it, instead of pacing its backlog at the limit (which
+        // would make the next batches smaller than the source offers, and the limit follow).
+        let floor = now.checked_sub(self.bank).unwrap_or(now);
         let start = st.next_free.max(floor);
         st.next_free = start + Duration::from_secs_f64(n as f64 / rate);
         start.saturating_duration_since(now)
@@ -407,6 +416,22 @@ mod tests {
             RateDecision::Limit(r) => assert!((r - want).abs() < 1e-6 * want, "{r} != {want}"),
             other => panic!("{other:?}, not a limit of {want}"),
         }
+    }
+
+    #[test]
+    fn a_receiver_idle_or_starved_catches_up_its_bank_then_waits() {
+        // 1,000 records/s, stores of 100 records, after 1 s without storing anything.
+        let passing = |bank_ms| {
+            let l = RateLimiter::new(Some(1000.0), None, Duration::from_millis(bank_ms));
+            let later = Instant::now() + Duration::from_secs(1);
+            (0..20)
+                .take_while(|_| l.reserve_at(100, later).is_zero())
+                .count()
+        };
+        // The bank's worth at once (and the store that starts now), then the rate.
+        assert_eq!(passing(100), 2);
+        assert_eq!(passing(250), 3);
+        assert_eq!(passing(500), 6);
     }
 
     #[test]
@@ -467,7 +492,7 @@ mod tests {
         // A job that processes 1M records/s, and a source that would send 5M/s: from no limit,
         // within 10 batches the rate is within 10% of 90% of the capacity, and stays there.
         let mut e = SteadyRateEstimator::new(1000);
-        let limiter = RateLimiter::new(None, None);
+        let limiter = RateLimiter::new(None, None, Duration::from_millis(100));
         let mut rates = Vec::new();
         for i in 1..=20 {
             let offered = 5_000_000.0_f64;
@@ -513,9 +538,9 @@ mod tests {
 
     #[test]
     fn the_limiter_paces_and_respects_the_cap() {
-        let l = RateLimiter::new(None, None);
+        let l = RateLimiter::new(None, None, Duration::from_millis(100));
         assert_eq!(l.reserve(1_000_000), Duration::ZERO, "unlimited");
-        let l = RateLimiter::new(Some(1000.0), Some(500.0));
+        let l = RateLimiter::new(Some(1000.0), Some(500.0), Duration::from_millis(100));
         assert_eq!(l.rate(), Some(500.0), "the initial rate is capped");
         l.set_rate(10_000.0);
         assert_eq!(l.rate(), Some(500.0), "backpressure never exceeds maxRate");
