@@ -282,7 +282,7 @@ fn with_the_broker_down_batches_read_nothing_and_the_stream_resumes_where_it_was
 }
 
 #[test]
-fn a_restarted_driver_goes_on_from_the_checkpointed_offsets() {
+fn a_restarted_driver_replays_a_failed_batch_with_its_checkpointed_ranges() {
     let broker = Broker::start();
     broker.create_topic("t", 2);
     let ck = tempfile::tempdir().unwrap();
@@ -290,8 +290,11 @@ fn a_restarted_driver_goes_on_from_the_checkpointed_offsets() {
     let mut expected = BTreeMap::new();
     broker.produce("t", 0, &lines(&mut rng, 10, &mut expected));
     let seen: Seen = Arc::default();
-    let run = |clock: Arc<ManualClock>| {
-        let seen = Arc::clone(&seen);
+    let attempted: Arc<Mutex<Vec<(Time, Vec<OffsetRange>)>>> = Arc::default();
+    // `fail_at`: that batch's output fails (after its ranges are noted), stopping the context
+    // with the batch generated but not completed.
+    let run = |clock: Arc<ManualClock>, fail_at: Option<Time>| {
+        let (seen, attempted) = (Arc::clone(&seen), Arc::clone(&attempted));
         let address = broker.address();
         let dir = ck.path().to_path_buf();
         StreamingContext::get_or_create(ck.path(), move || {
@@ -308,8 +311,14 @@ fn a_restarted_driver_goes_on_from_the_checkpointed_offsets() {
                 .map(|w| (w.to_string(), 1u64))
                 .reduce_by_key(|a, b| a + b)
                 .foreach_rdd(move |rdd, t| {
-                    let counts = rdd.collect()?.into_iter().collect();
                     let r = ranges.offset_ranges(t).unwrap_or_default();
+                    attempted.lock().unwrap().push((t, r.clone()));
+                    if Some(t) == fail_at {
+                        return Err(spate::core::Error::Output(Box::new(std::io::Error::other(
+                            "the output failed",
+                        ))));
+                    }
+                    let counts = rdd.collect()?.into_iter().collect();
                     seen.lock().unwrap().push((t, r, counts));
                     Ok(())
                 })?;
@@ -319,20 +328,32 @@ fn a_restarted_driver_goes_on_from_the_checkpointed_offsets() {
         .unwrap()
     };
     let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
-    let ssc = run(clock.clone());
+    let ssc = run(clock.clone(), Some(Time::from_millis(2000)));
     let done = Arc::new(BatchCounter::default());
     ssc.add_streaming_listener(done.clone());
     ssc.start().unwrap();
     step(&clock, &done, 1);
-    step(&clock, &done, 2);
-    ssc.stop(StopOptions::default()).unwrap();
+    broker.produce("t", 0, &lines(&mut rng, 5, &mut expected));
+    clock.advance(Duration::from_secs(1));
+    assert!(
+        ssc.await_termination().is_err(),
+        "the batch of 2000 ms failed"
+    );
     drop(ssc);
-    broker.produce("t", 1, &lines(&mut rng, 10, &mut expected));
-    // The restarted driver's clock is later: the skipped batches are generated at once.
-    let clock = Arc::new(ManualClock::new(Time::from_millis(5_000)));
-    let ssc = run(clock.clone());
-    let done = Arc::new(BatchCounter::default());
-    ssc.add_streaming_listener(done.clone());
+    let failed = attempted.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(failed.0, Time::from_millis(2000));
+    assert_eq!(
+        failed.1,
+        [
+            OffsetRange::new("t", 0, 10, 15),
+            OffsetRange::new("t", 1, 0, 0)
+        ]
+    );
+    // More records meanwhile: a batch cut anew would read them too; the replay must not.
+    broker.produce("t", 1, &lines(&mut rng, 7, &mut expected));
+    broker.produce("t", 0, &lines(&mut rng, 3, &mut expected));
+    let clock = Arc::new(ManualClock::new(Time::from_millis(2_000)));
+    let ssc = run(clock.clone(), None);
     ssc.start().unwrap();
     clock.advance(Duration::from_secs(1));
     assert!(
@@ -341,6 +362,24 @@ fn a_restarted_driver_goes_on_from_the_checkpointed_offsets() {
         totals(&seen)
     );
     ssc.stop(StopOptions::default()).unwrap();
+    let seen = seen.lock().unwrap();
+    let replayed = seen.iter().find(|(t, _, _)| *t == failed.0).unwrap();
+    assert_eq!(
+        replayed.1, failed.1,
+        "the replay reads the checkpointed ranges"
+    );
+    let after: Vec<&Vec<OffsetRange>> = seen
+        .iter()
+        .filter(|(t, _, _)| *t > failed.0)
+        .map(|(_, r, _)| r)
+        .collect();
+    assert_eq!(
+        after,
+        [&vec![
+            OffsetRange::new("t", 0, 15, 18),
+            OffsetRange::new("t", 1, 0, 7)
+        ]]
+    );
 }
 
 #[test]
