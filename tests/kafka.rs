@@ -69,6 +69,12 @@ fn count_words(stream: &KafkaStream) -> Seen {
     seen
 }
 
+/// The word count of `topic` read from its earliest offsets.
+fn count_from_earliest(ssc: &StreamingContext, broker: &Broker, topic: &str) -> Seen {
+    let params = KafkaParams::new(&broker.address()).starting_offsets(StartingOffsets::Earliest);
+    count_words(&ssc.kafka_direct_stream(params, &[topic]).unwrap())
+}
+
 fn totals(seen: &Seen) -> BTreeMap<String, u64> {
     let mut all = BTreeMap::new();
     for (_, _, counts) in seen.lock().unwrap().iter() {
@@ -155,8 +161,7 @@ fn a_range_read_in_many_fetches_may_take_longer_than_the_request_timeout() {
         ("spate.streaming.kafka.requestTimeout", "250ms"),
         ("spate.streaming.kafka.maxFetchBytes", "64k"),
     ]);
-    let params = KafkaParams::new(&broker.address()).starting_offsets(StartingOffsets::Earliest);
-    let seen = count_words(&ssc.kafka_direct_stream(params, &["t"]).unwrap());
+    let seen = count_from_earliest(&ssc, &broker, "t");
     ssc.start().unwrap();
     let started = std::time::Instant::now();
     step(&clock, &done, 1);
@@ -259,8 +264,7 @@ fn with_the_broker_down_batches_read_nothing_and_the_stream_resumes_where_it_was
     let mut rng = StdRng::seed_from_u64(3);
     let mut expected = BTreeMap::new();
     let (clock, ssc, done) = manual(&[]);
-    let params = KafkaParams::new(&broker.address()).starting_offsets(StartingOffsets::Earliest);
-    let seen = count_words(&ssc.kafka_direct_stream(params, &["t"]).unwrap());
+    let seen = count_from_earliest(&ssc, &broker, "t");
     broker.produce("t", 0, &lines(&mut rng, 20, &mut expected));
     ssc.start().unwrap();
     step(&clock, &done, 1);

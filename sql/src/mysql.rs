@@ -100,37 +100,42 @@ fn param(v: &Value) -> mysql::Value {
     }
 }
 
-impl Database for MySql {
-    fn write_batch(&self, w: &BatchWrite<'_>) -> Result<Outcome> {
-        with_retries(
-            w.sink,
-            w.table,
-            &self.shown,
-            &self.conn,
-            || self.connect(),
-            |conn| write(conn, w).map_err(classify),
-        )?
-        .map_err(|reason| Error::OffsetsBreak {
-            sink: w.sink.to_string(),
-            reason,
-        })
-    }
-
-    fn committed(&self, sink: &str, table: &Table) -> Result<Option<i64>> {
+impl MySql {
+    /// Runs `attempt` on this database's connection, with [`with_retries`]'s reconnects.
+    fn retrying<R>(
+        &self,
+        sink: &str,
+        table: &Table,
+        attempt: impl FnMut(&mut Conn) -> std::result::Result<R, mysql::Error>,
+    ) -> Result<R> {
+        let mut attempt = attempt;
         with_retries(
             sink,
             table,
             &self.shown,
             &self.conn,
             || self.connect(),
-            |conn| {
-                conn.exec_first(
-                    "SELECT batch_time FROM spate_sink_progress WHERE sink = ?",
-                    (sink,),
-                )
-                .map_err(classify)
-            },
+            |c| attempt(c).map_err(classify),
         )
+    }
+}
+
+impl Database for MySql {
+    fn write_batch(&self, w: &BatchWrite<'_>) -> Result<Outcome> {
+        self.retrying(w.sink, w.table, |conn| write(conn, w))?
+            .map_err(|reason| Error::OffsetsBreak {
+                sink: w.sink.to_string(),
+                reason,
+            })
+    }
+
+    fn committed(&self, sink: &str, table: &Table) -> Result<Option<i64>> {
+        self.retrying(sink, table, |conn| {
+            conn.exec_first(
+                "SELECT batch_time FROM spate_sink_progress WHERE sink = ?",
+                (sink,),
+            )
+        })
     }
 
     fn describe(&self) -> String {
@@ -142,23 +147,22 @@ impl Database for MySql {
         sink: &str,
         table: &Table,
     ) -> Result<BTreeMap<TopicPartition, i64>> {
-        with_retries(
-            sink,
-            table,
-            &self.shown,
-            &self.conn,
-            || self.connect(),
-            |conn| {
-                let rows: Vec<(String, i32, i64)> = conn
-                    .exec(Dialect::MySql.select_offsets(false), (sink,))
-                    .map_err(classify)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(t, p, o)| (TopicPartition::new(t, p), o))
-                    .collect())
-            },
-        )
+        self.retrying(sink, table, |conn| stored_offsets(conn, sink, false))
     }
+}
+
+/// A sink's stored Kafka offsets (locked for the transaction with `for_update`).
+fn stored_offsets(
+    conn: &mut impl Queryable,
+    sink: &str,
+    for_update: bool,
+) -> std::result::Result<BTreeMap<TopicPartition, i64>, mysql::Error> {
+    let rows: Vec<(String, i32, i64)> =
+        conn.exec(Dialect::MySql.select_offsets(for_update), (sink,))?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, p, o)| (TopicPartition::new(t, p), o))
+        .collect())
 }
 
 /// One batch's transaction; `Ok(Err(why))`: its Kafka ranges do not continue the stored ones.
@@ -174,11 +178,7 @@ fn write(
         return Ok(Ok(Outcome::AlreadyWritten));
     }
     if !w.offsets.is_empty() {
-        let rows: Vec<(String, i32, i64)> = tx.exec(d.select_offsets(true), (w.sink,))?;
-        let stored: BTreeMap<TopicPartition, i64> = rows
-            .into_iter()
-            .map(|(t, p, o)| (TopicPartition::new(t, p), o))
-            .collect();
+        let stored = stored_offsets(&mut tx, w.sink, true)?;
         if let Some(end) = ends_early(&stored, w.offsets) {
             tx.rollback()?;
             return Ok(end);

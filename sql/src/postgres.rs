@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use parking_lot::Mutex;
 use postgres::error::SqlState;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config, GenericClient, NoTls};
 use spate_streaming::OutputMode;
 use spate_streaming::kafka::TopicPartition;
 
@@ -110,39 +110,44 @@ fn classify(e: postgres::Error) -> Failure {
     }
 }
 
-impl Database for Postgres {
-    fn write_batch(&self, w: &BatchWrite<'_>) -> Result<Outcome> {
-        with_retries(
-            w.sink,
-            w.table,
-            &self.shown,
-            &self.conn,
-            || self.connect(),
-            |client| write(client, w).map_err(classify),
-        )?
-        .map_err(|reason| Error::OffsetsBreak {
-            sink: w.sink.to_string(),
-            reason,
-        })
-    }
-
-    fn committed(&self, sink: &str, table: &Table) -> Result<Option<i64>> {
+impl Postgres {
+    /// Runs `attempt` on this database's connection, with [`with_retries`]'s reconnects.
+    fn retrying<R>(
+        &self,
+        sink: &str,
+        table: &Table,
+        attempt: impl FnMut(&mut Client) -> std::result::Result<R, postgres::Error>,
+    ) -> Result<R> {
+        let mut attempt = attempt;
         with_retries(
             sink,
             table,
             &self.shown,
             &self.conn,
             || self.connect(),
-            |client| {
-                client
-                    .query_opt(
-                        "SELECT batch_time FROM spate_sink_progress WHERE sink = $1",
-                        &[&sink],
-                    )
-                    .map(|row| row.map(|r| r.get::<_, i64>(0)))
-                    .map_err(classify)
-            },
+            |c| attempt(c).map_err(classify),
         )
+    }
+}
+
+impl Database for Postgres {
+    fn write_batch(&self, w: &BatchWrite<'_>) -> Result<Outcome> {
+        self.retrying(w.sink, w.table, |client| write(client, w))?
+            .map_err(|reason| Error::OffsetsBreak {
+                sink: w.sink.to_string(),
+                reason,
+            })
+    }
+
+    fn committed(&self, sink: &str, table: &Table) -> Result<Option<i64>> {
+        self.retrying(sink, table, |client| {
+            client
+                .query_opt(
+                    "SELECT batch_time FROM spate_sink_progress WHERE sink = $1",
+                    &[&sink],
+                )
+                .map(|row| row.map(|r| r.get::<_, i64>(0)))
+        })
     }
 
     fn describe(&self) -> String {
@@ -154,28 +159,26 @@ impl Database for Postgres {
         sink: &str,
         table: &Table,
     ) -> Result<BTreeMap<TopicPartition, i64>> {
-        with_retries(
-            sink,
-            table,
-            &self.shown,
-            &self.conn,
-            || self.connect(),
-            |client| {
-                let rows = client
-                    .query(&Dialect::Postgres.select_offsets(false), &[&sink])
-                    .map_err(classify)?;
-                Ok(rows
-                    .iter()
-                    .map(|r| {
-                        (
-                            TopicPartition::new(r.get::<_, String>(0), r.get(1)),
-                            r.get(2),
-                        )
-                    })
-                    .collect())
-            },
-        )
+        self.retrying(sink, table, |client| stored_offsets(client, sink, false))
     }
+}
+
+/// A sink's stored Kafka offsets (locked for the transaction with `for_update`).
+fn stored_offsets(
+    client: &mut impl GenericClient,
+    sink: &str,
+    for_update: bool,
+) -> std::result::Result<BTreeMap<TopicPartition, i64>, postgres::Error> {
+    Ok(client
+        .query(&Dialect::Postgres.select_offsets(for_update), &[&sink])?
+        .iter()
+        .map(|r| {
+            (
+                TopicPartition::new(r.get::<_, String>(0), r.get(1)),
+                r.get(2),
+            )
+        })
+        .collect())
 }
 
 /// One batch's transaction; `Ok(Err(why))`: its Kafka ranges do not continue the stored ones.
@@ -193,16 +196,7 @@ fn write(
         return Ok(Ok(Outcome::AlreadyWritten));
     }
     if !w.offsets.is_empty() {
-        let stored: BTreeMap<TopicPartition, i64> = tx
-            .query(&d.select_offsets(true), &[&w.sink])?
-            .iter()
-            .map(|r| {
-                (
-                    TopicPartition::new(r.get::<_, String>(0), r.get(1)),
-                    r.get(2),
-                )
-            })
-            .collect();
+        let stored = stored_offsets(&mut tx, w.sink, true)?;
         if let Some(end) = ends_early(&stored, w.offsets) {
             tx.rollback()?;
             return Ok(end);
