@@ -99,7 +99,7 @@ keys! {
     "spate.streaming.blockInterval", Duration, Some("200ms"), Some("1ms"), Some("1h"), "How often received records are cut into a block (one input partition each).";
     "spate.streaming.concurrentJobs", Count, Some("1"), None, Some("64"), "Batches processed at the same time.";
     "spate.streaming.receiver.maxLineBytes", Size, Some("1m"), Some("64"), Some("1g"), "Longest line a socket receiver accepts; longer lines are skipped and counted.";
-    "spate.streaming.receiver.maxPendingRecords", Count, Some("5000000"), None, Some("1000000000"), "Records a receiver holds before it stops reading its source (backpressure).";
+    "spate.streaming.receiver.maxPendingRecords", Count, Some("10000000"), None, Some("1000000000"), "Records a receiver holds before it stops reading its source (backpressure).";
     "spate.streaming.receiver.maxReconnectBackoff", Duration, Some("5s"), Some("10ms"), Some("1h"), "Longest wait between reconnection attempts of a socket receiver.";
     "spate.streaming.receiver.maxRate", Count, None, None, None, "Records per second each receiver may store (unset: no limit); backpressure never exceeds it.";
     "spate.streaming.backpressure.enabled", Bool, Some("true"), None, None, "Let a rate estimator set each receiver's rate from batch processing times and delays (steady batches under overload).";

@@ -560,7 +560,7 @@ impl<T: Data> Intake<T> {
         let ids: Vec<InputBlockId> = pieces.iter().map(|_| self.next_block_id(&mut st)).collect();
         st.sealing = true;
         drop(st);
-        let refs: Vec<Option<WalRef>> = pieces.iter().map(|p| self.log_block(wal, p)).collect();
+        let refs = self.log_blocks(wal, &pieces);
         let mut st = self.state.lock();
         st.sealing = false;
         if refs.iter().any(Option::is_none) {
@@ -576,29 +576,35 @@ impl<T: Data> Intake<T> {
         then(&mut st)
     }
 
-    /// Appends a block to the log (synced); None if it could not be written (reported).
-    fn log_block(&self, wal: &mut WriteAheadLog, records: &Received<T>) -> Option<WalRef> {
-        let logged = records
-            .encode()
+    /// Appends the blocks of one cut to the log with one write and one sync; all None if they
+    /// could not be written (reported).
+    fn log_blocks(&self, wal: &mut WriteAheadLog, pieces: &[Received<T>]) -> Vec<Option<WalRef>> {
+        let logged = pieces
+            .iter()
+            .map(Received::encode)
+            .collect::<Result<Vec<Vec<u8>>>>()
             .map_err(crate::Error::from)
-            .and_then(|bytes| {
-                let at = wal.append(&bytes)?;
-                let written = bytes.len() as u64 + crate::recovery::wal::HEADER;
+            .and_then(|frames| {
+                let views: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+                let refs = wal.append_all(&views)?;
+                let written: usize = frames.iter().map(Vec::len).sum();
+                let headers = crate::recovery::wal::HEADER * frames.len() as u64;
                 self.counters
                     .wal_bytes
-                    .fetch_add(written, Ordering::Relaxed);
-                Ok(at)
+                    .fetch_add(written as u64 + headers, Ordering::Relaxed);
+                Ok(refs)
             });
         match logged {
-            Ok(at) => Some(at),
+            Ok(refs) => refs.into_iter().map(Some).collect(),
             Err(e) => {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                let records: usize = pieces.iter().map(Received::len).sum();
                 tracing::error!(
-                    "{}: could not write a block of {} records to the write-ahead log: {e}",
+                    "{}: could not write {} block(s) of {records} records to the write-ahead log: {e}",
                     self.stream,
-                    records.len()
+                    pieces.len()
                 );
-                None
+                vec![None; pieces.len()]
             }
         }
     }
@@ -638,9 +644,11 @@ impl<T: Data> Intake<T> {
         self.logging.load(Ordering::Acquire)
     }
 
-    /// Cuts the current buffer into a block (the block interval's tick).
+    /// Cuts the current buffer into blocks (the block interval's tick): one per core, of about
+    /// equal size. A batch's tasks are its blocks, so a block per tick gave one core a block
+    /// more than the other at the end of most batches (five blocks on two cores at 1 s batches).
     pub(crate) fn cut_block(&self) {
-        self.seal_then(1, |_| ());
+        self.seal_then(self.ctx.default_parallelism(), |_| ());
     }
 
     /// Gives batch `time` every block received so far, including the current buffer.
@@ -915,5 +923,57 @@ impl<T: Data> StreamOp<T> for IntakeOp<T> {
 
     fn restore_input(&self, saved: &[u8], _last_generated: Time) -> crate::Result<()> {
         self.intake.restore_log(saved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spate_core::Text;
+
+    fn lines(n: usize) -> Received<Text> {
+        let text: String = (0..n).map(|i| format!("line {i}\n")).collect();
+        let buf = Arc::new(text.into_bytes());
+        let mut l = TextLines::new();
+        l.push(&buf, 0..buf.len(), 100).unwrap();
+        Received::Lines(l)
+    }
+
+    fn block_sizes(intake: &Intake<Text>, ctx: &Context, time: Time) -> Vec<usize> {
+        let rdd = ctx.input_block_rdd::<Text>(intake.blocks_of(time));
+        rdd.glom().collect().unwrap().iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn a_cut_is_a_block_per_core_of_equal_size_logged_with_one_write() {
+        let ctx = Context::local(3).unwrap();
+        let intake = Intake::<Text>::new(StreamId(0), 1000, ctx.clone(), RateSettings::default());
+        // Without the log: the tick's cut, then what came after it flushed at allocation (one
+        // block: every core has one already).
+        assert!(intake.push(lines(10)));
+        intake.cut_block();
+        assert!(intake.push(lines(2)));
+        let t1 = Time::from_millis(1000);
+        assert_eq!(intake.allocate(t1), 12);
+        assert_eq!(block_sizes(&intake, &ctx, t1), [3, 3, 4, 2]);
+
+        // With the log: the three blocks of a cut are consecutive records of one write.
+        let dir = tempfile::tempdir().unwrap();
+        intake
+            .enable_wal(dir.path(), Duration::from_secs(60))
+            .unwrap();
+        assert!(intake.push(lines(7)));
+        intake.cut_block();
+        let t2 = Time::from_millis(2000);
+        assert_eq!(intake.allocate(t2), 7);
+        assert_eq!(block_sizes(&intake, &ctx, t2), [2, 2, 3]);
+        let logged = crate::recovery::wal::records_after(dir.path(), None);
+        assert_eq!(logged.len(), 3);
+        let offsets: Vec<u64> = logged.iter().map(|(at, _)| at.offset).collect();
+        assert_eq!(
+            offsets,
+            [4096, 8192, 12288],
+            "one page each, one after another"
+        );
     }
 }

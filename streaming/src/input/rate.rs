@@ -100,11 +100,11 @@ const STEADY_MIN_RATE: f64 = 100.0;
 /// - 90% of the processing capacity (records per second of processing, averaged over the loaded
 ///   batches seen), less what a scheduling delay needs to drain (a batch that waited a quarter
 ///   of an interval lowers it by a quarter, down to a quarter of it), and
-/// - 110% of what the receiver took in (its storing rate since the last batch completed): a
-///   limit that binds,
-///   so the batches are as large as the limit — 150% while processing takes less than half
-///   the interval, so that the limit finds the capacity in a few batches; this bound lowers a
-///   limit by at most a fifth a batch, so one slow interval does not throw it off.
+/// - what the receiver took in (its storing rate since the last batch completed) raised by
+///   what would bring processing to 90% of the interval, by 10% at least and 50% at most: a
+///   limit that binds, so the batches are as large as the limit, and that finds the capacity
+///   in a few batches from far under it; this bound lowers a limit by at most a fifth a batch,
+///   so one slow interval does not throw it off.
 ///
 /// # Examples
 ///
@@ -178,11 +178,10 @@ impl RateEstimator for SteadyRateEstimator {
             // Loaded by something else (another stream, a slow output): nothing to go by.
             return RateDecision::Keep;
         }
-        let growth = if busy < STEADY_LOADED {
-            STEADY_GROWTH_LIGHT
-        } else {
-            STEADY_GROWTH
-        };
+        // Below the target the limit may rise by as much as would bring processing to it
+        // (within 10–50%): from a limit far under the capacity (after a backlog, say) it
+        // climbs in a few batches, not ten; at the target only by 10%.
+        let growth = (STEADY_TARGET / busy).clamp(STEADY_GROWTH, STEADY_GROWTH_LIGHT);
         // One slow interval of the receiver's (a stall, a long batch beside it) lowers the
         // limit by a fifth at most: processing, not the intake, is what must force it down.
         let by_intake = (growth * intake / self.interval_ms * 1000.0)
@@ -461,10 +460,11 @@ mod tests {
             RateDecision::Keep
         );
         // Loaded: 800k records in 800 ms is 1M records/s of processing, 90% of it 900k; the
-        // receiver took in (1000 + 800k) / 2 a batch: 110% of that binds.
+        // receiver took in (1000 + 800k) / 2 a batch: 112.5% of that (what brings 80% busy
+        // to 90%) binds.
         assert_limit(
             e.observe(&batch(3000, 800_000, 800.0, 0.0), None),
-            440_550.0,
+            450_562.5,
         );
         // The capacity is averaged: 1M and 2M records/s → 1.5M, 90% = 1.35M; the intake bound
         // is 110% of 900k.
@@ -484,6 +484,31 @@ mod tests {
         assert_limit(
             e.observe(&batch(6000, 1, 10_000.0, 10_000.0), None),
             STEADY_MIN_RATE,
+        );
+    }
+
+    #[test]
+    fn a_limit_far_under_the_capacity_climbs_by_what_brings_processing_to_the_target() {
+        let mut e = SteadyRateEstimator::new(1000);
+        let held = |t, n, ms| BatchObservation {
+            held_back_ms: 300.0,
+            ..batch(t, n, ms, 0.0)
+        };
+        // 5M records/s of capacity, held to 1M: 60% busy would allow +50%, the cap.
+        e.observe(&held(1000, 3_000_000, 600.0), Some(3_000_000.0));
+        assert_limit(
+            e.observe(&held(2000, 3_000_000, 600.0), Some(3_000_000.0)),
+            4_500_000.0,
+        );
+        // 75% busy: +20% of the intake, (3M + 3.75M) / 2.
+        assert_limit(
+            e.observe(&held(3000, 3_750_000, 750.0), Some(4_500_000.0)),
+            4_050_000.0,
+        );
+        // At the target the capacity binds: 90% of 4.44M records/s, averaged with 5M.
+        assert_limit(
+            e.observe(&held(4000, 4_000_000, 900.0), Some(4_050_000.0)),
+            0.9 * (5_000_000.0 + 4_000_000.0 / 0.9) / 2.0,
         );
     }
 

@@ -4,7 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver as Chan, RecvTimeoutError, Sender};
 use spate_core::{Data, Text, TextLines};
@@ -294,12 +294,19 @@ impl Supervisor {
         let blocks = std::thread::Builder::new()
             .name(format!("spate-blocks-{}", intake.stream.0))
             .spawn(move || {
-                // Cut a block every interval until stopped (the sender is dropped).
-                while let Err(RecvTimeoutError::Timeout) =
-                    stop_for_blocks.recv_timeout(block_interval)
-                {
+                // Cut blocks every interval until stopped (the sender is dropped), on a fixed
+                // schedule: a cut that takes a while (writing the log) does not shift the next,
+                // so every batch gets the same number of cuts.
+                let mut next = Instant::now() + block_interval;
+                while let Err(RecvTimeoutError::Timeout) = stop_for_blocks.recv_deadline(next) {
                     if cut_between_batches || blocks_intake.is_logging() {
                         blocks_intake.cut_block();
+                    }
+                    next += block_interval;
+                    // Fallen behind by more than an interval: start again from now, no burst.
+                    let now = Instant::now();
+                    if next < now {
+                        next = now + block_interval;
                     }
                 }
             })
