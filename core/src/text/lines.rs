@@ -266,6 +266,29 @@ impl TextLines {
         out
     }
 
+    /// The lines' bytes as received (each line ended by its `\n` or `\r\n`), in pieces: the
+    /// buffers they are kept in. [`TextLines::push`] of their concatenation gives the same
+    /// lines back — how a write-ahead log keeps them without encoding line by line.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use spate_core::TextLines;
+    /// let (a, b) = (Arc::new(b"one\r\ntwo\n".to_vec()), Arc::new(b"three\n".to_vec()));
+    /// let mut lines = TextLines::new();
+    /// lines.push(&a, 0..a.len(), 100).unwrap();
+    /// lines.push(&b, 0..b.len(), 100).unwrap();
+    /// let raw: Vec<u8> = lines.chunk_bytes().flatten().copied().collect();
+    /// assert_eq!(raw, b"one\r\ntwo\nthree\n");
+    /// let mut back = TextLines::new();
+    /// let n = raw.len();
+    /// assert_eq!(back.push(&Arc::new(raw), 0..n, usize::MAX).unwrap(), 3);
+    /// ```
+    pub fn chunk_bytes(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.chunks.iter().map(|c| c.text.as_bytes())
+    }
+
     /// The lines' bytes, each line ended by its newline, as received: what a driver sends an
     /// executor (one copy; the executor pushes them back into a `TextLines`).
     pub(crate) fn raw_bytes(&self) -> Vec<u8> {

@@ -6,7 +6,8 @@
 //! `spate.streaming.receiver.writeAheadLog.rollingInterval`. A segment starts with a
 //! 4096-byte header page (`SPATEWAL2`, zero-padded); then records, each
 //! `length (u32 LE) | crc32 (u32 LE) | payload`, zero-padded to the next 4096 bytes (the payload
-//! a framed block, see `spate_core::codec`). A torn record at a segment's end — a write the
+//! is the intake's: a framed block, see `spate_core::codec`, or received lines as they came).
+//! The blocks of one cut are written together, with one sync. A torn record at a segment's end — a write the
 //! crash interrupted, never acknowledged — ends the scan of that segment. The driver
 //! checkpoint refers to records by [`WalRef`] and keeps the segments its metadata refers to;
 //! older ones are deleted. (Segments without the header page, from before it, are read as
@@ -88,6 +89,9 @@ pub(crate) struct WriteAheadLog {
     buf: Vec<u8>,
     /// Whether `O_DIRECT` is still worth trying.
     direct: bool,
+    /// Buffers the intake encodes a cut's record blocks into, kept from cut to cut (a fresh
+    /// buffer for every block had the kernel hand out and zero new pages at each cut).
+    pub(crate) frames: Vec<Vec<u8>>,
 }
 
 /// Opens `path` for appending, with `O_DIRECT` if `direct` (and the file system takes it).
@@ -121,19 +125,21 @@ impl WriteAheadLog {
             next_seq,
             buf: Vec::new(),
             direct: true,
+            frames: Vec::new(),
         })
     }
 
     /// Appends `payload` and syncs it to disk: once this returns, a crash does not lose it.
     #[cfg(test)]
     pub(crate) fn append(&mut self, payload: &[u8]) -> Result<WalRef> {
-        Ok(self.append_all(&[payload])?[0])
+        Ok(self.append_all(&[vec![payload]])?[0])
     }
 
-    /// Appends `payloads` as consecutive records with one write and one sync (group commit:
-    /// the blocks of one cut cost one sync together); once this returns, a crash loses none.
-    /// On an error none of them counts as written.
-    pub(crate) fn append_all(&mut self, payloads: &[&[u8]]) -> Result<Vec<WalRef>> {
+    /// Appends `records` — each the concatenation of its pieces, gathered straight into the
+    /// write — as consecutive records with one write and one sync (group commit: the blocks
+    /// of one cut cost one sync together); once this returns, a crash loses none of them. On
+    /// an error none counts as written.
+    pub(crate) fn append_all(&mut self, records: &[Vec<&[u8]>]) -> Result<Vec<WalRef>> {
         let roll = self
             .current
             .as_ref()
@@ -156,24 +162,33 @@ impl WriteAheadLog {
         }
         let (seq, file, len, opened) = self.current.take().expect("a segment is open");
         let path = segment_path(&self.dir, seq);
-        let sizes: Vec<usize> = payloads
+        let lens: Vec<usize> = records
             .iter()
-            .map(|p| align_up(HEADER as usize + p.len()))
+            .map(|pieces| pieces.iter().map(|p| p.len()).sum())
             .collect();
-        let total: usize = sizes.iter().sum();
+        let total: usize = lens.iter().map(|n| align_up(HEADER as usize + n)).sum();
         let window = aligned(&mut self.buf, total);
-        let mut refs = Vec::with_capacity(payloads.len());
+        let mut refs = Vec::with_capacity(records.len());
         let mut at = 0;
-        for (payload, size) in payloads.iter().zip(&sizes) {
+        for (pieces, &n) in records.iter().zip(&lens) {
+            let size = align_up(HEADER as usize + n);
             let record = &mut window[at..at + size];
-            record[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-            record[4..8].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
-            record[8..8 + payload.len()].copy_from_slice(payload);
-            record[8 + payload.len()..].fill(0);
+            // Each piece is checksummed right after it is copied, while it is in the cache.
+            let mut crc = crc32fast::Hasher::new();
+            let mut pos = HEADER as usize;
+            for piece in pieces {
+                let dst = &mut record[pos..pos + piece.len()];
+                dst.copy_from_slice(piece);
+                crc.update(dst);
+                pos += piece.len();
+            }
+            record[..4].copy_from_slice(&(n as u32).to_le_bytes());
+            record[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
+            record[pos..].fill(0);
             refs.push(WalRef {
                 segment: seq,
                 offset: len + at as u64,
-                len: payload.len() as u32,
+                len: n as u32,
             });
             at += size;
         }
@@ -365,15 +380,22 @@ mod tests {
     }
 
     #[test]
-    fn a_group_is_one_write_of_consecutive_records() {
+    fn a_group_is_one_write_of_consecutive_records_gathered_from_pieces() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = WriteAheadLog::open(dir.path(), Duration::from_secs(60)).unwrap();
         let big = vec![5u8; PAGE + 1];
-        let refs = log.append_all(&[b"one", &big, b"three"]).unwrap();
+        let refs = log
+            .append_all(&[
+                vec![b"one"],
+                vec![&big[..10], &big[10..]],
+                vec![b"th", b"", b"ree"],
+            ])
+            .unwrap();
         let offsets: Vec<u64> = refs.iter().map(|r| r.offset).collect();
         let p = PAGE as u64;
         assert_eq!(offsets, [p, 2 * p, 4 * p]);
         assert_eq!(read(dir.path(), refs[1]).unwrap(), big);
+        assert_eq!(read(dir.path(), refs[2]).unwrap(), b"three");
         let after = log.append(b"four").unwrap();
         assert_eq!(after.offset, 5 * p);
         let all: Vec<Vec<u8>> = records_after(dir.path(), Some(refs[0]))
