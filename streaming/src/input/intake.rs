@@ -278,6 +278,8 @@ pub(crate) struct Intake<T> {
     estimator: Option<Mutex<Box<dyn RateEstimator>>>,
     /// When the estimator last looked, and how many records had been stored then.
     last_observed: Mutex<Option<(std::time::Instant, u64)>>,
+    /// Whether backpressure has seen a batch of this stream complete (see `pending_bound`).
+    calibrated: std::sync::atomic::AtomicBool,
 }
 
 /// Which rate estimator backpressure uses (`spate.streaming.backpressure.rateEstimator`).
@@ -347,6 +349,7 @@ impl<T: Data> Intake<T> {
             ),
             held_back_ns: AtomicU64::new(0),
             last_observed: Mutex::new(None),
+            calibrated: std::sync::atomic::AtomicBool::new(false),
             estimator: rates.backpressure.then(|| {
                 let ms = rates.batch_interval_ms;
                 Mutex::new(match rates.estimator {
@@ -359,11 +362,31 @@ impl<T: Data> Intake<T> {
         }
     }
 
+    /// Past this many pending records the receiver waits: `maxPendingRecords`, or half of it
+    /// while backpressure has not yet seen a batch complete. A batch's records stay pending
+    /// while the next batch's arrive, so at the limit each holds about half; a first batch
+    /// (which has no rate limit yet) that took all of it left the second empty and the limit
+    /// climbing back for several batches.
+    fn pending_bound(&self) -> usize {
+        if self.estimator.is_some() && !self.calibrated.load(Ordering::Relaxed) {
+            (self.max_pending / 2).max(1)
+        } else {
+            self.max_pending
+        }
+    }
+
     /// Backpressure: batch `info` of this stream completed; let the controller set the rate.
     pub(crate) fn batch_completed(&self, info: &crate::listener::BatchInfo) {
         let Some(estimator) = &self.estimator else {
             return;
         };
+        if !self.calibrated.swap(true, Ordering::Relaxed) {
+            // Waiting under the half bound: the full one applies from now. (The lock: a
+            // receiver between its check and its wait would miss the notification.)
+            drop(self.state.lock());
+            self.space.notify_all();
+            self.space_async.notify_waiters();
+        }
         let (records, held_back, accepted) = {
             let st = self.state.lock();
             let (records, held_back) = st
@@ -474,9 +497,9 @@ impl<T: Data> Intake<T> {
             std::thread::sleep(pause);
         }
         let mut st = self.state.lock();
-        if st.pending >= self.max_pending {
+        if st.pending >= self.pending_bound() {
             st.waiting_since = Some(std::time::Instant::now());
-            while st.pending >= self.max_pending && !st.stopped {
+            while st.pending >= self.pending_bound() && !st.stopped {
                 self.space.wait(&mut st);
             }
             if let Some(since) = st.waiting_since.take() {
@@ -532,7 +555,7 @@ impl<T: Data> Intake<T> {
                 if st.stopped {
                     return false;
                 }
-                if st.pending < self.max_pending {
+                if st.pending < self.pending_bound() {
                     self.accept(&mut st, items);
                     if let Some(since) = st.waiting_since.take() {
                         self.add_held_back(since.elapsed());
@@ -1024,6 +1047,43 @@ mod tests {
             err.contains("/ck/wal/0") && err.contains("newline"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn until_backpressure_has_seen_a_batch_a_receiver_holds_half_the_pending_bound() {
+        let ctx = Context::local(2).unwrap();
+        let rates = RateSettings {
+            backpressure: true,
+            batch_interval_ms: 1000,
+            ..RateSettings::default()
+        };
+        let intake = Arc::new(Intake::<Text>::new(StreamId(0), 10, ctx, rates));
+        assert!(intake.push(lines(5)));
+        // A sixth line waits: half of 10 is pending.
+        let pusher = {
+            let intake = Arc::clone(&intake);
+            std::thread::spawn(move || intake.push(lines(1)))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(intake.stats().records, 5, "still waiting");
+        assert!(!pusher.is_finished());
+        // The first batch completes: the whole bound applies, the line goes in.
+        let t = Time::from_millis(1000);
+        intake.batch_completed(&crate::listener::BatchInfo {
+            batch_time: t,
+            ..Default::default()
+        });
+        assert!(pusher.join().unwrap());
+        assert_eq!(intake.stats().records, 6);
+        // Without backpressure the bound is whole from the start.
+        let plain = Intake::<Text>::new(
+            StreamId(1),
+            10,
+            Context::local(1).unwrap(),
+            RateSettings::default(),
+        );
+        assert_eq!(plain.pending_bound(), 10);
+        assert_eq!(intake.pending_bound(), 10);
     }
 
     fn block_sizes(intake: &Intake<Text>, ctx: &Context, time: Time) -> Vec<usize> {
