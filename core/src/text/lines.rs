@@ -293,8 +293,8 @@ impl TextLines {
     /// executor (one copy; the executor pushes them back into a `TextLines`).
     pub(crate) fn raw_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.byte_len());
-        for c in &self.chunks {
-            out.extend_from_slice(c.text.as_bytes());
+        for bytes in self.chunk_bytes() {
+            out.extend_from_slice(bytes);
         }
         out
     }

@@ -7,8 +7,8 @@
 //! 4096-byte header page (`SPATEWAL2`, zero-padded); then records, each
 //! `length (u32 LE) | crc32 (u32 LE) | payload`, zero-padded to the next 4096 bytes (the payload
 //! is the intake's: a framed block, see `spate_core::codec`, or received lines as they came).
-//! The blocks of one cut are written together, with one sync. A torn record at a segment's end — a write the
-//! crash interrupted, never acknowledged — ends the scan of that segment. The driver
+//! The blocks of one cut are written together, with one sync. A torn record at a segment's
+//! end — a write the crash interrupted, never acknowledged — ends the scan of that segment. The driver
 //! checkpoint refers to records by [`WalRef`] and keeps the segments its metadata refers to;
 //! older ones are deleted. (Segments without the header page, from before it, are read as
 //! unpadded records from offset 0.)
