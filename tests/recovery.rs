@@ -316,6 +316,51 @@ fn received_line_blocks_spill_to_disk_and_read_back_as_text() {
 }
 
 #[test]
+fn a_received_block_stays_readable_while_it_is_being_spilled() {
+    use spate::core::ids::InputBlockId;
+    use spate::core::{Text, TextLines};
+    // Room for about two blocks: every block stored evicts an older one to disk. Tasks read
+    // the newest blocks meanwhile; one caught between eviction and the spill file must still
+    // be found (received records have no lineage: a miss fails the batch).
+    let conf = Conf::new()
+        .set_master("local[2]")
+        .set("spate.storage.memory", "256k");
+    let ctx = Context::new(conf).unwrap();
+    let stored = Arc::new(AtomicUsize::new(0));
+    let block = |seq: u64| {
+        let text: String = (0..4000).map(|i| format!("block {seq} line {i}\n")).collect();
+        let buf = Arc::new(text.into_bytes());
+        let mut lines = TextLines::new();
+        lines.push(&buf, 0..buf.len(), 100).unwrap();
+        lines
+    };
+    const BLOCKS: u64 = 150;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for seq in 0..BLOCKS {
+                let id = InputBlockId { stream: 0, seq };
+                ctx.put_input_lines(id, Arc::new(block(seq))).unwrap();
+                stored.store(seq as usize + 1, Ordering::Release);
+            }
+        });
+        let mut reads = 0;
+        while stored.load(Ordering::Acquire) < BLOCKS as usize {
+            let newest = stored.load(Ordering::Acquire) as u64;
+            let ids: Vec<InputBlockId> = (newest.saturating_sub(3)..newest)
+                .map(|seq| InputBlockId { stream: 0, seq })
+                .collect();
+            let n = ids.len();
+            let counted = ctx.input_block_rdd::<Text>(ids).count();
+            assert_eq!(counted.unwrap(), 4000 * n as u64, "after {reads} reads");
+            reads += 1;
+        }
+    });
+    let (used, blocks) = ctx.storage_usage();
+    assert_eq!(blocks, BLOCKS as usize, "spilled, not dropped");
+    assert!(used <= 256 << 10, "{used} bytes over budget");
+}
+
+#[test]
 fn checkpoints_cut_lineage_and_survive_cache_loss() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = Context::local(2).unwrap();

@@ -8,6 +8,7 @@
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -87,6 +88,23 @@ struct Entry {
     level: StorageLevel,
     mem_size: u64,
     last_use: u64,
+    /// The tick it was stored at: tells a spill whether the entry it wrote is still this one.
+    born: u64,
+}
+
+/// An evicted block being written to disk.
+struct Spill {
+    id: BlockId,
+    born: u64,
+    source: SpillSource,
+}
+
+enum SpillSource {
+    Objects(
+        Arc<dyn Any + Send + Sync>,
+        fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>,
+    ),
+    Bytes(Arc<Vec<u8>>),
 }
 
 #[derive(Default)]
@@ -130,6 +148,8 @@ pub(crate) struct BlockStore {
     budget: u64,
     local_dir: Option<PathBuf>,
     disk_dir: OnceLock<std::result::Result<tempfile::TempDir, String>>,
+    /// Whether the one warning about received blocks spilling has been given.
+    input_spill_warned: AtomicBool,
 }
 
 fn encode_lines(data: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
@@ -178,6 +198,7 @@ impl BlockStore {
             budget,
             local_dir,
             disk_dir: OnceLock::new(),
+            input_spill_warned: AtomicBool::new(false),
         }
     }
 
@@ -336,6 +357,7 @@ impl BlockStore {
                 level,
                 mem_size: 0,
                 last_use: tick,
+                born: tick,
             },
         );
         st.lru.insert(tick, id);
@@ -351,61 +373,126 @@ impl BlockStore {
         size: u64,
         level: StorageLevel,
     ) -> bool {
+        let (admitted, spills) = self.admit(id, stored, size, level);
+        // Outside the lock: encoding and writing may be slow.
+        self.spill(spills);
+        admitted
+    }
+
+    /// The locked half of [`BlockStore::insert_in_memory`]: evicts what the block needs room
+    /// for and admits it. Evicted blocks that go to disk stay in the map, readable from memory
+    /// (their memory no longer counted) until [`BlockStore::spill`] has written them: a task
+    /// reading a received block while it is being spilled must find it — it has no lineage.
+    fn admit(
+        &self,
+        id: BlockId,
+        stored: Stored,
+        size: u64,
+        level: StorageLevel,
+    ) -> (bool, Vec<Spill>) {
         if size > self.budget {
-            return false;
+            return (false, Vec::new());
         }
-        let mut evicted = Vec::new();
-        {
-            let mut st = self.state.lock();
-            st.remove(id);
-            while st.used + size > self.budget {
-                let Some((_, &victim)) = st
-                    .lru
-                    .iter()
-                    .find(|(_, b)| st.blocks.get(b).is_some_and(|e| e.mem_size > 0))
-                else {
-                    break;
-                };
-                if let Some(e) = st.remove(victim) {
-                    evicted.push((victim, e));
-                }
-            }
-            if st.used + size > self.budget {
-                return false;
-            }
-            st.tick += 1;
-            let tick = st.tick;
-            st.used += size;
-            st.blocks.insert(
-                id,
-                Entry {
-                    stored,
-                    level,
-                    mem_size: size,
-                    last_use: tick,
-                },
-            );
-            st.lru.insert(tick, id);
-        }
-        // Spill outside the lock: encoding and writing may be slow.
-        for (victim, e) in evicted {
+        let mut spills = Vec::new();
+        let mut st = self.state.lock();
+        st.remove(id);
+        while st.used + size > self.budget {
+            let Some((_, &victim)) = st
+                .lru
+                .iter()
+                .find(|(_, b)| st.blocks.get(b).is_some_and(|e| e.mem_size > 0))
+            else {
+                break;
+            };
+            let e = st.blocks.get_mut(&victim).expect("an LRU entry is stored");
             if !e.level.uses_disk() {
                 tracing::debug!(
                     "evicted block {} (will be recomputed if needed)",
                     victim.file_name()
                 );
+                st.remove(victim);
                 continue;
             }
-            let bytes = match &e.stored {
-                Stored::Objects { data, encode } => encode(&**data),
-                Stored::Bytes(b) => Ok(b.to_vec()),
+            let freed = std::mem::take(&mut e.mem_size);
+            let source = match &e.stored {
+                Stored::Objects { data, encode } => SpillSource::Objects(Arc::clone(data), *encode),
+                Stored::Bytes(b) => SpillSource::Bytes(Arc::clone(b)),
                 Stored::OnDisk(_) => continue,
             };
-            if let Err(err) = bytes.and_then(|b| self.write_bytes_to_disk(victim, &b, e.level)) {
-                tracing::warn!("could not spill block {}: {err}", victim.file_name());
+            spills.push(Spill {
+                id: victim,
+                born: e.born,
+                source,
+            });
+            st.used -= freed;
+        }
+        if st.used + size > self.budget {
+            return (false, spills);
+        }
+        st.tick += 1;
+        let tick = st.tick;
+        st.used += size;
+        st.blocks.insert(
+            id,
+            Entry {
+                stored,
+                level,
+                mem_size: size,
+                last_use: tick,
+                born: tick,
+            },
+        );
+        st.lru.insert(tick, id);
+        (true, spills)
+    }
+
+    /// Writes evicted blocks to disk, then points their entries at the files — unless an entry
+    /// was removed (its batch completed) or replaced meanwhile: then the file goes.
+    fn spill(&self, spills: Vec<Spill>) {
+        for spill in spills {
+            let name = spill.id.file_name();
+            if matches!(spill.id, BlockId::Input(_)) {
+                self.warn_input_spill();
+            }
+            let bytes = match &spill.source {
+                SpillSource::Objects(data, encode) => encode(&**data),
+                SpillSource::Bytes(b) => Ok(b.to_vec()),
+            };
+            let written = bytes.and_then(|b| {
+                let path = self.disk_dir()?.join(&name);
+                codec::write_bytes_atomically(&path, &b)?;
+                Ok(path)
+            });
+            let path = match written {
+                Ok(path) => path,
+                Err(err) => {
+                    // Still in memory, uncounted: readable until its batch removes it.
+                    tracing::warn!("could not spill block {name}: {err}");
+                    continue;
+                }
+            };
+            let mut st = self.state.lock();
+            match st.blocks.get_mut(&spill.id) {
+                Some(e) if e.born == spill.born => e.stored = Stored::OnDisk(path),
+                _ => {
+                    drop(st);
+                    let _ = std::fs::remove_file(&path);
+                }
             }
         }
-        true
+    }
+
+    /// Says once that received blocks are going to disk: intake slows down to the disk's pace,
+    /// and what to change.
+    fn warn_input_spill(&self) {
+        if !self.input_spill_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "received blocks no longer fit in spate.storage.memory ({} MiB) and are spilled to \
+                 disk, which slows the intake down; lower \
+                 spate.streaming.receiver.maxPendingRecords or raise spate.storage.memory",
+                self.budget >> 20
+            );
+        }
     }
 
     /// Stores a block of received records, shared with the caller. Memory first; what does not
@@ -419,6 +506,7 @@ impl BlockStore {
             encode: encode_objects::<T>,
         };
         if !self.insert_in_memory(id, stored, size, level) {
+            self.warn_input_spill();
             self.write_to_disk(id, &*data, level)?;
         }
         Ok(())
@@ -435,6 +523,7 @@ impl BlockStore {
             encode: encode_lines,
         };
         if !self.insert_in_memory(id, stored, size, level) {
+            self.warn_input_spill();
             self.write_bytes_to_disk(id, &lines.encode()?, level)?;
         }
         Ok(())
@@ -485,5 +574,91 @@ impl BlockStore {
     /// Number of stored blocks.
     pub(crate) fn num_blocks(&self) -> usize {
         self.state.lock().blocks.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(seq: u64) -> BlockId {
+        BlockId::Input(InputBlockId { stream: 0, seq })
+    }
+
+    fn objects(data: Vec<u64>) -> (Stored, u64) {
+        let size = estimate_size(&data);
+        let stored = Stored::Objects {
+            data: Arc::new(data),
+            encode: encode_objects::<u64>,
+        };
+        (stored, size)
+    }
+
+    fn read(store: &BlockStore, id: BlockId) -> Option<Vec<u64>> {
+        Some(match store.get::<u64>(id)? {
+            Cached::Shared(v) => v.to_vec(),
+            Cached::Owned(v) => v,
+            Cached::Lines(_) => panic!("not a block of lines"),
+        })
+    }
+
+    /// A store that holds one of the test's blocks in memory, with a spill directory.
+    fn store_of_one(dir: &tempfile::TempDir) -> BlockStore {
+        let (_, size) = objects((0..1000).collect());
+        BlockStore::new(size + size / 2, Some(dir.path().to_path_buf()))
+    }
+
+    #[test]
+    fn an_evicted_received_block_stays_readable_until_it_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of_one(&dir);
+        let (a, size) = objects((0..1000).collect());
+        assert!(store.insert_in_memory(input(0), a, size, StorageLevel::MemoryAndDisk));
+        let (b, size_b) = objects((1000..2000).collect());
+        let (admitted, spills) = store.admit(input(1), b, size_b, StorageLevel::MemoryAndDisk);
+        assert!(admitted);
+        assert_eq!(spills.len(), 1);
+        // Evicted, not yet written: still there, read from memory, its memory no longer counted.
+        assert_eq!(store.memory_used(), size_b);
+        assert_eq!(store.location(input(0)), Some("memory"));
+        assert_eq!(read(&store, input(0)), Some((0..1000).collect()));
+        store.spill(spills);
+        assert_eq!(store.location(input(0)), Some("disk"));
+        assert_eq!(read(&store, input(0)), Some((0..1000).collect()));
+        assert_eq!(read(&store, input(1)), Some((1000..2000).collect()));
+    }
+
+    #[test]
+    fn a_block_removed_while_it_was_being_spilled_leaves_no_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of_one(&dir);
+        let (a, size) = objects((0..1000).collect());
+        assert!(store.insert_in_memory(input(0), a, size, StorageLevel::MemoryAndDisk));
+        let (b, size_b) = objects((1000..2000).collect());
+        let (_, spills) = store.admit(input(1), b, size_b, StorageLevel::MemoryAndDisk);
+        assert!(store.remove(input(0)), "its batch completed meanwhile");
+        store.spill(spills);
+        assert!(
+            !store.contains(input(0)),
+            "a spill must not bring a removed block back"
+        );
+        let files: Vec<_> = std::fs::read_dir(store.disk_dir().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(files.is_empty(), "left behind: {files:?}");
+    }
+
+    #[test]
+    fn an_evicted_memory_only_block_is_dropped_for_recomputation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of_one(&dir);
+        let (a, size) = objects((0..1000).collect());
+        assert!(store.insert_in_memory(BlockId::rdd(RddId(1), 0), a, size, StorageLevel::Memory));
+        let (b, size_b) = objects((1000..2000).collect());
+        let (admitted, spills) = store.admit(input(1), b, size_b, StorageLevel::MemoryAndDisk);
+        assert!(admitted && spills.is_empty());
+        assert!(!store.contains(BlockId::rdd(RddId(1), 0)));
     }
 }

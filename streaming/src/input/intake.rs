@@ -278,7 +278,7 @@ pub(crate) struct Intake<T> {
     estimator: Option<Mutex<Box<dyn RateEstimator>>>,
     /// When the estimator last looked, and how many records had been stored then.
     last_observed: Mutex<Option<(std::time::Instant, u64)>>,
-    /// Whether backpressure has seen a batch of this stream complete (see `pending_bound`).
+    /// Whether backpressure has set this stream a rate (see `must_wait`).
     calibrated: std::sync::atomic::AtomicBool,
 }
 
@@ -362,17 +362,21 @@ impl<T: Data> Intake<T> {
         }
     }
 
-    /// Past this many pending records the receiver waits: `maxPendingRecords`, or half of it
-    /// while backpressure has not yet seen a batch complete. A batch's records stay pending
-    /// while the next batch's arrive, so at the limit each holds about half; a first batch
-    /// (which has no rate limit yet) that took all of it left the second empty and the limit
-    /// climbing back for several batches.
-    fn pending_bound(&self) -> usize {
-        if self.estimator.is_some() && !self.calibrated.load(Ordering::Relaxed) {
+    /// Whether the receiver must wait to store more: `maxPendingRecords` are pending, or half
+    /// of them until backpressure first sets a rate. A batch's records stay pending while the
+    /// next batch's arrive, so at the limit each holds about half; a first loaded batch (which
+    /// has no rate limit yet) that took all of the bound left the second empty and the limit
+    /// climbing back for several batches. (Until a rate, not merely until the first batch
+    /// completes: with the log on the first batch is often empty, and the second then took the
+    /// whole bound. Nor half of what is not yet a batch's: the first two batches then both
+    /// came full, and the scheduling delay they left took several batches to drain.)
+    fn must_wait(&self, st: &IntakeState<T>) -> bool {
+        let bound = if self.estimator.is_some() && !self.calibrated.load(Ordering::Relaxed) {
             (self.max_pending / 2).max(1)
         } else {
             self.max_pending
-        }
+        };
+        st.pending >= bound
     }
 
     /// Backpressure: batch `info` of this stream completed; let the controller set the rate.
@@ -380,13 +384,6 @@ impl<T: Data> Intake<T> {
         let Some(estimator) = &self.estimator else {
             return;
         };
-        if !self.calibrated.swap(true, Ordering::Relaxed) {
-            // Waiting under the half bound: the full one applies from now. (The lock: a
-            // receiver between its check and its wait would miss the notification.)
-            drop(self.state.lock());
-            self.space.notify_all();
-            self.space_async.notify_waiters();
-        }
         let (records, held_back, accepted) = {
             let st = self.state.lock();
             let (records, held_back) = st
@@ -413,7 +410,7 @@ impl<T: Data> Intake<T> {
         };
         tracing::debug!("{}: backpressure observes {observed:?}", self.stream);
         match estimator.lock().observe(&observed, self.limiter.rate()) {
-            RateDecision::Keep => return,
+            RateDecision::Keep => {}
             RateDecision::Limit(rate) => self.limiter.set_rate(rate),
             RateDecision::Unlimited => self.limiter.unlimit(),
         }
@@ -422,6 +419,13 @@ impl<T: Data> Intake<T> {
             self.stream,
             self.limiter.rate()
         );
+        if self.limiter.rate().is_some() && !self.calibrated.swap(true, Ordering::Relaxed) {
+            // Waiting under the half bound: the full one applies from now. (The lock: a
+            // receiver between its check and its wait would miss the notification.)
+            drop(self.state.lock());
+            self.space.notify_all();
+            self.space_async.notify_waiters();
+        }
     }
 
     /// The rate this receiver is held to, if any (records/s).
@@ -497,9 +501,9 @@ impl<T: Data> Intake<T> {
             std::thread::sleep(pause);
         }
         let mut st = self.state.lock();
-        if st.pending >= self.pending_bound() {
+        if self.must_wait(&st) {
             st.waiting_since = Some(std::time::Instant::now());
-            while st.pending >= self.pending_bound() && !st.stopped {
+            while self.must_wait(&st) && !st.stopped {
                 self.space.wait(&mut st);
             }
             if let Some(since) = st.waiting_since.take() {
@@ -555,7 +559,7 @@ impl<T: Data> Intake<T> {
                 if st.stopped {
                     return false;
                 }
-                if st.pending < self.pending_bound() {
+                if !self.must_wait(&st) {
                     self.accept(&mut st, items);
                     if let Some(since) = st.waiting_since.take() {
                         self.add_held_back(since.elapsed());
@@ -1050,7 +1054,7 @@ mod tests {
     }
 
     #[test]
-    fn until_backpressure_has_seen_a_batch_a_receiver_holds_half_the_pending_bound() {
+    fn until_backpressure_sets_a_rate_a_receiver_holds_half_the_pending_bound() {
         let ctx = Context::local(2).unwrap();
         let rates = RateSettings {
             backpressure: true,
@@ -1066,15 +1070,34 @@ mod tests {
         };
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(intake.stats().records, 5, "still waiting");
-        assert!(!pusher.is_finished());
-        // The first batch completes: the whole bound applies, the line goes in.
-        let t = Time::from_millis(1000);
+        // An empty batch completes (with the log on the first often is): no rate yet.
         intake.batch_completed(&crate::listener::BatchInfo {
-            batch_time: t,
+            batch_time: Time::from_millis(500),
             ..Default::default()
         });
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            !pusher.is_finished(),
+            "an empty batch does not lift the half bound"
+        );
+        // A loaded batch completes and backpressure sets a rate: the whole bound applies, the
+        // line goes in although the batch's five are still pending.
+        let t = Time::from_millis(1000);
+        assert_eq!(intake.allocate(t), 5);
+        intake.batch_completed(&crate::listener::BatchInfo {
+            batch_time: t,
+            processing_time: Duration::from_millis(900),
+            ..Default::default()
+        });
+        assert!(intake.rate().is_some());
         assert!(pusher.join().unwrap());
-        assert_eq!(intake.stats().records, 6);
+        assert!(intake.push(lines(3)), "nine pending: under the whole bound");
+        assert!(!intake.must_wait(&intake.state.lock()));
+        assert!(intake.push(lines(1)));
+        assert!(
+            intake.must_wait(&intake.state.lock()),
+            "ten pending: at the whole bound"
+        );
         // Without backpressure the bound is whole from the start.
         let plain = Intake::<Text>::new(
             StreamId(1),
@@ -1082,8 +1105,8 @@ mod tests {
             Context::local(1).unwrap(),
             RateSettings::default(),
         );
-        assert_eq!(plain.pending_bound(), 10);
-        assert_eq!(intake.pending_bound(), 10);
+        assert!(plain.push(lines(9)));
+        assert!(!plain.must_wait(&plain.state.lock()));
     }
 
     fn block_sizes(intake: &Intake<Text>, ctx: &Context, time: Time) -> Vec<usize> {
