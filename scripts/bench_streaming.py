@@ -603,16 +603,30 @@ def main():
             break
     results["throughput"]["1000"]["short_trial_max"] = results["throughput"]["1000"]["max_lines_per_sec"]
     results["throughput"]["1000"]["max_lines_per_sec"] = confirmed
-    within = converged_within(conv["batches"][:-1], confirmed) if confirmed else None
-    results["backpressure_convergence"]["batches_to_within_10pct"] = within
+    # The maximum sustained rate this run showed: the confirmed fixed rate, or the flood's
+    # steady intake where that is higher and its delay stayed under an interval (the flood
+    # then holds it for its whole length with nothing dropped; a fixed-rate generator costs the
+    # shared machine more, and the search's steps are coarse). Convergence is judged against it.
+    flood_held = results["flood"]["max_sched_ms"] <= 1000
+    reference = max(confirmed, flood_rate if flood_held else 0)
+    within = converged_within(conv["batches"][:-1], reference) if reference else None
+    results["backpressure_convergence"].update(
+        batches_to_within_10pct=within, max_sustained_reference=reference,
+        reference_is=("the flood's steady intake" if flood_held and flood_rate > confirmed
+                      else "the confirmed fixed rate"),
+        batches_to_within_10pct_of_confirmed=converged_within(conv["batches"][:-1], confirmed)
+        if confirmed else None)
     # The flood's own steady intake (its second half) is also a sustained rate (delay bounded):
     # from no limit, how soon the batches reach it.
     settled = [x["records"] for x in conv["batches"][1:-1]]
     own = statistics.mean(settled[len(settled) // 2:]) if len(settled) >= 4 else 0
     own_within = converged_within(conv["batches"][:-1], own) if own else None
     results["backpressure_convergence"].update(steady_rate=own, batches_to_within_10pct_of_steady=own_within)
-    log(f"  converged to within 10% of {confirmed:,} lines/s after {within} batches; "
-        f"to within 10% of its own steady {own:,.0f} after {own_within}")
+    log(f"  converged to within 10% of the max sustained {reference:,.0f} lines/s "
+        f"({results['backpressure_convergence']['reference_is']}) after {within} batches; "
+        f"of the confirmed {confirmed:,} after "
+        f"{results['backpressure_convergence']['batches_to_within_10pct_of_confirmed']}; "
+        f"of its own steady {own:,.0f} after {own_within}")
     log("== Kafka: a 500,000-record backlog of a 2-partition topic (tansu) through the word count")
     kafka, why = kafka_row(500_000, 40)
     results["kafka"] = kafka if kafka else {"not_measured": why}
@@ -659,12 +673,13 @@ def main():
     fo = results["flood_backpressure_off"]
     rows.append(f"| same, backpressure off | {fo['lines_per_sec']:,.0f} lines per batch (CV {fo['records_cv']:.2f}), "
                 f"delay {fo['max_sched_ms']:.0f} ms at most | — | — |")
-    conv_n = results["backpressure_convergence"]["batches_to_within_10pct"]
-    own_n = results["backpressure_convergence"]["batches_to_within_10pct_of_steady"]
+    bc = results["backpressure_convergence"]
+    said = lambda n: n if n else "did not converge"
     rows.append(f"| backpressure from no limit: batches until within 10% of the max sustained rate | "
-                f"{conv_n if conv_n else 'did not converge'} (of its own steady "
-                f"{results['backpressure_convergence']['steady_rate']:,.0f} lines/s: "
-                f"{own_n if own_n else 'did not converge'}) | — | — |")
+                f"{said(bc['batches_to_within_10pct'])} (max sustained {bc['max_sustained_reference']:,.0f} "
+                f"lines/s: {bc['reference_is']}; of the confirmed fixed rate: "
+                f"{said(bc['batches_to_within_10pct_of_confirmed'])}; of its own steady "
+                f"{bc['steady_rate']:,.0f}: {said(bc['batches_to_within_10pct_of_steady'])}) | — | — |")
     rows.append(f"| flood, 1 s batches, write-ahead log on | {wal_rate:,.0f} lines per batch on average "
                 f"({wal_rate / max(1, flood_rate):.0%} of the same without it) | — | — |")
     for ms in ("100", "10", "2", "1"):
