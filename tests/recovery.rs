@@ -328,7 +328,9 @@ fn a_received_block_stays_readable_while_it_is_being_spilled() {
     let ctx = Context::new(conf).unwrap();
     let stored = Arc::new(AtomicUsize::new(0));
     let block = |seq: u64| {
-        let text: String = (0..4000).map(|i| format!("block {seq} line {i}\n")).collect();
+        let text: String = (0..4000)
+            .map(|i| format!("block {seq} line {i}\n"))
+            .collect();
         let buf = Arc::new(text.into_bytes());
         let mut lines = TextLines::new();
         lines.push(&buf, 0..buf.len(), 100).unwrap();

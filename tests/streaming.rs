@@ -2496,6 +2496,44 @@ fn the_ui_keeps_a_bounded_number_of_batches() {
 }
 
 #[test]
+fn a_stuck_listener_does_not_freeze_the_ui() {
+    // The application's listeners and the UI's store have a queue and a thread each (as in
+    // Spark): a listener stuck in a callback holds up only its own queue.
+    struct Stuck(Mutex<Option<std::sync::mpsc::Receiver<()>>>);
+    impl spate::streaming::StreamingListener for Stuck {
+        fn on_batch_completed(&self, _: &spate::streaming::BatchInfo) {
+            if let Some(release) = self.0.lock().unwrap().take() {
+                let _ = release.recv();
+            }
+        }
+    }
+    let (ctx, clock, ssc) = manual_with(&[("spate.ui.port", "0")], Duration::from_secs(1));
+    ssc.queue_stream(RddQueue::new(), true, Some(ctx.parallelize(vec![1u8], 1)))
+        .foreach_rdd(|_, _| Ok(()))
+        .unwrap();
+    let (release, stuck) = std::sync::mpsc::channel();
+    ssc.add_streaming_listener(Arc::new(Stuck(Mutex::new(Some(stuck)))));
+    ssc.start().unwrap();
+    let url = ssc.ui_url().unwrap();
+    let base = rest_base(&url);
+    let completed = || -> serde_json::Value {
+        let stats = http_get(&url, &format!("{base}/statistics")).1;
+        serde_json::from_str::<serde_json::Value>(&stats).unwrap()["numTotalCompletedBatches"]
+            .clone()
+    };
+    for _ in 0..5 {
+        clock.advance(Duration::from_secs(1));
+    }
+    assert!(
+        wait_for(10, || completed() == 5),
+        "the UI saw {} of 5 batches while a listener was stuck on the first",
+        completed()
+    );
+    release.send(()).unwrap();
+    ssc.stop(StopOptions::default()).unwrap();
+}
+
+#[test]
 fn readyz_says_when_the_job_falls_behind() {
     let ctx = Context::new(conf(&[("spate.ui.port", "0")])).unwrap();
     let clock = Arc::new(ManualClock::new(Time::from_millis(0)));

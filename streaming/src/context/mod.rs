@@ -176,7 +176,6 @@ impl StreamingContext {
                 clock,
                 settings,
                 graph: Mutex::new(Graph::default()),
-                listeners: Mutex::new(Vec::new()),
                 next_stream: AtomicU32::new(0),
                 state: Mutex::new(StreamingState::Initialized),
                 state_changed: Condvar::new(),
@@ -197,7 +196,11 @@ impl StreamingContext {
                 input_errors: Default::default(),
                 late_records: Mutex::new(Default::default()),
                 watermarks: Mutex::new(Default::default()),
-                bus: crate::listener::ListenerBus::new(settings_bus_capacity),
+                bus: crate::listener::ListenerBus::new("spate-listener-bus", settings_bus_capacity),
+                status_bus: crate::listener::ListenerBus::new(
+                    "spate-status-bus",
+                    settings_bus_capacity,
+                ),
                 ui_url: Mutex::new(None),
             }),
         })
@@ -504,7 +507,7 @@ impl StreamingContext {
     /// ssc.add_streaming_listener(Arc::new(Quiet));
     /// ```
     pub fn add_streaming_listener(&self, listener: Arc<dyn StreamingListener>) {
-        self.shared.listeners.lock().push(listener);
+        self.shared.bus.add(listener);
     }
 
     /// Counters of every receiver stream (records, replaced or skipped lines, connection
@@ -551,7 +554,7 @@ impl StreamingContext {
     /// assert_eq!(ssc.dropped_listener_events(), 0);
     /// ```
     pub fn dropped_listener_events(&self) -> u64 {
-        self.shared.bus.dropped()
+        self.shared.bus.dropped() + self.shared.status_bus.dropped()
     }
 
     /// How many inputs were reported unreadable and skipped so far (files a file stream could
@@ -656,7 +659,7 @@ impl StreamingContext {
                 metrics,
                 live_probe(Arc::downgrade(shared)),
             ));
-            shared.listeners.lock().insert(0, store.clone());
+            shared.status_bus.add(store.clone());
             let ui = crate::ui::Ui::start(&shared.settings.ui, app_name, interval_ms, store)?;
             *shared.ui_url.lock() = Some(ui.url().to_string());
             Some(ui)
@@ -664,13 +667,12 @@ impl StreamingContext {
             None
         };
         crate::listener::bridge(shared);
-        shared
-            .bus
-            .start(Arc::downgrade(shared))
-            .map_err(|source| Error::Startup {
+        for bus in [&shared.bus, &shared.status_bus] {
+            bus.start().map_err(|source| Error::Startup {
                 what: "the listener bus",
                 source,
             })?;
+        }
         shared.post(crate::listener::Event::StreamingStarted(shared.clock.now()));
         let runtime = if inputs.is_empty() {
             None
@@ -727,6 +729,7 @@ impl StreamingContext {
                 shared.state_changed.notify_all();
                 *shared.checkpoint_lock.lock() = None;
                 shared.bus.stop(Duration::from_secs(1));
+                shared.status_bus.stop(Duration::from_secs(1));
                 if options.stop_context {
                     shared.ctx.stop();
                 }
@@ -804,8 +807,10 @@ impl StreamingContext {
         }
         *shared.checkpoint_lock.lock() = None;
         // Listeners hear everything that happened before stop() returns (bounded, too).
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        shared.bus.stop(left.max(Duration::from_millis(100)));
+        for bus in [&shared.bus, &shared.status_bus] {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            bus.stop(left.max(Duration::from_millis(100)));
+        }
         shared.forget_everything();
         {
             // Break the graph's reference cycles so everything it held is freed.

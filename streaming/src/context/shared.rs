@@ -10,7 +10,6 @@ use spate_core::Context;
 
 use crate::dstream::{StreamBase, StreamId};
 use crate::error::{Error, Result};
-use crate::listener::StreamingListener;
 use crate::scheduler::Scheduler;
 use crate::scheduler::clock::Clock;
 use crate::scheduler::time::Time;
@@ -33,7 +32,7 @@ pub(crate) fn live_probe(shared: Weak<Shared>) -> crate::ui::Probe {
             .as_ref()
             .map(ToString::to_string);
         crate::ui::Live {
-            dropped_events: s.bus.dropped(),
+            dropped_events: s.bus.dropped() + s.status_bus.dropped(),
             receivers: inputs.iter().map(|i| i.stats()).collect(),
             checkpoint_dir: s.checkpoint_base(),
             last_checkpoint,
@@ -58,7 +57,6 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) settings: Settings,
     pub(crate) graph: Mutex<Graph>,
-    pub(crate) listeners: Mutex<Vec<Arc<dyn StreamingListener>>>,
     pub(crate) next_stream: AtomicU32,
     pub(crate) state: Mutex<StreamingState>,
     pub(crate) state_changed: Condvar,
@@ -92,8 +90,10 @@ pub(crate) struct Shared {
     pub(crate) late_records: Mutex<std::collections::BTreeMap<Time, u64>>,
     /// The (smallest) event-time watermark each batch was judged by, for its `BatchInfo`.
     pub(crate) watermarks: Mutex<std::collections::BTreeMap<Time, i64>>,
-    /// Carries events to listeners without ever blocking the scheduler.
+    /// Carries events to the application's listeners without ever blocking the scheduler.
     pub(crate) bus: crate::listener::ListenerBus,
+    /// Carries the same events to the UI's status store, on a thread of its own.
+    pub(crate) status_bus: crate::listener::ListenerBus,
     /// Where the UI serves, while it runs.
     pub(crate) ui_url: Mutex<Option<String>>,
 }
@@ -151,7 +151,9 @@ impl Shared {
     }
     /// Hands `event` to the listener bus (never blocks: see `listener::bus`).
     pub(crate) fn post(&self, event: crate::listener::Event) {
-        self.bus.post(self, event);
+        let event = Arc::new(event);
+        self.status_bus.post(&event);
+        self.bus.post(&event);
     }
 
     /// The time before the first batch (the epoch before start).

@@ -1,11 +1,14 @@
-//! The listener bus: events go into a bounded queue and one thread delivers them, so a slow or
-//! stuck listener never slows the scheduler (Spark's `LiveListenerBus`). When the queue is full
-//! an event is dropped and counted ([`crate::StreamingContext::dropped_listener_events`]), with
-//! a warning at most once a minute. Before `start()` and after `stop()` (which delivers what is
-//! queued first) events are delivered on the caller's thread.
+//! The listener buses: events go into a bounded queue and one thread delivers them, so a slow
+//! or stuck listener never slows the scheduler (Spark's `LiveListenerBus`). As in Spark, the
+//! UI's status store has a queue and thread of its own: its bookkeeping does not delay the
+//! application's listeners, and a stuck application listener does not freeze the UI. When a
+//! queue is full an event is dropped and counted
+//! ([`crate::StreamingContext::dropped_listener_events`]), with a warning at most once a minute.
+//! Before `start()` and after `stop()` (which delivers what is queued first) events are
+//! delivered on the caller's thread.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Weak;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,7 +17,6 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 
 use super::{BatchInfo, OutputJobInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
-use crate::context::Shared;
 use crate::dstream::StreamId;
 use crate::scheduler::time::Time;
 
@@ -55,45 +57,60 @@ impl Event {
     }
 }
 
+/// A bus's listeners, swapped whole when one is added: delivering an event takes a reference,
+/// not a copy of the list.
+type Listeners = Arc<Mutex<Arc<Vec<Arc<dyn StreamingListener>>>>>;
+
 /// Delivers `event` to every listener; a panicking listener is logged, the others still hear it.
-pub(crate) fn deliver(shared: &Shared, event: &Event) {
-    let listeners = shared.listeners.lock().clone();
-    for l in &listeners {
+fn deliver(listeners: &[Arc<dyn StreamingListener>], event: &Event) {
+    for l in listeners {
         if catch_unwind(AssertUnwindSafe(|| event.deliver(&**l))).is_err() {
             tracing::error!("a streaming listener panicked; it keeps getting events");
         }
     }
 }
 
-/// The queue and its delivery thread.
+/// A queue, its delivery thread and the listeners it delivers to.
 pub(crate) struct ListenerBus {
+    name: &'static str,
     capacity: usize,
-    running: Mutex<Option<(Sender<Event>, JoinHandle<()>)>>,
+    listeners: Listeners,
+    running: Mutex<Option<(Sender<Arc<Event>>, JoinHandle<()>)>>,
     dropped: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
 }
 
 impl ListenerBus {
-    pub(crate) fn new(capacity: usize) -> ListenerBus {
+    /// A bus whose thread is called `name`, queueing up to `capacity` events.
+    pub(crate) fn new(name: &'static str, capacity: usize) -> ListenerBus {
         ListenerBus {
+            name,
             capacity,
+            listeners: Listeners::default(),
             running: Mutex::new(None),
             dropped: AtomicU64::new(0),
             last_warning: Mutex::new(None),
         }
     }
 
+    /// Adds a listener: it hears the events posted from now on.
+    pub(crate) fn add(&self, listener: Arc<dyn StreamingListener>) {
+        let mut listeners = self.listeners.lock();
+        let mut more = Vec::clone(&listeners);
+        more.push(listener);
+        *listeners = Arc::new(more);
+    }
+
     /// Starts the delivery thread (at `start()`).
-    pub(crate) fn start(&self, shared: Weak<Shared>) -> std::io::Result<()> {
-        let (tx, rx) = crossbeam_channel::bounded::<Event>(self.capacity);
+    pub(crate) fn start(&self) -> std::io::Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded::<Arc<Event>>(self.capacity);
+        let listeners = Arc::clone(&self.listeners);
         let thread = std::thread::Builder::new()
-            .name("spate-listener-bus".into())
+            .name(self.name.into())
             .spawn(move || {
                 for event in rx {
-                    let Some(shared) = shared.upgrade() else {
-                        return;
-                    };
-                    deliver(&shared, &event);
+                    let now = Arc::clone(&listeners.lock());
+                    deliver(&now, &event);
                 }
             })?;
         *self.running.lock() = Some((tx, thread));
@@ -101,10 +118,14 @@ impl ListenerBus {
     }
 
     /// Queues `event`, or drops and counts it when the queue is full; delivers it here when no
-    /// thread runs.
-    pub(crate) fn post(&self, shared: &Shared, event: Event) {
-        let event = match &*self.running.lock() {
-            Some((tx, _)) => match tx.try_send(event) {
+    /// thread runs. Nothing is queued for a bus without listeners.
+    pub(crate) fn post(&self, event: &Arc<Event>) {
+        let listeners = Arc::clone(&self.listeners.lock());
+        if listeners.is_empty() {
+            return;
+        }
+        if let Some((tx, _)) = &*self.running.lock() {
+            match tx.try_send(Arc::clone(event)) {
                 Ok(()) => return,
                 Err(TrySendError::Full(_)) => {
                     let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -118,11 +139,10 @@ impl ListenerBus {
                     }
                     return;
                 }
-                Err(TrySendError::Disconnected(e)) => e,
-            },
-            None => event,
-        };
-        deliver(shared, &event);
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        }
+        deliver(&listeners, event);
     }
 
     /// Delivers what is queued, then ends the thread; gives up on a stuck listener after
