@@ -451,6 +451,26 @@ def ui_overhead(args):
           f"| {on / off:.3f} |")
 
 
+def latency_rows(seconds, batch_sizes=(100, 10, 2, 1)):
+    """The word count at 100k lines/s for `seconds` at each batch size: delays per batch and
+    end-to-end latency per line, with the CPU the hypervisor stole meanwhile."""
+    log(f"== latency at 100k lines/s, {seconds:.0f} s runs")
+    rows = {}
+    for batch_ms in batch_sizes:
+        run, e2e = latency_run(100_000, batch_ms, seconds)
+        b = run["batches"][int(1000 / batch_ms):-1]
+        proc = [x["proc"] for x in b]
+        total = [x["total"] for x in b]
+        rows[str(batch_ms)] = {
+            "proc_ms": {"median": pct(proc, 50), "p99": pct(proc, 99), "max": max(proc, default=0)},
+            "total_ms": {"median": pct(total, 50), "p99": pct(total, 99), "max": max(total, default=0)},
+            "end_to_end_ms": e2e, "seconds": seconds,
+            "peak_rss_mib": run["peak_rss_mib"]}
+        log(f"  {batch_ms} ms: end-to-end median {e2e['median']:.2f} / p99 {e2e['p99']:.2f} / "
+            f"max {e2e['max']:.1f} ms over {e2e['lines']:,} lines, steal {e2e['steal']:.1%}")
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trial-seconds", type=float, default=8)
@@ -462,6 +482,9 @@ def main():
                     help="only the cluster row: local-cluster[2,1] against local[2]")
     ap.add_argument("--kafka", action="store_true",
                     help="only the Kafka row: a 500k-record backlog through the word count, and the ceiling")
+    ap.add_argument("--latency", action="store_true",
+                    help="only the latency rows (1, 2, 10 and 100 ms batches at 100k lines/s); "
+                         "with --long, 60 s each")
     ap.add_argument("--ui-overhead", action="store_true",
                     help="only the UI's cost: the flooded 1 s word count with the UI on and off")
     ap.add_argument("--repeats", type=int, default=3)
@@ -480,6 +503,9 @@ def main():
     for exe in (GEN, JOB, CEILING):
         if not os.path.exists(exe):
             sys.exit(f"missing {exe}: run scripts/bench, which builds it")
+    if args.latency:
+        print(json.dumps(latency_rows(60 if args.long else 15), indent=2))
+        return 0
     started = time.time()
     results = {"date": datetime.date.today().isoformat(),
                "machine": f"{os.cpu_count()} cores, {platform.machine()}", "spark_baseline": SPARK_BASELINE}
@@ -559,20 +585,7 @@ def main():
     log(f"  {wal_rate:,.0f} lines/s ({wal_rate / max(1, flood_rate):.0%} of the flood without it)")
 
     latency_s = 60 if args.long else 15
-    log(f"== latency at 100k lines/s, {latency_s} s runs")
-    results["latency"] = {}
-    for batch_ms in (100, 10, 2, 1):
-        run, e2e = latency_run(100_000, batch_ms, latency_s)
-        b = run["batches"][int(1000 / batch_ms):-1]
-        proc = [x["proc"] for x in b]
-        total = [x["total"] for x in b]
-        results["latency"][str(batch_ms)] = {
-            "proc_ms": {"median": pct(proc, 50), "p99": pct(proc, 99), "max": max(proc, default=0)},
-            "total_ms": {"median": pct(total, 50), "p99": pct(total, 99), "max": max(total, default=0)},
-            "end_to_end_ms": e2e, "seconds": latency_s,
-            "peak_rss_mib": run["peak_rss_mib"]}
-        log(f"  {batch_ms} ms: end-to-end median {e2e['median']:.2f} / p99 {e2e['p99']:.2f} / "
-            f"max {e2e['max']:.1f} ms over {e2e['lines']:,} lines, steal {e2e['steal']:.1%}")
+    results["latency"] = latency_rows(latency_s)
 
     log("== backpressure from no limit, 20 s flood at 1 s batches: batches to converge")
     conv = run_job(0, 1000, 20)
@@ -643,8 +656,10 @@ def main():
             log(f"== Spark: not measured: {why}; printing spate's rows only")
         else:
             log(f"== Spark Streaming, same generator, {args.spark_seconds:.0f} s runs")
+            spark_started = time.time()
             spark = spark_rows(setup, args.spark_seconds)
             results["spark"] = spark
+            results["spark_seconds"] = time.time() - spark_started
     results["harness_seconds"] = time.time() - started
 
     os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
@@ -710,8 +725,10 @@ def main():
                     f"spate {kafka['job_cpu_s']:.1f} s | — | — |")
     rows.append(f"| hand-written ceiling (1 thread) | {ceiling:,.0f} lines/s | — | — |")
     rows.append(f"| correctness at 2M lines | {'exact' if correct else 'WRONG'} | — | — |")
+    spark_part = (f", of which Spark {results['spark_seconds']:.0f} s"
+                  if "spark_seconds" in results else "")
     print(f"\nStreaming benchmark, {results['date']}, {results['machine']} "
-          f"(harness took {results['harness_seconds']:.0f} s)\n")
+          f"(harness took {results['harness_seconds']:.0f} s{spark_part})\n")
     print("\n".join(rows))
     return 0 if correct else 1
 
