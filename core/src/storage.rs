@@ -96,6 +96,8 @@ struct Entry {
 struct Spill {
     id: BlockId,
     born: u64,
+    /// The memory it held.
+    size: u64,
     source: SpillSource,
 }
 
@@ -413,15 +415,16 @@ impl BlockStore {
                 st.remove(victim);
                 continue;
             }
-            let freed = std::mem::take(&mut e.mem_size);
             let source = match &e.stored {
                 Stored::Objects { data, encode } => SpillSource::Objects(Arc::clone(data), *encode),
                 Stored::Bytes(b) => SpillSource::Bytes(Arc::clone(b)),
-                Stored::OnDisk(_) => continue,
+                Stored::OnDisk(_) => unreachable!("a block on disk holds no memory"),
             };
+            let freed = std::mem::take(&mut e.mem_size);
             spills.push(Spill {
                 id: victim,
                 born: e.born,
+                size: freed,
                 source,
             });
             st.used -= freed;
@@ -466,8 +469,7 @@ impl BlockStore {
             let path = match written {
                 Ok(path) => path,
                 Err(err) => {
-                    // Still in memory, uncounted: readable until its batch removes it.
-                    tracing::warn!("could not spill block {name}: {err}");
+                    self.spill_failed(&spill, &err);
                     continue;
                 }
             };
@@ -479,6 +481,33 @@ impl BlockStore {
                     let _ = std::fs::remove_file(&path);
                 }
             }
+        }
+    }
+
+    /// A spill could not be written. A received block stays in memory, counted again (over
+    /// the budget: it has no lineage, and the pending bound still limits how many there are);
+    /// a cached partition is dropped, to be recomputed from lineage when next needed.
+    fn spill_failed(&self, spill: &Spill, err: &Error) {
+        let name = spill.id.file_name();
+        let mut st = self.state.lock();
+        if st
+            .blocks
+            .get(&spill.id)
+            .is_none_or(|e| e.born != spill.born)
+        {
+            return; // removed meanwhile: nothing to keep
+        }
+        if matches!(spill.id, BlockId::Input(_)) {
+            tracing::error!(
+                "could not spill received block {name} ({err}); it stays in memory, over spate.storage.memory"
+            );
+            if let Some(e) = st.blocks.get_mut(&spill.id) {
+                e.mem_size = spill.size;
+            }
+            st.used += spill.size;
+        } else {
+            tracing::warn!("could not spill block {name} ({err}); it will be recomputed if needed");
+            st.remove(spill.id);
         }
     }
 
@@ -648,6 +677,44 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert!(files.is_empty(), "left behind: {files:?}");
+    }
+
+    #[test]
+    fn a_failed_spill_keeps_a_received_block_and_drops_a_cached_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // The spill directory cannot be created: its parent is a file.
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"").unwrap();
+        let (_, size) = objects((0..1000).collect());
+        let store = BlockStore::new(size + size / 2, Some(file.join("spill")));
+        let cached = BlockId::rdd(RddId(1), 0);
+        for victim in [input(0), cached] {
+            let (a, size) = objects((0..1000).collect());
+            assert!(store.insert_in_memory(victim, a, size, StorageLevel::MemoryAndDisk));
+            let (b, size_b) = objects((1000..2000).collect());
+            let next = BlockId::Input(InputBlockId { stream: 1, seq: 0 });
+            store.remove(next);
+            assert!(store.insert_in_memory(next, b, size_b, StorageLevel::MemoryAndDisk));
+            if victim == cached {
+                assert!(
+                    !store.contains(cached),
+                    "recomputed from lineage when needed"
+                );
+                assert_eq!(store.memory_used(), size_b);
+            } else {
+                assert_eq!(
+                    read(&store, victim),
+                    Some((0..1000).collect()),
+                    "no lineage: kept"
+                );
+                assert_eq!(
+                    store.memory_used(),
+                    size + size_b,
+                    "and counted, over the budget"
+                );
+                store.remove(victim);
+            }
+        }
     }
 
     #[test]
