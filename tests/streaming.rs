@@ -2369,6 +2369,7 @@ fn the_rest_api_answers_sparks_paths_with_sparks_fields() {
     done.wait(1);
     clock.advance(Duration::from_secs(1));
     done.wait(2);
+    ui_saw(&url, 2);
 
     let (status, apps) = http_get(&url, "/api/v1/applications");
     assert_eq!(status, 200);
@@ -2565,6 +2566,7 @@ fn readyz_says_when_the_job_falls_behind() {
         release.send(()).unwrap();
         done.wait(i);
     }
+    ui_saw(&url, 6);
     let (status, body) = http_get(&url, "/readyz");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("falling behind"), "{body}");
@@ -2608,6 +2610,7 @@ fn metrics_are_prometheus_text_with_the_app_as_a_label() {
     assert!(wait_for(30, || stats(&ssc).records >= 3));
     clock.advance(Duration::from_secs(1));
     done.wait(1);
+    ui_saw(&url, 1);
     let scrape = || {
         let (status, body) = http_get(&url, "/metrics");
         assert_eq!(status, 200);
@@ -2616,6 +2619,7 @@ fn metrics_are_prometheus_text_with_the_app_as_a_label() {
     let first = scrape();
     clock.advance(Duration::from_secs(1));
     done.wait(2);
+    ui_saw(&url, 2);
     let second = scrape();
     ssc.stop(StopOptions::default()).unwrap();
 
@@ -2765,6 +2769,23 @@ fn sse_read(s: &mut std::net::TcpStream, n: usize) -> Vec<Sse> {
 }
 
 /// The application's REST base path.
+/// Waits until the UI's store has seen `n` batches complete: it hears them on a thread of its
+/// own, so an application listener (the tests' counter) may hear one first.
+fn ui_saw(url: &str, n: u64) {
+    let base = rest_base(url);
+    let completed = || {
+        let stats = http_get(url, &format!("{base}/statistics")).1;
+        serde_json::from_str::<serde_json::Value>(&stats)
+            .ok()
+            .and_then(|v| v["numTotalCompletedBatches"].as_u64())
+    };
+    assert!(
+        wait_for(10, || completed() >= Some(n)),
+        "the UI saw {:?} batches complete, not {n}",
+        completed()
+    );
+}
+
 fn rest_base(url: &str) -> String {
     let (_, apps) = http_get(url, "/api/v1/applications");
     let apps: serde_json::Value = serde_json::from_str(&apps).unwrap();
@@ -2813,6 +2834,7 @@ fn live_events_resume_from_last_event_id_and_a_stalled_client_never_slows_the_jo
         clock.advance(Duration::from_secs(1));
         done.wait(i);
     }
+    ui_saw(&url, 200);
     // 600 events; the store keeps the last 30.
     let (_, batch) = http_get(&url, &format!("{}/batches/200000", rest_base(&url)));
     assert!(batch.contains("COMPLETED"), "{batch}");
