@@ -619,8 +619,8 @@ def main():
     results["throughput"]["1000"]["max_lines_per_sec"] = confirmed
     # The maximum sustained rate this run showed: the confirmed fixed rate, or the flood's
     # steady intake where that is higher and its delay stayed under an interval (the flood
-    # then holds it for its whole length with nothing dropped; a fixed-rate generator costs the
-    # shared machine more, and the search's steps are coarse). Convergence is judged against it.
+    # then holds it for its whole length with nothing dropped; why a fixed-rate run holds less
+    # is not pinned down, and the search's steps are coarse). Convergence is judged against it.
     flood_held = results["flood"]["max_sched_ms"] <= 1000
     reference = max(confirmed, flood_rate if flood_held else 0)
     within = converged_within(conv["batches"][:-1], reference) if reference else None
