@@ -18,7 +18,6 @@ use crate::codec;
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::ids::{InputBlockId, RddId};
-use crate::rdd::PartitionIter;
 use crate::text::TextLines;
 
 /// Where a persisted RDD's partitions are kept.
@@ -140,8 +139,9 @@ impl State {
 pub(crate) enum Cached<T> {
     Shared(Arc<Vec<T>>),
     Owned(Vec<T>),
-    /// Received lines kept in their buffers, read as `T` (which is [`Text`](crate::Text)).
-    Lines(PartitionIter<T>),
+    /// Received lines kept in their buffers; only handed out when `T` is
+    /// [`Text`](crate::Text) (the reader iterates them as such).
+    Lines(TextLines, std::marker::PhantomData<T>),
 }
 
 /// Per-context store of cached RDD partitions.
@@ -164,10 +164,12 @@ fn encode_lines(data: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
 /// The lines of a stored [`TextLines`] block, if `data` is one and `T` is
 /// [`Text`](crate::Text) (a block's type is fixed by its stream, so any other `T` is a
 /// mismatch: the block reads as absent).
-fn lines_as<T: Data>(data: &(dyn Any + Send + Sync)) -> Option<PartitionIter<T>> {
+fn lines_as<T: Data>(data: &(dyn Any + Send + Sync)) -> Option<Cached<T>> {
+    if std::any::TypeId::of::<T>() != std::any::TypeId::of::<crate::text::Text>() {
+        return None;
+    }
     let lines = data.downcast_ref::<TextLines>()?.clone();
-    let iter: Box<dyn Any> = Box::new(PartitionIter::new(lines.into_iter()));
-    iter.downcast::<PartitionIter<T>>().ok().map(|it| *it)
+    Some(Cached::Lines(lines, std::marker::PhantomData))
 }
 
 fn encode_objects<T: Data>(data: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
@@ -264,7 +266,7 @@ impl BlockStore {
                     let data = Arc::clone(data);
                     return match data.downcast::<Vec<T>>() {
                         Ok(v) => Some(Cached::Shared(v)),
-                        Err(other) => lines_as::<T>(&*other).map(Cached::Lines),
+                        Err(other) => lines_as::<T>(&*other),
                     };
                 }
                 Stored::Bytes(b) => Err(Arc::clone(b)),
@@ -627,7 +629,7 @@ mod tests {
         Some(match store.get::<u64>(id)? {
             Cached::Shared(v) => v.to_vec(),
             Cached::Owned(v) => v,
-            Cached::Lines(_) => panic!("not a block of lines"),
+            Cached::Lines(..) => panic!("not a block of lines"),
         })
     }
 

@@ -155,7 +155,13 @@ impl<T: Data> Cached<T> {
         match self {
             Cached::Shared(v) => PartitionIter::new(SharedVecIter { data: v, pos: 0 }),
             Cached::Owned(v) => PartitionIter::new(v.into_iter()),
-            Cached::Lines(it) => it,
+            Cached::Lines(lines, _) => {
+                // The store hands lines out only when `T` is `Text`.
+                let iter: Box<dyn std::any::Any> = Box::new(PartitionIter::new(lines.into_iter()));
+                *iter
+                    .downcast::<PartitionIter<T>>()
+                    .expect("lines are read as Text")
+            }
         }
     }
 }
