@@ -72,6 +72,7 @@ impl BlockId {
     }
 }
 
+#[derive(Clone)]
 enum Stored {
     Objects {
         data: Arc<dyn Any + Send + Sync>,
@@ -80,6 +81,18 @@ enum Stored {
     },
     Bytes(Arc<Vec<u8>>),
     OnDisk(PathBuf),
+}
+
+impl Stored {
+    /// The block as a codec frame: encoded from memory, or read from its file. Call it with
+    /// the store unlocked (a clone of the entry's `Stored` shares its data).
+    fn frame(&self) -> Result<Vec<u8>> {
+        match self {
+            Stored::Objects { data, encode } => encode(&**data),
+            Stored::Bytes(b) => Ok(b.to_vec()),
+            Stored::OnDisk(path) => std::fs::read(path).map_err(|e| Error::io(path, e)),
+        }
+    }
 }
 
 struct Entry {
@@ -97,15 +110,8 @@ struct Spill {
     born: u64,
     /// The memory it held.
     size: u64,
-    source: SpillSource,
-}
-
-enum SpillSource {
-    Objects(
-        Arc<dyn Any + Send + Sync>,
-        fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>,
-    ),
-    Bytes(Arc<Vec<u8>>),
+    /// Its data, shared with the entry (which stays readable until the file is written).
+    source: Stored,
 }
 
 #[derive(Default)]
@@ -227,18 +233,8 @@ impl BlockStore {
     /// The block as a codec frame (of `Vec<T>`), for a task in another process; `None` when
     /// not stored.
     pub(crate) fn encoded(&self, id: BlockId) -> Option<Result<Vec<u8>>> {
-        let source = {
-            let st = self.state.lock();
-            match &st.blocks.get(&id)?.stored {
-                Stored::Objects { data, encode } => Ok((Arc::clone(data), *encode)),
-                Stored::Bytes(b) => return Some(Ok(b.to_vec())),
-                Stored::OnDisk(p) => Err(p.clone()),
-            }
-        };
-        Some(match source {
-            Ok((data, encode)) => encode(&*data),
-            Err(path) => std::fs::read(&path).map_err(|e| Error::io(&path, e)),
-        })
+        let stored = self.state.lock().blocks.get(&id)?.stored.clone();
+        Some(stored.frame())
     }
 
     /// The lines of an input block of received lines held in memory as such.
@@ -347,9 +343,15 @@ impl BlockStore {
         self.write_bytes_to_disk(id, &bytes, level)
     }
 
-    fn write_bytes_to_disk(&self, id: BlockId, bytes: &[u8], level: StorageLevel) -> Result<()> {
+    /// Writes `bytes` as block `id`'s spill file; the store is not touched.
+    fn write_file(&self, id: BlockId, bytes: &[u8]) -> Result<PathBuf> {
         let path = self.disk_dir()?.join(id.file_name());
         codec::write_bytes_atomically(&path, bytes)?;
+        Ok(path)
+    }
+
+    fn write_bytes_to_disk(&self, id: BlockId, bytes: &[u8], level: StorageLevel) -> Result<()> {
+        let path = self.write_file(id, bytes)?;
         let mut st = self.state.lock();
         st.remove(id);
         st.tick += 1;
@@ -417,17 +419,12 @@ impl BlockStore {
                 st.remove(victim);
                 continue;
             }
-            let source = match &e.stored {
-                Stored::Objects { data, encode } => SpillSource::Objects(Arc::clone(data), *encode),
-                Stored::Bytes(b) => SpillSource::Bytes(Arc::clone(b)),
-                Stored::OnDisk(_) => unreachable!("a block on disk holds no memory"),
-            };
             let freed = std::mem::take(&mut e.mem_size);
             spills.push(Spill {
                 id: victim,
                 born: e.born,
                 size: freed,
-                source,
+                source: e.stored.clone(),
             });
             st.used -= freed;
         }
@@ -455,19 +452,13 @@ impl BlockStore {
     /// was removed (its batch completed) or replaced meanwhile: then the file goes.
     fn spill(&self, spills: Vec<Spill>) {
         for spill in spills {
-            let name = spill.id.file_name();
             if matches!(spill.id, BlockId::Input(_)) {
                 self.warn_input_spill();
             }
-            let bytes = match &spill.source {
-                SpillSource::Objects(data, encode) => encode(&**data),
-                SpillSource::Bytes(b) => Ok(b.to_vec()),
-            };
-            let written = bytes.and_then(|b| {
-                let path = self.disk_dir()?.join(&name);
-                codec::write_bytes_atomically(&path, &b)?;
-                Ok(path)
-            });
+            let written = spill
+                .source
+                .frame()
+                .and_then(|b| self.write_file(spill.id, &b));
             let path = match written {
                 Ok(path) => path,
                 Err(err) => {
@@ -492,20 +483,18 @@ impl BlockStore {
     fn spill_failed(&self, spill: &Spill, err: &Error) {
         let name = spill.id.file_name();
         let mut st = self.state.lock();
-        if st
+        let Some(e) = st
             .blocks
-            .get(&spill.id)
-            .is_none_or(|e| e.born != spill.born)
-        {
+            .get_mut(&spill.id)
+            .filter(|e| e.born == spill.born)
+        else {
             return; // removed meanwhile: nothing to keep
-        }
+        };
         if matches!(spill.id, BlockId::Input(_)) {
             tracing::error!(
                 "could not spill received block {name} ({err}); it stays in memory, over spate.storage.memory"
             );
-            if let Some(e) = st.blocks.get_mut(&spill.id) {
-                e.mem_size = spill.size;
-            }
+            e.mem_size = spill.size;
             st.used += spill.size;
         } else {
             tracing::warn!("could not spill block {name} ({err}); it will be recomputed if needed");

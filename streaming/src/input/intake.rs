@@ -409,16 +409,19 @@ impl<T: Data> Intake<T> {
             stored_per_sec,
         };
         tracing::debug!("{}: backpressure observes {observed:?}", self.stream);
-        match estimator.lock().observe(&observed, self.limiter.rate()) {
+        let decision = estimator.lock().observe(&observed, self.limiter.rate());
+        match decision {
             RateDecision::Keep => {}
             RateDecision::Limit(rate) => self.limiter.set_rate(rate),
             RateDecision::Unlimited => self.limiter.unlimit(),
         }
-        tracing::debug!(
-            "{}: backpressure sets the rate to {:?} records/s",
-            self.stream,
-            self.limiter.rate()
-        );
+        if decision != RateDecision::Keep {
+            tracing::debug!(
+                "{}: backpressure sets the rate to {:?} records/s",
+                self.stream,
+                self.limiter.rate()
+            );
+        }
         if self.limiter.rate().is_some() && !self.calibrated.swap(true, Ordering::Relaxed) {
             // Waiting under the half bound: the full one applies from now. (The lock: a
             // receiver between its check and its wait would miss the notification.)
