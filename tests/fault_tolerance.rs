@@ -198,6 +198,22 @@ fn program(
     program_with(version, input, clock, seen, &[])
 }
 
+/// Moves a batch's staged output into `seen` when the batch completes.
+struct Completed {
+    staged: Seen,
+    seen: Seen,
+}
+
+impl StreamingListener for Completed {
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        let t = info.batch_time.millis();
+        let mut staged = self.staged.lock().unwrap();
+        let (done, rest) = staged.drain(..).partition(|(b, _)| *b == t);
+        *staged = rest;
+        self.seen.lock().unwrap().extend::<Vec<_>>(done);
+    }
+}
+
 /// [`program`] with extra settings.
 fn program_with(
     version: Version,
@@ -220,8 +236,16 @@ fn program_with(
     let ctx = Context::new(conf)?;
     let ssc = StreamingContext::with_clock(ctx, Duration::from_secs(interval), clock)?;
     let words = ssc.text_file_stream(input).flat_map(|l| l.split(' '));
+    // A batch's output joins `seen` once the batch has completed, checkpoint metadata written:
+    // a test that acts on the checkpoint directory after `run_until` races no write.
+    let staged: Seen = Arc::default();
+    ssc.add_streaming_listener(Arc::new(Completed {
+        staged: staged.clone(),
+        seen,
+    }));
     let save = move |rdd: &Rdd<(String, u64)>, time: Time| {
-        seen.lock()
+        staged
+            .lock()
             .unwrap()
             .push((time.millis(), rdd.collect()?.into_iter().collect()));
         Ok(())

@@ -378,11 +378,12 @@ fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
         for input in &inputs {
             input.batch_completed(&info);
         }
-        shared.post(Event::BatchCompleted(info));
         if result.is_ok() {
-            // Completed: a restart does not run it again.
+            // Completed: a restart does not run it again. Recorded before listeners hear of it,
+            // so a batch they are told completed is one a restart will not run again.
             shared.batch_progress(time, true);
         }
+        shared.post(Event::BatchCompleted(info));
         shared.finish_batch(time);
         if let Err(source) = result {
             tracing::error!("batch of {time} failed: {source}");
