@@ -75,6 +75,26 @@ impl StreamingListener for Report {
     }
 }
 
+/// The lines of a Kafka topic, `source` being `<brokers>/<topic>` (`SPATE_BENCH_KAFKA`).
+#[cfg(feature = "kafka")]
+fn kafka_lines(ssc: &StreamingContext, source: &str) -> Result<DStream<Text>> {
+    let (brokers, topic) = source.rsplit_once('/').ok_or_else(|| Error::Kafka {
+        message: format!("SPATE_BENCH_KAFKA={source:?} is not <brokers>/<topic>"),
+    })?;
+    let params = spate::streaming::kafka::KafkaParams::new(brokers)
+        .starting_offsets(spate::streaming::kafka::StartingOffsets::Earliest);
+    Ok(ssc.kafka_direct_stream(params, &[topic])?.map(|r| r.text()))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_lines(_: &StreamingContext, source: &str) -> Result<DStream<Text>> {
+    Err(Error::Kafka {
+        message: format!(
+            "SPATE_BENCH_KAFKA={source:?}, but this build has no Kafka client: build with `--features kafka`"
+        ),
+    })
+}
+
 fn run(host: &str, port: u16, batch_ms: u64, seconds: f64) -> Result<()> {
     let conf = Conf::from_env().set_app_name("WordCountBench");
     let ssc = StreamingContext::new(conf, Duration::from_millis(batch_ms))?;
@@ -82,14 +102,7 @@ fn run(host: &str, port: u16, batch_ms: u64, seconds: f64) -> Result<()> {
         ssc.checkpoint(dir)?;
     }
     let lines = match std::env::var("SPATE_BENCH_KAFKA") {
-        Ok(source) => {
-            let (brokers, topic) = source.rsplit_once('/').ok_or_else(|| Error::Kafka {
-                message: format!("SPATE_BENCH_KAFKA={source:?} is not <brokers>/<topic>"),
-            })?;
-            let params = spate::streaming::kafka::KafkaParams::new(brokers)
-                .starting_offsets(spate::streaming::kafka::StartingOffsets::Earliest);
-            ssc.kafka_direct_stream(params, &[topic])?.map(|r| r.text())
-        }
+        Ok(source) => kafka_lines(&ssc, &source)?,
         Err(_) => ssc.socket_text_stream(host, port),
     };
     let counts = lines

@@ -279,7 +279,7 @@ def cluster(args):
 
 
 def find_tansu():
-    """The Kafka-compatible broker the Kafka row reads from (.ci/run installs it)."""
+    """The Kafka-compatible broker the Kafka row reads from (scripts/setup installs it)."""
     cargo_bin = os.path.join(os.environ.get("CARGO_HOME", os.path.expanduser("~/.cargo")), "bin")
     for d in os.environ.get("PATH", "").split(os.pathsep) + [cargo_bin]:
         path = os.path.join(d, "tansu")

@@ -600,7 +600,7 @@ impl SlurmCluster {
         if !missing.is_empty() || !root {
             let why = format!(
                 "the Slurm cluster test needs root and slurm-wlm + munge (missing: {missing:?}, \
-                 root: {root}); .ci/run installs them"
+                 root: {root}); scripts/setup installs them"
             );
             assert!(std::env::var_os("CI").is_none(), "{why}");
             eprintln!("SKIPPING: {why}");

@@ -10,10 +10,10 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use mysql::prelude::Queryable;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use spate::prelude::*;
+use spate::sql::drivers::mysql::prelude::Queryable;
 use spate::sql::{Database, MySql, Outcome, Postgres, Sink, Table};
 use support::databases::{MariaDb, PgServer};
 use support::{Reaped, example_path, move_in, sigterm, wait_exit, wait_for};

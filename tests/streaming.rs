@@ -402,7 +402,7 @@ fn netcat_available() -> bool {
 #[test]
 fn network_wordcount_through_spate_submit_against_nc_then_sigterm() {
     if !netcat_available() {
-        // CI installs netcat-openbsd (.ci/run); elsewhere say what is missing.
+        // scripts/setup installs netcat-openbsd; elsewhere say what is missing.
         assert!(
             std::env::var_os("CI").is_none(),
             "nc (netcat-openbsd) is required in CI"
@@ -468,6 +468,11 @@ fn network_wordcount_through_spate_submit_against_nc_then_sigterm() {
     typing.store(false, Ordering::SeqCst);
     writer.join().unwrap();
     assert!(log.contains("stopping gracefully"), "stderr:\n{log}");
+    // A log written to a pipe (or a file) carries no terminal colour codes.
+    assert!(
+        !log.contains('\x1b'),
+        "colour codes in a piped log:\n{log:?}"
+    );
 
     assert!(blocks.iter().all(|b| b.time_ms % 1000 == 0 && !b.more));
     assert!(
@@ -1674,6 +1679,22 @@ fn windowed_wordcount_example_checks_its_arguments() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("Usage: windowed_wordcount <hostname> <port>"),
+        "{err}"
+    );
+}
+
+#[test]
+fn spate_submit_names_the_examples_when_asked_for_one_that_is_not_there() {
+    let out = Command::new(env!("CARGO_BIN_EXE_spate-submit"))
+        .args(["--master", "local[1]", "--example", "network_wordcont"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no example named \"network_wordcont\"")
+            && err.contains("network_wordcount")
+            && err.contains("kafka_wordcount"),
         "{err}"
     );
 }

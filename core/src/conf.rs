@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+pub mod reference;
+
 /// The value form a known key takes.
 ///
 /// # Examples
@@ -77,9 +79,9 @@ keys! {
     "spate.master", Master, Some("local[*]"), None, None, "Where to run: local, local[N] (N worker threads), local[*] (one per core), local-cluster[N,C] (N executor processes of C cores on this host) or slurm (executors are srun steps of the current allocation).";
     "spate.executor.instances", Count, None, None, Some("1024"), "Executors of a slurm master (default: one per node of the allocation); local-cluster[N,C] sets N.";
     "spate.executor.cores", Count, Some("1"), None, Some("256"), "Task slots (threads) of each executor of a slurm master; local-cluster[N,C] sets C.";
-    "spate.executor.memory", Size, Some("1g"), Some("16m"), None, "Memory of each executor: srun --mem for slurm; caps each executor's block store.";
+    "spate.executor.memory", Size, Some("1g"), Some("16m"), None, "Memory of each executor (`--executor-memory`): srun --mem for slurm; caps each executor's block store.";
     "spate.executor.heartbeatInterval", Duration, Some("500ms"), Some("10ms"), Some("1min"), "How often an executor tells the driver it is alive.";
-    "spate.executor.heartbeatTimeout", Duration, Some("5s"), Some("100ms"), None, "Silence after which the driver declares an executor lost and reruns its work elsewhere.";
+    "spate.executor.heartbeatTimeout", Duration, Some("5s"), Some("100ms"), None, "Silence after which the driver declares an executor lost and reruns its work elsewhere; also how long a shuffle fetch waits.";
     "spate.executor.registrationTimeout", Duration, Some("60s"), Some("100ms"), None, "Longest a cluster driver waits for its first executor before its jobs fail.";
     "spate.locality.wait", Duration, Some("200ms"), None, None, "How long a cluster task waits for the executor holding its cached input before running elsewhere (and recomputing it).";
     "spate.driver.host", Text, None, None, None, "Address the driver's RPC server binds and executors connect to (default: 127.0.0.1 for local-cluster; for slurm, this host's address facing the allocated nodes).";
@@ -96,16 +98,16 @@ keys! {
     "spate.ui.port", Port, Some("4040"), None, None, "Port of the UI; the next free one when taken (16 tries, then any); 0 = any.";
     "spate.streaming.ui.retainedEvents", Count, Some("1000"), None, Some("1000000"), "Live events (/streaming/events) kept for clients that reconnect or fall behind; a client further behind gets a gap event.";
     "spate.streaming.ui.retainedBatches", Count, Some("1000"), None, Some("1000000"), "Batches the UI keeps in full (the oldest completed ones go first).";
-    "spate.streaming.blockInterval", Duration, Some("200ms"), Some("1ms"), Some("1h"), "How often received records are cut into a block (one input partition each).";
+    "spate.streaming.blockInterval", Duration, Some("200ms"), Some("1ms"), Some("1h"), "How often received records are cut into blocks: a block per core, of equal size, one input partition each.";
     "spate.streaming.concurrentJobs", Count, Some("1"), None, Some("64"), "Batches processed at the same time.";
     "spate.streaming.receiver.maxLineBytes", Size, Some("1m"), Some("64"), Some("1g"), "Longest line a socket receiver accepts; longer lines are skipped and counted.";
-    "spate.streaming.receiver.maxPendingRecords", Count, Some("10000000"), None, Some("1000000000"), "Records a receiver holds before it stops reading its source (backpressure).";
-    "spate.streaming.receiver.maxReconnectBackoff", Duration, Some("5s"), Some("10ms"), Some("1h"), "Longest wait between reconnection attempts of a socket receiver.";
-    "spate.streaming.receiver.maxRate", Count, None, None, None, "Records per second each receiver may store (unset: no limit); backpressure never exceeds it.";
-    "spate.streaming.backpressure.enabled", Bool, Some("true"), None, None, "Let a rate estimator set each receiver's rate from batch processing times and delays (steady batches under overload).";
-    "spate.streaming.backpressure.rateEstimator", OneOf(&["steady", "pid"]), Some("steady"), None, None, "Backpressure's estimator: steady (no limit while processing has room; when loaded, 90% of the processing capacity, binding at most 10% above the last batch's intake) or pid (Spark's PID controller).";
+    "spate.streaming.receiver.maxPendingRecords", Count, Some("10000000"), None, Some("1000000000"), "Records a receiver holds before it stops reading its source (TCP then pushes back on the sender). A socket stream's line costs its bytes (~41 in the benchmark), so 10M bounds a 1 s batch and the next at ~400 MiB. A batch's records stay pending until it completes while the next batch's arrive, so a receiver sustains at most about this bound / (interval + processing time). With backpressure on, a receiver holds half of it until backpressure first sets a rate. Pending lines beyond `spate.storage.memory` spill to disk (slowly, said once in a warning): with lines much longer than ~50 bytes, lower this or raise that.";
+    "spate.streaming.receiver.maxReconnectBackoff", Duration, Some("5s"), Some("10ms"), Some("1h"), "Longest wait between reconnection attempts of a socket receiver (the backoff doubles up to it).";
+    "spate.streaming.receiver.maxRate", Count, None, None, None, "Records per second each receiver may store (unset: no limit); a limited receiver waits (a socket is then not read, and TCP slows the sender); backpressure never exceeds it. Allowance left unused (a receiver starved of CPU while a batch runs) may be caught up, up to a quarter of a batch interval's worth (100 ms at least).";
+    "spate.streaming.backpressure.enabled", Bool, Some("true"), None, None, "Let a rate estimator set each receiver's rate after every batch from processing times, delays and what the receiver stored, so batches stay steady under overload (Spark's default is off: its floods swing between full and empty batches).";
+    "spate.streaming.backpressure.rateEstimator", OneOf(&["steady", "pid"]), Some("steady"), None, None, "Backpressure's estimator. `steady`: no limit while processing has room; once loaded (processing at least half the interval, a batch waited, or the receiver was held back), 90% of the processing capacity (less what a delay needs to drain), and at most what the receiver stored since the last batch raised by what would bring processing to 90% of the interval (10-50%), so the limit binds, batches stay even, and a low limit climbs in a few batches. `pid`: Spark's PID controller (P 1.0, I 0.2, D 0, min 100/s).";
     "spate.streaming.backpressure.initialRate", Count, None, None, None, "With backpressure, the rate of the first batches, before the controller has measured any.";
-    "spate.streaming.receiver.writeAheadLog.enable", Bool, Some("false"), None, None, "Append every received block to a write-ahead log in the checkpoint directory before acknowledging it, so a restarted driver loses nothing received. A batch then takes the blocks already written: records wait up to one blockInterval longer.";
+    "spate.streaming.receiver.writeAheadLog.enable", Bool, Some("false"), None, None, "Append every received block to a write-ahead log in the checkpoint directory before acknowledging it, so a restarted driver loses nothing received (needs `ssc.checkpoint(dir)`). Written with `O_DIRECT` where the file system allows, off the receiver's path; lines are logged as they came (one copy); durable stores share one write and sync, and so do the blocks of one cut (group commit). A batch takes the blocks already written: records wait up to one blockInterval longer.";
     "spate.streaming.receiver.writeAheadLog.rollingInterval", Duration, Some("60s"), Some("1s"), None, "How long a write-ahead log segment is appended to before a new one starts (old segments are deleted once no batch needs them).";
     "spate.streaming.fileStream.maxSplitBytes", Size, Some("64m"), Some("1k"), None, "Largest byte range of a file a file stream's task reads (a bigger file is read as several partitions, each a chunk at a time).";
     "spate.streaming.fileStream.allowMissingOnReplay", Bool, Some("false"), None, None, "After a driver restart, replay batches whose files are gone without those files (each loss reported) instead of failing with the file's name.";

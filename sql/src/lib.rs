@@ -36,9 +36,15 @@
 //! is [`Error::Refused`] at once, with what to do. Either way the batch is not marked written:
 //! the context stops with the batch's error, and a restart from the checkpoint writes it.
 
+// Without a bundled driver (features `postgres`, `mysql`) the crate is the `Database` trait and
+// `Sink` for a database of the application's own; the drivers' shared helpers go unused.
+#![cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+
 mod error;
+#[cfg(feature = "mysql")]
 mod mysql;
 mod offsets;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod statements;
 mod value;
@@ -49,11 +55,33 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use spate_core::Data;
-use spate_streaming::kafka::{KafkaStream, OffsetRange, TopicPartition};
+#[cfg(feature = "kafka")]
+use spate_streaming::kafka::KafkaStream;
+use spate_streaming::kafka::{OffsetRange, TopicPartition};
 use spate_streaming::{DStream, OutputMode, Time};
 
 pub use error::{Error, Result};
+
+/// The client crates the bundled databases are built on, re-exported so that an application
+/// (or a test) runs its own statements — its tables' DDL, checks — with the same versions.
+///
+/// # Examples
+///
+/// ```no_run
+/// use spate_sql::drivers::postgres::{Client, NoTls};
+/// let mut db = Client::connect("postgres://spate@127.0.0.1/spate", NoTls)?;
+/// db.batch_execute("CREATE TABLE IF NOT EXISTS counts (word TEXT PRIMARY KEY, n BIGINT)")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub mod drivers {
+    #[cfg(feature = "mysql")]
+    pub use ::mysql;
+    #[cfg(feature = "postgres")]
+    pub use ::postgres;
+}
+#[cfg(feature = "mysql")]
 pub use mysql::MySql;
+#[cfg(feature = "postgres")]
 pub use postgres::Postgres;
 pub use value::Value;
 
@@ -242,8 +270,12 @@ pub struct Sink<T> {
     mode: OutputMode,
     row: Arc<dyn Fn(&T) -> Vec<Value> + Send + Sync>,
     db: Arc<dyn Database>,
-    offsets: Option<KafkaStream>,
+    /// The batch's Kafka ranges, kept in the rows' transaction (see `keep_kafka_offsets`).
+    offsets: Option<OffsetsOf>,
 }
+
+/// Looks up the Kafka offset ranges a batch read (`None`: not known here).
+type OffsetsOf = Arc<dyn Fn(Time) -> Option<Vec<OffsetRange>> + Send + Sync>;
 
 impl<T: Data> Sink<T> {
     /// A sink named `name` (its progress row; unique per table and job) writing `table` of
@@ -324,9 +356,7 @@ impl<T: Data> Sink<T> {
     /// ```
     pub fn write(&self, batch_time: i64, records: &[T]) -> Result<Outcome> {
         let offsets = match &self.offsets {
-            Some(stream) => stream
-                .offset_ranges(Time::from_millis(batch_time))
-                .ok_or_else(|| Error::Invalid {
+            Some(ranges_of) => ranges_of(Time::from_millis(batch_time)).ok_or_else(|| Error::Invalid {
                     sink: self.name.clone(),
                     reason: format!(
                         "the Kafka offsets of the batch of {batch_time} ms are not known: write a batch of the stream the sink keeps offsets of, from its own output operation"
@@ -386,8 +416,10 @@ impl<T: Data> Sink<T> {
     ///     .save_to_database(sink)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[cfg(feature = "kafka")]
     pub fn keep_kafka_offsets(mut self, stream: &KafkaStream) -> Sink<T> {
-        self.offsets = Some(stream.clone());
+        let stream = stream.clone();
+        self.offsets = Some(Arc::new(move |time| stream.offset_ranges(time)));
         self
     }
 

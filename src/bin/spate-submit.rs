@@ -164,13 +164,82 @@ fn resolve_conf(args: &Args) -> Result<Conf, String> {
     Ok(conf)
 }
 
-/// Builds `--example NAME` in release mode (cargo does nothing when it is up to date).
+/// The cargo to run: the one running us (`cargo run`), else the one on the PATH.
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// The cargo features example `name` declares it needs (`required-features`), from
+/// `cargo metadata`: the Kafka and database examples need features a word count does not build.
+fn example_features(manifest: &Path, name: &str) -> Result<Vec<String>, String> {
+    let out = cargo()
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("cargo metadata printed what is not JSON: {e}"))?;
+    let targets = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["name"] == "spate")
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten());
+    for t in targets {
+        let is_example = t["kind"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|k| k == "example"));
+        if is_example && t["name"] == name {
+            let features = t["required-features"].as_array().into_iter().flatten();
+            return Ok(features
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect());
+        }
+    }
+    let mut known: Vec<&str> = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "example"))
+        })
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    known.sort_unstable();
+    Err(format!(
+        "no example named {name:?}; the examples are: {}",
+        known.join(", ")
+    ))
+}
+
+/// Builds `--example NAME` in release mode, with the features it needs (cargo does nothing
+/// when it is up to date).
 fn build_example(name: &str, verbose: bool) -> Result<PathBuf, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let manifest = root.join("Cargo.toml");
+    let features = example_features(&manifest, name)?;
+    let mut cargo = cargo();
     cargo
         .args(["build", "--release", "--example", name, "--manifest-path"])
-        .arg(root.join("Cargo.toml"));
+        .arg(&manifest);
+    if !features.is_empty() {
+        cargo.arg("--features").arg(features.join(","));
+    }
     if !verbose {
         cargo.arg("--quiet");
     }

@@ -155,6 +155,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if let (Some(broker), Some(topic)) = (&args.kafka, &args.topic) {
         let pool = Pool::generate(args.seed, &args.count, args.pool_lines as usize);
+        #[cfg(not(feature = "kafka"))]
+        let produce = |_: &Pool, _: &Args, _: &str, _: &str| -> Result<(), &str> {
+            Err("this build has no Kafka client: build spate-wordgen with `--features kafka`")
+        };
         return match produce(&pool, &args, broker, topic) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -208,6 +212,7 @@ fn summary(pool: &Pool, args: &Args, sent: u64, start: Instant) -> String {
 }
 
 /// Produces `--lines` pool lines to `topic`'s partitions, round robin, then prints the summary.
+#[cfg(feature = "kafka")]
 fn produce(
     pool: &Pool,
     args: &Args,

@@ -36,6 +36,7 @@ mod recovery;
 mod scheduler;
 mod signals;
 pub mod testing;
+#[cfg(feature = "ui")]
 mod ui;
 
 pub use context::{StopOptions, StreamingContext, StreamingState};

@@ -1,6 +1,6 @@
 //! A real headless Chromium driven over WebDriver: `chromedriver` (Debian's `chromium-driver`)
 //! started on a free port, spoken to in plain HTTP/1.1 JSON — no crate that downloads drivers.
-//! `.ci/run` installs `chromium-headless-shell` and `chromium-driver`; without them the tests
+//! `scripts/setup` installs `chromium-headless-shell` and `chromium-driver`; without them the tests
 //! fail saying so (CI must run them, never skip them).
 
 use std::io::{Read, Write};
@@ -167,7 +167,7 @@ impl Browser {
         let driver = which("chromedriver").unwrap_or_else(|| {
             panic!(
                 "chromedriver not found: install Debian's chromium-driver and \
-                 chromium-headless-shell (`bash .ci/run` does)"
+                 chromium-headless-shell (`scripts/setup` does)"
             )
         });
         let binary = BROWSERS

@@ -1,6 +1,6 @@
 //! Real database servers for the tests, started in a temp directory on a free loopback port and
 //! stopped on drop: PostgreSQL (`initdb` + `pg_ctl`, as the `postgres` user when root) and
-//! MariaDB (`mariadb-install-db` + `mariadbd`). `.ci/run` installs both; a missing one fails
+//! MariaDB (`mariadb-install-db` + `mariadbd`). `scripts/setup` installs both; a missing one fails
 //! the test saying so, never skips it.
 
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ impl PgServer {
             })
             .filter(|b| b.join("initdb").exists())
             .unwrap_or_else(|| {
-                panic!("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): `apt-get install postgresql`, as .ci/run does")
+                panic!("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): `apt-get install postgresql`, as scripts/setup does")
             });
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pw"), "secret\n").unwrap();
@@ -124,8 +124,10 @@ impl PgServer {
         format!("postgres://spate:secret@127.0.0.1:{}/postgres", self.port)
     }
 
-    pub fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url(), postgres::NoTls).unwrap()
+    #[cfg(feature = "postgres")]
+    pub fn client(&self) -> spate::sql::drivers::postgres::Client {
+        use spate::sql::drivers::postgres::{Client, NoTls};
+        Client::connect(&self.url(), NoTls).unwrap()
     }
 }
 
@@ -157,7 +159,7 @@ impl MariaDb {
                 .any(|d| Path::new(d).join(tool).exists());
             assert!(
                 found,
-                "MariaDB is not installed ({tool} is missing): `apt-get install mariadb-server`, as .ci/run does"
+                "MariaDB is not installed ({tool} is missing): `apt-get install mariadb-server`, as scripts/setup does"
             );
         }
         let dir = tempfile::tempdir().unwrap();
@@ -220,8 +222,10 @@ impl MariaDb {
         format!("mysql://spate:secret@127.0.0.1:{}/spate", self.port)
     }
 
-    pub fn client(&self) -> mysql::Conn {
-        mysql::Conn::new(mysql::Opts::from_url(&self.url()).unwrap()).unwrap()
+    #[cfg(feature = "mysql")]
+    pub fn client(&self) -> spate::sql::drivers::mysql::Conn {
+        use spate::sql::drivers::mysql::{Conn, Opts};
+        Conn::new(Opts::from_url(&self.url()).unwrap()).unwrap()
     }
 }
 

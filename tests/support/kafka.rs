@@ -1,5 +1,5 @@
 //! A real Kafka-compatible broker for the tests: `tansu` (crates.io, `cargo install --locked
-//! tansu --version 0.6.0 --features libsql`, as `.ci/run` does) with its SQLite storage in a
+//! tansu --version 0.6.0 --features libsql`, as `scripts/setup` does) with its SQLite storage in a
 //! temp directory, on a free loopback port, stopped on drop. A missing `tansu` fails the test
 //! saying so, never skips it. Topics are created here (tansu 0.6 does not create them on use);
 //! records are produced with `rskafka`.
@@ -29,7 +29,7 @@ fn tansu() -> PathBuf {
         }
     }
     panic!(
-        "the Kafka-compatible broker `tansu` is not installed: `cargo install --locked tansu --version 0.6.0 --features libsql`, as .ci/run does"
+        "the Kafka-compatible broker `tansu` is not installed: `cargo install --locked tansu --version 0.6.0 --features libsql`, as scripts/setup does"
     )
 }
 

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod databases;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 
 use std::process::Child;

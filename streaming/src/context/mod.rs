@@ -10,9 +10,13 @@ mod graph;
 mod settings;
 mod shared;
 
-pub(crate) use graph::{Graph, InputControl, OutputOp, Progress, ReceiverInput};
+#[cfg(feature = "kafka")]
+pub(crate) use graph::InputControl;
+pub(crate) use graph::{Graph, OutputOp, Progress, ReceiverInput};
 pub(crate) use settings::Settings;
-pub(crate) use shared::{Running, Shared, live_probe};
+#[cfg(feature = "ui")]
+pub(crate) use shared::live_probe;
+pub(crate) use shared::{Running, Shared};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -604,6 +608,7 @@ impl StreamingContext {
             let scheduler = Scheduler::follow(shared);
             *shared.running.lock() = Some(Running {
                 scheduler,
+                #[cfg(feature = "ui")]
                 ui: None,
                 runtime: None,
                 signals: None,
@@ -649,6 +654,7 @@ impl StreamingContext {
             *shared.checkpointer.lock() =
                 Some(crate::recovery::checkpoint::Checkpointer::open(&base));
         }
+        #[cfg(feature = "ui")]
         let ui = if shared.settings.ui.enabled {
             let app_name = shared.ctx.conf().get("spate.app.name").unwrap_or("spate");
             let interval_ms = shared.batch_interval.as_millis() as u64;
@@ -699,6 +705,7 @@ impl StreamingContext {
         let scheduler = Scheduler::start(shared);
         *shared.running.lock() = Some(Running {
             scheduler,
+            #[cfg(feature = "ui")]
             ui,
             runtime,
             signals,
@@ -785,6 +792,7 @@ impl StreamingContext {
             if let Some(signals) = running.signals.take() {
                 signals.close();
             }
+            #[cfg(feature = "ui")]
             if let Some(ui) = running.ui.take() {
                 ui.stop();
             }

@@ -25,13 +25,27 @@ pub(crate) struct Settings {
     pub(crate) file_split_bytes: u64,
     pub(crate) allow_missing_on_replay: bool,
     pub(crate) listener_bus_capacity: usize,
+    #[cfg(feature = "ui")]
     pub(crate) ui: crate::ui::UiSettings,
+    #[cfg(feature = "kafka")]
     pub(crate) kafka: crate::input::kafka::KafkaSettings,
 }
 
 impl Settings {
     pub(crate) fn from_conf(conf: &Conf) -> Result<Settings> {
         let dur = |k| conf.get_duration(k).map(|d| d.unwrap_or_default());
+        #[cfg(not(feature = "ui"))]
+        if conf.get_bool("spate.ui.enabled")? == Some(true) {
+            // Asked for explicitly (the default is quietly off in such a build).
+            return Err(spate_core::Error::InvalidConfValue {
+                key: "spate.ui.enabled".into(),
+                value: "true".into(),
+                expected: "false: this program was built without spate's `ui` feature \
+                           (add it to the `spate` dependency's features)"
+                    .into(),
+            }
+            .into());
+        }
         Ok(Settings {
             block_interval: dur("spate.streaming.blockInterval")?,
             concurrent_jobs: conf.get_count("spate.streaming.concurrentJobs")?,
@@ -61,6 +75,7 @@ impl Settings {
                 .get_bool("spate.streaming.fileStream.allowMissingOnReplay")?
                 .unwrap_or(false),
             listener_bus_capacity: conf.get_count("spate.streaming.listenerBus.capacity")?,
+            #[cfg(feature = "ui")]
             ui: crate::ui::UiSettings {
                 enabled: conf.get_bool("spate.ui.enabled")?.unwrap_or(true),
                 host: conf.get("spate.ui.host").unwrap_or("127.0.0.1").to_string(),
@@ -68,6 +83,7 @@ impl Settings {
                 retained_batches: conf.get_count("spate.streaming.ui.retainedBatches")?,
                 retained_events: conf.get_count("spate.streaming.ui.retainedEvents")?,
             },
+            #[cfg(feature = "kafka")]
             kafka: crate::input::kafka::KafkaSettings {
                 max_rate_per_partition: conf
                     .get_opt_count("spate.streaming.kafka.maxRatePerPartition")?

@@ -17,6 +17,7 @@ use crate::scheduler::time::Time;
 use super::{Graph, OutputOp, Progress, Settings, StopOptions, StreamingContext, StreamingState};
 
 /// What the UI reads from the context at a moment (weakly: the UI never keeps it alive).
+#[cfg(feature = "ui")]
 pub(crate) fn live_probe(shared: Weak<Shared>) -> crate::ui::Probe {
     Box::new(move || {
         let Some(s) = shared.upgrade() else {
@@ -45,6 +46,7 @@ pub(crate) fn live_probe(shared: Weak<Shared>) -> crate::ui::Probe {
 /// What a started context runs: its scheduler, UI, receivers' runtime and signal handling.
 pub(crate) struct Running {
     pub(crate) scheduler: Scheduler,
+    #[cfg(feature = "ui")]
     pub(crate) ui: Option<crate::ui::Ui>,
     pub(crate) runtime: Option<tokio::runtime::Runtime>,
     pub(crate) signals: Option<crate::signals::GracefulSignals>,

@@ -29,21 +29,31 @@
 //!   offsets the database holds (`Sink::committed_kafka_offsets` →
 //!   [`KafkaParams::from_offsets`]): exactly once end to end, with or without a checkpoint.
 
+#[cfg(feature = "kafka")]
 mod client;
+#[cfg(feature = "kafka")]
 mod group;
+#[cfg(feature = "kafka")]
 mod params;
 mod ranges;
+#[cfg(feature = "kafka")]
 mod record;
+#[cfg(feature = "kafka")]
 mod stream;
 
+#[cfg(feature = "kafka")]
 use std::time::Duration;
 
+#[cfg(feature = "kafka")]
 pub use params::{KafkaParams, OnOutOfRange, StartingOffsets};
 pub use ranges::{KafkaRateLimits, OffsetRange, TopicPartition};
+#[cfg(feature = "kafka")]
 pub use record::KafkaRecord;
+#[cfg(feature = "kafka")]
 pub use stream::KafkaStream;
 
 /// The `spate.streaming.kafka.*` settings, read once with the context's.
+#[cfg(feature = "kafka")]
 #[derive(Clone, Debug)]
 pub(crate) struct KafkaSettings {
     pub(crate) max_rate_per_partition: Option<u64>,
