@@ -294,12 +294,19 @@ fn executors_spill_map_outputs_past_their_memory_and_serve_them_from_disk() {
         .unwrap()
         .trim()
         .to_string();
-    let spilled = (0..2).any(|i| {
-        std::fs::read_to_string(Path::new(&logs).join(format!("executor-{i}.err")))
-            .unwrap_or_default()
-            .contains("spill to")
-    });
+    let executor_logs: Vec<String> = (0..2)
+        .map(|i| {
+            std::fs::read_to_string(Path::new(&logs).join(format!("executor-{i}.err")))
+                .unwrap_or_default()
+        })
+        .collect();
+    let spilled = executor_logs.iter().any(|log| log.contains("spill to"));
     assert!(spilled, "no executor spilled; driver:\n{err}");
+    // Log files carry no terminal colour codes.
+    assert!(
+        executor_logs.iter().all(|log| !log.contains('\x1b')),
+        "{executor_logs:?}"
+    );
 }
 
 #[test]
