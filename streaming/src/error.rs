@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::scheduler::time::Time;
+use crate::common::Time;
 
 /// `Result` with the streaming [`Error`].
 ///

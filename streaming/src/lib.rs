@@ -26,6 +26,7 @@
 //! operation for its job, and queues the batch; an executor runs it, reports the batch's
 //! scheduling delay and processing time to listeners, and releases its RDDs and blocks.
 
+mod common;
 mod context;
 mod dstream;
 mod error;
@@ -39,19 +40,18 @@ pub mod testing;
 #[cfg(feature = "ui")]
 mod ui;
 
+pub use common::{Clock, ManualClock, ReceiverStats, StreamId, SystemClock, Time};
 pub use context::{StopOptions, StreamingContext, StreamingState};
+pub use dstream::DStream;
 pub use dstream::state::{MapWithStateDStream, State, StateSpec};
-pub use dstream::{DStream, StreamId};
 pub use error::{Error, Result};
 pub use event_time::{EventTimeStream, OutputMode, Window, WindowedEvents};
+pub use input::RddQueue;
 pub use input::kafka;
 pub use input::rate::{
     BatchObservation, PidRateEstimator, RateDecision, RateEstimator, SteadyRateEstimator,
 };
 pub use input::receiver::{Receiver, ReceiverHandle};
-pub use input::{RddQueue, ReceiverStats};
 pub use listener::{
     BatchInfo, OutputJobInfo, OutputOperationInfo, ReceiverInfo, StreamingListener,
 };
-pub use scheduler::clock::{Clock, ManualClock, SystemClock};
-pub use scheduler::time::Time;

@@ -8,12 +8,12 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 use spate_core::{Conf, Context, Data, Rdd};
 
+use crate::common::ManualClock;
+use crate::common::Time;
 use crate::context::{Shared, StopOptions, StreamingContext};
 use crate::dstream::{DStream, StreamOp};
 use crate::error::{Error, Result};
 use crate::listener::{BatchInfo, StreamingListener};
-use crate::scheduler::clock::ManualClock;
-use crate::scheduler::time::Time;
 
 /// The batch interval of [`run_batches`].
 pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::scheduler::time::Time;
+use super::Time;
 
 /// Tells the job generator what time it is and lets it wait for a batch time.
 ///

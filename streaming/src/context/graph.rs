@@ -7,12 +7,13 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use spate_core::Data;
 
-use crate::dstream::{StreamBase, StreamId};
+use crate::common::Time;
+use crate::common::{ReceiverStats, StreamId};
+use crate::dstream::StreamBase;
 use crate::error::Result;
+use crate::input::Intake;
 use crate::input::receiver::{Receiver, Supervisor};
-use crate::input::{Intake, ReceiverStats};
 use crate::scheduler::Job;
-use crate::scheduler::time::Time;
 
 use super::Shared;
 

@@ -24,14 +24,15 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 use spate_core::{Conf, Context, Data, Rdd, Text};
 
-use crate::dstream::{DStream, StreamBase, StreamId};
+use crate::common::{self as clock, Clock};
+use crate::common::{ReceiverStats, StreamId};
+use crate::dstream::{DStream, StreamBase};
 use crate::error::{Error, Result};
 use crate::input::receiver::Receiver;
 use crate::input::socket::SocketReceiver;
-use crate::input::{Intake, IntakeOp, QueueOp, RateSettings, RddQueue, ReceiverStats};
+use crate::input::{Intake, IntakeOp, QueueOp, RateSettings, RddQueue};
 use crate::listener::StreamingListener;
 use crate::scheduler::Scheduler;
-use crate::scheduler::clock::{self, Clock};
 
 /// Where a streaming context is in its life.
 ///

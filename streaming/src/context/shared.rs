@@ -8,11 +8,12 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 use spate_core::Context;
 
-use crate::dstream::{StreamBase, StreamId};
+use crate::common::Clock;
+use crate::common::StreamId;
+use crate::common::Time;
+use crate::dstream::StreamBase;
 use crate::error::{Error, Result};
 use crate::scheduler::Scheduler;
-use crate::scheduler::clock::Clock;
-use crate::scheduler::time::Time;
 
 use super::{Graph, OutputOp, Progress, Settings, StopOptions, StreamingContext, StreamingState};
 

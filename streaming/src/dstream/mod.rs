@@ -21,31 +21,12 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use spate_core::{Data, Rdd, StorageLevel};
 
+use crate::common::{StreamId, Time};
 use crate::context::Shared;
 use crate::recovery::checkpoint::StreamSnapshot;
-use crate::scheduler::time::Time;
 use spate_core::Result;
-
-/// Identifies a stream within its streaming context, in construction order.
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(spate_streaming::StreamId(3).to_string(), "stream 3");
-/// ```
-#[derive(
-    Copy, Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-pub struct StreamId(pub u32);
-
-impl fmt::Display for StreamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "stream {}", self.0)
-    }
-}
 
 /// How a stream computes its RDD for one batch time.
 pub(crate) trait StreamOp<T>: Send + Sync + 'static {

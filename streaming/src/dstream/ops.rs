@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use spate_core::{Data, Key, PartitionIter, Rdd, Show};
 
+use crate::common::Time;
 use crate::context::{OutputOp, Shared};
 use crate::dstream::{DStream, StreamOp};
 use crate::error::Result;
 use crate::scheduler::Job;
-use crate::scheduler::time::Time;
 
 /// A stream whose RDD at each time is `f(parent's RDD, time)`.
 struct TransformOp<T, U, F> {

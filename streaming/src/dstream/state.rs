@@ -13,9 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use spate_core::{Data, Key, Rdd};
 
+use crate::common::Time;
 use crate::context::Shared;
 use crate::dstream::{DStream, StreamNode, StreamOp};
-use crate::scheduler::time::Time;
 
 /// Reaches the stream's own node from its op (the node owns the op, so the op holds it weakly).
 pub(crate) type SelfRef<T> = Arc<OnceLock<Weak<StreamNode<T>>>>;

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use spate_core::{Data, Key, Rdd};
 
+use crate::common::Time;
 use crate::context::Shared;
 use crate::dstream::state::{SelfRef, previous, self_referencing};
 use crate::dstream::{DStream, StreamOp};
 use crate::error::{Error, Result};
-use crate::scheduler::time::Time;
 
 /// The union of the parent's RDDs in `(t - window, t]`.
 struct WindowOp<T> {

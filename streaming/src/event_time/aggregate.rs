@@ -15,9 +15,9 @@ use spate_core::{Data, Key, Rdd};
 
 use super::watermark::LateCount;
 use super::{EventTimeStream, OutputMode, Window};
+use crate::common::Time;
 use crate::dstream::StreamOp;
 use crate::dstream::state::{SelfRef, previous};
-use crate::scheduler::time::Time;
 
 /// How events are assigned to windows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,9 +23,9 @@ use spate_core::{Data, Key, Show, StorageLevel};
 
 use self::aggregate::{AggregateOp, KeyWindows, LateOp, Merge, Windowing};
 use self::watermark::{Input, LateCount, Policy, SavedInput};
+use crate::common::Time;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
-use crate::scheduler::time::Time;
 
 /// An event-time window: `start` inclusive, `end` exclusive, in ms since the epoch. Printed as
 /// `[start,end)`.

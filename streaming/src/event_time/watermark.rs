@@ -14,8 +14,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use spate_core::Data;
 
+use crate::common::Time;
 use crate::dstream::DStream;
-use crate::scheduler::time::Time;
 
 /// How the watermarks of several inputs combine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

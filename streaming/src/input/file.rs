@@ -32,9 +32,10 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use spate_core::{Data, InputFile, OnUnreadable, Rdd, Text};
 
+use crate::common::StreamId;
+use crate::common::Time;
 use crate::context::Shared;
-use crate::dstream::{DStream, StreamId, StreamOp};
-use crate::scheduler::time::Time;
+use crate::dstream::{DStream, StreamOp};
 
 type Parser<T> = dyn Fn(Text) -> Result<T, String> + Send + Sync;
 

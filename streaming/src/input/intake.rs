@@ -24,47 +24,15 @@ use super::rate::{
     BatchObservation, PidRateEstimator, RateDecision, RateEstimator, RateLimiter,
     SteadyRateEstimator,
 };
-use crate::dstream::{StreamId, StreamOp};
+use crate::common::Time;
+use crate::common::{ReceiverStats, StreamId};
+use crate::dstream::StreamOp;
 use crate::recovery::wal::{WalRef, WriteAheadLog};
-use crate::scheduler::time::Time;
 use serde::{Deserialize, Serialize};
 use spate_core::Result;
 
 /// The time each piece of a rate-limited store stands for (see `Intake::paced`).
 const PACING_SLICE_SECS: f64 = 0.02;
-
-/// Counters of one receiver stream.
-///
-/// # Examples
-///
-/// ```
-/// let s = spate_streaming::ReceiverStats::default();
-/// assert_eq!(s.records, 0);
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReceiverStats {
-    /// The input stream.
-    pub stream: StreamId,
-    /// Records stored so far.
-    pub records: u64,
-    /// Lines that were not valid UTF-8 and were stored with U+FFFD replacements.
-    pub invalid_utf8_lines: u64,
-    /// Lines longer than `spate.streaming.receiver.maxLineBytes`, skipped.
-    pub oversized_lines_skipped: u64,
-    /// Failed connection attempts (socket receivers).
-    pub connect_failures: u64,
-    /// Errors reported by the receiver.
-    pub errors: u64,
-    /// The rate (records/s) the receiver is held to by `spate.streaming.receiver.maxRate` or
-    /// backpressure, if any.
-    pub rate_limit: Option<u64>,
-    /// Records stored and not yet processed (their batch has not completed).
-    pub pending_records: u64,
-    /// `spate.streaming.receiver.maxPendingRecords`: past it the receiver waits.
-    pub max_pending_records: u64,
-    /// Bytes appended to the write-ahead log (0 with the log off).
-    pub wal_bytes: u64,
-}
 
 #[derive(Default)]
 pub(crate) struct Counters {

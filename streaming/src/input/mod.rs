@@ -16,7 +16,6 @@ pub(crate) mod rate;
 pub(crate) mod receiver;
 pub(crate) mod socket;
 
-pub use intake::ReceiverStats;
 pub(crate) use intake::{EstimatorKind, Intake, IntakeOp, RateSettings};
 pub(crate) use queue::QueueOp;
 pub use queue::RddQueue;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use spate_core::{Context, Data, Rdd, Result};
 
+use crate::common::Time;
 use crate::dstream::StreamOp;
-use crate::scheduler::time::Time;
 
 /// A queue of RDDs feeding a [`queue_stream`](crate::StreamingContext::queue_stream); push to it
 /// from any thread, before or after start.

@@ -10,8 +10,8 @@ use crossbeam_channel::{Receiver as Chan, RecvTimeoutError, Sender};
 use spate_core::{Data, Text, TextLines};
 
 use super::intake::{Intake, Received};
+use crate::common::StreamId;
 use crate::context::Shared;
-use crate::dstream::StreamId;
 use crate::scheduler::panic_text;
 
 /// A source of records for a stream (Spark's `Receiver`). `on_start` must not block: start a

@@ -17,8 +17,8 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 
 use super::{BatchInfo, OutputJobInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
-use crate::dstream::StreamId;
-use crate::scheduler::time::Time;
+use crate::common::StreamId;
+use crate::common::Time;
 
 /// Everything a listener hears.
 pub(crate) enum Event {

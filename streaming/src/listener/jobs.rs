@@ -10,8 +10,8 @@ use spate_core::ids::JobId;
 use spate_core::scheduler::{JobInfo, JobListener};
 
 use super::Event;
+use crate::common::Time;
 use crate::context::Shared;
-use crate::scheduler::time::Time;
 
 /// The local property naming a job's batch (its time in ms).
 pub(crate) const BATCH_TIME: &str = "spate.streaming.batchTime";

@@ -11,8 +11,8 @@ pub(crate) use bus::{Event, ListenerBus};
 pub use jobs::OutputJobInfo;
 pub(crate) use jobs::{BATCH_TIME, OUTPUT_OP_ID, bridge};
 
-use crate::dstream::StreamId;
-use crate::scheduler::time::Time;
+use crate::common::StreamId;
+use crate::common::Time;
 
 /// What happened to one batch. Durations are measured on the context's clock.
 ///

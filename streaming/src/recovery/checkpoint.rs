@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::common::Time;
 use crate::error::{Error, Result};
-use crate::scheduler::time::Time;
 
 /// How many metadata files are kept (the newest ones): a torn write falls back to the next.
 pub(crate) const KEEP: usize = 4;

@@ -10,9 +10,6 @@
 //! - `clock`: the system clock and the manual clock tests drive.
 //! - `time`: [`Time`], batch times in ms.
 
-pub(crate) mod clock;
-pub(crate) mod time;
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -20,10 +17,10 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use crate::common::Time;
 use crate::context::Shared;
 use crate::error::Error;
 use crate::listener::{BATCH_TIME, BatchInfo, Event, OUTPUT_OP_ID, OutputOperationInfo};
-use crate::scheduler::time::Time;
 
 /// One output operation's work for one batch.
 pub(crate) type Job = Box<dyn FnOnce() -> spate_core::Result<()> + Send>;

@@ -36,7 +36,7 @@ pub(crate) struct UiSettings {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Live {
     pub(crate) dropped_events: u64,
-    pub(crate) receivers: Vec<crate::input::ReceiverStats>,
+    pub(crate) receivers: Vec<crate::common::ReceiverStats>,
     pub(crate) checkpoint_dir: Option<std::path::PathBuf>,
     /// The batch time of the last driver metadata written.
     pub(crate) last_checkpoint: Option<crate::Time>,

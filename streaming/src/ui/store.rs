@@ -12,12 +12,12 @@ use spate_core::ids::JobId;
 use super::metrics::Metrics;
 use super::{Live, Probe};
 
-use crate::dstream::StreamId;
-use crate::input::ReceiverStats;
+use crate::common::ReceiverStats;
+use crate::common::StreamId;
+use crate::common::Time;
 use crate::listener::{
     BatchInfo, OutputJobInfo, OutputOperationInfo, ReceiverInfo, StreamingListener,
 };
-use crate::scheduler::time::Time;
 
 /// How many errors are kept.
 const ERRORS_KEPT: usize = 100;

@@ -14,13 +14,14 @@ use super::client::{Failure, KafkaClient};
 use super::params::{KafkaParams, OnOutOfRange, StartingOffsets};
 use super::ranges::{KafkaRateLimits, OffsetRange, TopicPartition};
 use super::record::KafkaRecord;
+use crate::common::Time;
+use crate::common::{ReceiverStats, StreamId};
 use crate::context::{InputControl, Shared};
-use crate::dstream::{DStream, StreamId, StreamOp};
+use crate::dstream::{DStream, StreamOp};
+use crate::input::EstimatorKind;
 use crate::input::rate::{
     BatchObservation, PidRateEstimator, RateDecision, RateEstimator, SteadyRateEstimator,
 };
-use crate::input::{EstimatorKind, ReceiverStats};
-use crate::scheduler::time::Time;
 
 /// What the direct stream reads for each batch, and where it goes on from.
 #[derive(Default)]
