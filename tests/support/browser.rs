@@ -241,20 +241,21 @@ impl Browser {
         .map_or(0, |v| v.as_array().map_or(0, Vec::len))
     }
 
-    /// The visible text of the first element matching a CSS selector.
+    /// The visible text of the first element matching a CSS selector. Found and read in one
+    /// script, so that the page's live updates cannot replace the element between the two
+    /// (a find, then a read by WebDriver reference, failed as stale under load).
     pub fn text(&self, css: &str) -> Option<String> {
-        let el = self
-            .at(
-                "POST",
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .ok()?;
-        let id = el.as_object()?.values().next()?.as_str()?.to_string();
-        self.at("GET", &format!("/element/{id}/text"), None)
-            .ok()?
-            .as_str()
-            .map(str::to_string)
+        self.at(
+            "POST",
+            "/execute/sync",
+            Some(json!({
+                "script": "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+                "args": [css],
+            })),
+        )
+        .ok()?
+        .as_str()
+        .map(str::to_string)
     }
 
     /// Runs `script` in the page; its return value.
