@@ -11,6 +11,8 @@
 //!   RDD at `t` is built from their own RDD at `t - slide`.
 
 pub(crate) mod ops;
+mod output;
+mod pair;
 pub(crate) mod state;
 pub(crate) mod window;
 
