@@ -1,9 +1,11 @@
 //! What a running task knows about itself.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::cluster::TaskPlacement;
-use crate::ids::{RddId, StageId, TaskId};
+use parking_lot::Mutex;
+
+use crate::ids::{RddId, ShuffleId, StageId, TaskId};
 
 /// Handed to every partition computation: which task attempt is running.
 ///
@@ -105,4 +107,13 @@ impl TaskContext {
     pub fn for_test(task: TaskId) -> TaskContext {
         TaskContext::new(task)
     }
+}
+
+/// What a task running in an executor knows about where its inputs are.
+#[derive(Debug, Default)]
+pub(crate) struct TaskPlacement {
+    /// Per shuffle (driver id) the task reads: the service address of each map output.
+    pub(crate) shuffles: HashMap<ShuffleId, Vec<String>>,
+    /// RDD partitions (executor ids) the task put in the block store.
+    pub(crate) cached: Mutex<Vec<(RddId, usize)>>,
 }

@@ -25,7 +25,7 @@ use tonic::{Request, Response, Status};
 use super::auth::{AddSecret, CheckSecret, Secret};
 use super::lineage::JobLineage;
 use super::rpc::pb;
-use super::{DRIVER_URL_ENV, EXECUTOR_CORES_ENV, EXECUTOR_ID_ENV, TaskPlacement, run_on};
+use super::{DRIVER_URL_ENV, EXECUTOR_CORES_ENV, EXECUTOR_ID_ENV, run_on};
 use crate::codec;
 use crate::conf::Conf;
 use crate::context::ContextInner;
@@ -36,6 +36,7 @@ use crate::rdd::RddBase;
 use crate::scheduler::{ResultFn, is_fatal, panic_message};
 use crate::shuffle::{Buckets, ShuffleDepBase};
 use crate::task::TaskContext;
+use crate::task::TaskPlacement;
 
 type DriverClient = pb::driver_client::DriverClient<InterceptedService<Channel, AddSecret>>;
 type PeerClient = pb::executor_client::ExecutorClient<InterceptedService<Channel, AddSecret>>;

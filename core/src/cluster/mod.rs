@@ -24,13 +24,9 @@ pub(crate) mod executor;
 pub(crate) mod lineage;
 pub(crate) mod rpc;
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::Mutex;
-
 use crate::error::{Error, Result};
-use crate::ids::{RddId, ShuffleId};
 
 pub(crate) use driver::DriverRuntime;
 pub(crate) use executor::ExecutorRuntime;
@@ -51,15 +47,6 @@ pub(crate) const EXECUTOR_INSTANCES_ENV: &str = "SPATE_EXECUTOR_INSTANCES";
 pub(crate) enum ClusterRuntime {
     Driver(Arc<DriverRuntime>),
     Executor(Arc<ExecutorRuntime>),
-}
-
-/// What a task running in an executor knows about where its inputs are.
-#[derive(Debug, Default)]
-pub(crate) struct TaskPlacement {
-    /// Per shuffle (driver id) the task reads: the service address of each map output.
-    pub(crate) shuffles: HashMap<ShuffleId, Vec<String>>,
-    /// RDD partitions (executor ids) the task put in the block store.
-    pub(crate) cached: Mutex<Vec<(RddId, usize)>>,
 }
 
 /// A hash of this process's executable: two processes with the same build id run the same

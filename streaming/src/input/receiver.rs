@@ -11,8 +11,8 @@ use spate_core::{Data, Text, TextLines};
 
 use super::intake::{Intake, Received};
 use crate::common::StreamId;
+use crate::common::panic_text;
 use crate::context::Shared;
-use crate::scheduler::panic_text;
 
 /// A source of records for a stream (Spark's `Receiver`). `on_start` must not block: start a
 /// thread (or a task on [`ReceiverHandle::runtime`]) that stores records through the handle,

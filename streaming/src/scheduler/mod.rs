@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::common::Time;
+use crate::common::{Time, panic_text};
 use crate::context::Shared;
 use crate::error::Error;
 use crate::listener::{BATCH_TIME, BatchInfo, Event, OUTPUT_OP_ID, OutputOperationInfo};
@@ -387,11 +387,4 @@ fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
             shared.fail(Error::BatchFailed { time, source });
         }
     }
-}
-
-pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic".into())
 }
