@@ -164,8 +164,17 @@ fn a_range_read_in_many_fetches_may_take_longer_than_the_request_timeout() {
     let seen = count_from_earliest(&ssc, &broker, "t");
     ssc.start().unwrap();
     let started = std::time::Instant::now();
-    step(&clock, &done, 1);
-    eprintln!("read 30,000 records in {:?}", started.elapsed());
+    // On a loaded machine the driver's offset lookup may itself outlast the 250 ms: that batch
+    // reads nothing and the next looks again, so batches go on until the range was read.
+    let mut batches = 0;
+    while totals(&seen) != expected && batches < 10 {
+        batches += 1;
+        step(&clock, &done, batches);
+    }
+    eprintln!(
+        "read 30,000 records in {:?} ({batches} batches)",
+        started.elapsed()
+    );
     assert_eq!(totals(&seen), expected);
     ssc.stop(StopOptions::default()).unwrap();
 }
