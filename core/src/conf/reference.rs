@@ -92,7 +92,7 @@ fn bounds(spec: &KeySpec) -> String {
 pub fn markdown() -> String {
     let mut page = String::from(
         "# Configuration\n\n\
-         <!-- Generated from `spate_core::conf::KNOWN_KEYS` (core/src/conf.rs); do not edit by hand:\n     \
+         <!-- Generated from `spate_core::conf::KNOWN_KEYS` (core/src/conf/keys.rs); do not edit by hand:\n     \
          `SPATE_BLESS=1 cargo test -p spate-core --lib conf::reference` rewrites it. -->\n\n\
          Every `spate.*` key spate reads. Set them in code (`Conf::new().set(key, value)`), on the\n\
          launcher (`spate-submit --conf key=value`, or `--properties-file` with `key value` lines),\n\
