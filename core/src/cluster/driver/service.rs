@@ -1,0 +1,204 @@
+//! The `Driver` gRPC service executors call: registration (with the build and graph checks,
+//! then the command stream), heartbeats, task results, and the block and map-output lookups.
+
+use super::*;
+
+/// The `Driver` gRPC service.
+pub(super) struct DriverService(pub(super) Arc<DriverState>);
+
+type CommandStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = std::result::Result<pb::Command, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::driver_server::Driver for DriverService {
+    type RegisterStream = CommandStream;
+
+    async fn register(
+        &self,
+        req: Request<pb::RegisterRequest>,
+    ) -> std::result::Result<Response<CommandStream>, Status> {
+        let peer: Option<SocketAddr> = req.remote_addr();
+        let r = req.into_inner();
+        let shared = &self.0;
+        if r.build_id != shared.build_id {
+            let message = format!(
+                "executor {} runs another binary than the driver: {} (build {}) on {}, the driver \
+                 build {}; start every executor from the driver's binary (the same path on a \
+                 shared file system, or the same file copied to every node)",
+                r.executor_id, r.executable, r.build_id, r.host, shared.build_id
+            );
+            eprintln!("spate: refused executor {}: {message}", r.executor_id);
+            return Err(Status::failed_precondition(message));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut st = shared.state.lock();
+            if st.stopping {
+                return Err(Status::unavailable("the driver is stopping"));
+            }
+            if st.executors.contains_key(&r.executor_id) {
+                return Err(Status::already_exists(format!(
+                    "executor id {} is already registered; give each executor its own \
+                     SPATE_EXECUTOR_ID",
+                    r.executor_id
+                )));
+            }
+            st.gone.remove(&r.executor_id);
+            st.empty_since = None;
+            // The control log so far, before anything newer (same lock as `publish`).
+            for payload in &st.control {
+                let _ = tx.send(Ok(pb::Command {
+                    kind: Some(pb::command::Kind::Control(payload.clone())),
+                }));
+            }
+            let cores = (r.cores as usize).max(1);
+            st.executors.insert(
+                r.executor_id,
+                ExecutorEntry {
+                    address: r.address.clone(),
+                    host: r.host.clone(),
+                    cores,
+                    free: cores,
+                    last_seen: Instant::now(),
+                    commands: tx,
+                    ready: HashSet::new(),
+                },
+            );
+            let e = &st.executors[&r.executor_id];
+            tracing::info!(
+                "executor {} registered: {} cores on {} ({}, pid {}, from {peer:?})",
+                r.executor_id,
+                e.cores,
+                e.host,
+                e.address,
+                r.pid
+            );
+        }
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
+        )))
+    }
+
+    async fn heartbeat(
+        &self,
+        req: Request<pb::HeartbeatRequest>,
+    ) -> std::result::Result<Response<pb::HeartbeatReply>, Status> {
+        let id = req.into_inner().executor_id;
+        let mut st = self.0.state.lock();
+        let known = match st.executors.get_mut(&id) {
+            Some(e) => {
+                e.last_seen = Instant::now();
+                true
+            }
+            None => false,
+        };
+        Ok(Response::new(pb::HeartbeatReply { known }))
+    }
+
+    async fn job_ready(
+        &self,
+        req: Request<pb::JobReadyRequest>,
+    ) -> std::result::Result<Response<pb::JobReadyReply>, Status> {
+        let r = req.into_inner();
+        let job = JobId(r.job);
+        let mut changed = self.0.changed.subscribe();
+        loop {
+            {
+                let mut st = self.0.state.lock();
+                if st.stopping {
+                    return Err(Status::cancelled("the driver stopped"));
+                }
+                if !st.executors.contains_key(&r.executor_id) {
+                    return Err(Status::not_found(format!(
+                        "executor {} is not registered (lost or refused)",
+                        r.executor_id
+                    )));
+                }
+                if let Some(j) = st.jobs.get(&job) {
+                    if j.fingerprint != r.fingerprint {
+                        let reason = format!(
+                            "its program built another graph for {job}: the driver's is {} \
+                             (fingerprint {}), the executor's {} (fingerprint {}); every process \
+                             must run the same binary with the same arguments, and control flow \
+                             may depend only on action results",
+                            j.description, j.fingerprint, r.description, r.fingerprint
+                        );
+                        drop(st);
+                        self.0.refuse(r.executor_id, &reason);
+                        return Err(Status::failed_precondition(reason));
+                    }
+                    let reply = pb::JobReadyReply {
+                        rdd_ids: j.rdd_ids.clone(),
+                        shuffle_ids: j.shuffle_ids.clone(),
+                        ended: j.ended.clone(),
+                    };
+                    if reply.ended.is_none() {
+                        if let Some(e) = st.executors.get_mut(&r.executor_id) {
+                            e.ready.insert(job);
+                        }
+                        self.0.dispatch(&mut st);
+                    }
+                    return Ok(Response::new(reply));
+                }
+            }
+            if changed.changed().await.is_err() {
+                return Err(Status::cancelled("the driver stopped"));
+            }
+        }
+    }
+
+    async fn fetch_input_block(
+        &self,
+        req: Request<pb::InputBlockRequest>,
+    ) -> std::result::Result<Response<pb::InputBlockReply>, Status> {
+        let r = req.into_inner();
+        let ctx = self
+            .0
+            .ctx
+            .upgrade()
+            .ok_or_else(|| Status::unavailable("the driver is stopping"))?;
+        let id = crate::storage::BlockId::Input(crate::ids::InputBlockId {
+            stream: r.stream,
+            seq: r.seq,
+        });
+        let reply = tokio::task::spawn_blocking(move || {
+            // Received lines go as they came (one copy, a checksum), not re-encoded per line.
+            if let Some(lines) = ctx.blocks.input_lines(id) {
+                let frame = lines.raw_bytes();
+                return Ok(pb::InputBlockReply {
+                    crc32: crc32fast::hash(&frame),
+                    frame,
+                    missing: false,
+                    raw_lines: true,
+                });
+            }
+            match ctx.blocks.encoded(id) {
+                Some(Ok(frame)) => Ok(pb::InputBlockReply {
+                    frame,
+                    ..pb::InputBlockReply::default()
+                }),
+                Some(Err(e)) => Err(Status::internal(e.to_string())),
+                None => Ok(pb::InputBlockReply {
+                    missing: true,
+                    ..pb::InputBlockReply::default()
+                }),
+            }
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?;
+        reply.map(Response::new)
+    }
+
+    async fn task_done(
+        &self,
+        req: Request<pb::TaskResult>,
+    ) -> std::result::Result<Response<pb::Ack>, Status> {
+        let shared = Arc::clone(&self.0);
+        let r = req.into_inner();
+        // The scheduler's completion callback may decode a large result: not on the reactor.
+        tokio::task::spawn_blocking(move || shared.task_done(r))
+            .await
+            .map_err(|e| Status::internal(format!("task report: {e}")))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+}
