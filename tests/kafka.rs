@@ -148,34 +148,39 @@ fn word_count_from_three_partitions_is_exact_and_batches_keep_the_rate_limit() {
 
 #[test]
 fn a_range_read_in_many_fetches_may_take_longer_than_the_request_timeout() {
-    // The timeout bounds each request, not a range's whole read: 30,000 records in fetches
-    // of at most 64 KiB (~1,000 records, a few ms each) take several request timeouts.
+    // The timeout bounds each request, not a range's whole read: 60,000 records in fetches of
+    // at most 16 KiB (~400 records each, well under the timeout even on a loaded machine)
+    // take longer together than the 500 ms request timeout.
     let broker = Broker::start();
     broker.create_topic("t", 1);
     let mut expected = BTreeMap::new();
     let mut rng = StdRng::seed_from_u64(2);
-    for _ in 0..3 {
+    for _ in 0..6 {
         broker.produce("t", 0, &lines(&mut rng, 10_000, &mut expected));
     }
+    let timeout = Duration::from_millis(500);
     let (clock, ssc, done) = manual(&[
-        ("spate.streaming.kafka.requestTimeout", "250ms"),
-        ("spate.streaming.kafka.maxFetchBytes", "64k"),
+        ("spate.streaming.kafka.requestTimeout", "500ms"),
+        ("spate.streaming.kafka.maxFetchBytes", "16k"),
     ]);
     let seen = count_from_earliest(&ssc, &broker, "t");
     ssc.start().unwrap();
-    let started = std::time::Instant::now();
-    // On a loaded machine the driver's offset lookup may itself outlast the 250 ms: that batch
-    // reads nothing and the next looks again, so batches go on until the range was read.
+    // A driver's offset lookup that outlasts the timeout (a loaded machine) leaves its batch
+    // empty and the next looks again: batches go on until the range was read.
     let mut batches = 0;
+    let mut reading = Duration::ZERO;
     while totals(&seen) != expected && batches < 10 {
         batches += 1;
+        let started = std::time::Instant::now();
         step(&clock, &done, batches);
+        reading = started.elapsed();
     }
-    eprintln!(
-        "read 30,000 records in {:?} ({batches} batches)",
-        started.elapsed()
-    );
+    eprintln!("read 60,000 records in {reading:?} (batch {batches})");
     assert_eq!(totals(&seen), expected);
+    assert!(
+        reading > timeout,
+        "the range was read in {reading:?}, within one request timeout: the test proves nothing"
+    );
     ssc.stop(StopOptions::default()).unwrap();
 }
 
