@@ -191,35 +191,28 @@ fn example_features(manifest: &Path, name: &str) -> Result<Vec<String>, String> 
     }
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("cargo metadata printed what is not JSON: {e}"))?;
-    let targets = meta["packages"]
+    // The examples of the `spate` package: (name, required features).
+    let examples: Vec<(&str, Vec<String>)> = meta["packages"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|p| p["name"] == "spate")
-        .flat_map(|p| p["targets"].as_array().into_iter().flatten());
-    for t in targets {
-        let is_example = t["kind"]
-            .as_array()
-            .is_some_and(|k| k.iter().any(|k| k == "example"));
-        if is_example && t["name"] == name {
-            let features = t["required-features"].as_array().into_iter().flatten();
-            return Ok(features
-                .filter_map(|f| f.as_str().map(String::from))
-                .collect());
-        }
-    }
-    let mut known: Vec<&str> = meta["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
         .flat_map(|p| p["targets"].as_array().into_iter().flatten())
         .filter(|t| {
             t["kind"]
                 .as_array()
                 .is_some_and(|k| k.iter().any(|k| k == "example"))
         })
-        .filter_map(|t| t["name"].as_str())
+        .filter_map(|t| {
+            let features = t["required-features"].as_array().into_iter().flatten();
+            let features = features.filter_map(|f| f.as_str().map(String::from));
+            Some((t["name"].as_str()?, features.collect()))
+        })
         .collect();
+    if let Some((_, features)) = examples.iter().find(|(n, _)| *n == name) {
+        return Ok(features.clone());
+    }
+    let mut known: Vec<&str> = examples.iter().map(|(n, _)| *n).collect();
     known.sort_unstable();
     Err(format!(
         "no example named {name:?}; the examples are: {}",
