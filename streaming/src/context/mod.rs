@@ -11,9 +11,7 @@ mod lifecycle;
 mod settings;
 mod shared;
 
-#[cfg(feature = "kafka")]
-pub(crate) use graph::InputControl;
-pub(crate) use graph::{Graph, OutputOp, Progress, ReceiverInput};
+pub(crate) use graph::{Graph, Progress};
 pub(crate) use settings::Settings;
 #[cfg(feature = "ui")]
 pub(crate) use shared::live_probe;
@@ -31,7 +29,7 @@ use crate::dstream::{DStream, StreamBase};
 use crate::error::{Error, Result};
 use crate::input::receiver::Receiver;
 use crate::input::socket::SocketReceiver;
-use crate::input::{Intake, IntakeOp, QueueOp, RateSettings, RddQueue};
+use crate::input::{Intake, IntakeOp, QueueOp, RateSettings, RddQueue, ReceiverInput};
 use crate::listener::StreamingListener;
 use crate::scheduler::Scheduler;
 

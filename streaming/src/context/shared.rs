@@ -15,7 +15,8 @@ use crate::dstream::StreamBase;
 use crate::error::{Error, Result};
 use crate::scheduler::Scheduler;
 
-use super::{Graph, OutputOp, Progress, Settings, StopOptions, StreamingContext, StreamingState};
+use super::{Graph, Progress, Settings, StopOptions, StreamingContext, StreamingState};
+use crate::dstream::OutputOp;
 
 /// What the UI reads from the context at a moment (weakly: the UI never keeps it alive).
 #[cfg(feature = "ui")]

@@ -28,7 +28,15 @@ use spate_core::{Data, Rdd, StorageLevel};
 use crate::common::{StreamId, Time};
 use crate::context::Shared;
 use crate::recovery::checkpoint::StreamSnapshot;
+use crate::scheduler::Job;
 use spate_core::Result;
+
+/// An output operation of the graph: its job for each batch.
+pub(crate) trait OutputOp: Send + Sync {
+    fn job(&self, time: Time) -> spate_core::Result<Option<Job>>;
+    /// Its name (`print`, `foreachRDD`, …) and description (name and call site).
+    fn describe(&self) -> (&'static str, &str);
+}
 
 /// How a stream computes its RDD for one batch time.
 pub(crate) trait StreamOp<T>: Send + Sync + 'static {

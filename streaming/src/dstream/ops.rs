@@ -7,7 +7,8 @@ use std::sync::Arc;
 use spate_core::{Data, PartitionIter, Rdd, Show};
 
 use crate::common::Time;
-use crate::context::{OutputOp, Shared};
+use crate::context::Shared;
+use crate::dstream::OutputOp;
 use crate::dstream::{DStream, StreamOp};
 use crate::error::Result;
 use crate::scheduler::Job;

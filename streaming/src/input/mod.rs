@@ -8,6 +8,7 @@
 //! - `queue`: `queue_stream`'s queue of RDDs.
 //! - `kafka`: Kafka's direct stream (offset ranges and their rate limits so far).
 
+mod control;
 pub(crate) mod file;
 mod intake;
 pub mod kafka;
@@ -16,6 +17,7 @@ pub(crate) mod rate;
 pub(crate) mod receiver;
 pub(crate) mod socket;
 
+pub(crate) use control::{InputControl, ReceiverInput};
 pub(crate) use intake::{EstimatorKind, Intake, IntakeOp, RateSettings};
 pub(crate) use queue::QueueOp;
 pub use queue::RddQueue;

@@ -16,9 +16,10 @@ use super::ranges::{KafkaRateLimits, OffsetRange, TopicPartition};
 use super::record::KafkaRecord;
 use crate::common::Time;
 use crate::common::{ReceiverStats, StreamId};
-use crate::context::{InputControl, Shared};
+use crate::context::Shared;
 use crate::dstream::{DStream, StreamOp};
 use crate::input::EstimatorKind;
+use crate::input::InputControl;
 use crate::input::rate::{
     BatchObservation, PidRateEstimator, RateDecision, RateEstimator, SteadyRateEstimator,
 };
