@@ -219,13 +219,17 @@ fn drive(clock: &ManualClock, batches: &Batches, n: usize, mut after_each: impl 
     }
 }
 
-/// Advances `clock` a second at a time, `n` times, each time until `done` counted the batch
-/// (for long runs: `drive` keeps every batch's info).
-fn advance_counted(clock: &ManualClock, done: &Completed, n: usize) {
+/// Starts `ssc`, advances `clock` a second at a time until `n` batches have completed (each
+/// waited for), then stops it: for long runs, where `drive` would keep every batch's info.
+fn run_counted(ssc: &StreamingContext, clock: &ManualClock, n: usize) {
+    let done = Arc::new(Completed::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start().unwrap();
     for i in 1..=n {
         clock.advance(Duration::from_secs(1));
         done.wait(i);
     }
+    ssc.stop(StopOptions::default()).unwrap();
 }
 
 /// Stores `0..n` once, then waits to be stopped.

@@ -57,12 +57,8 @@ fn ten_thousand_stateful_batches_keep_lineage_and_memory_flat() {
             Ok(())
         })
         .unwrap();
-    let done = Arc::new(Completed::default());
-    ssc.add_streaming_listener(done.clone());
-    ssc.start().unwrap();
     const N: usize = 10_000;
-    advance_counted(&clock, &done, N);
-    ssc.stop(StopOptions::default()).unwrap();
+    run_counted(&ssc, &clock, N);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), N);
     // Exact running totals: "be" twice per batch.
@@ -127,12 +123,8 @@ fn ten_thousand_event_time_batches_keep_state_and_memory_flat() {
             Ok(())
         })
         .unwrap();
-    let done = Arc::new(Completed::default());
-    ssc.add_streaming_listener(done.clone());
-    ssc.start().unwrap();
     const N: usize = 10_000;
-    advance_counted(&clock, &done, N);
-    ssc.stop(StopOptions::default()).unwrap();
+    run_counted(&ssc, &clock, N);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), N);
     // Append: each 5 s window once, when the watermark (batch - 1 s - 10 s) passes its end,
