@@ -471,6 +471,50 @@ def latency_rows(seconds, batch_sizes=(100, 10, 2, 1)):
     return rows
 
 
+def max_sustainable(args, ceiling, intervals):
+    """The rising-rate search for the highest rate that keeps up, per batch interval (ms)."""
+    starts = {1000: 500_000, 100: 250_000, 10: 100_000}
+    rows = {}
+    log("== max sustainable throughput")
+    for batch_ms in intervals:
+        # At least eight batches per trial (the first second is warm-up, the last the drain).
+        seconds = max(args.trial_seconds, 8 * batch_ms / 1000 + 2)
+        # Up to 3x the one-thread ceiling: two cores can beat it (spate does at 100 ms batches).
+        # Two bisections: the 1.5x steps alone resolve the maximum only to a third.
+        best, tried = search(batch_ms, seconds, starts.get(batch_ms, 100_000), 1.5, ceiling * 3,
+                             bisections=2)
+        rows[str(batch_ms)] = {"max_lines_per_sec": best, "trials": tried}
+    return rows
+
+
+def confirm_1s(args, results):
+    """Short trials flatter 1 s batches (few batches, queues not yet full): the 1 s figure is
+    the highest rate that also keeps up for the full confirmation run, stepping down if not."""
+    ok_rates = sorted((tr["rate"] for tr in results["throughput"]["1000"]["trials"] if tr["ok"]),
+                      reverse=True)
+    # The search steps by 1.5x: should the top rate not hold for the full run, try halfway down
+    # to the next one before settling for it.
+    candidates = ok_rates[:1]
+    if len(ok_rates) > 1:
+        candidates += [(ok_rates[0] + ok_rates[1]) // 2, ok_rates[1]]
+    confirmed = 0
+    for rate in candidates:
+        log(f"== confirmation: {args.confirm_seconds:.0f} s at {rate:,} lines/s, 1 s batches")
+        run = run_job(rate, 1000, args.confirm_seconds)
+        ok, why = keeps_up(run, rate, 1000, args.confirm_seconds)
+        results.setdefault("confirmations", []).append(
+            {"rate": rate, "seconds": args.confirm_seconds, "ok": ok, "why": why,
+             "peak_rss_mib": run["peak_rss_mib"], "rss_mib_first_third": run["rss_mib_first_third"],
+             "rss_mib_last_third": run["rss_mib_last_third"]})
+        log(f"  {'ok' if ok else 'NO'} ({why}); RSS {run['rss_mib_first_third']:.0f} -> "
+            f"{run['rss_mib_last_third']:.0f} MiB")
+        if ok:
+            confirmed = rate
+            break
+    results["throughput"]["1000"]["short_trial_max"] = results["throughput"]["1000"]["max_lines_per_sec"]
+    return confirmed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trial-seconds", type=float, default=8)
@@ -487,6 +531,9 @@ def main():
                          "with --long, 60 s each")
     ap.add_argument("--ui-overhead", action="store_true",
                     help="only the UI's cost: the flooded 1 s word count with the UI on and off")
+    ap.add_argument("--throughput", metavar="MS[,MS...]",
+                    help="only the ceiling and the max sustainable rows at these batch intervals "
+                         "(e.g. 1000,10; the 1 s row with its confirmation run): a before/after check")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--with-spark", action="store_true",
                     help="also run the Spark Streaming job of ../shared/bench/spark beside spate "
@@ -538,15 +585,18 @@ def main():
                               "expected": sent["counts"], "exact": correct}
     log(f"  {'exact' if correct else 'WRONG'}: {results['correctness']}")
 
-    log("== max sustainable throughput")
-    results["throughput"] = {}
-    for batch_ms, start in ((1000, 500_000), (100, 250_000), (10, 100_000)):
-        # At least eight batches per trial (the first second is warm-up, the last the drain).
-        seconds = max(args.trial_seconds, 8 * batch_ms / 1000 + 2)
-        # Up to 3x the one-thread ceiling: two cores can beat it (spate does at 100 ms batches).
-        # Two bisections: the 1.5x steps alone resolve the maximum only to a third.
-        best, tried = search(batch_ms, seconds, start, 1.5, ceiling * 3, bisections=2)
-        results["throughput"][str(batch_ms)] = {"max_lines_per_sec": best, "trials": tried}
+    if args.throughput:
+        intervals = [int(ms) for ms in args.throughput.split(",")]
+        results["throughput"] = max_sustainable(args, ceiling, intervals)
+        if 1000 in intervals:
+            results["throughput"]["1000"]["max_lines_per_sec"] = confirm_1s(args, results)
+        print(json.dumps({ms: dict(max_lines_per_sec=v["max_lines_per_sec"],
+                                   ratio_to_ceiling=v["max_lines_per_sec"] / ceiling)
+                          for ms, v in results["throughput"].items()}
+                         | {"ceiling_lines_per_sec": ceiling}, indent=2))
+        return 0
+
+    results["throughput"] = max_sustainable(args, ceiling, (1000, 100, 10))
 
     # Offered as much as the socket takes (several times what the job can process), default
     # settings. The first 10 batches are the controller's to converge in; steadiness is judged
@@ -592,30 +642,7 @@ def main():
     conv = run_job(0, 1000, 20)
     results["backpressure_convergence"] = {"records": [x["records"] for x in conv["batches"]]}
 
-    # Short trials flatter 1 s batches (few batches, queues not yet full): the 1 s figure is
-    # the highest rate that also keeps up for the full confirmation run, stepping down if not.
-    ok_rates = sorted((tr["rate"] for tr in results["throughput"]["1000"]["trials"] if tr["ok"]),
-                      reverse=True)
-    # The search steps by 1.5x: should the top rate not hold for the full run, try halfway down
-    # to the next one before settling for it.
-    candidates = ok_rates[:1]
-    if len(ok_rates) > 1:
-        candidates += [(ok_rates[0] + ok_rates[1]) // 2, ok_rates[1]]
-    confirmed = 0
-    for rate in candidates:
-        log(f"== confirmation: {args.confirm_seconds:.0f} s at {rate:,} lines/s, 1 s batches")
-        run = run_job(rate, 1000, args.confirm_seconds)
-        ok, why = keeps_up(run, rate, 1000, args.confirm_seconds)
-        results.setdefault("confirmations", []).append(
-            {"rate": rate, "seconds": args.confirm_seconds, "ok": ok, "why": why,
-             "peak_rss_mib": run["peak_rss_mib"], "rss_mib_first_third": run["rss_mib_first_third"],
-             "rss_mib_last_third": run["rss_mib_last_third"]})
-        log(f"  {'ok' if ok else 'NO'} ({why}); RSS {run['rss_mib_first_third']:.0f} -> "
-            f"{run['rss_mib_last_third']:.0f} MiB")
-        if ok:
-            confirmed = rate
-            break
-    results["throughput"]["1000"]["short_trial_max"] = results["throughput"]["1000"]["max_lines_per_sec"]
+    confirmed = confirm_1s(args, results)
     results["throughput"]["1000"]["max_lines_per_sec"] = confirmed
     # The maximum sustained rate this run showed: the confirmed fixed rate, or the flood's
     # steady intake where that is higher and its delay stayed under an interval (the flood
