@@ -56,7 +56,7 @@
     doc = "| Exactly-once into PostgreSQL and MySQL (features `postgres`, `mysql`) | `spate::sql::Sink` |"
 )]
 //! | Listeners and the live status page (feature `ui`, on by default) | [`streaming::StreamingListener`], [`streaming::StreamingContext::ui_url`] |
-//! | Configuration: every `spate.*` key, its default, bounds and meaning | [`core::conf::KNOWN_KEYS`], [`Conf`](core::Conf) |
+//! | Configuration: every `spate.*` key, its default, bounds and meaning | [`core::conf::KEYS`], [`streaming::KEYS`], [`Conf`](core::Conf) |
 //! | Cluster mode: the same binary as driver and executors, on Slurm or `local-cluster[N,C]` | [`core::conf::Master`] |
 //!
 //! The guides (streaming, event time, database sinks, Kafka, fault tolerance, the status page,

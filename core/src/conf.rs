@@ -14,8 +14,8 @@ mod keys;
 mod master;
 pub mod reference;
 
-pub use keys::{KNOWN_KEYS, KeySpec, ValueKind};
-use keys::{check_bounds, nearest_key, spec};
+pub use keys::{KEYS, KeySpec, ValueKind};
+use keys::{check_bounds, namespace, nearest_key};
 pub use master::{MAX_LOCAL_EXECUTORS, MAX_THREADS, Master};
 
 /// Parses a duration such as `100us`, `200ms`, `1s`, `5m`/`5min`, `2h`, `1d`.
@@ -101,9 +101,21 @@ pub fn parse_size(input: &str) -> Result<u64> {
 /// assert_eq!(conf.get("spate.app.name"), Some("demo"));
 /// conf.validate().unwrap();
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Conf {
     settings: BTreeMap<String, String>,
+    /// The key tables it knows: spate-core's, and those a layer above added
+    /// ([`Conf::with_keys`]).
+    tables: Vec<&'static [KeySpec]>,
+}
+
+impl Default for Conf {
+    fn default() -> Conf {
+        Conf {
+            settings: BTreeMap::new(),
+            tables: vec![KEYS],
+        }
+    }
 }
 
 impl Conf {
@@ -155,14 +167,9 @@ impl Conf {
             } else if name == "SPATE_APP_NAME" {
                 conf = conf.set_app_name(value);
             } else if let Some(key) = name.strip_prefix("SPATE_CONF_") {
-                let key = if key.contains('.') {
-                    key.to_string()
-                } else {
-                    KNOWN_KEYS
-                        .iter()
-                        .find(|k| k.key.replace('.', "_").eq_ignore_ascii_case(key))
-                        .map_or_else(|| key.to_string(), |k| k.key.to_string())
-                };
+                // A name without dots is resolved against the keys known now, and again when
+                // a layer adds its table (`with_keys`).
+                let key = conf.env_name_to_key(key).unwrap_or(key).to_string();
                 conf = conf.set(key, value);
             }
         }
@@ -220,7 +227,68 @@ impl Conf {
         self.settings
             .get(key)
             .map(String::as_str)
-            .or_else(|| spec(key).and_then(|s| s.default))
+            .or_else(|| self.spec(key).and_then(|s| s.default))
+    }
+
+    /// Adds a layer's key table (its keys' defaults, forms and bounds; see
+    /// [`key_table!`](crate::key_table)). Settings given by environment name
+    /// (`SPATE_CONF_SPATE_X_Y`) resolve against it too. Adding a table twice adds it once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_core::conf::KeySpec;
+    /// const MINE: &[KeySpec] = spate_core::key_table! {
+    ///     "spate.myjob.batchSize", Count, Some("100"), None, None, "Records per batch.";
+    /// };
+    /// let conf = spate_core::Conf::new().set("spate.myjob.batchSize", "0");
+    /// assert!(conf.validate().is_ok()); // a namespace no table claims: left to its layer
+    /// assert!(conf.with_keys(MINE).validate().is_err()); // must be at least 1
+    /// ```
+    pub fn with_keys(mut self, table: &'static [KeySpec]) -> Conf {
+        if !self.tables.iter().any(|t| std::ptr::eq(*t, table)) {
+            self.tables.push(table);
+        }
+        let unresolved: Vec<String> = self
+            .settings
+            .keys()
+            .filter(|k| !k.contains('.'))
+            .cloned()
+            .collect();
+        for name in unresolved {
+            if let Some(key) = self.env_name_to_key(&name) {
+                let key = key.to_string();
+                if let Some(value) = self.settings.remove(&name) {
+                    self.settings.insert(key, value);
+                }
+            }
+        }
+        self
+    }
+
+    /// Every key of the tables this configuration knows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(spate_core::Conf::new().known_keys().any(|k| k.key == "spate.master"));
+    /// ```
+    pub fn known_keys(&self) -> impl Iterator<Item = &'static KeySpec> + '_ {
+        self.tables.iter().flat_map(|t| t.iter())
+    }
+
+    fn spec(&self, key: &str) -> Option<&'static KeySpec> {
+        self.known_keys().find(|k| k.key == key)
+    }
+
+    /// The known key an environment name (`SPATE_STORAGE_MEMORY`) stands for.
+    fn env_name_to_key(&self, name: &str) -> Option<&'static str> {
+        if name.contains('.') {
+            return None;
+        }
+        self.known_keys()
+            .find(|k| k.key.replace('.', "_").eq_ignore_ascii_case(name))
+            .map(|k| k.key)
     }
 
     /// Whether `key` was set explicitly (not just defaulted).
@@ -386,7 +454,11 @@ impl Conf {
             .transpose()
     }
 
-    /// Checks every setting: `spate.*` keys must be known and every known key's value must parse.
+    /// Checks every setting: every known key's value must parse and be within its bounds, and a
+    /// `spate.*` key must be known when its namespace is (`spate.storage.memroy` is refused,
+    /// naming `spate.storage.memory`). A key of a namespace no table here claims
+    /// (`spate.streaming.*` on a configuration of spate-core alone) is left to the layer that
+    /// declares it, which checks it with [`Conf::validate_complete`].
     ///
     /// # Examples
     ///
@@ -401,6 +473,24 @@ impl Conf {
     /// }
     /// ```
     pub fn validate(&self) -> Result<()> {
+        self.check(false)
+    }
+
+    /// [`Conf::validate`], and every `spate.*` key must be in a table this configuration knows:
+    /// what the top layer (a streaming context, the launcher) checks once every table is added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let conf = spate_core::Conf::new().set("spate.streming.blockInterval", "1s");
+    /// assert!(conf.validate().is_ok());
+    /// assert!(conf.validate_complete().is_err());
+    /// ```
+    pub fn validate_complete(&self) -> Result<()> {
+        self.check(true)
+    }
+
+    fn check(&self, complete: bool) -> Result<()> {
         for (key, value) in &self.settings {
             if key.trim().is_empty() {
                 return Err(Self::invalid(
@@ -409,11 +499,16 @@ impl Conf {
                     "a setting needs a key: write KEY=VALUE, e.g. spate.storage.memory=1g",
                 ));
             }
-            let Some(spec) = spec(key) else {
-                if key.starts_with("spate.") {
+            let Some(spec) = self.spec(key) else {
+                // A namespace no known table claims belongs to a layer above, which checks
+                // it when it adds its table (`validate_complete`).
+                let claimed = self
+                    .known_keys()
+                    .any(|k| namespace(k.key) == namespace(key));
+                if key.starts_with("spate.") && (claimed || complete) {
                     return Err(Error::UnknownConfKey {
                         key: key.clone(),
-                        suggestion: nearest_key(key),
+                        suggestion: nearest_key(key, self.known_keys()),
                     });
                 }
                 continue;

@@ -45,7 +45,7 @@ pub enum Error {
     /// A `spate.*` configuration key that spate does not know (usually a typo).
     #[error("unknown configuration key {key:?}{}", match suggestion {
         Some(s) => format!(": did you mean {s:?}?"),
-        None => String::from(": see spate_core::conf::KNOWN_KEYS for the keys spate reads"),
+        None => String::from(": docs/configuration.md lists the keys spate reads"),
     })]
     UnknownConfKey {
         /// The key as given.

@@ -30,8 +30,7 @@ mod context;
 mod data;
 mod error;
 pub mod fault;
-#[cfg(test)]
-mod golden;
+pub mod golden;
 pub mod hash;
 pub mod ids;
 mod partitioner;

@@ -160,7 +160,11 @@ fn resolve_conf(args: &Args) -> Result<Conf, String> {
             conf = conf.set(key, v.clone());
         }
     }
-    conf.validate().map_err(|e| e.to_string())?;
+    // Every layer's keys are known here: an unknown `spate.*` key is refused in any namespace.
+    let conf = spate_streaming::KEYS
+        .iter()
+        .fold(conf, |conf, table| conf.with_keys(table));
+    conf.validate_complete().map_err(|e| e.to_string())?;
     Ok(conf)
 }
 

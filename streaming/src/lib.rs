@@ -41,7 +41,7 @@ pub mod testing;
 mod ui;
 
 pub use common::{Clock, ManualClock, ReceiverStats, StreamId, SystemClock, Time};
-pub use context::{StopOptions, StreamingContext, StreamingState};
+pub use context::{KEYS, StopOptions, StreamingContext, StreamingState};
 pub use dstream::DStream;
 pub use dstream::state::{MapWithStateDStream, State, StateSpec};
 pub use error::{Error, Result};

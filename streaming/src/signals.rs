@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::context::{Shared, StopOptions, StreamingContext};
 use crate::error::{Error, Result};
 
 /// Contexts currently handling the signals (a lock, so that the count and the flag change
@@ -58,8 +57,11 @@ fn release(released: &AtomicBool) {
 }
 
 impl GracefulSignals {
-    /// Starts listening for `shared`'s context.
-    pub(crate) fn install(shared: &Arc<Shared>) -> Result<GracefulSignals> {
+    /// Starts listening; the first SIGINT or SIGTERM calls `stop` (a graceful stop of the
+    /// context, `None` when the context is gone).
+    pub(crate) fn install(
+        stop: impl FnOnce() -> Option<Result<()>> + Send + 'static,
+    ) -> Result<GracefulSignals> {
         let flag = default_when_idle()?;
         let mut signals =
             signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(|source| {
@@ -75,7 +77,6 @@ impl GracefulSignals {
         }
         let released = Arc::new(AtomicBool::new(false));
         let handle = signals.handle();
-        let weak = Arc::downgrade(shared);
         let mine = Arc::clone(&released);
         std::thread::Builder::new()
             .name("spate-signals".into())
@@ -83,17 +84,11 @@ impl GracefulSignals {
                 if let Some(sig) = signals.forever().next() {
                     // From here on a second signal is not ours: it ends the process.
                     release(&mine);
-                    if let Some(shared) = weak.upgrade() {
-                        eprintln!(
-                            "spate: received signal {sig}: stopping gracefully (processing data already received)"
-                        );
-                        let ssc = StreamingContext { shared };
-                        if let Err(e) = ssc.stop(StopOptions {
-                            stop_context: true,
-                            graceful: true,
-                        }) {
-                            eprintln!("spate: {e}");
-                        }
+                    eprintln!(
+                        "spate: received signal {sig}: stopping gracefully (processing data already received)"
+                    );
+                    if let Some(Err(e)) = stop() {
+                        eprintln!("spate: {e}");
                     }
                 }
             })

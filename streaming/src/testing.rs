@@ -10,7 +10,8 @@ use spate_core::{Conf, Context, Data, Rdd};
 
 use crate::common::ManualClock;
 use crate::common::Time;
-use crate::context::{Shared, StopOptions, StreamingContext};
+use crate::context::{StopOptions, StreamingContext};
+use crate::dstream::StreamGraph;
 use crate::dstream::{DStream, StreamOp};
 use crate::error::{Error, Result};
 use crate::listener::{BatchInfo, StreamingListener};
@@ -110,12 +111,12 @@ impl BatchCounter {
 struct BatchInput<T> {
     batches: Vec<Rdd<T>>,
     empty: Rdd<T>,
-    shared: Arc<Shared>,
+    graph: Arc<StreamGraph>,
 }
 
 impl<T: Data> StreamOp<T> for BatchInput<T> {
     fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<T>>> {
-        let since = time.millis() - self.shared.zero_time().millis();
+        let since = time.millis() - self.graph.zero_time().millis();
         let index = since / BATCH_INTERVAL.as_millis() as i64 - 1;
         let rdd = usize::try_from(index)
             .ok()
@@ -177,9 +178,9 @@ pub fn try_run_batches<T: Data, U: Data>(
     let op = BatchInput {
         batches: input.into_iter().map(|b| ctx.parallelize(b, 2)).collect(),
         empty: ctx.parallelize(Vec::new(), 2),
-        shared: Arc::clone(&ssc.shared),
+        graph: Arc::clone(&ssc.shared.graph),
     };
-    let stream = DStream::from_op(&ssc.shared, "test_input", BATCH_INTERVAL, op);
+    let stream = DStream::from_op(&ssc.shared.graph, "test_input", BATCH_INTERVAL, op);
     let output = f(stream);
     let results: Arc<Mutex<BTreeMap<Time, Vec<U>>>> = Arc::default();
     let sink = Arc::clone(&results);

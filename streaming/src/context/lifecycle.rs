@@ -28,14 +28,14 @@ impl StreamingContext {
             StreamingState::Stopped => return Err(Error::Stopped),
             StreamingState::Initialized => {}
         }
-        let inputs = shared.graph.lock().inputs.clone();
-        if shared.graph.lock().outputs.is_empty() {
+        let inputs = shared.inputs.all();
+        if shared.graph.outputs().is_empty() {
             return Err(Error::NoOutputOperations);
         }
-        if !shared.ctx.is_driver() {
+        if !shared.ctx().is_driver() {
             // An executor of a cluster application: receivers, the clock, checkpoints and
             // signals are the driver's; this process builds and runs the batches it announces.
-            let scheduler = Scheduler::follow(shared);
+            let scheduler = Scheduler::follow(shared.scheduler_env());
             *shared.running.lock() = Some(Running {
                 scheduler,
                 #[cfg(feature = "ui")]
@@ -44,27 +44,28 @@ impl StreamingContext {
                 signals: None,
             });
             *state = StreamingState::Active;
+            shared.graph.set_phase(Phase::Running);
             shared.state_changed.notify_all();
             return Ok(());
         }
-        if shared.ctx.checkpoint_dir().is_none() {
-            let streams = shared.graph.lock().streams.clone();
-            if let Some(stream) = streams
+        if shared.ctx().checkpoint_dir().is_none()
+            && let Some(stream) = shared
+                .graph
+                .live_streams()
                 .iter()
-                .filter_map(Weak::upgrade)
                 .find_map(|s| s.needs_checkpoint_dir())
-            {
-                return Err(Error::CheckpointDirRequired { stream });
-            }
+        {
+            return Err(Error::CheckpointDirRequired { stream });
         }
-        if shared.settings.wal && !inputs.is_empty() {
-            let Some(base) = shared.checkpoint_base() else {
+        if shared.settings.input.wal && !inputs.is_empty() {
+            let Some(base) = shared.graph.checkpoint_base() else {
                 return Err(Error::CheckpointDirRequired {
                     stream: "the write-ahead log (spate.streaming.receiver.writeAheadLog.enable)"
                         .into(),
                 });
             };
             let keys: std::collections::HashMap<StreamId, String> = shared
+                .graph
                 .live_streams()
                 .iter()
                 .map(|s| (s.id(), s.key()))
@@ -72,22 +73,23 @@ impl StreamingContext {
             for input in &inputs {
                 let key = keys.get(&input.stream()).cloned().unwrap_or_default();
                 let dir = base.join("wal").join(key.replace(['/', '\\'], "_"));
-                input.enable_wal(&dir, shared.settings.wal_rolling)?;
+                input.enable_wal(&dir, shared.settings.input.wal_rolling)?;
             }
         }
-        if let Some(base) = shared.checkpoint_base() {
-            unique_keys(&shared.live_streams())?;
+        if let Some(base) = shared.graph.checkpoint_base() {
+            unique_keys(&shared.graph.live_streams())?;
             crate::recovery::checkpoint::sweep_orphans(
                 &base,
-                shared.ctx.checkpoint_dir().as_deref(),
+                shared.ctx().checkpoint_dir().as_deref(),
             );
-            *shared.checkpointer.lock() =
-                Some(crate::recovery::checkpoint::Checkpointer::open(&base));
+            shared
+                .checkpoints
+                .open(crate::recovery::checkpoint::Checkpointer::open(&base));
         }
         #[cfg(feature = "ui")]
         let ui = if shared.settings.ui.enabled {
-            let app_name = shared.ctx.conf().get("spate.app.name").unwrap_or("spate");
-            let interval_ms = shared.batch_interval.as_millis() as u64;
+            let app_name = shared.ctx().conf().get("spate.app.name").unwrap_or("spate");
+            let interval_ms = shared.batch_interval().as_millis() as u64;
             let metrics = Arc::new(crate::ui::Metrics::new(app_name, interval_ms));
             let store = Arc::new(crate::ui::StatusStore::new(
                 &shared.settings.ui,
@@ -95,21 +97,25 @@ impl StreamingContext {
                 metrics,
                 live_probe(Arc::downgrade(shared)),
             ));
-            shared.status_bus.add(store.clone());
+            shared.reporter.add_status_listener(store.clone());
             let ui = crate::ui::Ui::start(&shared.settings.ui, app_name, interval_ms, store)?;
             *shared.ui_url.lock() = Some(ui.url().to_string());
             Some(ui)
         } else {
             None
         };
-        crate::listener::bridge(shared);
-        for bus in [&shared.bus, &shared.status_bus] {
-            bus.start().map_err(|source| Error::Startup {
-                what: "the listener bus",
-                source,
-            })?;
-        }
-        shared.post(crate::listener::Event::StreamingStarted(shared.clock.now()));
+        crate::listener::bridge(
+            shared.ctx(),
+            Arc::clone(&shared.clock),
+            shared.reporter.clone(),
+        );
+        shared.reporter.start().map_err(|source| Error::Startup {
+            what: "the listener bus",
+            source,
+        })?;
+        shared
+            .reporter
+            .post(crate::listener::Event::StreamingStarted(shared.clock.now()));
         let runtime = if inputs.is_empty() {
             None
         } else {
@@ -123,16 +129,25 @@ impl StreamingContext {
                     source,
                 })?;
             for input in &inputs {
-                input.start(shared, rt.handle().clone());
+                input.start(&shared.reporter, rt.handle().clone());
             }
             Some(rt)
         };
         let signals = if shared.settings.stop_gracefully_on_shutdown {
-            Some(crate::signals::GracefulSignals::install(&self.shared)?)
+            let weak = Arc::downgrade(shared);
+            Some(crate::signals::GracefulSignals::install(move || {
+                // The context may be gone by the time a signal comes.
+                weak.upgrade().map(|shared| {
+                    StreamingContext { shared }.stop(StopOptions {
+                        stop_context: true,
+                        graceful: true,
+                    })
+                })
+            })?)
         } else {
             None
         };
-        let scheduler = Scheduler::start(shared);
+        let scheduler = Scheduler::start(shared.scheduler_env());
         *shared.running.lock() = Some(Running {
             scheduler,
             #[cfg(feature = "ui")]
@@ -141,6 +156,7 @@ impl StreamingContext {
             signals,
         });
         *state = StreamingState::Active;
+        shared.graph.set_phase(Phase::Running);
         shared.state_changed.notify_all();
         Ok(())
     }
@@ -163,12 +179,14 @@ impl StreamingContext {
             let mut state = shared.state.lock();
             if *state == StreamingState::Initialized {
                 *state = StreamingState::Stopped;
+                shared.graph.set_phase(Phase::Stopped);
                 shared.state_changed.notify_all();
                 *shared.checkpoint_lock.lock() = None;
-                shared.bus.stop(Duration::from_secs(1));
-                shared.status_bus.stop(Duration::from_secs(1));
+                shared
+                    .reporter
+                    .stop_by(std::time::Instant::now() + Duration::from_secs(1));
                 if options.stop_context {
-                    shared.ctx.stop();
+                    shared.ctx().stop();
                 }
                 return Ok(());
             }
@@ -182,19 +200,18 @@ impl StreamingContext {
             return Ok(());
         }
         let running = shared.running.lock().take();
-        let inputs = shared.graph.lock().inputs.clone();
+        let inputs = shared.inputs.all();
         // Stop receiving first: from here on, nothing new enters.
         for input in &inputs {
             input.stop();
         }
         let mut result = Ok(());
-        let executor = !shared.ctx.is_driver();
+        let executor = !shared.ctx().is_driver();
         let deadline = std::time::Instant::now() + shared.settings.graceful_timeout;
         if let Some(mut running) = running {
             // An executor follows the driver's batches until the driver stops.
             if options.graceful && shared.failure.lock().is_none() && !executor {
-                shared.draining.store(true, Ordering::SeqCst);
-                shared.clock.wake();
+                running.scheduler.drain();
                 if !running
                     .scheduler
                     .wait_done(shared.settings.graceful_timeout)
@@ -202,8 +219,7 @@ impl StreamingContext {
                     result = Err(shared.stop_timed_out());
                 }
             }
-            shared.halting.store(true, Ordering::SeqCst);
-            shared.clock.wake();
+            running.scheduler.halt();
             // Bounded too: a thread stuck in a closure or a blocking call must not hold the stop
             // (or the process) past spate.streaming.gracefulStopTimeout.
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -213,8 +229,8 @@ impl StreamingContext {
             {
                 result = Err(shared.stop_timed_out());
             }
-            if shared.ctx.is_cluster_driver() {
-                crate::scheduler::announce(shared, &crate::scheduler::Announcement::Stopped);
+            if shared.ctx().is_cluster_driver() {
+                crate::scheduler::announce(shared.ctx(), &crate::scheduler::Announcement::Stopped);
             }
             if let Some(rt) = running.runtime.take() {
                 rt.shutdown_background();
@@ -229,7 +245,7 @@ impl StreamingContext {
             *shared.ui_url.lock() = None;
         }
         if let Some(Error::CheckpointWriteFailed { time, dir, reason }) =
-            shared.checkpoint_failing.lock().take()
+            shared.checkpoints.take_failure()
         {
             // A restart would not resume from where this run ended: not a clean stop, for
             // `stop()` and for `await_termination` (so the program does not exit 0).
@@ -245,20 +261,14 @@ impl StreamingContext {
         }
         *shared.checkpoint_lock.lock() = None;
         // Listeners hear everything that happened before stop() returns (bounded, too).
-        for bus in [&shared.bus, &shared.status_bus] {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            bus.stop(left.max(Duration::from_millis(100)));
-        }
+        shared.reporter.stop_by(deadline);
         shared.forget_everything();
-        {
-            // Break the graph's reference cycles so everything it held is freed.
-            let mut g = shared.graph.lock();
-            g.outputs.clear();
-            g.streams.clear();
-        }
+        // Break the graph's reference cycles so everything it held is freed.
+        shared.graph.clear();
         if options.stop_context {
-            shared.ctx.stop();
+            shared.ctx().stop();
         }
+        shared.graph.set_phase(Phase::Stopped);
         *shared.state.lock() = StreamingState::Stopped;
         shared.state_changed.notify_all();
         result

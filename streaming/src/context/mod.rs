@@ -2,36 +2,38 @@
 //! lifecycle (Initialized → Active → Stopped).
 
 //!
-//! - `graph`: output operations, input controls, the batches in progress.
-//! - `settings`: the `spate.streaming.*` settings, read once.
-//! - `shared`: what the context's threads share.
+//! - `settings`: the context's settings, read once, and every key spate-streaming declares;
+//!   `reference`: the configuration page made from them.
+//! - `shared`: what the context holds, and hands to its parts.
+//! - `lifecycle`: start, stop, waiting for the end.
+//! - `inputs`: the input streams a context makes (sockets, receivers, queues, files, Kafka).
 
-mod graph;
+mod inputs;
 mod lifecycle;
+#[cfg(test)]
+mod reference;
 mod settings;
 mod shared;
 
-pub(crate) use graph::{Graph, Progress};
-pub(crate) use settings::Settings;
+pub use settings::KEYS;
+pub(crate) use settings::{Settings, with_streaming_keys};
 #[cfg(feature = "ui")]
 pub(crate) use shared::live_probe;
 pub(crate) use shared::{Running, Shared};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
-use spate_core::{Conf, Context, Data, Rdd, Text};
+use spate_core::{Conf, Context, Data, Rdd};
 
 use crate::common::{self as clock, Clock};
 use crate::common::{ReceiverStats, StreamId};
-use crate::dstream::{DStream, StreamBase};
+use crate::dstream::{Phase, StreamBase, StreamGraph};
 use crate::error::{Error, Result};
-use crate::input::receiver::Receiver;
-use crate::input::socket::SocketReceiver;
-use crate::input::{Intake, IntakeOp, QueueOp, RateSettings, RddQueue, ReceiverInput};
-use crate::listener::StreamingListener;
-use crate::scheduler::Scheduler;
+use crate::input::Inputs;
+use crate::listener::{Reporter, StreamingListener};
+use crate::scheduler::{Checkpoints, Resume, Scheduler};
 
 /// Where a streaming context is in its life.
 ///
@@ -91,7 +93,6 @@ impl Default for StopOptions {
     }
 }
 
-/// An output operation of the graph.
 /// The entry point of a streaming application (Spark's `StreamingContext`): slices input into
 /// one RDD per batch interval and runs the output operations on each batch.
 ///
@@ -117,7 +118,7 @@ impl std::fmt::Debug for StreamingContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamingContext")
             .field("state", &*self.shared.state.lock())
-            .field("batch_interval", &self.shared.batch_interval)
+            .field("batch_interval", &self.shared.batch_interval())
             .finish_non_exhaustive()
     }
 }
@@ -133,7 +134,7 @@ impl StreamingContext {
     /// assert_eq!(ssc.batch_interval().as_millis(), 500);
     /// ```
     pub fn new(conf: Conf, batch_interval: Duration) -> Result<StreamingContext> {
-        StreamingContext::with_context(Context::new(conf)?, batch_interval)
+        StreamingContext::with_context(Context::new(with_streaming_keys(conf))?, batch_interval)
     }
 
     /// A streaming context over an existing [`Context`].
@@ -171,40 +172,27 @@ impl StreamingContext {
         {
             return Err(Error::InvalidBatchInterval(batch_interval));
         }
-        let settings = Settings::from_conf(ctx.conf())?;
-        let settings_bus_capacity = settings.listener_bus_capacity;
+        // The core context may have been made from a configuration without streaming's keys
+        // (`with_context`): they are checked here, with every table known.
+        let conf = with_streaming_keys(ctx.conf().clone());
+        conf.validate_complete()?;
+        let settings = Settings::from_conf(&conf)?;
+        let graph = Arc::new(StreamGraph::new(ctx, conf, batch_interval));
+        let reporter = Reporter::new(settings.listener_bus_capacity);
         Ok(StreamingContext {
             shared: Arc::new(Shared {
-                ctx,
-                batch_interval,
                 clock,
                 settings,
-                graph: Mutex::new(Graph::default()),
-                next_stream: AtomicU32::new(0),
+                checkpoints: Arc::new(Checkpoints::new(Arc::clone(&graph), reporter.clone())),
+                graph,
+                inputs: Arc::new(Inputs::default()),
+                reporter,
                 state: Mutex::new(StreamingState::Initialized),
                 state_changed: Condvar::new(),
                 stopping: AtomicBool::new(false),
-                halting: AtomicBool::new(false),
-                draining: AtomicBool::new(false),
                 failure: Mutex::new(None),
                 running: Mutex::new(None),
-                zero_time: Mutex::new(None),
-                remember: Mutex::new(Duration::ZERO),
-                checkpoint_base: Mutex::new(None),
-                progress: Mutex::new(Progress::default()),
-                checkpointer: Mutex::new(None),
                 checkpoint_lock: Mutex::new(None),
-                checkpoint_failing: Mutex::new(None),
-                last_checkpoint: Mutex::new(None),
-                restored_zero: Mutex::new(None),
-                input_errors: Default::default(),
-                late_records: Mutex::new(Default::default()),
-                watermarks: Mutex::new(Default::default()),
-                bus: crate::listener::ListenerBus::new("spate-listener-bus", settings_bus_capacity),
-                status_bus: crate::listener::ListenerBus::new(
-                    "spate-status-bus",
-                    settings_bus_capacity,
-                ),
                 ui_url: Mutex::new(None),
             }),
         })
@@ -219,7 +207,7 @@ impl StreamingContext {
     /// assert_eq!(ssc.context().default_parallelism(), 3);
     /// ```
     pub fn context(&self) -> &Context {
-        &self.shared.ctx
+        self.shared.ctx()
     }
 
     /// The batch interval.
@@ -231,7 +219,7 @@ impl StreamingContext {
     /// assert_eq!(ssc.batch_interval().as_secs(), 2);
     /// ```
     pub fn batch_interval(&self) -> Duration {
-        self.shared.batch_interval
+        self.shared.batch_interval()
     }
 
     /// The current lifecycle state.
@@ -248,115 +236,7 @@ impl StreamingContext {
         *self.shared.state.lock()
     }
 
-    /// Lines of text from a TCP server at `host:port` (`\n` or `\r\n` terminated), as [`Text`]
-    /// whose `split` pieces share the received buffer. Reconnects with capped exponential
-    /// backoff when the server is down or drops the connection.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[2]"), std::time::Duration::from_secs(1)).unwrap();
-    /// let lines = ssc.socket_text_stream("localhost", 9999); // connects on start()
-    /// # drop(lines);
-    /// ```
-    pub fn socket_text_stream(&self, host: impl Into<String>, port: u16) -> DStream<Text> {
-        let s = &self.shared.settings;
-        let receiver = SocketReceiver::new(host.into(), port, s.max_line_bytes, s.max_backoff);
-        self.receiver_stream_named("socket_text_stream", receiver)
-    }
-
-    /// A stream fed by a custom [`Receiver`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use spate_streaming::{Receiver, ReceiverHandle, StreamingContext};
-    /// struct Silent;
-    /// impl Receiver<u8> for Silent {
-    ///     fn on_start(&mut self, _: ReceiverHandle<u8>) {}
-    ///     fn on_stop(&mut self) {}
-    /// }
-    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
-    /// let s = ssc.receiver_stream(Silent);
-    /// # drop(s);
-    /// ```
-    pub fn receiver_stream<T: Data>(&self, receiver: impl Receiver<T>) -> DStream<T> {
-        self.receiver_stream_named("receiver_stream", receiver)
-    }
-
-    fn receiver_stream_named<T: Data>(
-        &self,
-        kind: &'static str,
-        receiver: impl Receiver<T>,
-    ) -> DStream<T> {
-        let id = StreamId(self.shared.next_stream.load(Ordering::Relaxed));
-        let settings = &self.shared.settings;
-        let rates = RateSettings {
-            max_rate: settings.max_rate,
-            backpressure: settings.backpressure,
-            estimator: settings.estimator,
-            initial_rate: settings.initial_rate,
-            batch_interval_ms: self.shared.batch_interval.as_millis() as u64,
-        };
-        let intake = Arc::new(Intake::new(
-            id,
-            settings.max_pending,
-            self.shared.ctx.clone(),
-            rates,
-        ));
-        let input = Arc::new(ReceiverInput {
-            intake: Arc::clone(&intake),
-            receiver: Mutex::new(Some(Box::new(receiver))),
-            supervisor: Mutex::new(None),
-        });
-        self.shared.graph.lock().inputs.push(input);
-        let op = IntakeOp { intake };
-        DStream::from_op(&self.shared, kind, self.shared.batch_interval, op)
-    }
-
-    /// A stream fed from a queue of RDDs: each batch takes the next RDD (`one_at_a_time`) or
-    /// the union of all queued ones; with none queued, `default` (or no RDD).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use spate_streaming::{RddQueue, StreamingContext};
-    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
-    /// let q = RddQueue::new();
-    /// q.push(ssc.context().parallelize(vec![1, 2, 3], 1));
-    /// let s = ssc.queue_stream(q, true, None);
-    /// # drop(s);
-    /// ```
-    pub fn queue_stream<T: Data>(
-        &self,
-        queue: RddQueue<T>,
-        one_at_a_time: bool,
-        default: Option<Rdd<T>>,
-    ) -> DStream<T> {
-        let op = QueueOp {
-            queue,
-            one_at_a_time,
-            default,
-            ctx: self.shared.ctx.clone(),
-            last: Mutex::new(None),
-        };
-        DStream::from_op(&self.shared, "queue_stream", self.shared.batch_interval, op)
-    }
-
-    /// The union of several streams: each batch's RDD is the union of theirs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use spate_streaming::testing::run_batches;
-    /// let out = run_batches(vec![vec![1], vec![2]], |s| s.union(&s.map(|x| x * 10)), 2);
-    /// assert_eq!(out, vec![vec![1, 10], vec![2, 20]]);
-    /// ```
-    pub fn union<T: Data>(&self, streams: &[DStream<T>]) -> DStream<T> {
-        crate::dstream::ops::union_all(&self.shared, streams)
-    }
-
-    /// Reads a directory written by [`DStream::save_as_object_files`] (one batch's output).
+    /// Reads a directory written by [`DStream::save_as_object_files`](crate::DStream::save_as_object_files) (one batch's output).
     ///
     /// # Examples
     ///
@@ -367,7 +247,7 @@ impl StreamingContext {
     /// assert_eq!(ssc.object_file::<u8>(dir.path().join("b-1000")).unwrap().collect().unwrap(), [7]);
     /// ```
     pub fn object_file<T: Data>(&self, path: impl AsRef<std::path::Path>) -> Result<Rdd<T>> {
-        Ok(self.shared.ctx.object_file(path)?)
+        Ok(self.shared.ctx().object_file(path)?)
     }
 
     /// Sets the checkpoint directory: stateful and incremental-window streams checkpoint their
@@ -391,15 +271,15 @@ impl StreamingContext {
     pub fn checkpoint(&self, dir: impl AsRef<std::path::Path>) -> Result<()> {
         let dir = dir.as_ref();
         // Only a driver writes there (executors build the same graph but never checkpoint).
-        if self.shared.ctx.is_driver() {
+        if self.shared.ctx().is_driver() {
             let mut lock = self.shared.checkpoint_lock.lock();
             if lock.as_ref().is_none_or(|l| l.dir() != dir) {
                 *lock = None;
                 *lock = Some(crate::recovery::checkpoint::DirLock::acquire(dir)?);
             }
         }
-        self.shared.ctx.set_checkpoint_dir(dir)?;
-        *self.shared.checkpoint_base.lock() = Some(dir.to_path_buf());
+        self.shared.ctx().set_checkpoint_dir(dir)?;
+        self.shared.graph.set_checkpoint_base(dir.to_path_buf());
         Ok(())
     }
 
@@ -411,7 +291,7 @@ impl StreamingContext {
     /// run again, stateful streams resume from their latest checkpointed state and replay the
     /// batches since it, file streams remember which files they read (and replay the ones of
     /// replayed batches), and receivers with the write-ahead log replay their logged blocks.
-    /// Checkpointed data is matched to streams by identity ([`DStream::name`], else operator
+    /// Checkpointed data is matched to streams by identity ([`DStream::name`](crate::DStream::name), else operator
     /// kind and position), so a changed program restores what still matches; what cannot be
     /// restored (a changed batch interval, a stateful stream whose types changed) is
     /// [`Error::CheckpointIncompatible`]. Every metadata file unreadable is
@@ -440,7 +320,7 @@ impl StreamingContext {
         let saved = crate::recovery::checkpoint::read_latest(dir)?;
         let ssc = create()?;
         let resumed = (|| {
-            if ssc.shared.checkpoint_base().as_deref() != Some(dir) {
+            if ssc.shared.graph.checkpoint_base().as_deref() != Some(dir) {
                 ssc.checkpoint(dir)?;
             }
             if let Some(md) = saved {
@@ -461,7 +341,7 @@ impl StreamingContext {
         if *shared.state.lock() != StreamingState::Initialized {
             return Err(Error::AlreadyStarted);
         }
-        let interval = shared.batch_interval.as_millis() as u64;
+        let interval = shared.batch_interval().as_millis() as u64;
         if md.batch_interval_ms != interval {
             return Err(Error::CheckpointIncompatible {
                 stream: "the batch interval".into(),
@@ -471,9 +351,9 @@ impl StreamingContext {
                 ),
             });
         }
-        let streams = shared.live_streams();
+        let streams = shared.graph.live_streams();
         let by_key = unique_keys(&streams)?;
-        shared.set_zero_time(md.zero_time);
+        shared.graph.set_zero_time(md.zero_time);
         let last_generated = md.last_generated.unwrap_or(md.zero_time);
         for saved in &md.streams {
             match by_key.get(&saved.key) {
@@ -485,17 +365,16 @@ impl StreamingContext {
                 ),
             }
         }
-        {
-            let mut p = shared.progress.lock();
-            p.last_generated = md.last_generated;
-            p.pending = md.pending.iter().copied().collect();
-        }
+        shared.checkpoints.restore(Resume {
+            zero: md.zero_time,
+            last_generated: md.last_generated,
+            pending: md.pending.clone(),
+        });
         tracing::info!(
             "restored from the checkpoint of {} ({} batch(es) to run again)",
             md.time,
             md.pending.len()
         );
-        *shared.restored_zero.lock() = Some(md.zero_time);
         Ok(())
     }
 
@@ -511,7 +390,7 @@ impl StreamingContext {
     /// ssc.add_streaming_listener(Arc::new(Quiet));
     /// ```
     pub fn add_streaming_listener(&self, listener: Arc<dyn StreamingListener>) {
-        self.shared.bus.add(listener);
+        self.shared.reporter.add_listener(listener);
     }
 
     /// Counters of every receiver stream (records, replaced or skipped lines, connection
@@ -525,13 +404,7 @@ impl StreamingContext {
     /// assert_eq!(ssc.receiver_stats()[0].records, 0);
     /// ```
     pub fn receiver_stats(&self) -> Vec<ReceiverStats> {
-        self.shared
-            .graph
-            .lock()
-            .inputs
-            .iter()
-            .map(|i| i.stats())
-            .collect()
+        self.shared.inputs.stats()
     }
 
     /// Where the streaming UI serves while the context runs (`spate.ui.enabled`, on by
@@ -558,7 +431,7 @@ impl StreamingContext {
     /// assert_eq!(ssc.dropped_listener_events(), 0);
     /// ```
     pub fn dropped_listener_events(&self) -> u64 {
-        self.shared.bus.dropped() + self.shared.status_bus.dropped()
+        self.shared.reporter.dropped()
     }
 
     /// How many inputs were reported unreadable and skipped so far (files a file stream could
@@ -572,6 +445,6 @@ impl StreamingContext {
     /// assert_eq!(ssc.input_errors(), 0);
     /// ```
     pub fn input_errors(&self) -> u64 {
-        self.shared.input_errors.load(Ordering::Relaxed)
+        self.shared.reporter.input_errors()
     }
 }

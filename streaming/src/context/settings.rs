@@ -1,39 +1,69 @@
-//! The streaming settings, read from the configuration once, at creation.
+//! The context's own settings (batches at once, stopping, the listener bus) and its parts'
+//! (inputs, the status page), read from the configuration once, at creation.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use spate_core::Conf;
 
 use crate::error::Result;
+use crate::input::InputSettings;
+
+/// The lifecycle's keys (stopping).
+const KEYS_OF_LIFECYCLE: &[spate_core::conf::KeySpec] = spate_core::key_table! {
+    "spate.streaming.stopGracefullyOnShutdown", Bool, Some("true"), None, None, "On SIGINT/SIGTERM, stop receiving, process what was received, then exit.";
+    "spate.streaming.gracefulStopTimeout", Duration, Some("60s"), Some("1ms"), None, "Longest a graceful stop may take before it gives up with an error.";
+};
+
+/// The status page's keys: declared here, in every build, so that a program built without the
+/// `ui` feature knows them (and refuses `spate.ui.enabled=true` with the reason).
+const UI_KEYS: &[spate_core::conf::KeySpec] = spate_core::key_table! {
+    "spate.ui.enabled", Bool, Some("true"), None, None, "Serve the streaming application's status (Spark's REST API, health) over HTTP from the driver.";
+    "spate.ui.host", Text, Some("127.0.0.1"), None, None, "Address the UI binds (loopback unless told otherwise; 0.0.0.0 for every interface).";
+    "spate.ui.port", Port, Some("4040"), None, None, "Port of the UI; the next free one when taken (16 tries, then any); 0 = any.";
+    "spate.streaming.ui.retainedEvents", Count, Some("1000"), None, Some("1000000"), "Live events (/streaming/events) kept for clients that reconnect or fall behind; a client further behind gets a gap event.";
+    "spate.streaming.ui.retainedBatches", Count, Some("1000"), None, Some("1000000"), "Batches the UI keeps in full (the oldest completed ones go first).";
+};
+
+/// Every key spate-streaming declares, a table per concept: inputs, Kafka, event time, the
+/// scheduler, the listener bus, the lifecycle, the status page (spate-core's own are
+/// `spate_core::conf::KEYS`). A streaming context adds them to its configuration.
+///
+/// # Examples
+///
+/// ```
+/// let keys = spate_streaming::KEYS.iter().flat_map(|t| t.iter());
+/// assert!(keys.clone().any(|k| k.key == "spate.streaming.blockInterval"));
+/// assert!(!keys.clone().any(|k| k.key == "spate.master")); // spate-core's
+/// ```
+pub const KEYS: &[&[spate_core::conf::KeySpec]] = &[
+    crate::input::KEYS,
+    crate::input::kafka::KEYS,
+    crate::event_time::KEYS,
+    crate::scheduler::KEYS,
+    crate::listener::KEYS,
+    KEYS_OF_LIFECYCLE,
+    UI_KEYS,
+];
+
+/// `conf` with spate-streaming's key tables added.
+pub(crate) fn with_streaming_keys(conf: Conf) -> Conf {
+    KEYS.iter().fold(conf, |conf, table| conf.with_keys(table))
+}
 
 /// Settings read from the configuration once, at creation.
 pub(crate) struct Settings {
-    pub(crate) block_interval: Duration,
+    pub(crate) input: Arc<InputSettings>,
     pub(crate) concurrent_jobs: usize,
-    pub(crate) max_line_bytes: usize,
-    pub(crate) max_pending: usize,
-    pub(crate) max_backoff: Duration,
-    pub(crate) restart_delay: Duration,
     pub(crate) stop_gracefully_on_shutdown: bool,
     pub(crate) graceful_timeout: Duration,
-    pub(crate) max_rate: Option<usize>,
-    pub(crate) backpressure: bool,
-    pub(crate) estimator: crate::input::EstimatorKind,
-    pub(crate) initial_rate: Option<usize>,
-    pub(crate) wal: bool,
-    pub(crate) wal_rolling: Duration,
-    pub(crate) file_split_bytes: u64,
-    pub(crate) allow_missing_on_replay: bool,
     pub(crate) listener_bus_capacity: usize,
     #[cfg(feature = "ui")]
     pub(crate) ui: crate::ui::UiSettings,
-    #[cfg(feature = "kafka")]
-    pub(crate) kafka: crate::input::kafka::KafkaSettings,
 }
 
 impl Settings {
     pub(crate) fn from_conf(conf: &Conf) -> Result<Settings> {
-        let dur = |k| conf.get_duration(k).map(|d| d.unwrap_or_default());
         #[cfg(not(feature = "ui"))]
         if conf.get_bool("spate.ui.enabled")? == Some(true) {
             // Asked for explicitly (the default is quietly off in such a build).
@@ -47,56 +77,17 @@ impl Settings {
             .into());
         }
         Ok(Settings {
-            block_interval: dur("spate.streaming.blockInterval")?,
+            input: Arc::new(InputSettings::from_conf(conf)?),
             concurrent_jobs: conf.get_count("spate.streaming.concurrentJobs")?,
-            max_line_bytes: conf.get_size("spate.streaming.receiver.maxLineBytes")? as usize,
-            max_pending: conf.get_count("spate.streaming.receiver.maxPendingRecords")?,
-            max_backoff: dur("spate.streaming.receiver.maxReconnectBackoff")?,
-            restart_delay: dur("spate.streaming.receiverRestartDelay")?,
             stop_gracefully_on_shutdown: conf
                 .get_bool("spate.streaming.stopGracefullyOnShutdown")?
                 .unwrap_or(true),
-            graceful_timeout: dur("spate.streaming.gracefulStopTimeout")?,
-            max_rate: conf.get_opt_count("spate.streaming.receiver.maxRate")?,
-            backpressure: conf
-                .get_bool("spate.streaming.backpressure.enabled")?
-                .unwrap_or(true),
-            estimator: match conf.get("spate.streaming.backpressure.rateEstimator") {
-                Some("pid") => crate::input::EstimatorKind::Pid,
-                _ => crate::input::EstimatorKind::Steady,
-            },
-            initial_rate: conf.get_opt_count("spate.streaming.backpressure.initialRate")?,
-            wal: conf
-                .get_bool("spate.streaming.receiver.writeAheadLog.enable")?
-                .unwrap_or(false),
-            wal_rolling: dur("spate.streaming.receiver.writeAheadLog.rollingInterval")?,
-            file_split_bytes: conf.get_size("spate.streaming.fileStream.maxSplitBytes")?,
-            allow_missing_on_replay: conf
-                .get_bool("spate.streaming.fileStream.allowMissingOnReplay")?
-                .unwrap_or(false),
+            graceful_timeout: conf
+                .get_duration("spate.streaming.gracefulStopTimeout")?
+                .unwrap_or_default(),
             listener_bus_capacity: conf.get_count("spate.streaming.listenerBus.capacity")?,
             #[cfg(feature = "ui")]
-            ui: crate::ui::UiSettings {
-                enabled: conf.get_bool("spate.ui.enabled")?.unwrap_or(true),
-                host: conf.get("spate.ui.host").unwrap_or("127.0.0.1").to_string(),
-                port: conf.get_port("spate.ui.port")?.unwrap_or(4040),
-                retained_batches: conf.get_count("spate.streaming.ui.retainedBatches")?,
-                retained_events: conf.get_count("spate.streaming.ui.retainedEvents")?,
-            },
-            #[cfg(feature = "kafka")]
-            kafka: crate::input::kafka::KafkaSettings {
-                max_rate_per_partition: conf
-                    .get_opt_count("spate.streaming.kafka.maxRatePerPartition")?
-                    .map(|r| r as u64),
-                min_rate_per_partition: conf
-                    .get_count("spate.streaming.kafka.minRatePerPartition")?
-                    as u64,
-                max_records_per_task: conf.get_count("spate.streaming.kafka.maxRecordsPerTask")?
-                    as u64,
-                request_timeout: dur("spate.streaming.kafka.requestTimeout")?,
-                fetch_max_wait: dur("spate.streaming.kafka.fetchMaxWait")?,
-                max_fetch_bytes: conf.get_size("spate.streaming.kafka.maxFetchBytes")?,
-            },
+            ui: crate::ui::UiSettings::from_conf(conf)?,
         })
     }
 }

@@ -5,11 +5,14 @@
 //! time (an RDD transformation per stream operator) and remembers it until the batch is done, so
 //! a stream used by several outputs is computed once per batch.
 //!
+//! - `graph`: [`StreamGraph`], what every stream of a context shares (the time line, the
+//!   streams and outputs, the core context).
 //! - `ops`: the operators (map, reduce_by_key, joins, …) and output operations.
 //! - `window`: windowed operators over a stream's recent RDDs.
 //! - `state`: `update_state_by_key`, `map_with_state` and incremental windows — streams whose
 //!   RDD at `t` is built from their own RDD at `t - slide`.
 
+mod graph;
 pub(crate) mod ops;
 mod output;
 mod pair;
@@ -26,10 +29,13 @@ use parking_lot::Mutex;
 use spate_core::{Data, Rdd, StorageLevel};
 
 use crate::common::{StreamId, Time};
-use crate::context::Shared;
 use crate::recovery::checkpoint::StreamSnapshot;
-use crate::scheduler::Job;
 use spate_core::Result;
+
+pub(crate) use graph::{Phase, StreamGraph};
+
+/// One output operation's work for one batch.
+pub(crate) type Job = Box<dyn FnOnce() -> spate_core::Result<()> + Send>;
 
 /// An output operation of the graph: its job for each batch.
 pub(crate) trait OutputOp: Send + Sync {
@@ -113,7 +119,7 @@ pub(crate) struct StreamNode<T> {
     /// The latest checkpointed RDD (batch time, files) a restart would resume from; its files
     /// are retained, and deleted by the driver checkpoint once no metadata refers to them.
     last_checkpoint: Mutex<Option<(Time, PathBuf)>>,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) graph: Arc<StreamGraph>,
     pub(crate) kind: &'static str,
     /// How often this stream has an RDD: the batch interval, or a window's slide.
     pub(crate) slide: Duration,
@@ -127,7 +133,7 @@ impl<T: Data> StreamNode<T> {
     /// may still need it. `None` at times that are not this stream's (not a multiple of its
     /// slide after the context's zero time, or not after it).
     pub(crate) fn rdd_at(&self, time: Time) -> Result<Option<Rdd<T>>> {
-        if !self.shared.is_valid_time(time, self.slide) {
+        if !self.graph.is_valid_time(time, self.slide) {
             return Ok(None);
         }
         if let Some(r) = self.generated.lock().get(&time) {
@@ -145,7 +151,7 @@ impl<T: Data> StreamNode<T> {
     /// window covers, or a slice.
     pub(crate) fn rdds_between(&self, after: Time, through: Time) -> Result<Vec<Rdd<T>>> {
         let mut out = Vec::new();
-        let mut t = self.shared.floor_time(after, self.slide) + self.slide;
+        let mut t = self.graph.floor_time(after, self.slide) + self.slide;
         while t <= through {
             out.extend(self.rdd_at(t)?);
             t = t + self.slide;
@@ -161,7 +167,7 @@ impl<T: Data> StreamNode<T> {
             None => rdd,
         };
         if let Some(interval) = keeping.checkpoint_interval {
-            let since = Time::from_millis(time.millis() - self.shared.zero_time().millis());
+            let since = Time::from_millis(time.millis() - self.graph.zero_time().millis());
             if since.is_multiple_of(interval) {
                 rdd.checkpoint()?;
             }
@@ -212,7 +218,7 @@ impl<T: Data> StreamBase for StreamNode<T> {
             self.last_checkpoint
                 .lock()
                 .as_ref()
-                .map_or(self.shared.zero_time(), |(t, _)| *t),
+                .map_or(self.graph.zero_time(), |(t, _)| *t),
         )
     }
 
@@ -267,7 +273,7 @@ impl<T: Data> StreamBase for StreamNode<T> {
                     dir.display()
                 )));
             }
-            let rdd = self.shared.ctx.object_file::<T>(dir)?;
+            let rdd = self.graph.ctx.object_file::<T>(dir)?;
             self.generated.lock().insert(*time, Some(rdd));
             *self.last_checkpoint.lock() = Some((*time, dir.clone()));
         }
@@ -335,23 +341,18 @@ impl<T> fmt::Debug for DStream<T> {
 impl<T: Data> DStream<T> {
     /// Creates a stream node and registers it with the graph.
     pub(crate) fn from_op(
-        shared: &Arc<Shared>,
+        graph: &Arc<StreamGraph>,
         kind: &'static str,
         slide: Duration,
         op: impl StreamOp<T>,
     ) -> DStream<T> {
-        let ordinal = {
-            let mut g = shared.graph.lock();
-            let n = g.kinds.entry(kind).or_default();
-            *n += 1;
-            *n - 1
-        };
+        let ordinal = graph.add_stream(kind);
         let node = Arc::new(StreamNode {
-            id: shared.next_stream_id(),
+            id: graph.next_stream_id(),
             ordinal,
             name: Mutex::new(None),
             last_checkpoint: Mutex::new(None),
-            shared: Arc::clone(shared),
+            graph: Arc::clone(graph),
             kind,
             slide,
             keeping: Mutex::new(Keeping::default()),
@@ -360,7 +361,7 @@ impl<T: Data> DStream<T> {
         });
         let weak: Weak<dyn StreamBase> =
             Arc::downgrade(&(Arc::clone(&node) as Arc<dyn StreamBase>));
-        shared.graph.lock().streams.push(weak);
+        graph.keep_stream(weak);
         DStream { node }
     }
 
@@ -412,7 +413,7 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(out, vec![vec![1, 2]]);
     /// ```
     pub fn context(&self) -> &spate_core::Context {
-        &self.node.shared.ctx
+        &self.node.graph.ctx
     }
 
     /// Persists every RDD of this stream at `level` (until the stream forgets it), so that

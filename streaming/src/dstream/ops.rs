@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use spate_core::{Data, PartitionIter, Rdd, Show};
 
+use super::Job;
+use super::StreamGraph;
 use crate::common::Time;
-use crate::context::Shared;
 use crate::dstream::OutputOp;
 use crate::dstream::{DStream, StreamOp};
 use crate::error::Result;
-use crate::scheduler::Job;
 
 /// A stream whose RDD at each time is `f(parent's RDD, time)`.
 struct TransformOp<T, U, F> {
@@ -57,7 +57,7 @@ where
         if a.is_none() && b.is_none() {
             return Ok(None);
         }
-        let ctx = &self.parent.node.shared.ctx;
+        let ctx = &self.parent.node.graph.ctx;
         let a = a.unwrap_or_else(|| ctx.union(&[]));
         let b = b.unwrap_or_else(|| ctx.union(&[]));
         Ok(Some((self.f)(&a, &b, time)))
@@ -66,7 +66,7 @@ where
 
 struct UnionOp<T> {
     parents: Vec<DStream<T>>,
-    shared: Arc<Shared>,
+    graph: Arc<StreamGraph>,
 }
 
 impl<T: Data> StreamOp<T> for UnionOp<T> {
@@ -75,19 +75,19 @@ impl<T: Data> StreamOp<T> for UnionOp<T> {
         for p in &self.parents {
             rdds.extend(p.node.rdd_at(time)?);
         }
-        Ok((!rdds.is_empty()).then(|| self.shared.ctx.union(&rdds)))
+        Ok((!rdds.is_empty()).then(|| self.graph.ctx.union(&rdds)))
     }
 }
 
-pub(crate) fn union_all<T: Data>(shared: &Arc<Shared>, streams: &[DStream<T>]) -> DStream<T> {
+pub(crate) fn union_all<T: Data>(graph: &Arc<StreamGraph>, streams: &[DStream<T>]) -> DStream<T> {
     let op = UnionOp {
         parents: streams.to_vec(),
-        shared: Arc::clone(shared),
+        graph: Arc::clone(graph),
     };
     let slide = streams
         .first()
-        .map_or(shared.batch_interval, |s| s.node.slide);
-    DStream::from_op(shared, "union", slide, op)
+        .map_or(graph.batch_interval, |s| s.node.slide);
+    DStream::from_op(graph, "union", slide, op)
 }
 
 /// Runs `f` on every batch's RDD.
@@ -144,7 +144,7 @@ impl<T: Data> DStream<T> {
             f,
             _out: PhantomData,
         };
-        DStream::from_op(&self.node.shared, kind, self.node.slide, op)
+        DStream::from_op(&self.node.graph, kind, self.node.slide, op)
     }
 
     /// Applies `f` to every element.
@@ -251,7 +251,7 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(run_batches(vec![vec![1]], |s| s.union(&s), 1), vec![vec![1, 1]]);
     /// ```
     pub fn union(&self, other: &DStream<T>) -> DStream<T> {
-        union_all(&self.node.shared, &[self.clone(), other.clone()])
+        union_all(&self.node.graph, &[self.clone(), other.clone()])
     }
 
     /// Any RDD-to-RDD function of each batch (and its time): the escape hatch to the whole
@@ -296,7 +296,7 @@ impl<T: Data> DStream<T> {
             f,
             _out: PhantomData,
         };
-        DStream::from_op(&self.node.shared, "transform_with", self.node.slide, op)
+        DStream::from_op(&self.node.graph, "transform_with", self.node.slide, op)
     }
 
     /// Every batch redistributed into `partitions` partitions (a shuffle), e.g. to spread a
@@ -366,7 +366,7 @@ impl<T: Data> DStream<T> {
     /// assert_eq!(rdds[1].collect().unwrap(), [2]);
     /// ```
     pub fn slice(&self, from: Time, to: Time) -> Result<Vec<Rdd<T>>> {
-        let first = self.node.shared.floor_time(from, self.node.slide);
+        let first = self.node.graph.floor_time(from, self.node.slide);
         Ok(self.node.rdds_between(first - self.node.slide, to)?)
     }
 
@@ -443,7 +443,7 @@ impl<T: Data> DStream<T> {
             name,
             call_site: format!("{name} at {}:{}", at.file(), at.line()),
         };
-        self.node.shared.register_output(Arc::new(op))
+        self.node.graph.add_output(Arc::new(op))
     }
 
     /// Prints the first `n` elements of every batch, in Spark's format: a dashed line,

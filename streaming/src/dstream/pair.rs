@@ -21,7 +21,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     /// assert_eq!(batch, [('a', 2), ('b', 1)]);
     /// ```
     pub fn reduce_by_key(&self, f: impl Fn(V, V) -> V + Send + Sync + 'static) -> DStream<(K, V)> {
-        let n = self.node.shared.ctx.default_parallelism();
+        let n = self.node.graph.ctx.default_parallelism();
         self.reduce_by_key_with_partitions(f, n)
     }
 
@@ -118,7 +118,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     /// assert_eq!(out, vec![vec![('a', vec![1, 2])]]);
     /// ```
     pub fn group_by_key(&self) -> DStream<(K, Vec<V>)> {
-        let n = self.node.shared.ctx.default_parallelism();
+        let n = self.node.graph.ctx.default_parallelism();
         self.group_by_key_with_partitions(n)
     }
 
@@ -156,7 +156,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         merge_value: impl Fn(C, V) -> C + Send + Sync + 'static,
         merge_combiners: impl Fn(C, C) -> C + Send + Sync + 'static,
     ) -> DStream<(K, C)> {
-        let n = self.node.shared.ctx.default_parallelism();
+        let n = self.node.graph.ctx.default_parallelism();
         self.combine_by_key_with_partitions(create, merge_value, merge_combiners, n)
     }
 
@@ -208,7 +208,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     /// assert_eq!(b, [(1, (vec!['a'], vec![97])), (2, (vec!['b'], vec![]))]);
     /// ```
     pub fn cogroup<W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, (Vec<V>, Vec<W>))> {
-        let n = self.node.shared.ctx.default_parallelism();
+        let n = self.node.graph.ctx.default_parallelism();
         self.cogroup_with_partitions(other, n)
     }
 
@@ -241,7 +241,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     /// assert_eq!(out, vec![vec![(2, ('b', 'b'))]]);
     /// ```
     pub fn join<W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, (V, W))> {
-        let n = self.node.shared.ctx.default_parallelism();
+        let n = self.node.graph.ctx.default_parallelism();
         self.join_with_partitions(other, n)
     }
 
@@ -278,7 +278,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         &self,
         other: &DStream<(K, W)>,
     ) -> DStream<(K, (V, Option<W>))> {
-        let n = self.node.shared.ctx.default_parallelism();
+        let n = self.node.graph.ctx.default_parallelism();
         self.left_outer_join_with_partitions(other, n)
     }
 
@@ -317,7 +317,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         &self,
         other: &DStream<(K, W)>,
     ) -> DStream<(K, (Option<V>, W))> {
-        let n = self.node.shared.ctx.default_parallelism();
+        let n = self.node.graph.ctx.default_parallelism();
         self.right_outer_join_with_partitions(other, n)
     }
 
@@ -356,7 +356,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         &self,
         other: &DStream<(K, W)>,
     ) -> DStream<(K, (Option<V>, Option<W>))> {
-        let n = self.node.shared.ctx.default_parallelism();
+        let n = self.node.graph.ctx.default_parallelism();
         self.full_outer_join_with_partitions(other, n)
     }
 

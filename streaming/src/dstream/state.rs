@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use spate_core::{Data, Key, Rdd};
 
+use super::StreamGraph;
 use crate::common::Time;
-use crate::context::Shared;
 use crate::dstream::{DStream, StreamNode, StreamOp};
 
 /// Reaches the stream's own node from its op (the node owns the op, so the op holds it weakly).
@@ -29,10 +29,10 @@ pub(crate) fn self_referencing<T: Data, O: StreamOp<T>>(
     make: impl FnOnce(SelfRef<T>) -> O,
 ) -> DStream<T> {
     let me: SelfRef<T> = Arc::default();
-    let stream = DStream::from_op(&parent.node.shared, kind, slide, make(Arc::clone(&me)));
+    let stream = DStream::from_op(&parent.node.graph, kind, slide, make(Arc::clone(&me)));
     let _ = me.set(Arc::downgrade(&stream.node));
     // The previous RDD must still be there when the next one is computed.
-    parent.node.shared.remember_at_least(slide);
+    parent.node.graph.remember_at_least(slide);
     stream.must_checkpoint();
     stream
 }
@@ -44,14 +44,14 @@ pub(crate) fn previous<T: Data>(
     slide: Duration,
 ) -> spate_core::Result<Option<Rdd<T>>> {
     match me.get().and_then(Weak::upgrade) {
-        Some(node) if !is_first(&node.shared, time, slide) => node.rdd_at(time - slide),
+        Some(node) if !is_first(&node.graph, time, slide) => node.rdd_at(time - slide),
         _ => Ok(None),
     }
 }
 
 /// Whether `time` is the first time a stream sliding every `slide` has an RDD.
-pub(crate) fn is_first(shared: &Shared, time: Time, slide: Duration) -> bool {
-    time - slide <= shared.zero_time()
+pub(crate) fn is_first(graph: &StreamGraph, time: Time, slide: Duration) -> bool {
+    time - slide <= graph.zero_time()
 }
 
 type UpdateFn<V, S> = dyn Fn(&[V], Option<S>) -> Option<S> + Send + Sync;
@@ -67,7 +67,7 @@ struct UpdateStateOp<K, V, S> {
 impl<K: Key, V: Data, S: Data> StreamOp<(K, S)> for UpdateStateOp<K, V, S> {
     fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<(K, S)>>> {
         let slide = self.parent.node.slide;
-        let prev = if is_first(&self.parent.node.shared, time, slide) {
+        let prev = if is_first(&self.parent.node.graph, time, slide) {
             self.initial.clone()
         } else {
             previous(&self.me, time, slide)?
@@ -113,7 +113,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         &self,
         f: impl Fn(&[V], Option<S>) -> Option<S> + Send + Sync + 'static,
     ) -> DStream<(K, S)> {
-        let n = self.node.shared.ctx.default_parallelism();
+        let n = self.node.graph.ctx.default_parallelism();
         self.update_state_by_key_with_partitions(f, n)
     }
 
@@ -203,7 +203,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     ) -> MapWithStateDStream<K, S, U> {
         let partitions = spec
             .partitions
-            .unwrap_or_else(|| self.node.shared.ctx.default_parallelism());
+            .unwrap_or_else(|| self.node.graph.ctx.default_parallelism());
         let cells = self_referencing(self, "map_with_state", self.node.slide, |me| {
             MapWithStateOp {
                 parent: self.clone(),
@@ -432,11 +432,11 @@ struct MapWithStateOp<K, V, S, U> {
 
 impl<K: Key, V: Data, S: Data, U: Data> StreamOp<(K, Cell<S, U>)> for MapWithStateOp<K, V, S, U> {
     fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<(K, Cell<S, U>)>>> {
-        let shared = &self.parent.node.shared;
-        let ctx = &shared.ctx;
+        let graph = &self.parent.node.graph;
+        let ctx = &graph.ctx;
         let slide = self.parent.node.slide;
-        let prev: Rdd<(K, (S, i64))> = if is_first(shared, time, slide) {
-            let zero = shared.zero_time().millis();
+        let prev: Rdd<(K, (S, i64))> = if is_first(graph, time, slide) {
+            let zero = graph.zero_time().millis();
             match &self.initial {
                 Some(initial) => initial.map_values(move |s| (s, zero)),
                 None => ctx.union(&[]),

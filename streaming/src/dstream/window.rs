@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use spate_core::{Data, Key, Rdd};
 
+use super::StreamGraph;
 use crate::common::Time;
-use crate::context::Shared;
 use crate::dstream::state::{SelfRef, previous, self_referencing};
 use crate::dstream::{DStream, StreamOp};
 use crate::error::{Error, Result};
@@ -21,13 +21,13 @@ use crate::error::{Error, Result};
 struct WindowOp<T> {
     parent: DStream<T>,
     window: Duration,
-    shared: Arc<Shared>,
+    graph: Arc<StreamGraph>,
 }
 
 impl<T: Data> StreamOp<T> for WindowOp<T> {
     fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<T>>> {
         let rdds = self.parent.node.rdds_between(time - self.window, time)?;
-        Ok(Some(self.shared.ctx.union(&rdds)))
+        Ok(Some(self.graph.ctx.union(&rdds)))
     }
 }
 
@@ -70,7 +70,7 @@ impl<K: Key, V: Data> StreamOp<(K, V)> for ReducedWindowOp<K, V> {
         tagged.extend(prev.map(|p| p.map_values(|v| (PREV, v))));
         tagged.extend(old.iter().map(|r| r.map_values(|v| (OLD, v))));
         tagged.extend(new.iter().map(|r| r.map_values(|v| (NEW, v))));
-        let ctx = &self.reduced.node.shared.ctx;
+        let ctx = &self.reduced.node.graph.ctx;
         let (f, inv) = (Arc::clone(&self.f), Arc::clone(&self.inv_f));
         let merged = ctx
             .union(&tagged)
@@ -153,14 +153,14 @@ impl<T: Data> DStream<T> {
         let parent_slide = self.node.slide;
         check_multiple("window duration", window, parent_slide)?;
         check_multiple("slide duration", slide, parent_slide)?;
-        let shared = &self.node.shared;
-        shared.remember_at_least(window);
+        let graph = &self.node.graph;
+        graph.remember_at_least(window);
         let op = WindowOp {
             parent: self.clone(),
             window,
-            shared: Arc::clone(shared),
+            graph: Arc::clone(graph),
         };
-        Ok(DStream::from_op(shared, "window", slide, op))
+        Ok(DStream::from_op(graph, "window", slide, op))
     }
 
     /// The number of elements in each window (one element per window, `0` for an empty one).
@@ -287,7 +287,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         window: Duration,
         slide: Duration,
     ) -> Result<DStream<(K, V)>> {
-        let n = self.node.shared.ctx.default_parallelism();
+        let n = self.node.graph.ctx.default_parallelism();
         self.reduce_by_key_and_window_with_partitions(f, window, slide, n)
     }
 
@@ -349,7 +349,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
     where
         P: Fn(&(K, V)) -> bool + Send + Sync + 'static,
     {
-        let n = self.node.shared.ctx.default_parallelism();
+        let n = self.node.graph.ctx.default_parallelism();
         self.reduce_by_key_and_window_inv_with_partitions(f, inv_f, window, slide, n, filter)
     }
 
@@ -387,7 +387,7 @@ impl<K: Key, V: Data> DStream<(K, V)> {
         let g = Arc::clone(&f);
         let reduced = self.reduce_by_key_with_partitions(move |a, b| g(a, b), partitions);
         // The batches that leave the window are read one slide after the window has passed.
-        self.node.shared.remember_at_least(window + slide);
+        self.node.graph.remember_at_least(window + slide);
         Ok(self_referencing(
             self,
             "reduce_by_key_and_window_inv",

@@ -215,7 +215,7 @@ impl<T: Data, K: Key, A: Data> StreamOp<(K, KeyWindows<A>)> for AggregateOp<T, K
         let prev = previous(&self.me, time, node.slide)?;
         let watermark = self.events.watermark_for(time);
         if let Some(wm) = watermark {
-            node.shared.note_watermark(time, wm);
+            node.graph.note_watermark(time, wm);
         }
         let counting = self.mode != OutputMode::Complete;
         let late = self.events.observe(
@@ -223,7 +223,7 @@ impl<T: Data, K: Key, A: Data> StreamOp<(K, KeyWindows<A>)> for AggregateOp<T, K
             counting.then(|| self.windowing.late_counter(watermark)),
         )?;
         if late > 0 {
-            node.shared.add_late_records(time, late);
+            node.graph.add_late_records(time, late);
         }
         let data = node.rdd_at(time)?.map(|d| self.pairs(d, watermark));
         let (windowing, merge, mode) = (self.windowing, Arc::clone(&self.merge), self.mode);
@@ -263,7 +263,7 @@ impl<T: Data> StreamOp<T> for LateOp<T> {
     fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<T>>> {
         let watermark = self.events.watermark_for(time);
         if let Some(wm) = watermark {
-            self.events.stamped.node.shared.note_watermark(time, wm);
+            self.events.stamped.node.graph.note_watermark(time, wm);
         }
         self.events.observe(time, None)?;
         let windowing = self.windowing;

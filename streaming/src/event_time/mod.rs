@@ -15,6 +15,8 @@
 mod aggregate;
 mod watermark;
 
+pub(crate) use watermark::KEYS;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,7 +143,7 @@ impl<T: Data> DStream<T> {
             })
             .persist(StorageLevel::Memory);
         let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-        let policy = Policy::from_conf(self.node.shared.ctx.conf());
+        let policy = Policy::from_conf(&self.node.graph.conf);
         EventTimeStream {
             inputs: vec![Arc::new(Input::new(stamped.clone(), delay_ms))],
             stamped,
@@ -458,7 +460,7 @@ impl<T: Data> WindowedEvents<T> {
     ) -> Result<DStream<(K, KeyWindows<A>)>> {
         let windowing = self.windowing()?;
         let stamped = &self.events.stamped;
-        let partitions = stamped.node.shared.ctx.default_parallelism();
+        let partitions = stamped.node.graph.ctx.default_parallelism();
         let events = self.events.clone();
         Ok(crate::dstream::state::self_referencing(
             stamped,
@@ -501,7 +503,7 @@ impl<T: Data> WindowedEvents<T> {
         let windowing = self.windowing()?;
         let stamped = &self.events.stamped;
         Ok(DStream::from_op(
-            &stamped.node.shared,
+            &stamped.node.graph,
             "late_events",
             stamped.node.slide,
             LateOp {

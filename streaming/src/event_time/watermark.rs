@@ -17,6 +17,11 @@ use spate_core::Data;
 use crate::common::Time;
 use crate::dstream::DStream;
 
+/// Event time's keys.
+pub(crate) const KEYS: &[spate_core::conf::KeySpec] = spate_core::key_table! {
+    "spate.streaming.multipleWatermarkPolicy", OneOf(&["min", "max"]), Some("min"), None, None, "How the watermarks of unioned event-time streams combine: the slowest input's (min, nothing late is lost) or the fastest's (max, results sooner).";
+};
+
 /// How the watermarks of several inputs combine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Policy {
@@ -96,7 +101,7 @@ impl<T: Data> Input<T> {
             let before = self.max_before(time);
             let mut through = self.through.lock();
             through.insert(time, before.max(max));
-            if self.stamped.node.shared.checkpoint_base().is_none() {
+            if self.stamped.node.graph.checkpoint_base().is_none() {
                 // Nothing replays batches without a checkpoint directory: the last few do.
                 while through.len() > 4 {
                     through.pop_first();

@@ -32,9 +32,9 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use spate_core::{Data, InputFile, OnUnreadable, Rdd, Text};
 
+use super::InputEnv;
 use crate::common::StreamId;
 use crate::common::Time;
-use crate::context::Shared;
 use crate::dstream::{DStream, StreamOp};
 
 type Parser<T> = dyn Fn(Text) -> Result<T, String> + Send + Sync;
@@ -42,7 +42,7 @@ type Parser<T> = dyn Fn(Text) -> Result<T, String> + Send + Sync;
 struct FileStreamOp<T> {
     dir: PathBuf,
     parse: Arc<Parser<T>>,
-    shared: Arc<Shared>,
+    env: InputEnv,
     stream: Arc<OnceLock<StreamId>>,
     /// What was seen, and what each batch read (one lock: a checkpoint must never see a file
     /// as seen without the batch that read it).
@@ -111,11 +111,8 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 
 impl<T: Data> FileStreamOp<T> {
     fn report(&self, message: String) {
-        report(
-            &self.shared,
-            self.stream.get().copied().unwrap_or_default(),
-            &message,
-        );
+        let stream = self.stream.get().copied().unwrap_or_default();
+        self.env.reporter.input_error(stream, &message);
     }
 
     /// The new files, oldest first, recorded as batch `time`'s. Only `stat`s: nothing a
@@ -202,7 +199,7 @@ impl<T: Data> FileStreamOp<T> {
         let found: Vec<InputFile> = found.into_iter().map(|(_, f)| f).collect();
         // Kept for a restart (with a checkpoint directory) or for the executors (a cluster
         // driver announces, and then forgets, each batch's files).
-        if self.shared.checkpoint_base().is_some() || self.shared.ctx.is_cluster_driver() {
+        if self.env.graph.checkpoint_base().is_some() || self.env.graph.ctx.is_cluster_driver() {
             seen.batches.insert(time, found.clone());
         }
         found
@@ -227,7 +224,7 @@ impl<T: Data> FileStreamOp<T> {
                 kept.push(file);
                 continue;
             };
-            if self.shared.settings.allow_missing_on_replay {
+            if self.env.settings.allow_missing_on_replay {
                 self.report(format!(
                     "lost input: {} was read by the batch of {time} before the restart and cannot be read again ({problem}); that batch is replayed without its lines (spate.streaming.fileStream.allowMissingOnReplay=true)",
                     file.path.display()
@@ -248,19 +245,9 @@ impl<T: Data> FileStreamOp<T> {
     }
 }
 
-/// Reports an unreadable input: a warning, the listeners, the count.
-pub(crate) fn report(shared: &Shared, stream: StreamId, message: &str) {
-    tracing::warn!("{stream}: {message}");
-    shared.count_input_error();
-    shared.post(crate::listener::Event::InputError(
-        stream,
-        message.to_string(),
-    ));
-}
-
 impl<T: Data> StreamOp<T> for FileStreamOp<T> {
     fn compute(&self, time: Time) -> spate_core::Result<Option<Rdd<T>>> {
-        let ctx = &self.shared.ctx;
+        let ctx = &self.env.graph.ctx;
         let recorded = if ctx.is_driver() {
             self.seen.lock().batches.get(&time).cloned()
         } else {
@@ -276,17 +263,16 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
         };
         // A file gone before its task opens it is reported and skipped, in whichever process
         // the task runs (an executor's report is its log line and count).
-        let (shared, stream) = (Arc::clone(&self.shared), Arc::clone(&self.stream));
+        let (reporter, stream) = (self.env.reporter.clone(), Arc::clone(&self.stream));
         let on_unreadable: OnUnreadable = Arc::new(move |path, e| {
-            report(
-                &shared,
+            reporter.input_error(
                 stream.get().copied().unwrap_or_default(),
                 &format!("skipping {}: it cannot be read ({e})", path.display()),
             );
         });
         let lines = ctx.text_files(
             &files,
-            self.shared.settings.file_split_bytes,
+            self.env.settings.file_split_bytes,
             Some(on_unreadable),
         );
         let parse = Arc::clone(&self.parse);
@@ -302,7 +288,7 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
 
     fn announce_input(&self, time: Time) -> Option<Vec<u8>> {
         let mut seen = self.seen.lock();
-        let files = if self.shared.checkpoint_base().is_some() {
+        let files = if self.env.graph.checkpoint_base().is_some() {
             seen.batches.get(&time).cloned()
         } else {
             seen.batches.remove(&time)
@@ -355,81 +341,53 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
     }
 }
 
-impl crate::StreamingContext {
-    /// A stream of the lines of new files in `dir` (see the module docs for what counts as
-    /// new). Files present now are not read.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use spate_streaming::StreamingContext;
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
-    /// let lines = ssc.text_file_stream(dir.path());
-    /// lines.print(10).unwrap();
-    /// ```
-    pub fn text_file_stream(&self, dir: impl AsRef<Path>) -> DStream<Text> {
-        self.file_stream(dir, Ok::<Text, std::convert::Infallible>)
+/// A stream of the records `parse` makes of the lines of new files in `dir`
+/// ([`crate::StreamingContext::file_stream`]).
+pub(crate) fn file_stream<T: Data, E: Display>(
+    env: &InputEnv,
+    dir: &Path,
+    parse: impl Fn(Text) -> Result<T, E> + Send + Sync + 'static,
+) -> DStream<T> {
+    let dir = dir.to_path_buf();
+    // Entries already there belong to no batch.
+    let entries: HashMap<PathBuf, Entry> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let entry = match std::fs::metadata(e.path()) {
+                        Ok(m) if m.is_file() => Entry::File {
+                            dev: m.dev(),
+                            ino: m.ino(),
+                        },
+                        _ => Entry::Ignored,
+                    };
+                    (e.path(), entry)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !entries.is_empty() {
+        tracing::info!(
+            "{}: {} entries already there are not input (only what appears after the stream is created is)",
+            dir.display(),
+            entries.len()
+        );
     }
-
-    /// A stream of the records `parse` makes of the lines of new files in `dir`. A line it
-    /// rejects is skipped and logged with the file's name and the reason.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use spate_streaming::StreamingContext;
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
-    /// let numbers = ssc.file_stream(dir.path(), |line| line.trim().parse::<i64>());
-    /// numbers.print(10).unwrap();
-    /// ```
-    pub fn file_stream<T: Data, E: Display>(
-        &self,
-        dir: impl AsRef<Path>,
-        parse: impl Fn(Text) -> Result<T, E> + Send + Sync + 'static,
-    ) -> DStream<T> {
-        let dir = dir.as_ref().to_path_buf();
-        // Entries already there belong to no batch.
-        let entries: HashMap<PathBuf, Entry> = std::fs::read_dir(&dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| {
-                        let entry = match std::fs::metadata(e.path()) {
-                            Ok(m) if m.is_file() => Entry::File {
-                                dev: m.dev(),
-                                ino: m.ino(),
-                            },
-                            _ => Entry::Ignored,
-                        };
-                        (e.path(), entry)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !entries.is_empty() {
-            tracing::info!(
-                "{}: {} entries already there are not input (only what appears after the stream is created is)",
-                dir.display(),
-                entries.len()
-            );
-        }
-        let id = Arc::new(OnceLock::new());
-        let op = FileStreamOp {
-            dir,
-            parse: Arc::new(move |line| parse(line).map_err(|e| e.to_string())),
-            shared: Arc::clone(&self.shared),
-            stream: Arc::clone(&id),
-            seen: Mutex::new(Seen {
-                entries,
-                batches: BTreeMap::new(),
-                unlistable: false,
-            }),
-            replay_through: Mutex::new(None),
-        };
-        let stream = DStream::from_op(&self.shared, "file_stream", self.shared.batch_interval, op);
-        let _ = id.set(stream.id());
-        stream
-    }
+    let id = Arc::new(OnceLock::new());
+    let op = FileStreamOp {
+        dir,
+        parse: Arc::new(move |line| parse(line).map_err(|e| e.to_string())),
+        env: env.clone(),
+        stream: Arc::clone(&id),
+        seen: Mutex::new(Seen {
+            entries,
+            batches: BTreeMap::new(),
+            unlistable: false,
+        }),
+        replay_through: Mutex::new(None),
+    };
+    let stream = DStream::from_op(&env.graph, "file_stream", env.graph.batch_interval, op);
+    let _ = id.set(stream.id());
+    stream
 }

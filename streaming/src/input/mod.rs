@@ -7,6 +7,8 @@
 //! - `file`: file streams, which list a directory each batch instead of receiving.
 //! - `queue`: `queue_stream`'s queue of RDDs.
 //! - `kafka`: Kafka's direct stream (offset ranges and their rate limits so far).
+//! - `control`: the control face of an input, the context's inputs, and what an input gets
+//!   from its context; `settings`: the inputs' settings.
 
 mod control;
 pub(crate) mod file;
@@ -15,9 +17,11 @@ pub mod kafka;
 mod queue;
 pub(crate) mod rate;
 pub(crate) mod receiver;
+mod settings;
 pub(crate) mod socket;
 
-pub(crate) use control::{InputControl, ReceiverInput};
+pub(crate) use control::{BatchEnd, InputEnv, Inputs, receiver_stream};
 pub(crate) use intake::{EstimatorKind, Intake, IntakeOp, RateSettings};
 pub(crate) use queue::QueueOp;
 pub use queue::RddQueue;
+pub(crate) use settings::{InputSettings, KEYS};

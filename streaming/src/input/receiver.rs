@@ -2,8 +2,8 @@
 //! through, and the supervisor that starts, restarts and stops it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver as Chan, RecvTimeoutError, Sender};
@@ -12,7 +12,7 @@ use spate_core::{Data, Text, TextLines};
 use super::intake::{Intake, Received};
 use crate::common::StreamId;
 use crate::common::panic_text;
-use crate::context::Shared;
+use crate::listener::{Event, ReceiverInfo, Reporter};
 
 /// A source of records for a stream (Spark's `Receiver`). `on_start` must not block: start a
 /// thread (or a task on [`ReceiverHandle::runtime`]) that stores records through the handle,
@@ -71,7 +71,7 @@ pub struct ReceiverHandle<T> {
     run_stopped: Arc<AtomicBool>,
     control: Sender<Control>,
     runtime: tokio::runtime::Handle,
-    shared: Weak<Shared>,
+    reporter: Reporter,
 }
 
 impl<T> Clone for ReceiverHandle<T> {
@@ -81,7 +81,7 @@ impl<T> Clone for ReceiverHandle<T> {
             run_stopped: Arc::clone(&self.run_stopped),
             control: self.control.clone(),
             runtime: self.runtime.clone(),
-            shared: Weak::clone(&self.shared),
+            reporter: self.reporter.clone(),
         }
     }
 }
@@ -177,28 +177,24 @@ impl<T: Data> ReceiverHandle<T> {
             .errors
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!("receiver of {}: {message}", self.intake.stream);
-        if let Some(shared) = self.shared.upgrade() {
-            shared.post(crate::listener::Event::ReceiverError(
-                self.intake.stream,
-                message.to_string(),
-            ));
-        }
+        self.reporter.post(Event::ReceiverError(
+            self.intake.stream,
+            message.to_string(),
+        ));
     }
 
     /// Tells listeners the receiver (called `name`) started or stopped.
     fn announce(&self, active: bool, name: &str) {
-        if let Some(shared) = self.shared.upgrade() {
-            let info = crate::listener::ReceiverInfo {
-                stream: self.intake.stream,
-                name: name.to_string(),
-                active,
-            };
-            shared.post(if active {
-                crate::listener::Event::ReceiverStarted(info)
-            } else {
-                crate::listener::Event::ReceiverStopped(info)
-            });
-        }
+        let info = ReceiverInfo {
+            stream: self.intake.stream,
+            name: name.to_string(),
+            active,
+        };
+        self.reporter.post(if active {
+            Event::ReceiverStarted(info)
+        } else {
+            Event::ReceiverStopped(info)
+        });
     }
 
     /// The tokio runtime receivers run on (for async receivers).
@@ -259,6 +255,16 @@ impl ReceiverHandle<Text> {
     }
 }
 
+/// The timing a receiver's supervisor runs by.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct SupervisorSettings {
+    /// `spate.streaming.receiverRestartDelay`.
+    pub(crate) restart_delay: Duration,
+    /// `spate.streaming.blockInterval`.
+    pub(crate) block_interval: Duration,
+    pub(crate) batch_interval: Duration,
+}
+
 /// Runs a receiver: starts it, restarts it on request (or after a panic), stops it; and cuts
 /// its intake into blocks every block interval.
 pub(crate) struct Supervisor {
@@ -270,7 +276,8 @@ impl Supervisor {
     pub(crate) fn start<T: Data>(
         mut receiver: Box<dyn Receiver<T>>,
         intake: Arc<Intake<T>>,
-        shared: &Arc<Shared>,
+        reporter: Reporter,
+        settings: SupervisorSettings,
         runtime: tokio::runtime::Handle,
     ) -> Supervisor {
         let (control_tx, control_rx) = crossbeam_channel::unbounded::<Control>();
@@ -280,15 +287,18 @@ impl Supervisor {
             run_stopped: Arc::new(AtomicBool::new(false)),
             control: control_tx,
             runtime,
-            shared: Arc::downgrade(shared),
+            reporter,
         };
-        let restart_delay = shared.settings.restart_delay;
-        let block_interval = shared.settings.block_interval;
+        let SupervisorSettings {
+            restart_delay,
+            block_interval,
+            batch_interval,
+        } = settings;
         // Batches no longer than a block interval are cut at allocation, a block per core of
         // equal size: a cut in between would give one core a larger block than the other (at
         // 100 ms batches, a 200 ms cut left a core idle for an eighth of each batch on
         // average). With the write-ahead log on, cuts are how records reach the log.
-        let cut_between_batches = shared.batch_interval > block_interval;
+        let cut_between_batches = batch_interval > block_interval;
         let stop_for_blocks = stop_rx.clone();
         let blocks_intake = Arc::clone(&intake);
         let blocks = std::thread::Builder::new()

@@ -3,15 +3,15 @@
 //! core's [`JobListener`] events carrying them into streaming events on the bounded bus.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use spate_core::ids::JobId;
 use spate_core::scheduler::{JobInfo, JobListener};
 
 use super::Event;
-use crate::common::Time;
-use crate::context::Shared;
+use super::Reporter;
+use crate::common::{Clock, Time};
 
 /// The local property naming a job's batch (its time in ms).
 pub(crate) const BATCH_TIME: &str = "spate.streaming.batchTime";
@@ -43,16 +43,14 @@ pub struct OutputJobInfo {
 
 /// Forwards the core's job events of streaming output operations to the listener bus.
 pub(crate) struct JobBridge {
-    shared: Weak<Shared>,
+    clock: Arc<dyn Clock>,
+    reporter: Reporter,
     /// Start times of running jobs (a handful: one per running output operation).
     started: Mutex<HashMap<JobId, Time>>,
 }
 
 impl JobBridge {
     fn forward(&self, job: &JobInfo, ended: bool) {
-        let Some(shared) = self.shared.upgrade() else {
-            return;
-        };
         let props = &job.properties;
         let (Some(time), Some(op)) = (
             props.get(BATCH_TIME).and_then(|t| t.parse::<i64>().ok()),
@@ -62,7 +60,7 @@ impl JobBridge {
         ) else {
             return; // not a streaming output operation's job
         };
-        let now = shared.clock.now();
+        let now = self.clock.now();
         let start_time = if ended {
             self.started.lock().remove(&job.id).unwrap_or(now)
         } else {
@@ -76,7 +74,7 @@ impl JobBridge {
             start_time,
             end_time: ended.then_some(now),
         };
-        shared.post(if ended {
+        self.reporter.post(if ended {
             Event::JobCompleted(info)
         } else {
             Event::JobStarted(info)
@@ -93,10 +91,11 @@ impl JobListener for JobBridge {
     }
 }
 
-/// Registers the bridge on the core context of `shared`.
-pub(crate) fn bridge(shared: &Arc<Shared>) {
-    shared.ctx.add_job_listener(Arc::new(JobBridge {
-        shared: Arc::downgrade(shared),
+/// Registers the bridge on `ctx`: its streaming jobs' events go to `reporter`, timed by `clock`.
+pub(crate) fn bridge(ctx: &spate_core::Context, clock: Arc<dyn Clock>, reporter: Reporter) {
+    ctx.add_job_listener(Arc::new(JobBridge {
+        clock,
+        reporter,
         started: Mutex::new(HashMap::new()),
     }));
 }

@@ -3,6 +3,7 @@
 
 mod bus;
 mod jobs;
+mod report;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,9 +11,15 @@ use std::time::Duration;
 pub(crate) use bus::{Event, ListenerBus};
 pub use jobs::OutputJobInfo;
 pub(crate) use jobs::{BATCH_TIME, OUTPUT_OP_ID, bridge};
+pub(crate) use report::Reporter;
 
 use crate::common::StreamId;
 use crate::common::Time;
+
+/// The listener bus's keys.
+pub(crate) const KEYS: &[spate_core::conf::KeySpec] = spate_core::key_table! {
+    "spate.streaming.listenerBus.capacity", Count, Some("10000"), None, Some("10000000"), "Events queued for streaming listeners; past it events are dropped (counted, warned about) rather than slowing the job.";
+};
 
 /// What happened to one batch. Durations are measured on the context's clock.
 ///

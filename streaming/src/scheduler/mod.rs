@@ -7,23 +7,73 @@
 //! blocks so memory stays flat. A batch that cannot start on time waits in the queue: its
 //! scheduling delay shows it.
 //!
-//! - `clock`: the system clock and the manual clock tests drive.
-//! - `time`: [`Time`], batch times in ms.
+//! The scheduler gets what it needs from its context through [`SchedulerEnv`] (the graph, the
+//! inputs, the listeners, the clock, the checkpoints) and tells the context to stop through
+//! the [`Stopper`] trait it defines; it never sees the context itself.
+//!
+//! - `checkpoints`: the driver's record of its batches, written to the checkpoint directory.
+
+mod checkpoints;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::common::{Time, panic_text};
-use crate::context::Shared;
-use crate::error::Error;
-use crate::listener::{BATCH_TIME, BatchInfo, Event, OUTPUT_OP_ID, OutputOperationInfo};
+pub(crate) use checkpoints::{Checkpoints, Resume};
 
-/// One output operation's work for one batch.
-pub(crate) type Job = Box<dyn FnOnce() -> spate_core::Result<()> + Send>;
+use crate::common::{Clock, Time, panic_text};
+use crate::dstream::{Job, StreamGraph};
+use crate::error::Error;
+use crate::input::{BatchEnd, Inputs};
+use crate::listener::{BATCH_TIME, BatchInfo, Event, OUTPUT_OP_ID, OutputOperationInfo, Reporter};
+
+/// The scheduler's keys.
+pub(crate) const KEYS: &[spate_core::conf::KeySpec] = spate_core::key_table! {
+    "spate.streaming.concurrentJobs", Count, Some("1"), None, Some("64"), "Batches processed at the same time.";
+};
+
+/// How the scheduler tells its context that the stream has to end.
+pub(crate) trait Stopper: Send + Sync {
+    /// A batch failed: the context remembers why and stops (on another thread: the caller is
+    /// the scheduler).
+    fn fail(&self, error: Error);
+    /// In an executor: the driver's streaming context stopped, so this one has too.
+    fn stopped_by_driver(&self);
+}
+
+/// What the scheduler gets from its context.
+pub(crate) struct SchedulerEnv {
+    pub(crate) graph: Arc<StreamGraph>,
+    pub(crate) inputs: Arc<Inputs>,
+    pub(crate) reporter: Reporter,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) checkpoints: Arc<Checkpoints>,
+    pub(crate) stopper: Arc<dyn Stopper>,
+    /// `spate.streaming.concurrentJobs`: batches processed at the same time.
+    pub(crate) concurrent_jobs: usize,
+}
+
+/// The scheduler's threads' shared view: the environment, and how a stop reaches them.
+struct Run {
+    env: SchedulerEnv,
+    /// A graceful stop: the remaining input becomes batches at once, then generation ends.
+    draining: AtomicBool,
+    /// A stop: no more batches; queued ones are dropped.
+    halting: AtomicBool,
+}
+
+impl Run {
+    fn is_halting(&self) -> bool {
+        self.halting.load(Ordering::SeqCst)
+    }
+    fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}
 
 pub(crate) struct Batch {
     time: Time,
@@ -34,6 +84,7 @@ pub(crate) struct Batch {
 }
 
 pub(crate) struct Scheduler {
+    run: Arc<Run>,
     generator: Option<JoinHandle<()>>,
     executors: Vec<JoinHandle<()>>,
     /// Disconnected once every executor has exited.
@@ -43,65 +94,71 @@ pub(crate) struct Scheduler {
 }
 
 impl Scheduler {
-    pub(crate) fn start(shared: &Arc<Shared>) -> Scheduler {
+    pub(crate) fn start(env: SchedulerEnv) -> Scheduler {
+        let run = Arc::new(Run {
+            env,
+            draining: AtomicBool::new(false),
+            halting: AtomicBool::new(false),
+        });
+        let env = &run.env;
         let (tx, rx) = crossbeam_channel::unbounded::<Batch>();
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
         let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
         // Fix the first batch time now, not in the new thread: a test's manual clock may move
         // before that thread runs. It is the next multiple of the interval.
-        let ms = shared.batch_interval.as_millis() as i64;
-        let restored_zero = shared.restored_zero.lock().take();
-        let (first, again) = match restored_zero {
+        let interval = env.graph.batch_interval;
+        let ms = interval.as_millis() as i64;
+        let (first, again) = match env.checkpoints.take_resume() {
             // A restored context keeps its zero time (windows and checkpoints stay aligned),
             // runs its unfinished batches again, then goes on after the last one generated
             // (batches the downtime skipped are generated at once, as in Spark).
-            Some(zero) => {
-                shared.set_zero_time(zero);
-                let p = shared.progress.lock();
-                let last = p.last_generated.unwrap_or(zero);
-                let again: Vec<Time> = p.pending.iter().copied().collect();
-                (last + shared.batch_interval, again)
+            Some(resume) => {
+                env.graph.set_zero_time(resume.zero);
+                let last = resume.last_generated.unwrap_or(resume.zero);
+                (last + interval, resume.pending)
             }
             None => {
-                let first = Time::from_millis((shared.clock.now().millis() / ms + 1) * ms);
-                shared.set_zero_time(Time::from_millis(first.millis() - ms));
+                let first = Time::from_millis((env.clock.now().millis() / ms + 1) * ms);
+                env.graph
+                    .set_zero_time(Time::from_millis(first.millis() - ms));
                 (first, Vec::new())
             }
         };
         // A checkpoint before the first batch: a restart even before it must know which
         // files a file stream found already there (and ignores), and keep the zero time.
-        shared.checkpoint_now(first - shared.batch_interval);
-        let gen_shared = Arc::clone(shared);
+        env.checkpoints.write_now(first - interval);
+        let gen_run = Arc::clone(&run);
         let gen_alive = alive_tx.clone();
         let generator = std::thread::Builder::new()
             .name("spate-job-generator".into())
             .spawn(move || {
                 let _alive = gen_alive;
                 for time in again {
-                    let batch = generate(&gen_shared, time);
-                    gen_shared.batch_progress(time, false);
+                    let batch = generate(&gen_run.env, time);
+                    gen_run.env.checkpoints.generated(time);
                     if tx.send(batch).is_err() {
                         return;
                     }
                 }
-                generate_batches(&gen_shared, first, tx)
+                generate_batches(&gen_run, first, tx)
             })
             .expect("spawning the job generator");
-        let executors = (0..shared.settings.concurrent_jobs)
+        let executors = (0..env.concurrent_jobs)
             .map(|i| {
-                let (shared, rx, done) = (Arc::clone(shared), rx.clone(), done_tx.clone());
+                let (run, rx, done) = (Arc::clone(&run), rx.clone(), done_tx.clone());
                 let alive = alive_tx.clone();
                 std::thread::Builder::new()
                     .name(format!("spate-job-executor-{i}"))
                     .spawn(move || {
                         let _alive = alive;
-                        run_batches(&shared, rx);
+                        run_batches(&run, rx);
                         drop(done);
                     })
                     .expect("spawning a job executor")
             })
             .collect();
         Scheduler {
+            run,
             generator: Some(generator),
             executors,
             done: done_rx,
@@ -112,24 +169,43 @@ impl Scheduler {
     /// In an executor of a cluster application: builds and runs each batch the driver
     /// announces, with the driver's input allocation, in the driver's order (its jobs then
     /// follow the driver's jobs).
-    pub(crate) fn follow(shared: &Arc<Shared>) -> Scheduler {
+    pub(crate) fn follow(env: SchedulerEnv) -> Scheduler {
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
         let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
-        let shared = Arc::clone(shared);
+        let run = Arc::new(Run {
+            env,
+            draining: AtomicBool::new(false),
+            halting: AtomicBool::new(false),
+        });
+        let follower_run = Arc::clone(&run);
         let follower = std::thread::Builder::new()
             .name("spate-batch-follower".into())
             .spawn(move || {
                 let _alive = alive_tx;
-                follow_batches(&shared);
+                follow_batches(&follower_run.env);
                 drop(done_tx);
             })
             .expect("spawning the batch follower");
         Scheduler {
+            run,
             generator: None,
             executors: vec![follower],
             done: done_rx,
             alive: alive_rx,
         }
+    }
+
+    /// A graceful stop: the input received so far becomes batches at once (the clock is not
+    /// waited for), and generation ends when every input has given all it received.
+    pub(crate) fn drain(&self) {
+        self.run.draining.store(true, Ordering::SeqCst);
+        self.run.env.clock.wake();
+    }
+
+    /// A stop: no more batches; queued ones are dropped, their input released.
+    pub(crate) fn halt(&self) {
+        self.run.halting.store(true, Ordering::SeqCst);
+        self.run.env.clock.wake();
     }
 
     /// Waits up to `timeout` for the executors to finish the queued batches.
@@ -167,25 +243,25 @@ impl Scheduler {
     }
 }
 
-fn generate_batches(shared: &Arc<Shared>, first: Time, tx: Sender<Batch>) {
-    let interval = shared.batch_interval;
+fn generate_batches(run: &Run, first: Time, tx: Sender<Batch>) {
+    let env = &run.env;
+    let interval = env.graph.batch_interval;
     let mut next = first;
     loop {
-        shared
-            .clock
-            .wait_until(next, &|| shared.is_halting() || shared.is_draining());
-        if shared.is_halting() {
+        env.clock
+            .wait_until(next, &|| run.is_halting() || run.is_draining());
+        if run.is_halting() {
             return;
         }
         // Draining after a graceful stop does not wait for the clock: the remaining input
         // becomes the next batch at once.
-        let batch = generate(shared, next);
-        shared.batch_progress(next, false);
-        shared.post(Event::BatchSubmitted(batch.info.clone()));
+        let batch = generate(env, next);
+        env.checkpoints.generated(next);
+        env.reporter.post(Event::BatchSubmitted(batch.info.clone()));
         if tx.send(batch).is_err() {
             return;
         }
-        if shared.is_draining() && shared.inputs_all_allocated() {
+        if run.is_draining() && env.inputs.all_allocated() {
             return;
         }
         next = next + interval;
@@ -212,20 +288,20 @@ pub(crate) struct AnnouncedBatch {
 }
 
 /// In a cluster driver: tells the executors something, in order.
-pub(crate) fn announce(shared: &Shared, what: &Announcement) {
+pub(crate) fn announce(ctx: &spate_core::Context, what: &Announcement) {
     match spate_core::codec::encode(what) {
-        Ok(frame) => shared.ctx.publish_control_message(frame),
+        Ok(frame) => ctx.publish_control_message(frame),
         Err(e) => tracing::error!("cannot announce to the executors: {e}"),
     }
 }
 
-fn follow_batches(shared: &Arc<Shared>) {
-    while let Some(message) = shared.ctx.next_control_message() {
+fn follow_batches(env: &SchedulerEnv) {
+    while let Some(message) = env.graph.ctx.next_control_message() {
         let announced: AnnouncedBatch =
             match spate_core::codec::decode(&message, "an announcement of the driver") {
                 Ok(Announcement::Batch(b)) => b,
                 Ok(Announcement::Stopped) => {
-                    shared.stopped_by_driver();
+                    env.stopper.stopped_by_driver();
                     return;
                 }
                 Err(e) => {
@@ -234,20 +310,20 @@ fn follow_batches(shared: &Arc<Shared>) {
                 }
             };
         let time = Time::from_millis(announced.time);
-        shared.set_zero_time(Time::from_millis(announced.zero));
-        let inputs = shared.graph.lock().inputs.clone();
+        env.graph.set_zero_time(Time::from_millis(announced.zero));
+        let inputs = env.inputs.all();
         for (stream, ids, records) in announced.inputs {
             if let Some(input) = inputs.iter().find(|i| i.stream().0 == stream) {
                 input.follow_allocation(time, ids, records);
             }
         }
-        let streams = shared.live_streams();
+        let streams = env.graph.live_streams();
         for (stream, what) in &announced.streams {
             if let Some(s) = streams.iter().find(|s| s.id().0 == *stream) {
                 s.follow_input(time, what);
             }
         }
-        let batch = generate(shared, time);
+        let batch = generate(env, time);
         for (_, job) in batch.jobs {
             let result = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|p| {
                 Err(spate_core::Error::Panicked {
@@ -260,15 +336,25 @@ fn follow_batches(shared: &Arc<Shared>) {
                 break;
             }
         }
-        shared.finish_batch(time);
+        end_batch(env, time, None);
     }
 }
 
-fn generate(shared: &Arc<Shared>, time: Time) -> Batch {
-    let (inputs, outputs) = {
-        let g = shared.graph.lock();
-        (g.inputs.clone(), g.outputs.clone())
-    };
+/// The end of batch `time` (run, failed, dropped at a stop, or followed in an executor):
+/// streams forget the RDDs no batch or window needs any more, and every input hears of it
+/// (see [`BatchEnd`]).
+fn end_batch(env: &SchedulerEnv, time: Time, info: Option<&BatchInfo>) {
+    let horizon = env.graph.horizon(time);
+    env.graph.forget_through(horizon);
+    env.inputs.on_batch_end(&BatchEnd {
+        time,
+        info,
+        release_through: horizon,
+    });
+}
+
+fn generate(env: &SchedulerEnv, time: Time) -> Batch {
+    let (inputs, outputs) = (env.inputs.all(), env.graph.outputs());
     let stream_records: std::collections::BTreeMap<_, u64> = inputs
         .iter()
         .map(|i| (i.stream(), i.allocate(time)))
@@ -297,19 +383,19 @@ fn generate(shared: &Arc<Shared>, time: Time) -> Batch {
     let info = BatchInfo {
         batch_time: time,
         records: stream_records.values().sum(),
-        submission_time: shared.clock.now(),
+        submission_time: env.clock.now(),
         output_jobs: jobs.len(),
         output_operations: jobs.iter().map(|(op, _)| op.clone()).collect(),
         stream_records,
         ..BatchInfo::default()
     };
 
-    if shared.ctx.is_cluster_driver() {
+    if env.graph.ctx.is_cluster_driver() {
         // A cluster driver: its executors build the same batch from the same input (after
         // the outputs computed their RDDs, so file streams have listed their directories).
         let announced = AnnouncedBatch {
             time: time.millis(),
-            zero: shared.zero_time().millis(),
+            zero: env.graph.zero_time().millis(),
             inputs: inputs
                 .iter()
                 .map(|i| {
@@ -317,47 +403,49 @@ fn generate(shared: &Arc<Shared>, time: Time) -> Batch {
                     (i.stream().0, ids, records)
                 })
                 .collect(),
-            streams: shared
+            streams: env
+                .graph
                 .live_streams()
                 .iter()
                 .filter_map(|s| Some((s.id().0, s.announce_input(time)?)))
                 .collect(),
         };
-        announce(shared, &Announcement::Batch(announced));
+        announce(&env.graph.ctx, &Announcement::Batch(announced));
     }
     Batch { time, info, jobs }
 }
 
-fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
+fn run_batches(run: &Run, rx: Receiver<Batch>) {
+    let env = &run.env;
     for batch in rx {
         let time = batch.time;
-        if shared.is_halting() {
+        if run.is_halting() {
             // Stopped without grace: queued batches are dropped, their input released.
-            shared.finish_batch(time);
+            end_batch(env, time, None);
             continue;
         }
-        let start = shared.clock.now();
+        let start = env.clock.now();
         let mut info = batch.info;
         info.scheduling_delay = start.since(time);
         info.processing_start_time = Some(start);
-        shared.post(Event::BatchStarted(info.clone()));
+        env.reporter.post(Event::BatchStarted(info.clone()));
         let mut result = Ok(());
         info.output_operations.clear();
         // The jobs each output operation runs are tagged with it (see `listener::jobs`).
-        let ctx = &shared.ctx;
+        let ctx = &env.graph.ctx;
         ctx.set_local_property(BATCH_TIME, Some(&time.millis().to_string()));
         for (mut op, job) in batch.jobs {
-            op.start_time = Some(shared.clock.now());
+            op.start_time = Some(env.clock.now());
             ctx.set_local_property(OUTPUT_OP_ID, Some(&op.id.to_string()));
-            shared.post(Event::OutputStarted(op.clone()));
+            env.reporter.post(Event::OutputStarted(op.clone()));
             result = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|p| {
                 Err(spate_core::Error::Panicked {
                     message: panic_text(&*p),
                 })
             });
-            op.end_time = Some(shared.clock.now());
+            op.end_time = Some(env.clock.now());
             op.failure_reason = result.as_ref().err().map(|e| e.to_string());
-            shared.post(Event::OutputCompleted(op.clone()));
+            env.reporter.post(Event::OutputCompleted(op.clone()));
             info.output_operations.push(op);
             if result.is_err() {
                 break;
@@ -365,26 +453,23 @@ fn run_batches(shared: &Arc<Shared>, rx: Receiver<Batch>) {
         }
         ctx.set_local_property(BATCH_TIME, None);
         ctx.set_local_property(OUTPUT_OP_ID, None);
-        let end = shared.clock.now();
+        let end = env.clock.now();
         info.processing_end_time = Some(end);
         info.processing_time = end.since(start);
         info.total_delay = end.since(time);
         info.succeeded = result.is_ok();
-        (info.late_records, info.watermark) = shared.take_event_time(time);
-        let inputs = shared.graph.lock().inputs.clone();
-        for input in &inputs {
-            input.batch_completed(&info);
-        }
+        (info.late_records, info.watermark) = env.graph.take_event_time(time);
         if result.is_ok() {
             // Completed: a restart does not run it again. Recorded before listeners hear of it,
-            // so a batch they are told completed is one a restart will not run again.
-            shared.batch_progress(time, true);
+            // so a batch they are told completed is one a restart will not run again; and
+            // before its input is released, which a restart would otherwise replay.
+            env.checkpoints.completed(time);
         }
-        shared.post(Event::BatchCompleted(info));
-        shared.finish_batch(time);
+        end_batch(env, time, Some(&info));
+        env.reporter.post(Event::BatchCompleted(info));
         if let Err(source) = result {
             tracing::error!("batch of {time} failed: {source}");
-            shared.fail(Error::BatchFailed { time, source });
+            env.stopper.fail(Error::BatchFailed { time, source });
         }
     }
 }

@@ -32,6 +32,18 @@ pub(crate) struct UiSettings {
     pub(crate) retained_events: usize,
 }
 
+impl UiSettings {
+    pub(crate) fn from_conf(conf: &spate_core::Conf) -> crate::Result<UiSettings> {
+        Ok(UiSettings {
+            enabled: conf.get_bool("spate.ui.enabled")?.unwrap_or(true),
+            host: conf.get("spate.ui.host").unwrap_or("127.0.0.1").to_string(),
+            port: conf.get_port("spate.ui.port")?.unwrap_or(4040),
+            retained_batches: conf.get_count("spate.streaming.ui.retainedBatches")?,
+            retained_events: conf.get_count("spate.streaming.ui.retainedEvents")?,
+        })
+    }
+}
+
 /// What the UI reads from the running context at a moment (no event carries it).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Live {

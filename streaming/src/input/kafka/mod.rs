@@ -51,6 +51,18 @@ pub use ranges::{KafkaRateLimits, OffsetRange, TopicPartition};
 pub use record::KafkaRecord;
 #[cfg(feature = "kafka")]
 pub use stream::KafkaStream;
+#[cfg(feature = "kafka")]
+pub(crate) use stream::kafka_direct_stream;
+
+/// Kafka's keys (declared in every build: a program built without the `kafka` feature still knows them).
+pub(crate) const KEYS: &[spate_core::conf::KeySpec] = spate_core::key_table! {
+    "spate.streaming.kafka.maxRatePerPartition", Count, None, None, None, "Records per second a Kafka direct stream reads from each partition (unset: no limit); backpressure never exceeds it.";
+    "spate.streaming.kafka.minRatePerPartition", Count, Some("1"), Some("1"), None, "Records per second a Kafka direct stream reads from each partition with a backlog, whatever the limits say (progress is never stalled).";
+    "spate.streaming.kafka.maxRecordsPerTask", Count, Some("1000000"), Some("1"), None, "Largest offset range of one Kafka partition one task reads: a larger batch range is read by several tasks (bounded memory, both cores busy on one partition).";
+    "spate.streaming.kafka.requestTimeout", Duration, Some("10s"), Some("10ms"), Some("1h"), "How long a Kafka request retries an unreachable broker before the batch's offsets are looked up again later (driver) or the task fails (reading).";
+    "spate.streaming.kafka.maxFetchBytes", Size, Some("4m"), Some("1k"), Some("1g"), "Most bytes one Kafka fetch asks for (fetches are sized to what is left of a range, up to this).";
+    "spate.streaming.kafka.fetchMaxWait", Duration, Some("10ms"), Some("0ms"), Some("10s"), "Longest wait of one Kafka fetch for its bytes (ranges end at offsets known to exist, so there is little to wait for).";
+};
 
 /// The `spate.streaming.kafka.*` settings, read once with the context's.
 #[cfg(feature = "kafka")]
@@ -62,4 +74,22 @@ pub(crate) struct KafkaSettings {
     pub(crate) request_timeout: Duration,
     pub(crate) fetch_max_wait: Duration,
     pub(crate) max_fetch_bytes: u64,
+}
+
+#[cfg(feature = "kafka")]
+impl KafkaSettings {
+    pub(crate) fn from_conf(conf: &spate_core::Conf) -> crate::Result<KafkaSettings> {
+        let dur = |k| conf.get_duration(k).map(|d| d.unwrap_or_default());
+        Ok(KafkaSettings {
+            max_rate_per_partition: conf
+                .get_opt_count("spate.streaming.kafka.maxRatePerPartition")?
+                .map(|r| r as u64),
+            min_rate_per_partition: conf.get_count("spate.streaming.kafka.minRatePerPartition")?
+                as u64,
+            max_records_per_task: conf.get_count("spate.streaming.kafka.maxRecordsPerTask")? as u64,
+            request_timeout: dur("spate.streaming.kafka.requestTimeout")?,
+            fetch_max_wait: dur("spate.streaming.kafka.fetchMaxWait")?,
+            max_fetch_bytes: conf.get_size("spate.streaming.kafka.maxFetchBytes")?,
+        })
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -16,13 +16,13 @@ use super::ranges::{KafkaRateLimits, OffsetRange, TopicPartition};
 use super::record::KafkaRecord;
 use crate::common::Time;
 use crate::common::{ReceiverStats, StreamId};
-use crate::context::Shared;
 use crate::dstream::{DStream, StreamOp};
-use crate::input::EstimatorKind;
-use crate::input::InputControl;
+use crate::input::control::InputControl;
 use crate::input::rate::{
     BatchObservation, PidRateEstimator, RateDecision, RateEstimator, SteadyRateEstimator,
 };
+use crate::input::{BatchEnd, EstimatorKind, InputEnv};
+use crate::listener::Reporter;
 
 /// What the direct stream reads for each batch, and where it goes on from.
 #[derive(Default)]
@@ -94,7 +94,7 @@ struct Saved {
 /// A Kafka direct stream: its input control (allocation, backpressure) and its RDDs.
 pub(crate) struct KafkaInput {
     stream: StreamId,
-    shared: Weak<Shared>,
+    reporter: Reporter,
     ctx: Context,
     client: Arc<KafkaClient>,
     topics: Vec<String>,
@@ -113,10 +113,7 @@ pub(crate) struct KafkaInput {
 
 impl KafkaInput {
     fn report(&self, message: String) {
-        match self.shared.upgrade() {
-            Some(shared) => crate::input::file::report(&shared, self.stream, &message),
-            None => tracing::warn!("{}: {message}", self.stream),
-        }
+        self.reporter.input_error(self.stream, &message);
         self.state.lock().errors += 1;
     }
 
@@ -257,10 +254,35 @@ impl KafkaInput {
     fn ranges_of(&self, time: Time) -> Option<Vec<OffsetRange>> {
         self.state.lock().batches.get(&time).cloned()
     }
+
+    /// How batch `info` went, for backpressure.
+    fn observe(&self, info: &crate::listener::BatchInfo) {
+        let Some(estimator) = &self.estimator else {
+            return;
+        };
+        let (offered, rate) = {
+            let st = self.state.lock();
+            (
+                st.offered
+                    .get(&info.batch_time)
+                    .copied()
+                    .unwrap_or_default(),
+                st.rate,
+            )
+        };
+        let observed = observation(info, self.stream, self.batch_ms, offered);
+        let decision = estimator.lock().observe(&observed, rate);
+        let mut st = self.state.lock();
+        match decision {
+            RateDecision::Keep => {}
+            RateDecision::Limit(r) => st.rate = Some(r),
+            RateDecision::Unlimited => st.rate = None,
+        }
+    }
 }
 
 impl InputControl for KafkaInput {
-    fn start(&self, _shared: &Arc<Shared>, _runtime: tokio::runtime::Handle) {}
+    fn start(&self, _reporter: &Reporter, _runtime: tokio::runtime::Handle) {}
 
     fn stop(&self) {}
 
@@ -291,10 +313,12 @@ impl InputControl for KafkaInput {
         n
     }
 
-    fn batch_done(&self, _time: Time) {}
-
-    fn release_through(&self, time: Time) {
+    fn on_batch_end(&self, end: &BatchEnd<'_>) {
+        if let Some(info) = end.info {
+            self.observe(info);
+        }
         let mut st = self.state.lock();
+        let time = end.release_through;
         let after = time + Duration::from_millis(1);
         st.offered = st.offered.split_off(&after);
         st.failed = st.failed.split_off(&after);
@@ -315,30 +339,6 @@ impl InputControl for KafkaInput {
             errors: st.errors,
             rate_limit: st.rate.map(|r| r as u64),
             ..ReceiverStats::default()
-        }
-    }
-
-    fn batch_completed(&self, info: &crate::listener::BatchInfo) {
-        let Some(estimator) = &self.estimator else {
-            return;
-        };
-        let (offered, rate) = {
-            let st = self.state.lock();
-            (
-                st.offered
-                    .get(&info.batch_time)
-                    .copied()
-                    .unwrap_or_default(),
-                st.rate,
-            )
-        };
-        let observed = observation(info, self.stream, self.batch_ms, offered);
-        let decision = estimator.lock().observe(&observed, rate);
-        let mut st = self.state.lock();
-        match decision {
-            RateDecision::Keep => {}
-            RateDecision::Limit(r) => st.rate = Some(r),
-            RateDecision::Unlimited => st.rate = None,
         }
     }
 
@@ -621,82 +621,59 @@ impl KafkaStream {
     }
 }
 
-impl crate::StreamingContext {
-    /// A direct stream of `topics` (Spark's `KafkaUtils.createDirectStream`): no receiver;
-    /// each batch reads, for every partition of the topics, the offsets produced since the
-    /// previous batch (bounded by `spate.streaming.kafka.maxRatePerPartition` and
-    /// backpressure), one RDD partition per range, read by the task that computes it. The
-    /// ranges are in the driver checkpoint, so a restarted driver rebuilds identical batches.
-    /// Nothing is asked of the brokers until the first batch.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use spate_streaming::StreamingContext;
-    /// use spate_streaming::kafka::KafkaParams;
-    /// let ssc = StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
-    /// let words = ssc.kafka_direct_stream(KafkaParams::new("127.0.0.1:9092"), &["events"]).unwrap()
-    ///     .flat_map(|r| r.text().split(' ')).map(|w| (w, 1)).reduce_by_key(|a, b| a + b);
-    /// assert!(ssc.kafka_direct_stream(KafkaParams::new("no-port"), &["events"]).is_err());
-    /// ```
-    pub fn kafka_direct_stream(
-        &self,
-        params: KafkaParams,
-        topics: &[&str],
-    ) -> crate::Result<KafkaStream> {
-        params
-            .validate(topics)
-            .map_err(|message| crate::Error::Kafka { message })?;
-        let shared = &self.shared;
-        let s = &shared.settings;
-        let batch_ms = shared.batch_interval.as_millis() as u64;
-        let stream = StreamId(
-            shared
-                .next_stream
-                .load(std::sync::atomic::Ordering::Relaxed),
-        );
-        let input = Arc::new(KafkaInput {
-            stream,
-            shared: Arc::downgrade(shared),
-            ctx: shared.ctx.clone(),
-            client: Arc::new(KafkaClient::new(
-                params.brokers,
-                params.client_id,
-                s.kafka.request_timeout,
-                s.kafka.fetch_max_wait,
-                s.kafka.max_fetch_bytes,
-            )),
-            topics: topics.iter().map(|t| t.to_string()).collect(),
-            starting: params.starting,
-            from: params.from,
-            on_out_of_range: params.on_out_of_range,
-            group_id: params.group_id,
-            limits: KafkaRateLimits {
-                max_rate_per_partition: s.kafka.max_rate_per_partition,
-                per_partition: BTreeMap::new(),
-                min_rate_per_partition: s.kafka.min_rate_per_partition,
-            },
-            max_per_task: s.kafka.max_records_per_task,
-            batch_ms,
-            keep_batches: shared.checkpoint_base().is_some(),
-            initial_rate: s.initial_rate.map(|r| r as f64),
-            estimator: s.backpressure.then(|| {
-                Mutex::new(match s.estimator {
-                    EstimatorKind::Steady => {
-                        Box::new(SteadyRateEstimator::new(batch_ms)) as Box<dyn RateEstimator>
-                    }
-                    EstimatorKind::Pid => Box::new(PidRateEstimator::new(batch_ms)),
-                })
-            }),
-            state: Mutex::new(Positions::default()),
-        });
-        shared.graph.lock().inputs.push(Arc::clone(&input) as _);
-        let op = KafkaOp {
-            input: Arc::clone(&input),
-        };
-        let stream = DStream::from_op(shared, "kafka", shared.batch_interval, op);
-        Ok(KafkaStream { stream, input })
-    }
+/// A direct stream of `topics` ([`crate::StreamingContext::kafka_direct_stream`]).
+pub(crate) fn kafka_direct_stream(
+    env: &InputEnv,
+    params: KafkaParams,
+    topics: &[&str],
+) -> crate::Result<KafkaStream> {
+    params
+        .validate(topics)
+        .map_err(|message| crate::Error::Kafka { message })?;
+    let s = &env.settings;
+    let batch_ms = env.graph.batch_interval.as_millis() as u64;
+    let stream = env.graph.peek_stream_id();
+    let input = Arc::new(KafkaInput {
+        stream,
+        reporter: env.reporter.clone(),
+        ctx: env.graph.ctx.clone(),
+        client: Arc::new(KafkaClient::new(
+            params.brokers,
+            params.client_id,
+            s.kafka.request_timeout,
+            s.kafka.fetch_max_wait,
+            s.kafka.max_fetch_bytes,
+        )),
+        topics: topics.iter().map(|t| t.to_string()).collect(),
+        starting: params.starting,
+        from: params.from,
+        on_out_of_range: params.on_out_of_range,
+        group_id: params.group_id,
+        limits: KafkaRateLimits {
+            max_rate_per_partition: s.kafka.max_rate_per_partition,
+            per_partition: BTreeMap::new(),
+            min_rate_per_partition: s.kafka.min_rate_per_partition,
+        },
+        max_per_task: s.kafka.max_records_per_task,
+        batch_ms,
+        keep_batches: env.graph.checkpoint_base().is_some(),
+        initial_rate: s.initial_rate.map(|r| r as f64),
+        estimator: s.backpressure.then(|| {
+            Mutex::new(match s.estimator {
+                EstimatorKind::Steady => {
+                    Box::new(SteadyRateEstimator::new(batch_ms)) as Box<dyn RateEstimator>
+                }
+                EstimatorKind::Pid => Box::new(PidRateEstimator::new(batch_ms)),
+            })
+        }),
+        state: Mutex::new(Positions::default()),
+    });
+    env.inputs.add(Arc::clone(&input) as _);
+    let op = KafkaOp {
+        input: Arc::clone(&input),
+    };
+    let stream = DStream::from_op(&env.graph, "kafka", env.graph.batch_interval, op);
+    Ok(KafkaStream { stream, input })
 }
 
 #[cfg(test)]
