@@ -19,7 +19,7 @@ use crate::rdd::Rdd;
 use crate::rdd::sources::{InputBlocks, ObjectFiles, ParallelCollection};
 use crate::rdd::text_file::{InputFile, OnUnreadable, TextFile};
 use crate::rdd::transform::UnionOp;
-use crate::scheduler::{JobEvents, JobListener};
+use crate::scheduler::{JobEvents, JobFollower, JobListener, TaskLauncher};
 use crate::shuffle::ShuffleStore;
 use crate::storage::BlockId;
 use crate::storage::BlockStore;
@@ -37,10 +37,10 @@ pub(crate) struct ContextInner {
     next_job: AtomicU32,
     next_stage: AtomicU32,
     next_token: std::sync::atomic::AtomicU64,
-    pub(crate) blocks: BlockStore,
-    pub(crate) shuffles: ShuffleStore,
+    pub(crate) blocks: Arc<BlockStore>,
+    pub(crate) shuffles: Arc<ShuffleStore>,
     pub(crate) checkpoint_dir: Mutex<Option<PathBuf>>,
-    pub(crate) faults: FaultState,
+    pub(crate) faults: Arc<FaultState>,
     pub(crate) stopped: AtomicBool,
     /// Set in cluster mode: this process's role.
     pub(crate) cluster: OnceLock<ClusterRuntime>,
@@ -65,6 +65,18 @@ impl ContextInner {
             Some(ClusterRuntime::Executor(e)) => Some(e),
             _ => None,
         }
+    }
+
+    /// Where the scheduler sends tasks, in the driver of a cluster application.
+    pub(crate) fn task_launcher(&self) -> Option<Arc<dyn TaskLauncher>> {
+        self.driver()
+            .map(|d| Arc::clone(d) as Arc<dyn TaskLauncher>)
+    }
+
+    /// How the scheduler follows the driver's jobs, in an executor of a cluster application.
+    pub(crate) fn job_follower(&self) -> Option<Arc<dyn JobFollower>> {
+        self.executor()
+            .map(|e| Arc::clone(e) as Arc<dyn JobFollower>)
     }
 
     /// This process's driver role, in the driver of a cluster application.
@@ -187,10 +199,10 @@ impl Context {
             max_task_failures: count("spate.task.maxFailures")?,
             max_stage_attempts: count("spate.stage.maxConsecutiveAttempts")?,
             default_parallelism: conf.get_opt_count("spate.default.parallelism")?,
-            blocks: BlockStore::new(
+            blocks: Arc::new(BlockStore::new(
                 conf.get_size("spate.storage.memory")?,
                 conf.get("spate.local.dir").map(PathBuf::from),
-            ),
+            )),
             master: master.clone(),
             pool,
             next_rdd: AtomicU32::new(0),
@@ -200,16 +212,16 @@ impl Context {
             next_token: std::sync::atomic::AtomicU64::new(0),
             // An executor's map outputs wait for reducers of other processes: bounded in
             // memory by the storage budget, spilled to the local dir past it.
-            shuffles: if executor.is_some() {
+            shuffles: Arc::new(if executor.is_some() {
                 let dir = conf
                     .get("spate.local.dir")
                     .map_or_else(std::env::temp_dir, PathBuf::from);
                 ShuffleStore::spilling(conf.get_size("spate.storage.memory")?, &dir)?
             } else {
                 ShuffleStore::default()
-            },
+            }),
             checkpoint_dir: Mutex::new(None),
-            faults: FaultState::default(),
+            faults: Arc::default(),
             stopped: AtomicBool::new(false),
             cluster: OnceLock::new(),
             cluster_cores,
@@ -693,7 +705,11 @@ impl Context {
     /// assert_eq!(rdd.collect().unwrap(), [10, 20, 30, 40]); // attempt 1 of partition 1 succeeds
     /// ```
     pub fn fault_injector(&self) -> FaultInjector {
-        FaultInjector { ctx: self.clone() }
+        FaultInjector::new(
+            Arc::clone(&self.inner.faults),
+            Arc::clone(&self.inner.shuffles),
+            Arc::clone(&self.inner.blocks),
+        )
     }
 
     /// Stops the context: later jobs fail with [`Error::ContextStopped`]. Cached blocks and

@@ -4,14 +4,16 @@
 //! [`Error::Injected`] inside the task and are retried like any failure.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::ids::{RddId, ShuffleId};
+use crate::shuffle::ShuffleStore;
 use crate::storage::BlockId;
+use crate::storage::BlockStore;
 
 #[derive(Default)]
 pub(crate) struct FaultState {
@@ -79,9 +81,32 @@ impl FaultState {
 /// assert_eq!(ctx.fault_injector().lose_shuffle_outputs(shuffle, &[0, 3]), 2);
 /// assert_eq!(counts.collect().unwrap(), before);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FaultInjector {
-    pub(crate) ctx: Context,
+    faults: Arc<FaultState>,
+    shuffles: Arc<ShuffleStore>,
+    blocks: Arc<BlockStore>,
+}
+
+impl std::fmt::Debug for FaultInjector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultInjector").finish_non_exhaustive()
+    }
+}
+
+impl FaultInjector {
+    /// An injector into the context whose fault state and stores these are.
+    pub(crate) fn new(
+        faults: Arc<FaultState>,
+        shuffles: Arc<ShuffleStore>,
+        blocks: Arc<BlockStore>,
+    ) -> FaultInjector {
+        FaultInjector {
+            faults,
+            shuffles,
+            blocks,
+        }
+    }
 }
 
 impl FaultInjector {
@@ -96,7 +121,7 @@ impl FaultInjector {
     /// assert_eq!(rdd.count().unwrap(), 2);
     /// ```
     pub fn fail_task_attempt(&self, rdd: RddId, partition: usize, attempt: u32) {
-        self.ctx.inner.faults.arm(|r| {
+        self.faults.arm(|r| {
             r.fail_attempts.insert((rdd, partition, attempt));
         });
     }
@@ -112,7 +137,7 @@ impl FaultInjector {
     /// assert!(matches!(rdd.count(), Err(spate_core::Error::JobAborted { attempts: 4, .. })));
     /// ```
     pub fn fail_task_always(&self, rdd: RddId, partition: usize) {
-        self.ctx.inner.faults.arm(|r| {
+        self.faults.arm(|r| {
             r.fail_always.insert((rdd, partition));
         });
     }
@@ -128,7 +153,7 @@ impl FaultInjector {
     /// assert_eq!(ctx.fault_injector().lose_shuffle_outputs(g.shuffle_ids()[0], &[0]), 0); // not computed yet
     /// ```
     pub fn lose_shuffle_outputs(&self, shuffle: ShuffleId, maps: &[usize]) -> usize {
-        self.ctx.inner.shuffles.lose(shuffle, maps)
+        self.shuffles.lose(shuffle, maps)
     }
 
     /// Loses the given map outputs of `shuffle` right after its map stage next completes, before
@@ -146,7 +171,7 @@ impl FaultInjector {
     /// assert_eq!(got, [('a', 2), ('b', 1)]);
     /// ```
     pub fn lose_shuffle_outputs_after_map_stage(&self, shuffle: ShuffleId, maps: &[usize]) {
-        self.ctx.inner.faults.arm(|r| {
+        self.faults.arm(|r| {
             r.lose_after_map_stage
                 .entry(shuffle)
                 .or_default()
@@ -169,7 +194,7 @@ impl FaultInjector {
     pub fn drop_cached_blocks(&self, rdd: RddId, partitions: &[usize]) -> usize {
         partitions
             .iter()
-            .filter(|&&partition| self.ctx.inner.blocks.remove(BlockId::rdd(rdd, partition)))
+            .filter(|&&partition| self.blocks.remove(BlockId::rdd(rdd, partition)))
             .count()
     }
 
@@ -184,6 +209,6 @@ impl FaultInjector {
     /// assert_eq!(ctx.fault_injector().cached_block_location(rdd.id(), 0), Some("disk"));
     /// ```
     pub fn cached_block_location(&self, rdd: RddId, partition: usize) -> Option<&'static str> {
-        self.ctx.inner.blocks.location(BlockId::rdd(rdd, partition))
+        self.blocks.location(BlockId::rdd(rdd, partition))
     }
 }

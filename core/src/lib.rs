@@ -27,6 +27,7 @@
 pub mod codec;
 pub mod conf;
 mod context;
+mod dag;
 mod data;
 mod error;
 pub mod fault;

@@ -16,8 +16,6 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
@@ -29,22 +27,22 @@ use super::{DRIVER_URL_ENV, EXECUTOR_CORES_ENV, EXECUTOR_ID_ENV, run_on};
 use crate::codec;
 use crate::conf::Conf;
 use crate::context::ContextInner;
+use crate::dag::RddBase;
+use crate::dag::ShuffleDepBase;
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::ids::{JobId, RddId, ShuffleId, StageId, TaskId};
-use crate::rdd::RddBase;
-use crate::scheduler::{ResultFn, is_fatal, panic_message};
-use crate::shuffle::{Buckets, ShuffleDepBase};
+use crate::rdd::shuffle_dep::Buckets;
+use crate::scheduler::{EncodedResultFn, JobFollower, is_fatal, panic_message};
 use crate::task::TaskContext;
 use crate::task::TaskPlacement;
 
 type DriverClient = pb::driver_client::DriverClient<InterceptedService<Channel, AddSecret>>;
 type PeerClient = pb::executor_client::ExecutorClient<InterceptedService<Channel, AddSecret>>;
-type ErasedResultFn = Arc<dyn Fn(usize, &TaskContext) -> Result<Vec<u8>> + Send + Sync>;
 
 /// A job this executor's program reached.
 struct FollowedJob {
-    result: ErasedResultFn,
+    result: EncodedResultFn,
     /// The job's shuffles by driver id, once the driver answered `JobReady`.
     deps: Mutex<Option<HashMap<ShuffleId, Arc<dyn ShuffleDepBase>>>>,
     armed: Condvar,
@@ -295,16 +293,14 @@ impl ExecutorRuntime {
 
     /// Runs job `job` of this process's program by following the driver: registers it, waits
     /// for the driver to run it, and returns the driver's result.
-    pub(crate) fn follow_job<R: Serialize + DeserializeOwned + Send + 'static>(
+    fn follow(
         &self,
         ctx: &Arc<ContextInner>,
         final_rdd: Arc<dyn RddBase>,
-        result_fn: ResultFn<R>,
-    ) -> Result<Vec<R>> {
+        result: EncodedResultFn,
+    ) -> Result<Vec<u8>> {
         let job = ctx.next_job_id();
         let lineage = JobLineage::walk(&final_rdd);
-        let result: ErasedResultFn =
-            Arc::new(move |p, tc| result_fn(p, tc).and_then(|r| codec::encode(&r)));
         let followed = Arc::new(FollowedJob {
             result,
             deps: Mutex::new(None),
@@ -314,9 +310,7 @@ impl ExecutorRuntime {
         let outcome = self.await_job(job, &lineage, &followed);
         self.jobs.lock().remove(&job);
         match outcome?.outcome {
-            Some(pb::job_ended::Outcome::Result(frame)) => {
-                codec::decode::<Vec<R>>(&frame, "a job result from the driver")
-            }
+            Some(pb::job_ended::Outcome::Result(frame)) => Ok(frame),
             Some(pb::job_ended::Outcome::Error(message)) => {
                 Err(Error::JobFailedOnDriver { job, message })
             }
@@ -769,5 +763,16 @@ impl pb::executor_server::Executor for ShuffleService {
         .await
         .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(Box::pin(tokio_stream::iter(blocks))))
+    }
+}
+
+impl JobFollower for ExecutorRuntime {
+    fn follow_job(
+        &self,
+        ctx: &Arc<ContextInner>,
+        final_rdd: Arc<dyn RddBase>,
+        result: EncodedResultFn,
+    ) -> Result<Vec<u8>> {
+        self.follow(ctx, final_rdd, result)
     }
 }

@@ -11,9 +11,9 @@ use std::collections::HashSet;
 use std::hash::Hasher;
 use std::sync::Arc;
 
+use crate::dag::ShuffleDepBase;
+use crate::dag::{Dependency, RddBase};
 use crate::ids::{RddId, ShuffleId};
-use crate::rdd::{Dependency, RddBase};
-use crate::shuffle::ShuffleDepBase;
 
 /// One job's lineage, walked depth-first from its final RDD, parents in dependency order.
 pub(crate) struct JobLineage {

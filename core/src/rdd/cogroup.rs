@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use super::pair::erase;
 use super::{Dependency, PartitionIter, Rdd, RddOp};
+use crate::dag::ShuffleDepBase;
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::hash::FxHashMap;
 use crate::partitioner::{HashPartitioner, Partitioner};
-use crate::shuffle::{ShuffleDep, ShuffleDepBase};
+use crate::rdd::shuffle_dep::ShuffleDep;
 use crate::task::TaskContext;
 
 enum Side<K, V> {

@@ -14,6 +14,7 @@ pub(crate) mod cogroup;
 pub(crate) mod combiners;
 pub(crate) mod iter;
 pub(crate) mod pair;
+pub(crate) mod shuffle_dep;
 pub(crate) mod sources;
 pub(crate) mod text_file;
 pub(crate) mod transform;
@@ -27,10 +28,10 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::checkpoint::{self, CheckpointFiles};
 use crate::context::Context;
+pub(crate) use crate::dag::{Dependency, RddBase};
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::ids::{RddId, ShuffleId};
-use crate::shuffle::ShuffleDepBase;
 use crate::storage::{BlockId, Cached, StorageLevel};
 use crate::task::TaskContext;
 
@@ -46,36 +47,6 @@ pub(crate) trait RddOp<T>: Send + Sync + 'static {
     fn identity(&self) -> String {
         String::new()
     }
-}
-
-/// An edge of the lineage graph.
-#[derive(Clone)]
-pub(crate) enum Dependency {
-    /// Each partition depends on a bounded set of parent partitions: pipelined in one task.
-    Narrow(Arc<dyn RddBase>),
-    /// Each partition depends on all parent partitions: a stage boundary.
-    Shuffle(Arc<dyn ShuffleDepBase>),
-}
-
-/// The untyped view of an RDD node: what the scheduler and the lineage printer need.
-pub(crate) trait RddBase: Send + Sync {
-    fn id(&self) -> RddId;
-    fn num_partitions(&self) -> usize;
-    /// The dependencies, or none once the RDD is checkpointed (lineage cut).
-    fn dependencies(&self) -> Vec<Dependency>;
-    /// Operator and call site, e.g. `reduce_by_key [rdd 3] at src/main.rs:12`.
-    fn describe(&self) -> String;
-    /// Whether every partition is cached, so the scheduler need not look further up.
-    fn fully_cached(&self) -> bool;
-    /// Whether `checkpoint()` was called and the files are not written yet.
-    fn checkpoint_pending(&self) -> bool;
-    /// Writes the checkpoint files (runs a job) and cuts the lineage.
-    fn write_checkpoint(self: Arc<Self>) -> Result<()>;
-    /// A lineage line suffix: storage level, checkpoint directory.
-    fn annotations(&self) -> String;
-    /// Operator, call site, partition count and source identity, without ids: equal in every
-    /// process that built the same graph.
-    fn signature(&self) -> String;
 }
 
 pub(crate) enum CheckpointState {

@@ -13,11 +13,12 @@ use rand::{Rng, SeedableRng};
 
 use super::combiners::Combiners;
 use super::{Dependency, PartitionIter, Rdd, RddOp};
+use crate::dag::ShuffleDepBase;
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::hash::partition_hash;
 use crate::partitioner::{HashPartitioner, Partitioner, RangePartitioner};
-use crate::shuffle::{ShuffleDep, ShuffleDepBase};
+use crate::rdd::shuffle_dep::ShuffleDep;
 use crate::task::TaskContext;
 
 /// The reduce side of a shuffle: reads one bucket from every map output.

@@ -6,6 +6,7 @@
 //! channel. A task is named by plain ids ([`TaskId`]); what it runs is resolved from the stage
 //! graph, which every process builds identically from the same program.
 
+mod launcher;
 mod listener;
 mod stage;
 
@@ -17,14 +18,12 @@ use crossbeam_channel::unbounded;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cluster::DriverRuntime;
-use crate::cluster::driver::RemoteTask;
-use crate::cluster::lineage::JobLineage;
 use crate::context::ContextInner;
+use crate::dag::RddBase;
 use crate::error::{Error, Result};
 use crate::ids::{JobId, TaskId};
-use crate::rdd::RddBase;
 use crate::task::TaskContext;
+pub(crate) use launcher::{EncodedResultFn, JobFollower, RemoteTask, TaskDoneFn, TaskLauncher};
 pub(crate) use listener::JobEvents;
 pub use listener::{JobInfo, JobListener, StageInfo, TaskEnd};
 use stage::{StageGraph, StageKind};
@@ -83,13 +82,16 @@ pub(crate) fn run_job<R: TaskResult>(
     if ctx.pool.current_thread_index().is_some() {
         return Err(Error::NestedJob);
     }
-    if let Some(ex) = ctx.executor() {
-        return ex.follow_job(ctx, final_rdd, result_fn);
+    if let Some(follower) = ctx.job_follower() {
+        let encoded: EncodedResultFn =
+            Arc::new(move |p, tc| result_fn(p, tc).and_then(|r| crate::codec::encode(&r)));
+        let frame = follower.follow_job(ctx, final_rdd, encoded)?;
+        return crate::codec::decode::<Vec<R>>(&frame, "a job result from the driver");
     }
     let job = ctx.next_job_id();
-    let driver = ctx.driver().cloned();
+    let driver = ctx.task_launcher();
     if let Some(d) = &driver {
-        d.job_started(job, &JobLineage::walk(&final_rdd));
+        d.job_started(job, &final_rdd);
     }
     let graph = StageGraph::build(ctx, final_rdd);
     let listeners = ctx.job_events.listeners();
@@ -172,7 +174,7 @@ struct Job<'a, R> {
     graph: StageGraph,
     result_fn: ResultFn<R>,
     partitions: Vec<usize>,
-    driver: Option<Arc<DriverRuntime>>,
+    driver: Option<Arc<dyn TaskLauncher>>,
     listeners: Option<Vec<Arc<dyn JobListener>>>,
     stats: Vec<TaskCounts>,
 }

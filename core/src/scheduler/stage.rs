@@ -4,9 +4,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::context::ContextInner;
+use crate::dag::ShuffleDepBase;
+use crate::dag::{Dependency, RddBase};
 use crate::ids::{ShuffleId, StageId};
-use crate::rdd::{Dependency, RddBase};
-use crate::shuffle::ShuffleDepBase;
 
 pub(crate) enum StageKind {
     /// Computes the parent side of a shuffle and writes its buckets.

@@ -30,30 +30,13 @@ use super::rpc::pb;
 use super::{APP_ID_ENV, DRIVER_URL_ENV, EXECUTOR_CORES_ENV, EXECUTOR_INSTANCES_ENV};
 use crate::conf::{Conf, Master};
 use crate::context::ContextInner;
+use crate::dag::{Dependency, RddBase};
 use crate::error::{Error, Result};
 use crate::ids::{JobId, RddId, ShuffleId, TaskId};
-use crate::rdd::{Dependency, RddBase};
+use crate::scheduler::{RemoteTask, TaskDoneFn, TaskLauncher};
 
 mod service;
 use service::DriverService;
-
-/// What becomes of a remote task: a result task's codec frame (empty for a map task), or why
-/// it failed.
-pub(crate) type TaskDoneFn = Box<dyn FnOnce(Result<Vec<u8>>) + Send>;
-
-/// A task the scheduler wants run on some executor.
-pub(crate) struct RemoteTask {
-    pub(crate) id: TaskId,
-    /// The shuffle (driver id) a map task writes; `None` for a result task.
-    pub(crate) map_shuffle: Option<ShuffleId>,
-    /// The shuffles whose outputs the task may read.
-    pub(crate) reads: Vec<ShuffleId>,
-    /// Executors holding cached blocks the task reads.
-    pub(crate) preferred: Vec<u32>,
-    pub(crate) done: TaskDoneFn,
-    /// When the scheduler submitted it (for the locality wait).
-    pub(crate) submitted: Instant,
-}
 
 type Commands = mpsc::UnboundedSender<std::result::Result<pb::Command, Status>>;
 
@@ -263,7 +246,7 @@ impl DriverRuntime {
     }
 
     /// A job starts: executors waiting in `JobReady` for it are answered.
-    pub(crate) fn job_started(&self, job: JobId, lineage: &JobLineage) {
+    fn start_job(&self, job: JobId, lineage: &JobLineage) {
         self.shared.state.lock().jobs.insert(
             job,
             DriverJob {
@@ -279,7 +262,7 @@ impl DriverRuntime {
 
     /// A job ended: every executor learns its outcome (so its program goes on with the
     /// driver's result), and it is kept for executors that join later.
-    pub(crate) fn job_ended(&self, job: JobId, outcome: std::result::Result<Vec<u8>, String>) {
+    fn end_job(&self, job: JobId, outcome: std::result::Result<Vec<u8>, String>) {
         let ended = pb::JobEnded {
             job: job.0,
             outcome: Some(match outcome {
@@ -313,7 +296,7 @@ impl DriverRuntime {
     }
 
     /// Queues a task; it runs as soon as an executor that reached its job has a free slot.
-    pub(crate) fn submit(&self, task: RemoteTask) {
+    fn enqueue(&self, task: RemoteTask) {
         let mut st = self.shared.state.lock();
         if st.stopping {
             drop(st);
@@ -336,7 +319,7 @@ impl DriverRuntime {
 
     /// Executors holding a cached block that computing `partition` of `rdd` reads first: the
     /// RDD's own, or one of a narrow ancestor of the same shape.
-    pub(crate) fn preferred_executors(&self, rdd: &Arc<dyn RddBase>, partition: usize) -> Vec<u32> {
+    fn executors_caching(&self, rdd: &Arc<dyn RddBase>, partition: usize) -> Vec<u32> {
         let st = self.shared.state.lock();
         if st.cached.is_empty() {
             return Vec::new();
@@ -685,5 +668,20 @@ async fn monitor(shared: Arc<DriverState>, interval: Duration) {
                 shared.log_dir.display()
             ))));
         }
+    }
+}
+
+impl TaskLauncher for DriverRuntime {
+    fn job_started(&self, job: JobId, final_rdd: &Arc<dyn RddBase>) {
+        self.start_job(job, &JobLineage::walk(final_rdd));
+    }
+    fn job_ended(&self, job: JobId, outcome: std::result::Result<Vec<u8>, String>) {
+        self.end_job(job, outcome);
+    }
+    fn preferred_executors(&self, rdd: &Arc<dyn RddBase>, partition: usize) -> Vec<u32> {
+        self.executors_caching(rdd, partition)
+    }
+    fn submit(&self, task: RemoteTask) {
+        self.enqueue(task);
     }
 }
