@@ -1,6 +1,6 @@
 //! Fault injection (**testing only**): the means to prove lineage-based recovery.
 //!
-//! Every fault is scoped to one [`Context`]. Injected task failures surface as
+//! Every fault is scoped to one [`Context`](crate::Context). Injected task failures surface as
 //! [`Error::Injected`] inside the task and are retried like any failure.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -66,7 +66,7 @@ impl FaultState {
 }
 
 /// Injects faults into one context's jobs (**testing only**). Get one from
-/// [`Context::fault_injector`].
+/// [`Context::fault_injector`](crate::Context::fault_injector).
 ///
 /// # Examples
 ///

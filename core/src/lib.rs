@@ -38,6 +38,7 @@ mod partitioner;
 mod rdd;
 pub mod scheduler;
 mod show;
+mod start;
 mod storage;
 mod task;
 mod text;

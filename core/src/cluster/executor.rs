@@ -24,15 +24,13 @@ use super::auth::{AddSecret, CheckSecret, Secret};
 use super::lineage::JobLineage;
 use super::rpc::pb;
 use super::{DRIVER_URL_ENV, EXECUTOR_CORES_ENV, EXECUTOR_ID_ENV, run_on};
-use crate::codec;
 use crate::conf::Conf;
 use crate::context::ContextInner;
+use crate::context::{ExecutorRole, FetchedInput, ShufflePiece};
 use crate::dag::RddBase;
 use crate::dag::ShuffleDepBase;
-use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::ids::{JobId, RddId, ShuffleId, StageId, TaskId};
-use crate::rdd::shuffle_dep::Buckets;
 use crate::scheduler::{EncodedResultFn, JobFollower, is_fatal, panic_message};
 use crate::task::TaskContext;
 use crate::task::TaskPlacement;
@@ -221,20 +219,6 @@ impl ExecutorRuntime {
     }
 
     /// This executor's id.
-    pub(crate) fn id(&self) -> u32 {
-        self.id
-    }
-
-    /// The driver's id of this process's shuffle `local`, once a job paired them.
-    pub(crate) fn driver_shuffle_id(&self, local: ShuffleId) -> Option<ShuffleId> {
-        self.shuffle_alias.lock().get(&local).copied()
-    }
-
-    /// Forgets shuffle `local` (its RDDs were dropped); returns its driver id.
-    pub(crate) fn forget_shuffle(&self, local: ShuffleId) -> Option<ShuffleId> {
-        self.shuffle_alias.lock().remove(&local)
-    }
-
     async fn follow_commands(self: Arc<Self>, mut stream: tonic::Streaming<pb::Command>) {
         loop {
             match stream.message().await {
@@ -295,11 +279,10 @@ impl ExecutorRuntime {
     /// for the driver to run it, and returns the driver's result.
     fn follow(
         &self,
-        ctx: &Arc<ContextInner>,
+        job: JobId,
         final_rdd: Arc<dyn RddBase>,
         result: EncodedResultFn,
     ) -> Result<Vec<u8>> {
-        let job = ctx.next_job_id();
         let lineage = JobLineage::walk(&final_rdd);
         let followed = Arc::new(FollowedJob {
             result,
@@ -375,7 +358,7 @@ impl ExecutorRuntime {
             return;
         };
         let me = Arc::clone(self);
-        ctx.pool.spawn(move || {
+        ctx.jobs.pool.spawn(move || {
             let report = me.run_task(&task);
             let mut client = me.driver.clone();
             me.rt.spawn(async move {
@@ -485,16 +468,8 @@ impl ExecutorRuntime {
         }
     }
 
-    /// The next message of the driver's control log (blocks until one comes).
-    pub(crate) fn next_control(&self) -> Option<Vec<u8>> {
-        self.control.1.recv().ok()
-    }
-
     /// Received block `block` from the driver, which holds received input.
-    pub(crate) fn fetch_input_block<T: Data>(
-        &self,
-        block: crate::ids::InputBlockId,
-    ) -> Result<crate::PartitionIter<T>> {
+    fn fetch_input(&self, block: crate::ids::InputBlockId) -> Result<FetchedInput> {
         let mut client = self.driver.clone();
         let timeout = self.fetch_timeout;
         let req = pb::InputBlockRequest {
@@ -519,50 +494,30 @@ impl ExecutorRuntime {
                 )));
             }
         };
-        let origin = "an input block from the driver";
         if r.missing {
             return Err(Error::InputBlockLost { block });
         }
         if r.raw_lines {
             if crc32fast::hash(&r.frame) != r.crc32 {
                 return Err(Error::Corrupt {
-                    path: origin.into(),
+                    path: "an input block from the driver".into(),
                     reason: "checksum mismatch".into(),
                 });
             }
-            // The lines as the driver received them: cut as the task reads, as there.
-            let buf = Arc::new(r.frame);
-            let mut lines = crate::TextLines::new();
-            lines.push(&buf, 0..buf.len(), usize::MAX)?;
-            let iter: Box<dyn std::any::Any> =
-                Box::new(crate::PartitionIter::new(lines.into_iter()));
-            return iter
-                .downcast::<crate::PartitionIter<T>>()
-                .map(|it| *it)
-                .map_err(|_| Error::InputBlockLost { block });
+            return Ok(FetchedInput::Lines(r.frame));
         }
-        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<crate::Text>() {
-            // Lines spilled on the driver: slices of the one frame, not a copy each.
-            let texts: Box<dyn std::any::Any> = Box::new(codec::decode_texts(r.frame, origin)?);
-            return texts
-                .downcast::<Vec<T>>()
-                .map(|v| crate::PartitionIter::new(v.into_iter()))
-                .map_err(|_| Error::Internal("Text is Text".into()));
-        }
-        Ok(crate::PartitionIter::new(
-            codec::decode::<Vec<T>>(&r.frame, origin)?.into_iter(),
-        ))
+        Ok(FetchedInput::Frame(r.frame))
     }
 
     /// Reduce partition `reduce` of this process's shuffle `local`: this executor's map
     /// outputs from its store, the others' fetched from them (checksummed codec frames).
-    pub(crate) fn read_shuffle<K: Data, V: Data>(
+    fn read_pieces(
         &self,
         local: ShuffleId,
         num_maps: usize,
         reduce: usize,
         placement: &TaskPlacement,
-    ) -> Result<Buckets<K, V>> {
+    ) -> Result<(ShuffleId, Vec<ShufflePiece>)> {
         let shuffle = self
             .driver_shuffle_id(local)
             .ok_or_else(|| Error::Internal(format!("{local} has no driver id")))?;
@@ -577,19 +532,18 @@ impl ExecutorRuntime {
             .get()
             .and_then(Weak::upgrade)
             .ok_or(Error::ContextStopped)?;
-        let mut blocks: Vec<Option<Arc<Vec<(K, V)>>>> = vec![None; num_maps];
+        let mut blocks: Vec<Option<ShufflePiece>> = (0..num_maps).map(|_| None).collect();
         let mut remote: HashMap<&str, Vec<u64>> = HashMap::new();
         for (map, slot) in blocks.iter_mut().enumerate() {
             match locations.get(map).map(String::as_str) {
                 Some(a) if a == self.address => {
                     let block = match ctx.shuffles.fetch_local(shuffle, map, reduce) {
-                        Some(b) => b.downcast::<Vec<(K, V)>>().ok(),
+                        Some(b) => Some(ShufflePiece::Local(b)),
                         // Spilled to this executor's local dir.
                         None => match ctx.shuffles.fetch_encoded(shuffle, map, reduce) {
-                            Some(frame) => Some(Arc::new(codec::decode::<Vec<(K, V)>>(
-                                &frame?,
-                                "a spilled shuffle block",
-                            )?)),
+                            Some(frame) => {
+                                Some(ShufflePiece::Frame(frame?, "a spilled shuffle block"))
+                            }
                             None => None,
                         },
                     };
@@ -650,15 +604,15 @@ impl ExecutorRuntime {
                 if b.missing || map >= num_maps {
                     return Err(failed(map.min(num_maps.saturating_sub(1))));
                 }
-                let records: Vec<(K, V)> = codec::decode(&b.frame, "a fetched shuffle block")?;
-                blocks[map] = Some(Arc::new(records));
+                blocks[map] = Some(ShufflePiece::Frame(b.frame, "a fetched shuffle block"));
             }
         }
-        blocks
+        let pieces = blocks
             .into_iter()
             .enumerate()
             .map(|(m, b)| b.ok_or_else(|| failed(m)))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((shuffle, pieces))
     }
 
     fn peer(&self, address: &str) -> Result<PeerClient> {
@@ -769,10 +723,40 @@ impl pb::executor_server::Executor for ShuffleService {
 impl JobFollower for ExecutorRuntime {
     fn follow_job(
         &self,
-        ctx: &Arc<ContextInner>,
+        job: JobId,
         final_rdd: Arc<dyn RddBase>,
         result: EncodedResultFn,
     ) -> Result<Vec<u8>> {
-        self.follow(ctx, final_rdd, result)
+        self.follow(job, final_rdd, result)
+    }
+}
+
+impl ExecutorRole for ExecutorRuntime {
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn app_id(&self) -> Option<String> {
+        std::env::var(super::APP_ID_ENV).ok()
+    }
+    fn next_control(&self) -> Option<Vec<u8>> {
+        self.control.1.recv().ok()
+    }
+    fn driver_shuffle_id(&self, local: ShuffleId) -> Option<ShuffleId> {
+        self.shuffle_alias.lock().get(&local).copied()
+    }
+    fn forget_shuffle(&self, local: ShuffleId) -> Option<ShuffleId> {
+        self.shuffle_alias.lock().remove(&local)
+    }
+    fn fetch_input_block(&self, block: crate::ids::InputBlockId) -> Result<FetchedInput> {
+        self.fetch_input(block)
+    }
+    fn read_shuffle(
+        &self,
+        local: ShuffleId,
+        num_maps: usize,
+        reduce: usize,
+        placement: &TaskPlacement,
+    ) -> Result<(ShuffleId, Vec<ShufflePiece>)> {
+        self.read_pieces(local, num_maps, reduce, placement)
     }
 }

@@ -24,7 +24,7 @@ pub(crate) mod executor;
 pub(crate) mod lineage;
 pub(crate) mod rpc;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
@@ -42,12 +42,6 @@ pub(crate) const EXECUTOR_CORES_ENV: &str = "SPATE_EXECUTOR_CORES";
 /// How many executors the driver started (inside a Slurm step, the allocation's node count
 /// is no longer in the environment).
 pub(crate) const EXECUTOR_INSTANCES_ENV: &str = "SPATE_EXECUTOR_INSTANCES";
-
-/// Which part a process plays in a cluster application.
-pub(crate) enum ClusterRuntime {
-    Driver(Arc<DriverRuntime>),
-    Executor(Arc<ExecutorRuntime>),
-}
 
 /// A hash of this process's executable: two processes with the same build id run the same
 /// code, so they build the same graphs from the same arguments.

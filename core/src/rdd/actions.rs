@@ -31,7 +31,12 @@ impl<T: Data> Rdd<T> {
     ) -> Result<Vec<R>> {
         let node = Arc::clone(&self.node);
         let result_fn: ResultFn<R> = Arc::new(move |p, tc| f(tc, node.iterator(p, tc)?));
-        let out = scheduler::run_job(&self.context().inner, self.base(), partitions, result_fn)?;
+        let out = scheduler::run_job(
+            &self.context().inner.jobs,
+            self.base(),
+            partitions,
+            result_fn,
+        )?;
         if checkpoint_after {
             write_pending_checkpoints(self.base())?;
         }

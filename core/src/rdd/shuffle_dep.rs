@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use super::Rdd;
+use crate::codec;
+use crate::context::ShufflePiece;
 use crate::dag::{RddBase, ShuffleDepBase};
 use crate::data::{Data, Key};
 use crate::error::{Error, Result};
@@ -52,7 +54,24 @@ impl<K: Key, V: Data> ShuffleDep<K, V> {
         let inner = &self.parent.context().inner;
         let blocks = match (inner.executor(), &tc.placement) {
             (Some(ex), Some(placement)) => {
-                ex.read_shuffle::<K, V>(self.id, self.num_maps(), reduce, placement)?
+                let (shuffle, pieces) =
+                    ex.read_shuffle(self.id, self.num_maps(), reduce, placement)?;
+                pieces
+                    .into_iter()
+                    .enumerate()
+                    .map(|(map, piece)| match piece {
+                        ShufflePiece::Local(b) => {
+                            b.downcast::<Vec<(K, V)>>().map_err(|_| Error::FetchFailed {
+                                shuffle,
+                                map,
+                                reduce,
+                            })
+                        }
+                        ShufflePiece::Frame(frame, origin) => {
+                            codec::decode::<Vec<(K, V)>>(&frame, origin).map(Arc::new)
+                        }
+                    })
+                    .collect::<Result<Buckets<K, V>>>()?
             }
             _ => {
                 let mut blocks = Vec::with_capacity(self.num_maps());

@@ -1,16 +1,21 @@
 //! Source RDDs: a driver-side collection, received blocks, object files (text files are in
-//! `text_file`).
+//! `text_file`); and the [`Context`] methods that make RDDs (`parallelize`, `text_file`,
+//! `union`, …).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Dependency, PartitionIter, RddOp, SharedVecIter};
-use crate::context::Context;
+use super::text_file::{InputFile, OnUnreadable, TextFile};
+use super::transform::UnionOp;
+use super::{Dependency, PartitionIter, Rdd, RddOp, SharedVecIter};
+use crate::codec;
+use crate::context::{Context, FetchedInput};
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::ids::InputBlockId;
 use crate::storage::BlockId;
 use crate::task::TaskContext;
+use crate::text::Text;
 
 /// A driver-side vector cut into contiguous slices.
 pub(crate) struct ParallelCollection<T> {
@@ -75,9 +80,39 @@ impl<T: Data> RddOp<T> for InputBlocks {
         }
         // In an executor: received blocks stay on the driver, which serves them.
         match self.ctx.inner.executor() {
-            Some(ex) => ex.fetch_input_block::<T>(block),
+            Some(ex) => records_of(block, ex.fetch_input_block(block)?),
             None => Err(Error::InputBlockLost { block }),
         }
+    }
+}
+
+/// The records of received block `block` as the driver sent it.
+fn records_of<T: Data>(block: InputBlockId, fetched: FetchedInput) -> Result<PartitionIter<T>> {
+    let origin = "an input block from the driver";
+    match fetched {
+        FetchedInput::Lines(frame) => {
+            // The lines as the driver received them: cut as the task reads, as there.
+            let buf = Arc::new(frame);
+            let mut lines = crate::TextLines::new();
+            lines.push(&buf, 0..buf.len(), usize::MAX)?;
+            let iter: Box<dyn std::any::Any> = Box::new(PartitionIter::new(lines.into_iter()));
+            iter.downcast::<PartitionIter<T>>()
+                .map(|it| *it)
+                .map_err(|_| Error::InputBlockLost { block })
+        }
+        FetchedInput::Frame(frame)
+            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<Text>() =>
+        {
+            // Lines spilled on the driver: slices of the one frame, not a copy each.
+            let texts: Box<dyn std::any::Any> = Box::new(codec::decode_texts(frame, origin)?);
+            texts
+                .downcast::<Vec<T>>()
+                .map(|v| PartitionIter::new(v.into_iter()))
+                .map_err(|_| Error::Internal("Text is Text".into()))
+        }
+        FetchedInput::Frame(frame) => Ok(PartitionIter::new(
+            codec::decode::<Vec<T>>(&frame, origin)?.into_iter(),
+        )),
     }
 }
 
@@ -146,5 +181,206 @@ impl<T: Data, S: Source<T>> RddOp<T> for External<S> {
     }
     fn identity(&self) -> String {
         self.0.identity()
+    }
+}
+
+impl Context {
+    /// Distributes `data` over `slices` partitions (at least 1) of contiguous, even ranges.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(2).unwrap();
+    /// let rdd = ctx.parallelize(vec!['a', 'b', 'c'], 2);
+    /// assert_eq!(rdd.num_partitions(), 2);
+    /// assert_eq!(rdd.glom().collect().unwrap(), [vec!['a'], vec!['b', 'c']]);
+    /// ```
+    #[track_caller]
+    pub fn parallelize<T: Data>(&self, data: Vec<T>, slices: usize) -> Rdd<T> {
+        Rdd::from_op(
+            self,
+            "parallelize",
+            None,
+            ParallelCollection::new(data, slices.max(1)),
+        )
+    }
+
+    /// An RDD read from an external system by `source` (see [`crate::Source`]); `name` is its
+    /// operator's name in lineage and UI (e.g. `kafka`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_core::{Context, PartitionIter, Result, Source};
+    /// struct Letters;
+    /// impl Source<char> for Letters {
+    ///     fn num_partitions(&self) -> usize { 1 }
+    ///     fn compute(&self, _: usize) -> Result<PartitionIter<char>> { Ok(PartitionIter::new(['a', 'b'].into_iter())) }
+    ///     fn identity(&self) -> String { "ab".into() }
+    /// }
+    /// let ctx = Context::local(1).unwrap();
+    /// assert_eq!(ctx.source("letters", Letters).count().unwrap(), 2);
+    /// ```
+    #[track_caller]
+    pub fn source<T: Data>(&self, name: &'static str, source: impl crate::Source<T>) -> Rdd<T> {
+        Rdd::from_op(self, name, None, crate::rdd::sources::External(source))
+    }
+
+    /// An RDD with one partition per block, sharing the blocks without copying them: how
+    /// received stream data becomes a batch's input.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let rdd = ctx.from_blocks(vec![Arc::new(vec![1, 2]), Arc::new(vec![3])]);
+    /// assert_eq!(rdd.num_partitions(), 2);
+    /// assert_eq!(rdd.collect().unwrap(), [1, 2, 3]);
+    /// assert_eq!(ctx.from_blocks(Vec::<Arc<Vec<u8>>>::new()).count().unwrap(), 0);
+    /// ```
+    #[track_caller]
+    pub fn from_blocks<T: Data>(&self, blocks: Vec<Arc<Vec<T>>>) -> Rdd<T> {
+        Rdd::from_op(
+            self,
+            "blocks",
+            None,
+            ParallelCollection::from_blocks(blocks),
+        )
+    }
+
+    /// An RDD with one partition per received block, read from the block store by id. A block
+    /// that is no longer there fails the job with [`Error::InputBlockLost`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use spate_core::{Context, Error, ids::InputBlockId};
+    /// let ctx = Context::local(1).unwrap();
+    /// let (a, b) = (InputBlockId { stream: 0, seq: 0 }, InputBlockId { stream: 0, seq: 1 });
+    /// ctx.put_input_block(a, Arc::new(vec![1, 2])).unwrap();
+    /// ctx.put_input_block(b, Arc::new(vec![3])).unwrap();
+    /// let rdd = ctx.input_block_rdd::<i32>(vec![a, b]);
+    /// assert_eq!(rdd.num_partitions(), 2);
+    /// assert_eq!(rdd.collect().unwrap(), [1, 2, 3]);
+    /// ctx.remove_input_blocks(&[a]);
+    /// assert!(matches!(rdd.collect(), Err(Error::InputBlockLost { .. })));
+    /// ```
+    #[track_caller]
+    pub fn input_block_rdd<T: Data>(&self, ids: Vec<InputBlockId>) -> Rdd<T> {
+        let op = InputBlocks {
+            ids,
+            ctx: self.clone(),
+        };
+        Rdd::from_op(self, "received blocks", None, op)
+    }
+
+    /// The lines of a text file, or of every visible file in a directory, as [`Text`] (shared
+    /// buffers, no per-line allocation), in at least `min_partitions` partitions. Lines end at
+    /// `\n` or `\r\n`; invalid UTF-8 is replaced with U+FFFD.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("in.txt");
+    /// std::fs::write(&path, "a b\r\nc\n").unwrap();
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let lines = ctx.text_file(&path, 2).unwrap().collect().unwrap();
+    /// assert_eq!(lines, ["a b", "c"]);
+    /// ```
+    #[track_caller]
+    pub fn text_file(&self, path: impl AsRef<Path>, min_partitions: usize) -> Result<Rdd<Text>> {
+        let op = TextFile::new(path.as_ref(), min_partitions.max(1))?;
+        Ok(Rdd::from_op(self, "text_file", None, op))
+    }
+
+    /// The lines of `files`, each read to its given length, in splits of about `split_bytes`
+    /// (each task reads its split a chunk at a time, so memory does not grow with file size).
+    /// A file that cannot be opened when its task runs is handed to `on_unreadable` and reads
+    /// as empty; without it, the task fails. What a file stream reads each batch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+    /// use spate_core::InputFile;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let a = dir.path().join("a.txt");
+    /// std::fs::write(&a, "one\ntwo\nthree\n").unwrap();
+    /// let files = [
+    ///     InputFile { path: a, len: 8 }, // the length when listed: "three" came later
+    ///     InputFile { path: dir.path().join("gone.txt"), len: 5 },
+    /// ];
+    /// let missing = Arc::new(AtomicUsize::new(0));
+    /// let seen = Arc::clone(&missing);
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let lines = ctx.text_files(&files, 1 << 20, Some(Arc::new(move |_, _| {
+    ///     seen.fetch_add(1, Ordering::Relaxed);
+    /// })));
+    /// assert_eq!(lines.collect().unwrap(), ["one", "two"]);
+    /// assert_eq!(missing.load(Ordering::Relaxed), 1);
+    /// ```
+    #[track_caller]
+    pub fn text_files(
+        &self,
+        files: &[InputFile],
+        split_bytes: u64,
+        on_unreadable: Option<OnUnreadable>,
+    ) -> Rdd<Text> {
+        let op = TextFile::of_files(files, split_bytes, on_unreadable);
+        Rdd::from_op(self, "text_files", None, op)
+    }
+
+    /// Reads a directory written by [`Rdd::save_as_object_file`]: one partition per
+    /// `part-NNNNN` file, in order. A missing directory is an I/O error naming it; a corrupt
+    /// or truncated part file is [`Error::Corrupt`] naming the file when it is read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// ctx.parallelize(vec!["x".to_string()], 1).save_as_object_file(dir.path().join("o")).unwrap();
+    /// assert_eq!(ctx.object_file::<String>(dir.path().join("o")).unwrap().collect().unwrap(), ["x"]);
+    /// assert!(ctx.object_file::<String>(dir.path().join("missing")).is_err());
+    /// ```
+    #[track_caller]
+    pub fn object_file<T: Data>(&self, path: impl AsRef<Path>) -> Result<Rdd<T>> {
+        let path = path.as_ref();
+        let mut parts: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::io(path, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+            })
+            .collect();
+        parts.sort();
+        Ok(Rdd::from_op(
+            self,
+            "object_file",
+            None,
+            ObjectFiles { parts },
+        ))
+    }
+
+    /// The union of several RDDs: their partitions one after another.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let a = ctx.parallelize(vec![1], 1);
+    /// let b = ctx.parallelize(vec![2, 3], 2);
+    /// let u = ctx.union(&[a, b]);
+    /// assert_eq!(u.num_partitions(), 3);
+    /// assert_eq!(u.collect().unwrap(), [1, 2, 3]);
+    /// ```
+    #[track_caller]
+    pub fn union<T: Data>(&self, rdds: &[Rdd<T>]) -> Rdd<T> {
+        Rdd::from_op(self, "union", None, UnionOp::new(rdds.to_vec()))
     }
 }

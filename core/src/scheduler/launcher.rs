@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::context::ContextInner;
 use crate::dag::RddBase;
 use crate::error::Result;
 use crate::ids::{JobId, ShuffleId, TaskId};
@@ -48,12 +47,12 @@ pub(crate) trait TaskLauncher: Send + Sync {
 
 /// How an executor's program follows the driver's jobs.
 pub(crate) trait JobFollower: Send + Sync {
-    /// Waits for the driver's run of the job this process reached with `final_rdd`, running
-    /// the tasks it is sent meanwhile (`result` computes and encodes a result partition);
-    /// returns the job's encoded results, as the driver's action got them.
+    /// Waits for the driver's run of job `job`, which this process reached with `final_rdd`,
+    /// running the tasks it is sent meanwhile (`result` computes and encodes a result
+    /// partition); returns the job's encoded results, as the driver's action got them.
     fn follow_job(
         &self,
-        ctx: &Arc<ContextInner>,
+        job: JobId,
         final_rdd: Arc<dyn RddBase>,
         result: EncodedResultFn,
     ) -> Result<Vec<u8>>;

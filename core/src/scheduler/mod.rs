@@ -6,6 +6,7 @@
 //! channel. A task is named by plain ids ([`TaskId`]); what it runs is resolved from the stage
 //! graph, which every process builds identically from the same program.
 
+mod env;
 mod launcher;
 mod listener;
 mod stage;
@@ -18,11 +19,11 @@ use crossbeam_channel::unbounded;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::context::ContextInner;
 use crate::dag::RddBase;
 use crate::error::{Error, Result};
 use crate::ids::{JobId, TaskId};
 use crate::task::TaskContext;
+pub(crate) use env::JobEnv;
 pub(crate) use launcher::{EncodedResultFn, JobFollower, RemoteTask, TaskDoneFn, TaskLauncher};
 pub(crate) use listener::JobEvents;
 pub use listener::{JobInfo, JobListener, StageInfo, TaskEnd};
@@ -71,30 +72,30 @@ impl<R: Send + Serialize + DeserializeOwned + 'static> TaskResult for R {}
 /// executor; in an executor the job is *followed*: the driver runs it and its result is
 /// returned here too (see `cluster::executor`).
 pub(crate) fn run_job<R: TaskResult>(
-    ctx: &Arc<ContextInner>,
+    ctx: &JobEnv,
     final_rdd: Arc<dyn RddBase>,
     partitions: Vec<usize>,
     result_fn: ResultFn<R>,
 ) -> Result<Vec<R>> {
-    if ctx.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+    if ctx.is_stopped() {
         return Err(Error::ContextStopped);
     }
     if ctx.pool.current_thread_index().is_some() {
         return Err(Error::NestedJob);
     }
-    if let Some(follower) = ctx.job_follower() {
+    if let Some(follower) = ctx.follower() {
         let encoded: EncodedResultFn =
             Arc::new(move |p, tc| result_fn(p, tc).and_then(|r| crate::codec::encode(&r)));
-        let frame = follower.follow_job(ctx, final_rdd, encoded)?;
+        let frame = follower.follow_job(ctx.next_job_id(), final_rdd, encoded)?;
         return crate::codec::decode::<Vec<R>>(&frame, "a job result from the driver");
     }
     let job = ctx.next_job_id();
-    let driver = ctx.task_launcher();
+    let driver = ctx.launcher().cloned();
     if let Some(d) = &driver {
         d.job_started(job, &final_rdd);
     }
     let graph = StageGraph::build(ctx, final_rdd);
-    let listeners = ctx.job_events.listeners();
+    let listeners = ctx.events.listeners();
     let mut info = listeners.as_ref().map(|ls| {
         let info = JobInfo {
             id: job,
@@ -113,7 +114,7 @@ pub(crate) fn run_job<R: TaskResult>(
                     ..StageInfo::default()
                 })
                 .collect(),
-            properties: ctx.job_events.properties(),
+            properties: ctx.events.properties(),
             failure: None,
         };
         tell(ls, |l| l.on_job_start(&info));
@@ -169,7 +170,7 @@ struct TaskCounts {
 }
 
 struct Job<'a, R> {
-    ctx: &'a Arc<ContextInner>,
+    ctx: &'a JobEnv,
     job: JobId,
     graph: StageGraph,
     result_fn: ResultFn<R>,

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::context::ContextInner;
+use super::JobEnv;
 use crate::dag::ShuffleDepBase;
 use crate::dag::{Dependency, RddBase};
 use crate::ids::{ShuffleId, StageId};
@@ -36,7 +36,7 @@ pub(crate) struct StageGraph {
 }
 
 impl StageGraph {
-    pub(crate) fn build(ctx: &ContextInner, final_rdd: Arc<dyn RddBase>) -> StageGraph {
+    pub(crate) fn build(ctx: &JobEnv, final_rdd: Arc<dyn RddBase>) -> StageGraph {
         let mut g = Builder {
             ctx,
             stages: Vec::new(),
@@ -55,7 +55,7 @@ impl StageGraph {
 }
 
 struct Builder<'a> {
-    ctx: &'a ContextInner,
+    ctx: &'a JobEnv,
     stages: Vec<Stage>,
     by_shuffle: HashMap<ShuffleId, usize>,
 }

@@ -29,7 +29,7 @@ use super::lineage::JobLineage;
 use super::rpc::pb;
 use super::{APP_ID_ENV, DRIVER_URL_ENV, EXECUTOR_CORES_ENV, EXECUTOR_INSTANCES_ENV};
 use crate::conf::{Conf, Master};
-use crate::context::ContextInner;
+use crate::context::{ContextInner, DriverRole};
 use crate::dag::{Dependency, RddBase};
 use crate::error::{Error, Result};
 use crate::ids::{JobId, RddId, ShuffleId, TaskId};
@@ -683,5 +683,26 @@ impl TaskLauncher for DriverRuntime {
     }
     fn submit(&self, task: RemoteTask) {
         self.enqueue(task);
+    }
+}
+
+impl DriverRole for DriverRuntime {
+    fn app_id(&self) -> &str {
+        DriverRuntime::app_id(self)
+    }
+    fn url(&self) -> &str {
+        DriverRuntime::url(self)
+    }
+    fn live_executors(&self) -> Vec<u32> {
+        DriverRuntime::live_executors(self)
+    }
+    fn publish(&self, payload: Vec<u8>) {
+        DriverRuntime::publish(self, payload)
+    }
+    fn has_block(&self, rdd: RddId, partition: usize) -> bool {
+        DriverRuntime::has_block(self, rdd, partition)
+    }
+    fn shutdown(&self) {
+        DriverRuntime::shutdown(self)
     }
 }

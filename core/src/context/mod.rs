@@ -1,53 +1,50 @@
 //! [`Context`]: the entry point (Spark's `SparkContext`). It owns one application's executor
 //! pool, block store, shuffle store and id counters — nothing is process-global, so several
 //! contexts can live in one process.
+//!
+//! This module is the context's state and the API that needs nothing above it; the API that
+//! makes RDDs is `rdd::sources`'s, and making a context (with its cluster role) is `start`'s.
+//! `roles`: the cluster runtime as the layers below it see it.
+
+mod roles;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-use crate::cluster::{ClusterRuntime, DriverRuntime, ExecutorRuntime};
+pub(crate) use roles::{ClusterRole, DriverRole, ExecutorRole, FetchedInput, ShufflePiece};
+
 use crate::conf::{Conf, Master};
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::fault::{FaultInjector, FaultState};
-use crate::ids::{InputBlockId, JobId, RddId, ShuffleId, StageId};
-use crate::rdd::Rdd;
-use crate::rdd::sources::{InputBlocks, ObjectFiles, ParallelCollection};
-use crate::rdd::text_file::{InputFile, OnUnreadable, TextFile};
-use crate::rdd::transform::UnionOp;
-use crate::scheduler::{JobEvents, JobFollower, JobListener, TaskLauncher};
+use crate::ids::{InputBlockId, RddId, ShuffleId};
+use crate::scheduler::{JobEnv, JobListener};
 use crate::shuffle::ShuffleStore;
 use crate::storage::BlockId;
 use crate::storage::BlockStore;
-use crate::text::Text;
 
 pub(crate) struct ContextInner {
     pub(crate) conf: Conf,
     pub(crate) master: Master,
-    pub(crate) pool: rayon::ThreadPool,
-    pub(crate) max_task_failures: u32,
-    pub(crate) max_stage_attempts: u32,
     pub(crate) default_parallelism: Option<usize>,
+    /// What the scheduler runs jobs with: the pool, limits, listeners, job and stage ids, and
+    /// the cluster runtime's launcher or follower.
+    pub(crate) jobs: JobEnv,
     next_rdd: AtomicU32,
     next_shuffle: AtomicU32,
-    next_job: AtomicU32,
-    next_stage: AtomicU32,
     next_token: std::sync::atomic::AtomicU64,
     pub(crate) blocks: Arc<BlockStore>,
     pub(crate) shuffles: Arc<ShuffleStore>,
     pub(crate) checkpoint_dir: Mutex<Option<PathBuf>>,
     pub(crate) faults: Arc<FaultState>,
-    pub(crate) stopped: AtomicBool,
     /// Set in cluster mode: this process's role.
-    pub(crate) cluster: OnceLock<ClusterRuntime>,
+    pub(crate) cluster: OnceLock<ClusterRole>,
     /// Task slots of the whole cluster (cluster masters), the default parallelism.
-    cluster_cores: Option<usize>,
-    /// Job listeners and the threads' local properties.
-    pub(crate) job_events: JobEvents,
+    pub(crate) cluster_cores: Option<usize>,
 }
 
 impl Drop for ContextInner {
@@ -59,30 +56,43 @@ impl Drop for ContextInner {
 }
 
 impl ContextInner {
+    /// A context's state: `jobs` and the stores, no RDD yet, no cluster role yet.
+    pub(crate) fn new(
+        conf: Conf,
+        master: Master,
+        jobs: JobEnv,
+        blocks: Arc<BlockStore>,
+        cluster_cores: Option<usize>,
+    ) -> Result<ContextInner> {
+        Ok(ContextInner {
+            default_parallelism: conf.get_opt_count("spate.default.parallelism")?,
+            master,
+            next_rdd: AtomicU32::new(0),
+            next_shuffle: AtomicU32::new(0),
+            next_token: std::sync::atomic::AtomicU64::new(0),
+            shuffles: Arc::clone(&jobs.shuffles),
+            faults: Arc::clone(&jobs.faults),
+            jobs,
+            blocks,
+            checkpoint_dir: Mutex::new(None),
+            cluster: OnceLock::new(),
+            cluster_cores,
+            conf,
+        })
+    }
+
     /// This process's executor role, in an executor of a cluster application.
-    pub(crate) fn executor(&self) -> Option<&Arc<ExecutorRuntime>> {
+    pub(crate) fn executor(&self) -> Option<&Arc<dyn ExecutorRole>> {
         match self.cluster.get() {
-            Some(ClusterRuntime::Executor(e)) => Some(e),
+            Some(ClusterRole::Executor(e)) => Some(e),
             _ => None,
         }
     }
 
-    /// Where the scheduler sends tasks, in the driver of a cluster application.
-    pub(crate) fn task_launcher(&self) -> Option<Arc<dyn TaskLauncher>> {
-        self.driver()
-            .map(|d| Arc::clone(d) as Arc<dyn TaskLauncher>)
-    }
-
-    /// How the scheduler follows the driver's jobs, in an executor of a cluster application.
-    pub(crate) fn job_follower(&self) -> Option<Arc<dyn JobFollower>> {
-        self.executor()
-            .map(|e| Arc::clone(e) as Arc<dyn JobFollower>)
-    }
-
     /// This process's driver role, in the driver of a cluster application.
-    pub(crate) fn driver(&self) -> Option<&Arc<DriverRuntime>> {
+    pub(crate) fn driver(&self) -> Option<&Arc<dyn DriverRole>> {
         match self.cluster.get() {
-            Some(ClusterRuntime::Driver(d)) => Some(d),
+            Some(ClusterRole::Driver(d)) => Some(d),
             _ => None,
         }
     }
@@ -101,7 +111,7 @@ impl ContextInner {
     pub(crate) fn app_id(&self) -> Option<String> {
         match (self.driver(), self.executor()) {
             (Some(d), _) => Some(d.app_id().to_string()),
-            (_, Some(_)) => std::env::var(crate::cluster::APP_ID_ENV).ok(),
+            (_, Some(e)) => e.app_id(),
             _ => None,
         }
     }
@@ -120,12 +130,6 @@ impl ContextInner {
     }
     pub(crate) fn next_shuffle_id(&self) -> ShuffleId {
         ShuffleId(self.next_shuffle.fetch_add(1, Ordering::Relaxed))
-    }
-    pub(crate) fn next_job_id(&self) -> JobId {
-        JobId(self.next_job.fetch_add(1, Ordering::Relaxed))
-    }
-    pub(crate) fn next_stage_id(&self) -> StageId {
-        StageId(self.next_stage.fetch_add(1, Ordering::Relaxed))
     }
 }
 
@@ -157,100 +161,6 @@ impl fmt::Debug for Context {
 }
 
 impl Context {
-    /// Validates `conf` and starts a context: an executor pool of the master's thread count and
-    /// empty block and shuffle stores.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use spate_core::{Conf, Context, Error};
-    /// assert!(Context::new(Conf::new().set_master("local[1]")).is_ok());
-    /// let err = Context::new(Conf::new().set("spate.task.maxfailures", "2")).unwrap_err();
-    /// assert!(matches!(err, Error::UnknownConfKey { .. }));
-    /// ```
-    pub fn new(conf: Conf) -> Result<Context> {
-        conf.validate()?;
-        let master = conf.master()?;
-        let executor = master.is_cluster() && ExecutorRuntime::requested();
-        let (threads, cluster_cores) = if !master.is_cluster() {
-            (master.threads(), None)
-        } else {
-            let total = crate::cluster::total_cores(&conf, &master)?;
-            let threads = if executor {
-                ExecutorRuntime::cores_from_env(&conf)?
-            } else {
-                1
-            };
-            (threads, Some(total))
-        };
-        // In an executor, connect before building anything: a refusal ends the program early.
-        let executor = if executor {
-            Some(ExecutorRuntime::start(&conf, threads)?)
-        } else {
-            None
-        };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("spate-executor-{i}"))
-            .build()
-            .map_err(|e| Error::InvalidArgument(format!("cannot start executor threads: {e}")))?;
-        let count = |key| conf.get_count(key).map(|n| n.min(u32::MAX as usize) as u32);
-        let inner = ContextInner {
-            max_task_failures: count("spate.task.maxFailures")?,
-            max_stage_attempts: count("spate.stage.maxConsecutiveAttempts")?,
-            default_parallelism: conf.get_opt_count("spate.default.parallelism")?,
-            blocks: Arc::new(BlockStore::new(
-                conf.get_size("spate.storage.memory")?,
-                conf.get("spate.local.dir").map(PathBuf::from),
-            )),
-            master: master.clone(),
-            pool,
-            next_rdd: AtomicU32::new(0),
-            next_shuffle: AtomicU32::new(0),
-            next_job: AtomicU32::new(0),
-            next_stage: AtomicU32::new(0),
-            next_token: std::sync::atomic::AtomicU64::new(0),
-            // An executor's map outputs wait for reducers of other processes: bounded in
-            // memory by the storage budget, spilled to the local dir past it.
-            shuffles: Arc::new(if executor.is_some() {
-                let dir = conf
-                    .get("spate.local.dir")
-                    .map_or_else(std::env::temp_dir, PathBuf::from);
-                ShuffleStore::spilling(conf.get_size("spate.storage.memory")?, &dir)?
-            } else {
-                ShuffleStore::default()
-            }),
-            checkpoint_dir: Mutex::new(None),
-            faults: Arc::default(),
-            stopped: AtomicBool::new(false),
-            cluster: OnceLock::new(),
-            cluster_cores,
-            job_events: JobEvents::default(),
-            conf,
-        };
-        let inner = Arc::new(inner);
-        if let Some(ex) = executor {
-            ex.register(Arc::downgrade(&inner))?;
-            let _ = inner.cluster.set(ClusterRuntime::Executor(ex));
-        } else if master.is_cluster() {
-            let driver = DriverRuntime::start(&inner.conf, &master, Arc::downgrade(&inner))?;
-            let _ = inner.cluster.set(ClusterRuntime::Driver(driver));
-        }
-        Ok(Context { inner })
-    }
-
-    /// A context on `local[threads]` with every other setting at its default.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ctx = spate_core::Context::local(2).unwrap();
-    /// assert_eq!(ctx.default_parallelism(), 2);
-    /// ```
-    pub fn local(threads: usize) -> Result<Context> {
-        Context::new(Conf::new().set_master(format!("local[{threads}]")))
-    }
-
     /// The configuration this context was started with.
     ///
     /// # Examples
@@ -393,70 +303,6 @@ impl Context {
             .map(|d| (d.url().to_string(), d.app_id().to_string()))
     }
 
-    /// Distributes `data` over `slices` partitions (at least 1) of contiguous, even ranges.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ctx = spate_core::Context::local(2).unwrap();
-    /// let rdd = ctx.parallelize(vec!['a', 'b', 'c'], 2);
-    /// assert_eq!(rdd.num_partitions(), 2);
-    /// assert_eq!(rdd.glom().collect().unwrap(), [vec!['a'], vec!['b', 'c']]);
-    /// ```
-    #[track_caller]
-    pub fn parallelize<T: Data>(&self, data: Vec<T>, slices: usize) -> Rdd<T> {
-        Rdd::from_op(
-            self,
-            "parallelize",
-            None,
-            ParallelCollection::new(data, slices.max(1)),
-        )
-    }
-
-    /// An RDD read from an external system by `source` (see [`crate::Source`]); `name` is its
-    /// operator's name in lineage and UI (e.g. `kafka`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use spate_core::{Context, PartitionIter, Result, Source};
-    /// struct Letters;
-    /// impl Source<char> for Letters {
-    ///     fn num_partitions(&self) -> usize { 1 }
-    ///     fn compute(&self, _: usize) -> Result<PartitionIter<char>> { Ok(PartitionIter::new(['a', 'b'].into_iter())) }
-    ///     fn identity(&self) -> String { "ab".into() }
-    /// }
-    /// let ctx = Context::local(1).unwrap();
-    /// assert_eq!(ctx.source("letters", Letters).count().unwrap(), 2);
-    /// ```
-    #[track_caller]
-    pub fn source<T: Data>(&self, name: &'static str, source: impl crate::Source<T>) -> Rdd<T> {
-        Rdd::from_op(self, name, None, crate::rdd::sources::External(source))
-    }
-
-    /// An RDD with one partition per block, sharing the blocks without copying them: how
-    /// received stream data becomes a batch's input.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// let ctx = spate_core::Context::local(1).unwrap();
-    /// let rdd = ctx.from_blocks(vec![Arc::new(vec![1, 2]), Arc::new(vec![3])]);
-    /// assert_eq!(rdd.num_partitions(), 2);
-    /// assert_eq!(rdd.collect().unwrap(), [1, 2, 3]);
-    /// assert_eq!(ctx.from_blocks(Vec::<Arc<Vec<u8>>>::new()).count().unwrap(), 0);
-    /// ```
-    #[track_caller]
-    pub fn from_blocks<T: Data>(&self, blocks: Vec<Arc<Vec<T>>>) -> Rdd<T> {
-        Rdd::from_op(
-            self,
-            "blocks",
-            None,
-            ParallelCollection::from_blocks(blocks),
-        )
-    }
-
     /// Puts a block of received records in the block store under `id` (shared, not copied).
     /// It stays in memory while the `spate.storage.memory` budget allows and is spilled to disk
     /// otherwise — never dropped, since received records have no lineage — until
@@ -498,33 +344,6 @@ impl Context {
         self.inner.blocks.put_input_lines(id, lines)
     }
 
-    /// An RDD with one partition per received block, read from the block store by id. A block
-    /// that is no longer there fails the job with [`Error::InputBlockLost`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use spate_core::{Context, Error, ids::InputBlockId};
-    /// let ctx = Context::local(1).unwrap();
-    /// let (a, b) = (InputBlockId { stream: 0, seq: 0 }, InputBlockId { stream: 0, seq: 1 });
-    /// ctx.put_input_block(a, Arc::new(vec![1, 2])).unwrap();
-    /// ctx.put_input_block(b, Arc::new(vec![3])).unwrap();
-    /// let rdd = ctx.input_block_rdd::<i32>(vec![a, b]);
-    /// assert_eq!(rdd.num_partitions(), 2);
-    /// assert_eq!(rdd.collect().unwrap(), [1, 2, 3]);
-    /// ctx.remove_input_blocks(&[a]);
-    /// assert!(matches!(rdd.collect(), Err(Error::InputBlockLost { .. })));
-    /// ```
-    #[track_caller]
-    pub fn input_block_rdd<T: Data>(&self, ids: Vec<InputBlockId>) -> Rdd<T> {
-        let op = InputBlocks {
-            ids,
-            ctx: self.clone(),
-        };
-        Rdd::from_op(self, "received blocks", None, op)
-    }
-
     /// Removes received blocks from the block store (memory and disk), e.g. once their batch
     /// has completed.
     ///
@@ -543,114 +362,6 @@ impl Context {
         for &id in ids {
             self.inner.blocks.remove(crate::storage::BlockId::Input(id));
         }
-    }
-
-    /// The lines of a text file, or of every visible file in a directory, as [`Text`] (shared
-    /// buffers, no per-line allocation), in at least `min_partitions` partitions. Lines end at
-    /// `\n` or `\r\n`; invalid UTF-8 is replaced with U+FFFD.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let path = dir.path().join("in.txt");
-    /// std::fs::write(&path, "a b\r\nc\n").unwrap();
-    /// let ctx = spate_core::Context::local(1).unwrap();
-    /// let lines = ctx.text_file(&path, 2).unwrap().collect().unwrap();
-    /// assert_eq!(lines, ["a b", "c"]);
-    /// ```
-    #[track_caller]
-    pub fn text_file(&self, path: impl AsRef<Path>, min_partitions: usize) -> Result<Rdd<Text>> {
-        let op = TextFile::new(path.as_ref(), min_partitions.max(1))?;
-        Ok(Rdd::from_op(self, "text_file", None, op))
-    }
-
-    /// The lines of `files`, each read to its given length, in splits of about `split_bytes`
-    /// (each task reads its split a chunk at a time, so memory does not grow with file size).
-    /// A file that cannot be opened when its task runs is handed to `on_unreadable` and reads
-    /// as empty; without it, the task fails. What a file stream reads each batch.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
-    /// use spate_core::InputFile;
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let a = dir.path().join("a.txt");
-    /// std::fs::write(&a, "one\ntwo\nthree\n").unwrap();
-    /// let files = [
-    ///     InputFile { path: a, len: 8 }, // the length when listed: "three" came later
-    ///     InputFile { path: dir.path().join("gone.txt"), len: 5 },
-    /// ];
-    /// let missing = Arc::new(AtomicUsize::new(0));
-    /// let seen = Arc::clone(&missing);
-    /// let ctx = spate_core::Context::local(1).unwrap();
-    /// let lines = ctx.text_files(&files, 1 << 20, Some(Arc::new(move |_, _| {
-    ///     seen.fetch_add(1, Ordering::Relaxed);
-    /// })));
-    /// assert_eq!(lines.collect().unwrap(), ["one", "two"]);
-    /// assert_eq!(missing.load(Ordering::Relaxed), 1);
-    /// ```
-    #[track_caller]
-    pub fn text_files(
-        &self,
-        files: &[InputFile],
-        split_bytes: u64,
-        on_unreadable: Option<OnUnreadable>,
-    ) -> Rdd<Text> {
-        let op = TextFile::of_files(files, split_bytes, on_unreadable);
-        Rdd::from_op(self, "text_files", None, op)
-    }
-
-    /// Reads a directory written by [`Rdd::save_as_object_file`]: one partition per
-    /// `part-NNNNN` file, in order. A missing directory is an I/O error naming it; a corrupt
-    /// or truncated part file is [`Error::Corrupt`] naming the file when it is read.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let ctx = spate_core::Context::local(1).unwrap();
-    /// ctx.parallelize(vec!["x".to_string()], 1).save_as_object_file(dir.path().join("o")).unwrap();
-    /// assert_eq!(ctx.object_file::<String>(dir.path().join("o")).unwrap().collect().unwrap(), ["x"]);
-    /// assert!(ctx.object_file::<String>(dir.path().join("missing")).is_err());
-    /// ```
-    #[track_caller]
-    pub fn object_file<T: Data>(&self, path: impl AsRef<Path>) -> Result<Rdd<T>> {
-        let path = path.as_ref();
-        let mut parts: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| Error::io(path, e))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
-            })
-            .collect();
-        parts.sort();
-        Ok(Rdd::from_op(
-            self,
-            "object_file",
-            None,
-            ObjectFiles { parts },
-        ))
-    }
-
-    /// The union of several RDDs: their partitions one after another.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ctx = spate_core::Context::local(1).unwrap();
-    /// let a = ctx.parallelize(vec![1], 1);
-    /// let b = ctx.parallelize(vec![2, 3], 2);
-    /// let u = ctx.union(&[a, b]);
-    /// assert_eq!(u.num_partitions(), 3);
-    /// assert_eq!(u.collect().unwrap(), [1, 2, 3]);
-    /// ```
-    #[track_caller]
-    pub fn union<T: Data>(&self, rdds: &[Rdd<T>]) -> Rdd<T> {
-        Rdd::from_op(self, "union", None, UnionOp::new(rdds.to_vec()))
     }
 
     /// Sets the directory `checkpoint()` writes to. A subdirectory unique to this context is
@@ -725,7 +436,7 @@ impl Context {
     /// assert!(matches!(rdd.count(), Err(Error::ContextStopped)));
     /// ```
     pub fn stop(&self) {
-        self.inner.stopped.store(true, Ordering::SeqCst);
+        self.inner.jobs.stopped.store(true, Ordering::SeqCst);
         if let Some(d) = self.inner.driver() {
             d.shutdown();
         }
@@ -740,7 +451,7 @@ impl Context {
     /// assert!(!ctx.is_stopped());
     /// ```
     pub fn is_stopped(&self) -> bool {
-        self.inner.stopped.load(Ordering::SeqCst)
+        self.inner.jobs.is_stopped()
     }
 
     /// Bytes of memory the block store holds, and its number of blocks (memory or disk).
@@ -793,7 +504,7 @@ impl Context {
     /// assert_eq!(*l.0.lock(), [2]); // a shuffle: a map stage and the result stage
     /// ```
     pub fn add_job_listener(&self, listener: Arc<dyn JobListener>) {
-        self.inner.job_events.add(listener);
+        self.inner.jobs.events.add(listener);
     }
 
     /// Sets (or with `None` removes) a property of the jobs this thread runs from now on:
@@ -811,7 +522,7 @@ impl Context {
     /// assert_eq!(ctx.local_property("team"), None);
     /// ```
     pub fn set_local_property(&self, key: &str, value: Option<&str>) {
-        self.inner.job_events.set_property(key, value);
+        self.inner.jobs.events.set_property(key, value);
     }
 
     /// This thread's value of a local property (see [`Context::set_local_property`]).
@@ -823,6 +534,6 @@ impl Context {
     /// assert_eq!(ctx.local_property("missing"), None);
     /// ```
     pub fn local_property(&self, key: &str) -> Option<String> {
-        self.inner.job_events.properties().get(key).cloned()
+        self.inner.jobs.events.properties().get(key).cloned()
     }
 }
