@@ -40,6 +40,8 @@
 // `Sink` for a database of the application's own; the drivers' shared helpers go unused.
 #![cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod connection;
 mod error;
 #[cfg(feature = "mysql")]
 mod mysql;

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, Params, TxOpts};
-use parking_lot::Mutex;
 use spate_streaming::OutputMode;
 use spate_streaming::kafka::TopicPartition;
 
+use crate::connection::{Connected, Connection, Driver};
 use crate::error::{Error, RefusalClass, Result};
 use crate::offsets::ends_early;
 use crate::statements::Dialect;
-use crate::{BatchWrite, Database, Failure, Outcome, Table, Value, with_retries};
+use crate::{BatchWrite, Failure, Outcome, Value};
 
 /// A MySQL or MariaDB database: `mysql://user:password@host:port/database`. Connects on the
 /// first write and keeps the connection; reconnects after a failure. Tables must be InnoDB
@@ -27,9 +27,12 @@ use crate::{BatchWrite, Database, Failure, Outcome, Table, Value, with_retries};
 /// assert!(MySql::new("postgres://u@h/db").is_err());
 /// ```
 pub struct MySql {
+    conn: Connection<MySqlDriver>,
+}
+
+/// How spate reaches MySql.
+pub(crate) struct MySqlDriver {
     opts: Opts,
-    shown: String,
-    conn: Mutex<Option<Conn>>,
 }
 
 impl MySql {
@@ -57,20 +60,8 @@ impl MySql {
             .tcp_connect_timeout(Some(Duration::from_secs(5)))
             .into();
         Ok(MySql {
-            opts,
-            shown,
-            conn: Mutex::new(None),
+            conn: Connection::new(MySqlDriver { opts }, shown),
         })
-    }
-
-    fn connect(&self) -> std::result::Result<Conn, Failure> {
-        let mut conn = Conn::new(self.opts.clone()).map_err(classify)?;
-        // DDL commits implicitly in MySQL: before any batch's transaction.
-        conn.query_drop(Dialect::MySql.create_progress())
-            .map_err(classify)?;
-        conn.query_drop(Dialect::MySql.create_offsets())
-            .map_err(classify)?;
-        Ok(conn)
     }
 }
 
@@ -100,54 +91,50 @@ fn param(v: &Value) -> mysql::Value {
     }
 }
 
-impl MySql {
-    /// Runs `attempt` on this database's connection, with [`with_retries`]'s reconnects.
-    fn retrying<R>(
-        &self,
-        sink: &str,
-        table: &Table,
-        attempt: impl FnMut(&mut Conn) -> std::result::Result<R, mysql::Error>,
-    ) -> Result<R> {
-        let mut attempt = attempt;
-        with_retries(
-            sink,
-            table,
-            &self.shown,
-            &self.conn,
-            || self.connect(),
-            |c| attempt(c).map_err(classify),
-        )
+impl Connected for MySql {
+    type Driver = MySqlDriver;
+    fn connection(&self) -> &Connection<MySqlDriver> {
+        &self.conn
     }
 }
 
-impl Database for MySql {
-    fn write_batch(&self, w: &BatchWrite<'_>) -> Result<Outcome> {
-        self.retrying(w.sink, w.table, |conn| write(conn, w))?
-            .map_err(|reason| Error::OffsetsBreak {
-                sink: w.sink.to_string(),
-                reason,
-            })
+impl Driver for MySqlDriver {
+    type Conn = Conn;
+    type Error = mysql::Error;
+
+    fn connect(&self) -> std::result::Result<Conn, Failure> {
+        let mut conn = Conn::new(self.opts.clone()).map_err(classify)?;
+        // DDL commits implicitly in MySQL: before any batch's transaction.
+        conn.query_drop(Dialect::MySql.create_progress())
+            .map_err(classify)?;
+        conn.query_drop(Dialect::MySql.create_offsets())
+            .map_err(classify)?;
+        Ok(conn)
     }
 
-    fn committed(&self, sink: &str, table: &Table) -> Result<Option<i64>> {
-        self.retrying(sink, table, |conn| {
-            conn.exec_first(
-                "SELECT batch_time FROM spate_sink_progress WHERE sink = ?",
-                (sink,),
-            )
-        })
+    fn classify(e: mysql::Error) -> Failure {
+        classify(e)
     }
 
-    fn describe(&self) -> String {
-        self.shown.clone()
+    fn write(
+        conn: &mut Conn,
+        w: &BatchWrite<'_>,
+    ) -> std::result::Result<std::result::Result<Outcome, String>, mysql::Error> {
+        write(conn, w)
     }
 
-    fn committed_offsets(
-        &self,
+    fn committed(conn: &mut Conn, sink: &str) -> std::result::Result<Option<i64>, mysql::Error> {
+        conn.exec_first(
+            "SELECT batch_time FROM spate_sink_progress WHERE sink = ?",
+            (sink,),
+        )
+    }
+
+    fn offsets(
+        conn: &mut Conn,
         sink: &str,
-        table: &Table,
-    ) -> Result<BTreeMap<TopicPartition, i64>> {
-        self.retrying(sink, table, |conn| stored_offsets(conn, sink, false))
+    ) -> std::result::Result<BTreeMap<TopicPartition, i64>, mysql::Error> {
+        stored_offsets(conn, sink, false)
     }
 }
 

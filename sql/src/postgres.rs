@@ -6,17 +6,17 @@ use std::io::Write;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use parking_lot::Mutex;
 use postgres::error::SqlState;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Config, GenericClient, NoTls};
 use spate_streaming::OutputMode;
 use spate_streaming::kafka::TopicPartition;
 
+use crate::connection::{Connected, Connection, Driver};
 use crate::error::{Error, RefusalClass, Result};
 use crate::offsets::ends_early;
 use crate::statements::Dialect;
-use crate::{BatchWrite, Database, Failure, Outcome, Table, Value, with_retries};
+use crate::{BatchWrite, Failure, Outcome, Value};
 
 /// Batches of more rows than this are appended with `COPY` (one round trip, no parameters).
 const COPY_ABOVE: usize = 1_000;
@@ -33,9 +33,12 @@ const COPY_ABOVE: usize = 1_000;
 /// assert!(Postgres::new("postgres://[bad").is_err());
 /// ```
 pub struct Postgres {
+    conn: Connection<PgDriver>,
+}
+
+/// How spate reaches Postgres.
+pub(crate) struct PgDriver {
     config: Config,
-    shown: String,
-    conn: Mutex<Option<Client>>,
 }
 
 impl Postgres {
@@ -69,21 +72,8 @@ impl Postgres {
             config.get_dbname().unwrap_or_default()
         );
         Ok(Postgres {
-            config,
-            shown,
-            conn: Mutex::new(None),
+            conn: Connection::new(PgDriver { config }, shown),
         })
-    }
-
-    fn connect(&self) -> std::result::Result<Client, Failure> {
-        let mut client = self.config.connect(NoTls).map_err(classify)?;
-        client
-            .batch_execute(Dialect::Postgres.create_progress())
-            .map_err(classify)?;
-        client
-            .batch_execute(Dialect::Postgres.create_offsets())
-            .map_err(classify)?;
-        Ok(client)
     }
 }
 
@@ -110,56 +100,55 @@ fn classify(e: postgres::Error) -> Failure {
     }
 }
 
-impl Postgres {
-    /// Runs `attempt` on this database's connection, with [`with_retries`]'s reconnects.
-    fn retrying<R>(
-        &self,
-        sink: &str,
-        table: &Table,
-        attempt: impl FnMut(&mut Client) -> std::result::Result<R, postgres::Error>,
-    ) -> Result<R> {
-        let mut attempt = attempt;
-        with_retries(
-            sink,
-            table,
-            &self.shown,
-            &self.conn,
-            || self.connect(),
-            |c| attempt(c).map_err(classify),
-        )
+impl Connected for Postgres {
+    type Driver = PgDriver;
+    fn connection(&self) -> &Connection<PgDriver> {
+        &self.conn
     }
 }
 
-impl Database for Postgres {
-    fn write_batch(&self, w: &BatchWrite<'_>) -> Result<Outcome> {
-        self.retrying(w.sink, w.table, |client| write(client, w))?
-            .map_err(|reason| Error::OffsetsBreak {
-                sink: w.sink.to_string(),
-                reason,
-            })
+impl Driver for PgDriver {
+    type Conn = Client;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<Client, Failure> {
+        let mut client = self.config.connect(NoTls).map_err(classify)?;
+        client
+            .batch_execute(Dialect::Postgres.create_progress())
+            .map_err(classify)?;
+        client
+            .batch_execute(Dialect::Postgres.create_offsets())
+            .map_err(classify)?;
+        Ok(client)
     }
 
-    fn committed(&self, sink: &str, table: &Table) -> Result<Option<i64>> {
-        self.retrying(sink, table, |client| {
-            client
-                .query_opt(
-                    "SELECT batch_time FROM spate_sink_progress WHERE sink = $1",
-                    &[&sink],
-                )
-                .map(|row| row.map(|r| r.get::<_, i64>(0)))
-        })
+    fn classify(e: postgres::Error) -> Failure {
+        classify(e)
     }
 
-    fn describe(&self) -> String {
-        self.shown.clone()
+    fn write(
+        conn: &mut Client,
+        w: &BatchWrite<'_>,
+    ) -> std::result::Result<std::result::Result<Outcome, String>, postgres::Error> {
+        write(conn, w)
     }
 
-    fn committed_offsets(
-        &self,
+    fn committed(
+        conn: &mut Client,
         sink: &str,
-        table: &Table,
-    ) -> Result<BTreeMap<TopicPartition, i64>> {
-        self.retrying(sink, table, |client| stored_offsets(client, sink, false))
+    ) -> std::result::Result<Option<i64>, postgres::Error> {
+        conn.query_opt(
+            "SELECT batch_time FROM spate_sink_progress WHERE sink = $1",
+            &[&sink],
+        )
+        .map(|row| row.map(|r| r.get::<_, i64>(0)))
+    }
+
+    fn offsets(
+        conn: &mut Client,
+        sink: &str,
+    ) -> std::result::Result<BTreeMap<TopicPartition, i64>, postgres::Error> {
+        stored_offsets(conn, sink, false)
     }
 }
 
