@@ -1,4 +1,4 @@
-//! The status page's cost to serve: `GET /streaming/` (the index page: summary, timelines and
+//! The status page's cost to serve: `GET /` (the index page: summary, timelines and
 //! histograms, receivers, checkpoint, the batch tables) with 1,000 batches retained, over one
 //! keep-alive HTTP/1.1 connection on loopback, as a browser's reload would.
 
@@ -66,9 +66,9 @@ fn index_page(c: &mut Criterion) {
         .trim_end_matches('/')
         .to_string();
     let mut conn = BufReader::new(TcpStream::connect(&host).unwrap());
-    assert!(get(&mut conn, &host, "/streaming/") > 10_000);
+    assert!(get(&mut conn, &host, "/") > 10_000);
     c.bench_function("ui_index_page_1000_batches", |b| {
-        b.iter(|| get(&mut conn, &host, "/streaming/"))
+        b.iter(|| get(&mut conn, &host, "/"))
     });
     ssc.stop(StopOptions::default()).unwrap();
 }
