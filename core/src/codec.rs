@@ -3,6 +3,11 @@
 //!
 //! A frame is `magic | format version | type name | payload length | crc32 | payload`, so a
 //! truncated, corrupt or mistyped file is reported as exactly that instead of as garbage data.
+//!
+//! The type name is the type's [`stable_name`]: `std::any::type_name` without module paths
+//! (`Vec<(Text, u64)>`), so a checkpoint stays readable after a toolchain upgrade (whose paths
+//! may differ: `alloc::vec::Vec` or `std::vec::Vec`) or a moved module. Format 1 frames carried
+//! the full path; they are still read, by the same comparison.
 
 use std::fs;
 use std::io::Write;
@@ -14,8 +19,43 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 6] = b"SPATE\0";
-/// The frame format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The frame format version this build writes (it also reads [`OLDEST_READABLE`] and later).
+pub const FORMAT_VERSION: u16 = 2;
+
+/// The oldest frame format this build reads: 1 named types by their full path.
+pub const OLDEST_READABLE: u16 = 1;
+
+/// How frames name a type: `std::any::type_name` with every path cut to its last segment
+/// (`alloc::vec::Vec<(spate_core::text::Text, u64)>` → `Vec<(Text, u64)>`). Stable across
+/// toolchains and moved modules; two types of the same name in different modules are told apart
+/// only by their payload not decoding.
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::codec::stable_name;
+/// assert_eq!(stable_name("alloc::vec::Vec<(spate_core::text::Text, u64)>"), "Vec<(Text, u64)>");
+/// assert_eq!(stable_name("std::vec::Vec<(my_app::old::Event, u64)>"), "Vec<(Event, u64)>");
+/// assert_eq!(stable_name("&[u8; 4]"), "&[u8; 4]");
+/// ```
+pub fn stable_name(type_name: &str) -> String {
+    let mut out = String::with_capacity(type_name.len());
+    let mut path = String::new();
+    let flush = |path: &mut String, out: &mut String| {
+        out.push_str(path.rsplit("::").next().unwrap_or_default());
+        path.clear();
+    };
+    for c in type_name.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            path.push(c);
+        } else {
+            flush(&mut path, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut path, &mut out);
+    out
+}
 
 /// Encodes `value` into a self-describing frame.
 ///
@@ -59,10 +99,10 @@ pub(crate) fn encode_as<As: ?Sized, T: Serialize + ?Sized>(value: &T) -> Result<
 
 /// [`encode_as`] into `out`, cleared first.
 fn encode_as_into<As: ?Sized, T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    let type_name = std::any::type_name::<As>();
+    let type_name = stable_name(std::any::type_name::<As>());
     let codec_error = |source| Error::Codec {
         action: "encode",
-        what: type_name.to_string(),
+        what: type_name.clone(),
         source,
     };
     // The payload is serialized straight into the frame (sized first), not copied into it: a
@@ -119,21 +159,21 @@ pub(crate) fn payload_of<T: ?Sized>(bytes: &[u8], origin: &str) -> Result<std::o
         return Err(corrupt("not a spate data file (bad magic bytes)".into()));
     }
     let version = r.u16().ok_or_else(|| corrupt("truncated header".into()))?;
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE..=FORMAT_VERSION).contains(&version) {
         return Err(corrupt(format!(
-            "written in format version {version}, this build reads version {FORMAT_VERSION}"
+            "written in format version {version}, this build reads versions \
+             {OLDEST_READABLE} to {FORMAT_VERSION}"
         )));
     }
     let name_len = r.u16().ok_or_else(|| corrupt("truncated header".into()))? as usize;
     let name = r
         .take(name_len)
         .ok_or_else(|| corrupt("truncated header".into()))?;
-    let expected = std::any::type_name::<T>();
-    if name != expected.as_bytes() {
-        return Err(corrupt(format!(
-            "holds {} but was read as {expected}",
-            String::from_utf8_lossy(name)
-        )));
+    // Format 1 named the full path; both compare by the stable name.
+    let expected = stable_name(std::any::type_name::<T>());
+    let held = String::from_utf8_lossy(name);
+    if stable_name(&held) != expected {
+        return Err(corrupt(format!("holds {held} but was read as {expected}")));
     }
     let len = r.u64().ok_or_else(|| corrupt("truncated header".into()))? as usize;
     let crc = r.u32().ok_or_else(|| corrupt("truncated header".into()))?;
@@ -248,6 +288,45 @@ pub fn read_file<T: DeserializeOwned>(path: &Path) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A format 1 frame, as spate wrote it before frames named types stably: the full path of
+    /// its type, in a module that has since moved.
+    fn format_1_frame(type_path: &str, payload: &[u8]) -> Vec<u8> {
+        let mut f = MAGIC.to_vec();
+        f.extend_from_slice(&1u16.to_le_bytes());
+        f.extend_from_slice(&(type_path.len() as u16).to_le_bytes());
+        f.extend_from_slice(type_path.as_bytes());
+        f.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        f.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn frames_name_types_stably_and_old_frames_still_read() {
+        let frame = encode(&vec![(7u32, 1u64)]).unwrap();
+        // Written as format 2, with the stable name.
+        assert_eq!(u16::from_le_bytes([frame[6], frame[7]]), FORMAT_VERSION);
+        let name = "Vec<(u32, u64)>";
+        assert_eq!(&frame[10..10 + name.len()], name.as_bytes());
+        // Format 1, another toolchain's paths: read as the same type.
+        let payload = bincode::serialize(&vec![(7u32, 1u64)]).unwrap();
+        let old = format_1_frame("std::vec::Vec<(u32, u64)>", &payload);
+        assert_eq!(decode::<Vec<(u32, u64)>>(&old, "old").unwrap(), [(7, 1)]);
+        // A different type is still refused, named stably.
+        let err = decode::<Vec<String>>(&old, "old").unwrap_err().to_string();
+        assert!(
+            err.contains("holds std::vec::Vec<(u32, u64)> but was read as Vec<String>"),
+            "{err}"
+        );
+        // A version this build does not know.
+        let mut future = frame.clone();
+        future[6..8].copy_from_slice(&9u16.to_le_bytes());
+        let err = decode::<Vec<(u32, u64)>>(&future, "f")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("format version 9"), "{err}");
+    }
 
     #[test]
     fn texts_decode_as_slices_of_their_frame() {

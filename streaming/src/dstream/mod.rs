@@ -241,7 +241,7 @@ impl<T: Data> StreamBase for StreamNode<T> {
         Some(StreamSnapshot {
             key: self.key(),
             kind: self.kind.to_string(),
-            item_type: std::any::type_name::<T>().to_string(),
+            item_type: spate_core::codec::stable_name(std::any::type_name::<T>()),
             state,
             input,
             files,
@@ -259,8 +259,10 @@ impl<T: Data> StreamBase for StreamNode<T> {
                 saved.kind, self.kind
             )));
         }
-        let item_type = std::any::type_name::<T>();
-        if saved.item_type != item_type {
+        // By stable names: a toolchain upgrade or a moved module is not a changed type (older
+        // checkpoints saved the full path).
+        let item_type = spate_core::codec::stable_name(std::any::type_name::<T>());
+        if spate_core::codec::stable_name(&saved.item_type) != item_type {
             return Err(incompatible(format!(
                 "its records were {} and are now {item_type}",
                 saved.item_type

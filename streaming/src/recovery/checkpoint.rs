@@ -54,7 +54,8 @@ pub(crate) struct StreamSnapshot {
     /// The stream's name (`DStream::name`) or `kind#n`, its position among streams of its kind.
     pub(crate) key: String,
     pub(crate) kind: String,
-    /// `std::any::type_name` of the stream's records: a changed key or state type shows here.
+    /// The stream's record type ([`spate_core::codec::stable_name`]; older checkpoints hold
+    /// the full `std::any::type_name`): a changed key or state type shows here.
     pub(crate) item_type: String,
     /// A stateful stream's latest checkpointed RDD: its batch time and files.
     pub(crate) state: Option<(Time, PathBuf)>,
@@ -321,6 +322,36 @@ mod tests {
                 files,
             }],
         }
+    }
+
+    /// A checkpoint written by spate's format 1 (frames named by full type paths), committed
+    /// as written: a build whose frames name types stably still reads it.
+    #[test]
+    fn a_checkpoint_of_frame_format_1_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let metadata = dir.path().join("metadata");
+        std::fs::create_dir_all(&metadata).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/recovery/testdata/checkpoint-format1"),
+            metadata.join("checkpoint-000000000000"),
+        )
+        .unwrap();
+        let md = read_latest(dir.path())
+            .unwrap()
+            .expect("the checkpoint is read");
+        assert_eq!(md.batch_interval_ms, 1000);
+        assert_eq!(md.zero_time, Time::from_millis(5000));
+        assert_eq!(md.pending, [Time::from_millis(9000)]);
+        let s = &md.streams[0];
+        assert_eq!(
+            (s.key.as_str(), s.kind.as_str()),
+            ("totals", "update_state_by_key")
+        );
+        // Saved with the full path; compared by the stable name.
+        assert_eq!(
+            spate_core::codec::stable_name(&s.item_type),
+            spate_core::codec::stable_name(std::any::type_name::<(String, u64)>())
+        );
     }
 
     #[test]
