@@ -83,10 +83,10 @@ impl Secret {
         &self.0
     }
 
-    /// Compares in time independent of where the first difference is.
+    /// Compares in time independent of where the first difference is (`subtle`).
     fn matches(&self, other: &[u8]) -> bool {
-        let mine = self.0.as_bytes();
-        mine.len() == other.len() && mine.iter().zip(other).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(other).into()
     }
 }
 

@@ -21,6 +21,7 @@ pub(crate) mod auth;
 pub(crate) mod backend;
 pub(crate) mod driver;
 pub(crate) mod executor;
+pub(crate) mod files;
 pub(crate) mod lineage;
 pub(crate) mod rpc;
 

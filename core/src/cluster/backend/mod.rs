@@ -94,7 +94,7 @@ impl Processes {
     ) -> Result<()> {
         use crate::error::Error;
         let (out, err) = spec.log_paths(id);
-        let open = |p: &std::path::Path| std::fs::File::create(p).map_err(|e| Error::io(p, e));
+        let open = |p: &std::path::Path| crate::cluster::files::private_file(p);
         use std::os::unix::process::CommandExt;
         // Its own process group: a signal to the driver's group (a terminal's Ctrl-C,
         // `timeout`) reaches the driver, which stops gracefully and then stops its executors.

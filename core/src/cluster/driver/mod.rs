@@ -151,8 +151,10 @@ impl DriverRuntime {
         let base = conf
             .get("spate.local.dir")
             .map_or_else(std::env::temp_dir, PathBuf::from);
+        std::fs::create_dir_all(&base).map_err(|e| Error::io(&base, e))?;
+        // Another user of a shared host must not be able to read or redirect the logs.
         let log_dir = base.join(format!("spate-{app_id}"));
-        std::fs::create_dir_all(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
+        super::files::private_dir(&log_dir)?;
 
         let duration = |key| -> Result<Duration> {
             Ok(conf.get_duration(key)?.unwrap_or(Duration::from_secs(5)))
