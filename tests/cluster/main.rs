@@ -442,6 +442,16 @@ fn a_wrong_secret_another_binary_or_another_graph_is_refused_and_runs_nothing() 
         SECRET,
     );
 
+    // Garbage on the driver's port, and an HTTP/2 connection whose first frame claims 16 MiB:
+    // both are dropped by the server, and the job goes on (its output is checked below).
+    let driver = url.trim_start_matches("http://").to_string();
+    let mut garbage = std::net::TcpStream::connect(&driver).unwrap();
+    let _ = garbage.write_all(&[0xde; 8192]);
+    let mut huge = std::net::TcpStream::connect(&driver).unwrap();
+    let _ = huge.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    let _ = huge.write_all(&[0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    let _ = huge.write_all(&[0xab; 65536]);
+
     let (status, e) = stderr_of(wrong_secret);
     assert!(!status.success());
     assert!(e.contains("wrong application secret"), "{e}");

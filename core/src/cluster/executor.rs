@@ -64,6 +64,8 @@ pub(crate) struct ExecutorRuntime {
     rdd_alias: Mutex<HashMap<RddId, RddId>>,
     peers: Mutex<HashMap<String, PeerClient>>,
     fetch_timeout: Duration,
+    /// `spate.rpc.message.maxSize`.
+    max_message: usize,
     heartbeat_interval: Duration,
     /// The driver's control log, in order, until read.
     control: (
@@ -119,6 +121,7 @@ impl ExecutorRuntime {
         let interval = conf
             .get_duration("spate.executor.heartbeatInterval")?
             .unwrap_or(Duration::from_millis(500));
+        let max_message = super::rpc::max_message_size(conf)?;
         let rt = super::new_runtime("spate-executor-rpc")?;
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| Error::cluster(format!("bad driver address {url:?}: {e}")))?
@@ -133,7 +136,7 @@ impl ExecutorRuntime {
             })?;
         let driver =
             pb::driver_client::DriverClient::with_interceptor(channel, AddSecret(secret.clone()))
-                .max_decoding_message_size(usize::MAX);
+                .max_decoding_message_size(max_message);
 
         // Listen on the address that faces the driver: reachable by other executors, and no
         // wider than needed.
@@ -172,12 +175,13 @@ impl ExecutorRuntime {
             rdd_alias: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
             fetch_timeout: heartbeat_timeout,
+            max_message,
             heartbeat_interval: interval,
             control: crossbeam_channel::unbounded(),
         });
         let service = tonic::service::interceptor::InterceptedService::new(
             pb::executor_server::ExecutorServer::new(ShuffleService(Arc::downgrade(&runtime)))
-                .max_decoding_message_size(usize::MAX),
+                .max_decoding_message_size(max_message),
             CheckSecret {
                 secret,
                 server: "executor",
@@ -632,7 +636,7 @@ impl ExecutorRuntime {
             channel,
             AddSecret(self.secret.clone()),
         )
-        .max_decoding_message_size(usize::MAX);
+        .max_decoding_message_size(self.max_message);
         peers.insert(address.to_string(), client.clone());
         Ok(client)
     }
@@ -758,5 +762,53 @@ impl ExecutorRole for ExecutorRuntime {
         placement: &TaskPlacement,
     ) -> Result<(ShuffleId, Vec<ShufflePiece>)> {
         self.read_pieces(local, num_maps, reduce, placement)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message over `spate.rpc.message.maxSize` is refused by its length prefix (nothing is
+    /// buffered for it), the call fails naming the limit, and the server goes on serving.
+    #[test]
+    fn an_oversized_message_is_refused_and_the_server_goes_on() {
+        let rt = super::super::new_runtime("test-rpc").unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = pb::executor_server::ExecutorServer::new(ShuffleService(Weak::new()))
+            .max_decoding_message_size(1 << 20);
+        super::super::rpc::serve(
+            &rt,
+            listener,
+            tonic::service::Routes::new(server),
+            "the test executor",
+        )
+        .unwrap();
+        let call = |maps: usize| {
+            run_on(rt.handle(), async move {
+                let channel = Endpoint::from_shared(format!("http://{addr}"))
+                    .unwrap()
+                    .connect()
+                    .await
+                    .unwrap();
+                let mut client = pb::executor_client::ExecutorClient::new(channel);
+                let req = pb::FetchShuffleRequest {
+                    shuffle: 0,
+                    reduce: 0,
+                    maps: vec![u64::MAX; maps],
+                };
+                client.fetch_shuffle(req).await.map(drop)
+            })
+            .unwrap()
+        };
+        // ~3 MB of varints against a 1 MiB limit.
+        let refused = call(300_000).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+        assert!(refused.message().contains("too large"), "{refused:?}");
+        // The server still answers (this service's executor is gone: it says so).
+        let answered = call(1).unwrap_err();
+        assert_eq!(answered.code(), tonic::Code::Unavailable, "{answered:?}");
     }
 }

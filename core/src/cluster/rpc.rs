@@ -10,6 +10,12 @@ pub(crate) mod pb {
     include!("rpc_generated.rs");
 }
 
+/// `spate.rpc.message.maxSize`: the largest message a cluster process decodes; tonic checks a
+/// message's length prefix against it before buffering anything.
+pub(crate) fn max_message_size(conf: &crate::Conf) -> crate::Result<usize> {
+    Ok(conf.get_size("spate.rpc.message.maxSize")? as usize)
+}
+
 /// Serves `routes` on `listener` (bound and non-blocking) from `rt`; `what` names the server
 /// in errors.
 pub(crate) fn serve(

@@ -102,6 +102,7 @@ pub const KEYS: &[KeySpec] = key_table! {
     "spate.locality.wait", Duration, Some("200ms"), None, None, "How long a cluster task waits for the executor holding its cached input before running elsewhere (and recomputing it).";
     "spate.driver.host", Text, None, None, None, "Address the driver's RPC server binds and executors connect to (default: 127.0.0.1 for local-cluster; for slurm, this host's address facing the allocated nodes).";
     "spate.executor.host", Text, None, None, None, "Address an executor's shuffle service listens on (default: its address facing the driver).";
+    "spate.rpc.message.maxSize", Size, Some("256m"), Some("1m"), Some("2g"), "Largest message a cluster process decodes (a task's result, a received block, a shuffle block, a job's result sent to the executors): a larger claim is refused before anything is allocated, failing that call with this key's name. Raise it for actions that collect more at once.";
     "spate.driver.port", Port, Some("0"), None, None, "Port of the driver's RPC server (0: any free port).";
     "spate.app.name", Text, Some("spate"), None, None, "The application's name, shown in logs.";
     "spate.default.parallelism", Count, None, None, Some("100000"), "Partitions of shuffles when none is given (default: the largest parent's count).";

@@ -176,7 +176,7 @@ impl DriverRuntime {
         let rt = super::new_runtime("spate-driver-rpc")?;
         let service = tonic::service::interceptor::InterceptedService::new(
             pb::driver_server::DriverServer::new(DriverService(Arc::clone(&shared)))
-                .max_decoding_message_size(usize::MAX),
+                .max_decoding_message_size(super::rpc::max_message_size(conf)?),
             CheckSecret {
                 secret: secret.clone(),
                 server: "driver",
