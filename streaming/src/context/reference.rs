@@ -15,6 +15,7 @@ const SECTIONS: &[Section] = &[
             "spate.executor.",
             "spate.driver.",
             "spate.locality.",
+            "spate.rpc.",
         ],
     ),
     (
