@@ -29,6 +29,7 @@ pub mod conf;
 mod context;
 mod dag;
 mod data;
+pub mod durable;
 mod error;
 pub mod fault;
 pub mod golden;

@@ -247,7 +247,10 @@ impl<T: Data> Rdd<T> {
                 w.write_all(line.as_bytes())
                     .map_err(|e| Error::io(file, e))?;
             }
-            w.flush().map_err(|e| Error::io(file, e))
+            let f = w
+                .into_inner()
+                .map_err(|e| Error::io(file, e.into_error()))?;
+            crate::durable::sync_file(&f, file)
         })
     }
 
@@ -272,7 +275,8 @@ impl<T: Data> Rdd<T> {
     }
 
     /// Writes every partition with `write(file, records)` into a temporary directory beside
-    /// `path`, adds `_SUCCESS`, and renames it into place: readers never see a partial output.
+    /// `path`, adds `_SUCCESS`, and renames it into place: readers never see a partial output,
+    /// and every file, the directory and the rename are on disk (fsync) when this returns.
     fn save_partitions(
         &self,
         path: &Path,
@@ -304,12 +308,16 @@ impl<T: Data> Rdd<T> {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        std::fs::write(tmp.join("_SUCCESS"), b"").map_err(|e| Error::io(&tmp, e))?;
+        let success = tmp.join("_SUCCESS");
+        let marker = std::fs::File::create(&success).map_err(|e| Error::io(&success, e))?;
+        crate::durable::sync_file(&marker, &success)?;
         if path.exists() {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(Error::OutputExists { path });
         }
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+        // Its files are synced (each task synced its part); the directory's entries and the
+        // rename are, before the output counts as written.
+        crate::durable::publish_dir(&tmp, &path).map(drop)
     }
 }
 

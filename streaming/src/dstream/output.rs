@@ -35,10 +35,9 @@ fn replace_dir(
     if !ctx.is_driver() {
         return Ok(());
     }
-    let old = path.with_file_name(format!(".{name}.spate-old-{unique}"));
-    let had_old = std::fs::rename(path, &old).is_ok();
-    std::fs::rename(&fresh, path).map_err(|e| spate_core::Error::io(path, e))?;
-    if had_old {
+    // `save` published `fresh` durably; swapping it with the old output is one atomic step
+    // (a reader sees one or the other), then the old one goes.
+    if let Some(old) = spate_core::durable::publish_dir(&fresh, path)? {
         let _ = std::fs::remove_dir_all(&old);
     }
     Ok(())
