@@ -258,11 +258,51 @@ def pct(values, p):
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else 0.0
 
 
+def cluster_latency(seconds):
+    """A batch's fixed cost and latency on local-cluster[2,1] against local[2], one run: near-
+    empty 10 ms batches (a line every 100 ms: processing time of the batches with none is the
+    fixed cost), and the word count at 100k lines/s in 10 ms batches (total delay)."""
+    rows = {}
+    for master in ("local[2]", "local-cluster[2,1]"):
+        env = {"SPATE_MASTER": master}
+        log(f"== {master}: 10 ms batches, a line every 100 ms, {seconds:.0f} s")
+        quiet = run_job(10, 10, seconds, extra_env=env)["batches"][100:-10]
+        empty = [b["proc"] for b in quiet if b["records"] == 0]
+        log(f"== {master}: 100k lines/s, 10 ms batches, {seconds:.0f} s")
+        busy = run_job(100_000, 10, seconds, extra_env=env)["batches"][100:-10]
+        rate = sum(b["records"] for b in busy) / max(1e-9, len(busy) * 0.010)
+        totals = [b["total"] for b in busy]
+        rows[master] = {
+            "empty_batch_proc_ms": {"median": pct(empty, 50), "p99": pct(empty, 99),
+                                    "batches": len(empty)},
+            "100k_10ms": {"lines_per_sec": rate, "total_ms_median": pct(totals, 50),
+                          "total_ms_p99": pct(totals, 99), "total_ms_max": max(totals, default=0)},
+        }
+        log(f"  empty batches: processing median {pct(empty, 50)} ms, p99 {pct(empty, 99)} ms "
+            f"({len(empty)} batches); 100k lines/s at 10 ms: {rate:,.0f} lines/s taken, total "
+            f"delay median {pct(totals, 50)} / p99 {pct(totals, 99)} / max {max(totals, default=0)} ms")
+    return rows
+
+
 def cluster(args):
-    """The cluster row: the 1 s network word count's maximum sustained rate on
-    local-cluster[2,1] (two executor processes, remote shuffle) against local[2], one run."""
+    """The cluster rows: a batch's fixed cost and 10 ms latency (`cluster_latency`), then the
+    1 s network word count's maximum sustained rate on local-cluster[2,1] (two executor
+    processes, remote shuffle) against local[2], one run."""
     results = {"date": datetime.date.today().isoformat(),
                "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
+    results["latency"] = cluster_latency(15)
+    lat = results["latency"]
+    print("| 10 ms batches | local[2] | local-cluster[2,1] |")
+    print("|---|---|---|")
+    for label, f in (("empty batch: processing median / p99",
+                      lambda r: f"{r['empty_batch_proc_ms']['median']} / {r['empty_batch_proc_ms']['p99']} ms"),
+                     ("100k lines/s: total delay median / p99 / max",
+                      lambda r: f"{r['100k_10ms']['total_ms_median']} / {r['100k_10ms']['total_ms_p99']} / "
+                                f"{r['100k_10ms']['total_ms_max']} ms ({r['100k_10ms']['lines_per_sec']:,.0f} lines/s)")):
+        print(f"| {label} | {f(lat['local[2]'])} | {f(lat['local-cluster[2,1]'])} |")
+    if args.latency:
+        json.dump(results, open(os.path.join(ROOT, "bench-results", "cluster.json"), "w"), indent=2)
+        return 0
     for master in ("local[2]", "local-cluster[2,1]"):
         log(f"== {master}: max sustainable throughput, 1 s batches")
         best, tried = search(1000, args.trial_seconds, 250_000, 1.5, 20_000_000,
@@ -546,6 +586,7 @@ def main():
     if args.quick:
         args.trial_seconds, args.confirm_seconds = 4, 6
     if args.cluster:
+        os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
         return cluster(args)
     for exe in (GEN, JOB, CEILING):
         if not os.path.exists(exe):
