@@ -3,6 +3,7 @@
 //! ```text
 //! cluster_probe shuffle <marker-dir> <maps> <reduces> <task-ms>
 //! cluster_probe faults <marker-dir> <checkpoint-dir>
+//! cluster_probe sizes <out-dir> <batches>
 //! spate-submit --master 'local-cluster[2,1]' target/debug/examples/cluster_probe shuffle /tmp/m 8 4 200
 //! ```
 //!
@@ -12,6 +13,10 @@
 //! `faults` runs the core's recovery scenarios (injected task failures, lost shuffle outputs,
 //! dropped cached blocks, a panicking closure, checkpoints) and prints what each one gave, so
 //! the output under `local[2]` and under a cluster master can be compared line by line.
+//! `sizes` runs `<batches>` batches of a streaming word count (a shuffle, a cached stream, a
+//! result collected) as fast as they complete, and every process writes what its context keeps
+//! (`Context::internal_sizes`) after batch 2,000 and after the last to `<out-dir>`, so a test can
+//! see that nothing grows with the number of batches.
 //! The program is the same under every master; only the driver prints.
 
 use std::path::{Path, PathBuf};
@@ -23,17 +28,23 @@ use spate::prelude::*;
 fn main() -> ExitCode {
     spate::init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args
+    let result: std::result::Result<(), Box<dyn std::error::Error>> = match args
         .iter()
         .map(String::as_str)
         .collect::<Vec<_>>()
         .as_slice()
     {
         ["shuffle", dir, maps, reduces, ms] => match (maps.parse(), reduces.parse(), ms.parse()) {
-            (Ok(m), Ok(r), Ok(ms)) => shuffle(PathBuf::from(dir), m, r, ms),
+            (Ok(m), Ok(r), Ok(ms)) => shuffle(PathBuf::from(dir), m, r, ms).map_err(Into::into),
             _ => return usage("maps, reduces and task-ms are numbers"),
         },
-        ["faults", dir, checkpoints] => faults(PathBuf::from(dir), Path::new(checkpoints)),
+        ["faults", dir, checkpoints] => {
+            faults(PathBuf::from(dir), Path::new(checkpoints)).map_err(Into::into)
+        }
+        ["sizes", dir, batches] => match batches.parse() {
+            Ok(n) => sizes(PathBuf::from(dir), n),
+            Err(_) => return usage("batches is a number"),
+        },
         _ => return usage("unknown mode or arguments"),
     };
     match result {
@@ -48,7 +59,8 @@ fn main() -> ExitCode {
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
         "cluster_probe: {problem}\nUsage: cluster_probe shuffle <marker-dir> <maps> <reduces> \
-         <task-ms>\n       cluster_probe faults <marker-dir> <checkpoint-dir>"
+         <task-ms>\n       cluster_probe faults <marker-dir> <checkpoint-dir>\n       cluster_probe sizes \
+         <out-dir> <batches>"
     );
     ExitCode::from(1)
 }
@@ -249,5 +261,59 @@ fn faults(dir: PathBuf, checkpoints: &Path) -> Result<()> {
         &ctx,
         format!("loop: {rounds} rounds, {:?}", value.collect()?),
     );
+    Ok(())
+}
+
+/// `batches` batches on a manual clock the driver moves as soon as each completes; every
+/// process writes its context's sizes after batch 2,000 and after the last.
+fn sizes(dir: PathBuf, batches: usize) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use spate::streaming::testing::BatchCounter;
+    use spate::streaming::{ManualClock, RddQueue};
+
+    let ctx =
+        Context::new(Conf::from_env().set("spate.streaming.stopGracefullyOnShutdown", "false"))?;
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc = StreamingContext::with_clock(ctx.clone(), Duration::from_millis(10), clock.clone())?;
+    let words = ctx.parallelize((0..400u64).map(|i| format!("w{}", i % 37)).collect(), 4);
+    let seen = Arc::new(AtomicUsize::new(0));
+    let who = std::env::var("SPATE_EXECUTOR_ID")
+        .map_or("driver".to_string(), |e| format!("executor-{e}"));
+    {
+        let (seen, ctx, dir) = (Arc::clone(&seen), ctx.clone(), dir.clone());
+        ssc.queue_stream(RddQueue::new(), true, Some(words))
+            .cache()
+            .map(|w| (w, 1u64))
+            .reduce_by_key(|a, b| a + b)
+            .foreach_rdd(move |rdd, _| {
+                let counts = rdd.collect()?;
+                assert_eq!(counts.len(), 37);
+                let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                if n == 2_000 || n == batches {
+                    let sizes: Vec<String> = ctx
+                        .internal_sizes()
+                        .iter()
+                        .map(|(what, size)| format!("{what}={size}"))
+                        .collect();
+                    let _ = std::fs::write(dir.join(format!("sizes-{who}-{n}")), sizes.join("\n"));
+                }
+                Ok(())
+            })?;
+    }
+    let done = Arc::new(BatchCounter::default());
+    ssc.add_streaming_listener(done.clone());
+    ssc.start()?;
+    if ctx.is_driver() {
+        for n in 1..=batches {
+            clock.advance(Duration::from_millis(10));
+            done.wait(n);
+        }
+        ssc.stop(StopOptions::default())?;
+        println!("sizes: {batches} batches");
+    } else {
+        ssc.await_termination()?;
+    }
     Ok(())
 }

@@ -7,7 +7,7 @@ mod slurm;
 #[path = "../support/mod.rs"]
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -19,6 +19,17 @@ const SECRET: &str = "test-secret-0123456789abcdef";
 
 /// Runs `program args` under `master` (directly, as spate-submit would) and waits for it.
 fn run(master: &str, program: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    run_within(master, program, args, extra, 120)
+}
+
+/// [`run`], waiting up to `secs` for the program.
+fn run_within(
+    master: &str,
+    program: &Path,
+    args: &[&str],
+    extra: &[(&str, &str)],
+    secs: u64,
+) -> Output {
     // Executor logs and spills go to a directory removed after the run.
     let local = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(program);
@@ -31,7 +42,7 @@ fn run(master: &str, program: &Path, args: &[&str], extra: &[(&str, &str)]) -> O
         .stderr(Stdio::piped());
     let mut child = Reaped(cmd.spawn().unwrap());
     // Small outputs: they fit the pipes, so waiting first cannot block the child.
-    let status = wait_exit(&mut child.0, 120);
+    let status = wait_exit(&mut child.0, secs);
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     use std::io::Read;
     child
@@ -471,6 +482,68 @@ fn a_wrong_secret_another_binary_or_another_graph_is_refused_and_runs_nothing() 
     assert!(log.contains("refused executor 7"), "{log}");
     // Nothing ran anywhere but in the one real executor.
     assert!(markers(d.marks.path()).iter().all(|m| m.2 == "0"));
+}
+
+/// What a process's context keeps, as `cluster_probe sizes` wrote it after batch `n`.
+fn sizes_after(dir: &Path, who: &str, n: usize) -> BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(dir.join(format!("sizes-{who}-{n}")))
+        .unwrap_or_else(|e| panic!("{who} wrote no sizes after batch {n}: {e}"));
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect()
+}
+
+/// A streaming job's bookkeeping stops growing in every process: 10,000 batches (a shuffle, a
+/// cached stream and a collected result each) on local-cluster[2,1], and what the driver and
+/// each executor keep is the same after batch 2,000 and batch 10,000 — counted, not timed.
+/// Before, the driver kept every job and every control message (~3 per batch) and an
+/// executor every RDD id pairing (5 per batch).
+#[test]
+fn bookkeeping_stays_flat_over_10_000_batches_in_every_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_within(
+        "local-cluster[2,1]",
+        &example_path("cluster_probe"),
+        &["sizes", dir.path().to_str().unwrap(), "10000"],
+        &[],
+        600,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("sizes: 10000 batches"));
+    // What is in flight at a given moment (an announcement not yet read, a task queued) may
+    // differ by a few; everything kept must be equal.
+    let in_flight = [
+        "executor.control",
+        "driver.pending",
+        "driver.running",
+        "driver.ready",
+    ];
+    for who in ["driver", "executor-0", "executor-1"] {
+        let (early, late) = (
+            sizes_after(dir.path(), who, 2_000),
+            sizes_after(dir.path(), who, 10_000),
+        );
+        assert_eq!(
+            early.keys().collect::<Vec<_>>(),
+            late.keys().collect::<Vec<_>>(),
+            "{who}"
+        );
+        for (what, &at_10k) in &late {
+            let at_2k = early[what];
+            if in_flight.contains(&what.as_str()) {
+                assert!(
+                    at_10k <= 4 && at_2k <= 4,
+                    "{who}: {what} {at_2k} -> {at_10k}"
+                );
+            } else {
+                assert_eq!(
+                    at_2k, at_10k,
+                    "{who}: {what} grew from batch 2,000 to 10,000"
+                );
+            }
+        }
+    }
 }
 
 /// `nc -lk` on a free port of 127.0.0.1.

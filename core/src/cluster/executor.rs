@@ -229,8 +229,13 @@ impl ExecutorRuntime {
                 Ok(Some(pb::Command { kind: Some(kind) })) => match kind {
                     pb::command::Kind::Launch(task) => self.launch(task),
                     pb::command::Kind::JobEnded(ended) => {
-                        self.outcomes.lock().insert(JobId(ended.job), ended);
-                        self.outcome_ready.notify_all();
+                        // Kept only for a job this program is following: one it reaches later
+                        // gets the outcome with the driver's answer to `JobReady`.
+                        let job = JobId(ended.job);
+                        if self.jobs.lock().contains_key(&job) {
+                            self.outcomes.lock().insert(job, ended);
+                            self.outcome_ready.notify_all();
+                        }
                     }
                     pb::command::Kind::Control(payload) => {
                         let _ = self.control.0.send(payload);
@@ -346,6 +351,8 @@ impl ExecutorRuntime {
         *followed.deps.lock() = Some(deps);
         followed.armed.notify_all();
         if let Some(ended) = reply.ended {
+            // Its outcome may also have come as a command meanwhile.
+            self.outcomes.lock().remove(&job);
             return Ok(ended);
         }
         let mut outcomes = self.outcomes.lock();
@@ -750,6 +757,19 @@ impl ExecutorRole for ExecutorRuntime {
     }
     fn forget_shuffle(&self, local: ShuffleId) -> Option<ShuffleId> {
         self.shuffle_alias.lock().remove(&local)
+    }
+    fn forget_rdd(&self, local: RddId) {
+        self.rdd_alias.lock().remove(&local);
+    }
+    fn sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("executor.jobs", self.jobs.lock().len()),
+            ("executor.outcomes", self.outcomes.lock().len()),
+            ("executor.shuffle_alias", self.shuffle_alias.lock().len()),
+            ("executor.rdd_alias", self.rdd_alias.lock().len()),
+            ("executor.peers", self.peers.lock().len()),
+            ("executor.control", self.control.1.len()),
+        ]
     }
     fn fetch_input_block(&self, block: crate::ids::InputBlockId) -> Result<FetchedInput> {
         self.fetch_input(block)

@@ -484,6 +484,32 @@ impl Context {
         self.inner.shuffles.len()
     }
 
+    /// What this context keeps, by collection: blocks, shuffles, and in a cluster application
+    /// its driver's or its executor's bookkeeping (jobs an executor may still ask about, the
+    /// control log, where cached blocks are, id pairings). For tests and diagnostics of
+    /// bounded memory: a long-running job's sizes stop growing once it is steady.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let sizes = ctx.internal_sizes();
+    /// assert!(sizes.iter().any(|(what, n)| *what == "shuffles" && *n == 0));
+    /// ```
+    pub fn internal_sizes(&self) -> Vec<(&'static str, usize)> {
+        let mut sizes = vec![
+            ("blocks", self.inner.blocks.num_blocks()),
+            ("shuffles", self.inner.shuffles.len()),
+        ];
+        if let Some(d) = self.inner.driver() {
+            sizes.extend(d.sizes());
+        }
+        if let Some(e) = self.inner.executor() {
+            sizes.extend(e.sizes());
+        }
+        sizes
+    }
+
     /// Adds a listener of the scheduler's job, stage and task events (in a cluster
     /// application, the driver's). See [`JobListener`].
     ///

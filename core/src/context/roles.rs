@@ -24,6 +24,10 @@ pub(crate) trait DriverRole: Send + Sync {
     fn has_block(&self, rdd: RddId, partition: usize) -> bool;
     /// Stops the executors and the driver's services.
     fn shutdown(&self);
+    /// RDD `rdd` was dropped: where its partitions were cached is no longer needed.
+    fn forget_rdd(&self, rdd: RddId);
+    /// The sizes of what the driver keeps, by collection.
+    fn sizes(&self) -> Vec<(&'static str, usize)>;
 }
 
 /// A received input block as the driver sent it.
@@ -54,6 +58,10 @@ pub(crate) trait ExecutorRole: Send + Sync {
     fn driver_shuffle_id(&self, local: ShuffleId) -> Option<ShuffleId>;
     /// Forgets shuffle `local` (its RDDs were dropped); returns its driver id.
     fn forget_shuffle(&self, local: ShuffleId) -> Option<ShuffleId>;
+    /// Forgets RDD `local` (dropped): its pairing with the driver's id.
+    fn forget_rdd(&self, local: RddId);
+    /// The sizes of what the executor keeps, by collection.
+    fn sizes(&self) -> Vec<(&'static str, usize)>;
     /// Received block `block`, from the driver, which holds received input.
     fn fetch_input_block(&self, block: InputBlockId) -> Result<FetchedInput>;
     /// Reduce partition `reduce` of this process's shuffle `local` (of `num_maps` map

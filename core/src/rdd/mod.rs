@@ -278,8 +278,15 @@ impl<T: Data> RddBase for RddNode<T> {
 impl<T> Drop for RddNode<T> {
     fn drop(&mut self) {
         // RAII cleanup, like Spark's ContextCleaner: an RDD nobody holds can never be read again.
+        let inner = &self.meta.ctx.inner;
         if self.meta.storage.lock().is_some() {
-            self.meta.ctx.inner.blocks.remove_rdd(self.meta.id);
+            inner.blocks.remove_rdd(self.meta.id);
+            if let Some(d) = inner.driver() {
+                d.forget_rdd(self.meta.id);
+            }
+        }
+        if let Some(ex) = inner.executor() {
+            ex.forget_rdd(self.meta.id);
         }
         // Its checkpoint files too (ids are unique per context, and so is the directory).
         if let CheckpointState::Done(files) = &*self.meta.checkpoint.lock()

@@ -47,8 +47,11 @@ struct ExecutorEntry {
     free: usize,
     last_seen: Instant,
     commands: Commands,
-    /// Jobs this executor's program reached with the driver's graph.
+    /// Running jobs this executor's program reached with the driver's graph (a job leaves
+    /// when it ends).
     ready: HashSet<JobId>,
+    /// The latest job its program reached: it will not ask about an earlier one again.
+    reached: Option<JobId>,
 }
 
 struct Running {
@@ -70,18 +73,71 @@ struct State {
     executors: BTreeMap<u32, ExecutorEntry>,
     /// Executors declared lost or refused: a heartbeat from one is told to exit.
     gone: HashSet<u32>,
-    /// Every job this driver ran, with its outcome once ended: an executor that joins late
-    /// replays its program's jobs from these.
-    jobs: HashMap<JobId, DriverJob>,
+    /// The jobs an executor may still ask about, with their outcome once ended: an executor
+    /// that joins late replays its program's jobs from these. Once every executor the driver
+    /// started has registered, a job every live executor has passed is dropped (see `prune`).
+    jobs: BTreeMap<JobId, DriverJob>,
+    /// Jobs below this were dropped: an executor asking about one joined too late.
+    pruned_below: JobId,
+    /// How many executors the driver started, and which ids have registered so far.
+    expected: usize,
+    registered: BTreeSet<u32>,
     pending: VecDeque<RemoteTask>,
     running: HashMap<TaskId, Running>,
     /// Which executors hold each cached RDD partition.
     cached: HashMap<(RddId, usize), BTreeSet<u32>>,
-    /// The control log so far: an executor that registers late reads it from the start.
+    /// The control log so far, for an executor that registers late to read from the start;
+    /// dropped (and no longer kept) once every executor the driver started has registered.
     control: Vec<Vec<u8>>,
     /// When the driver last had no executor (or started): for the registration timeout.
     empty_since: Option<Instant>,
     stopping: bool,
+}
+
+impl State {
+    /// Whether every executor the driver started has registered once: no executor can join
+    /// late any more (a lost one is not replaced), so nothing is kept for one.
+    fn all_registered(&self) -> bool {
+        self.registered.len() >= self.expected
+    }
+
+    /// Drops what no executor can still ask for: the jobs that ended and that every live
+    /// executor has reached (its program reaches jobs in order), and the control log — once
+    /// no executor can join late. Keeps the driver's memory flat over any number of jobs.
+    fn prune(&mut self) {
+        if !self.all_registered() {
+            return;
+        }
+        self.control = Vec::new();
+        let Some(passed) = self.executors.values().map(|e| e.reached).min().flatten() else {
+            return;
+        };
+        let done: Vec<JobId> = self
+            .jobs
+            .range(..=passed)
+            .filter(|(_, j)| j.ended.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            self.jobs.remove(&id);
+            self.pruned_below = self.pruned_below.max(JobId(id.0 + 1));
+        }
+    }
+
+    /// The sizes of what the driver keeps, by collection (see `DriverRole::sizes`).
+    fn sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("driver.jobs", self.jobs.len()),
+            ("driver.control", self.control.len()),
+            ("driver.cached", self.cached.len()),
+            (
+                "driver.ready",
+                self.executors.values().map(|e| e.ready.len()).sum(),
+            ),
+            ("driver.pending", self.pending.len()),
+            ("driver.running", self.running.len()),
+        ]
+    }
 }
 
 /// Shared by the gRPC service and the scheduler.
@@ -168,6 +224,7 @@ impl DriverRuntime {
             ctx,
             state: Mutex::new(State {
                 empty_since: Some(Instant::now()),
+                expected: executors,
                 ..State::default()
             }),
             changed: watch::channel(0).0,
@@ -281,6 +338,10 @@ impl DriverRuntime {
         if let Some(j) = st.jobs.get_mut(&job) {
             j.ended = Some(ended);
         }
+        for e in st.executors.values_mut() {
+            e.ready.remove(&job);
+        }
+        st.prune();
         drop(st);
         self.shared.changed.send_modify(|n| *n += 1);
     }
@@ -294,7 +355,9 @@ impl DriverRuntime {
                 kind: Some(pb::command::Kind::Control(payload.clone())),
             }));
         }
-        st.control.push(payload);
+        if !st.all_registered() {
+            st.control.push(payload);
+        }
     }
 
     /// Queues a task; it runs as soon as an executor that reached its job has a free slot.
@@ -524,6 +587,8 @@ impl DriverState {
                 holders.remove(&executor);
             }
             st.cached.retain(|_, h| !h.is_empty());
+            // A slow executor may have been what kept old jobs.
+            st.prune();
             (dones, st.stopping)
         };
         if stopping {
@@ -706,5 +771,15 @@ impl DriverRole for DriverRuntime {
     }
     fn shutdown(&self) {
         DriverRuntime::shutdown(self)
+    }
+    fn forget_rdd(&self, rdd: RddId) {
+        self.shared
+            .state
+            .lock()
+            .cached
+            .retain(|(r, _), _| *r != rdd);
+    }
+    fn sizes(&self) -> Vec<(&'static str, usize)> {
+        self.shared.state.lock().sizes()
     }
 }

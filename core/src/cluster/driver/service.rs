@@ -45,6 +45,7 @@ impl pb::driver_server::Driver for DriverService {
             }
             st.gone.remove(&r.executor_id);
             st.empty_since = None;
+            st.registered.insert(r.executor_id);
             // The control log so far, before anything newer (same lock as `publish`).
             for payload in &st.control {
                 let _ = tx.send(Ok(pb::Command {
@@ -62,8 +63,10 @@ impl pb::driver_server::Driver for DriverService {
                     last_seen: Instant::now(),
                     commands: tx,
                     ready: HashSet::new(),
+                    reached: None,
                 },
             );
+            st.prune();
             let e = &st.executors[&r.executor_id];
             tracing::info!(
                 "executor {} registered: {} cores on {} ({}, pid {}, from {peer:?})",
@@ -114,6 +117,17 @@ impl pb::driver_server::Driver for DriverService {
                         r.executor_id
                     )));
                 }
+                if job < st.pruned_below && !st.jobs.contains_key(&job) {
+                    // Every executor the driver started had passed it: this one joined after.
+                    let reason = format!(
+                        "executor {} asked about {job}, which every executor had passed and the \
+                         driver no longer keeps: it joined too late to follow the program",
+                        r.executor_id
+                    );
+                    drop(st);
+                    self.0.refuse(r.executor_id, &reason);
+                    return Err(Status::failed_precondition(reason));
+                }
                 if let Some(j) = st.jobs.get(&job) {
                     if j.fingerprint != r.fingerprint {
                         let reason = format!(
@@ -132,11 +146,16 @@ impl pb::driver_server::Driver for DriverService {
                         shuffle_ids: j.shuffle_ids.clone(),
                         ended: j.ended.clone(),
                     };
-                    if reply.ended.is_none() {
-                        if let Some(e) = st.executors.get_mut(&r.executor_id) {
+                    if let Some(e) = st.executors.get_mut(&r.executor_id) {
+                        e.reached = e.reached.max(Some(job));
+                        if reply.ended.is_none() {
                             e.ready.insert(job);
                         }
+                    }
+                    if reply.ended.is_none() {
                         self.0.dispatch(&mut st);
+                    } else {
+                        st.prune();
                     }
                     return Ok(Response::new(reply));
                 }
