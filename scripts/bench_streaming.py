@@ -258,6 +258,92 @@ def pct(values, p):
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else 0.0
 
 
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def children(pid):
+    """The direct children of `pid` (a local-cluster driver's executors)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return sorted(out)
+
+
+def slope_mib_per_hour(samples):
+    """Least-squares slope of (seconds, KiB) samples, in MiB per hour."""
+    if len(samples) < 2:
+        return 0.0
+    n = len(samples)
+    mx = sum(t for t, _ in samples) / n
+    my = sum(v for _, v in samples) / n
+    sxx = sum((t - mx) ** 2 for t, _ in samples) or 1e-9
+    sxy = sum((t - mx) * (v - my) for t, v in samples)
+    return sxy / sxx * 3600 / 1024
+
+
+def soak(args):
+    """The network word count on local-cluster[2,1], 100 ms batches at --soak-rate lines/s, for
+    --minutes; the RSS of the driver and each executor every 5 s; each one's slope after the
+    first fifth (warm-up), and its first, middle and last values."""
+    seconds = args.minutes * 60
+    log(f"== soak: local-cluster[2,1], 100 ms batches, {args.soak_rate:,} lines/s, {args.minutes:g} min")
+    gen = Generator(args.soak_rate, None)
+    env = dict(os.environ, SPATE_MASTER="local-cluster[2,1]", RUST_LOG="error")
+    job = subprocess.Popen([JOB, "127.0.0.1", str(gen.port), "100", str(seconds)],
+                           stdout=subprocess.PIPE, text=True, env=env)
+    series = {}
+    started = time.time()
+    while job.poll() is None:
+        t = time.time() - started
+        procs = {"driver": job.pid}
+        procs.update({f"executor-{i}": p for i, p in enumerate(children(job.pid))})
+        for name, pid in procs.items():
+            kib = rss_kib(pid)
+            if kib is not None:
+                series.setdefault(name, []).append((t, kib))
+        time.sleep(5)
+    out = job.stdout.read()
+    gen.kill()
+    batches = BATCH_RE.findall(out)
+    behind = [float(m[3]) for m in batches][-10:]
+    results = {"minutes": args.minutes, "rate": args.soak_rate, "batches": len(batches),
+               "last_sched_ms": behind, "processes": {}}
+    for name, samples in sorted(series.items()):
+        steady = [x for x in samples if x[0] >= seconds / 5]
+        mid = samples[len(samples) // 2][1] if samples else 0
+        results["processes"][name] = {
+            "slope_mib_per_hour": slope_mib_per_hour(steady),
+            "first_mib": samples[0][1] / 1024, "middle_mib": mid / 1024, "last_mib": samples[-1][1] / 1024,
+            "samples": len(samples)}
+        r = results["processes"][name]
+        log(f"  {name}: RSS {r['first_mib']:.1f} -> {r['middle_mib']:.1f} -> {r['last_mib']:.1f} MiB, "
+            f"slope after warm-up {r['slope_mib_per_hour']:+.2f} MiB/h ({r['samples']} samples)")
+    log(f"  {len(batches)} batches; scheduling delay of the last ten: {behind}")
+    os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
+    json.dump(results, open(os.path.join(ROOT, "bench-results", "soak.json"), "w"), indent=2)
+    print("| process | RSS first / middle / last | slope after warm-up |")
+    print("|---|---|---|")
+    for name, r in results["processes"].items():
+        print(f"| {name} | {r['first_mib']:.1f} / {r['middle_mib']:.1f} / {r['last_mib']:.1f} MiB | "
+              f"{r['slope_mib_per_hour']:+.2f} MiB/h |")
+    return 0
+
+
 def cluster_latency(seconds):
     """A batch's fixed cost and latency on local-cluster[2,1] against local[2], one run: near-
     empty 10 ms batches (a line every 100 ms: processing time of the batches with none is the
@@ -574,6 +660,11 @@ def main():
     ap.add_argument("--throughput", metavar="MS[,MS...]",
                     help="only the ceiling and the max sustainable rows at these batch intervals "
                          "(e.g. 1000,10; the 1 s row with its confirmation run): a before/after check")
+    ap.add_argument("--soak", action="store_true",
+                    help="only the soak: local-cluster[2,1], 100 ms batches, RSS of every process")
+    ap.add_argument("--minutes", type=float, default=30, help="the soak's length")
+    ap.add_argument("--soak-rate", type=int, default=200_000,
+                    help="the soak's offered lines/s (about a fifth of local-cluster's capacity)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--with-spark", action="store_true",
                     help="also run the Spark Streaming job of ../shared/bench/spark beside spate "
@@ -585,6 +676,8 @@ def main():
         return ui_overhead(args)
     if args.quick:
         args.trial_seconds, args.confirm_seconds = 4, 6
+    if args.soak:
+        return soak(args)
     if args.cluster:
         os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
         return cluster(args)
