@@ -4,6 +4,7 @@
 //! cluster_probe shuffle <marker-dir> <maps> <reduces> <task-ms>
 //! cluster_probe faults <marker-dir> <checkpoint-dir>
 //! cluster_probe sizes <out-dir> <batches>
+//! cluster_probe results
 //! spate-submit --master 'local-cluster[2,1]' target/debug/examples/cluster_probe shuffle /tmp/m 8 4 200
 //! ```
 //!
@@ -16,7 +17,9 @@
 //! `sizes` runs `<batches>` batches of a streaming word count (a shuffle, a cached stream, a
 //! result collected) as fast as they complete, and every process writes what its context keeps
 //! (`Context::internal_sizes`) after batch 2,000 and after the last to `<out-dir>`, so a test can
-//! see that nothing grows with the number of batches.
+//! see that nothing grows with the number of batches. `results` collects ~1 MB with `collect`
+//! and then with `collect_on_driver`, and prints the bytes of results the driver sent its
+//! executors for each.
 //! The program is the same under every master; only the driver prints.
 
 use std::path::{Path, PathBuf};
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         ["faults", dir, checkpoints] => {
             faults(PathBuf::from(dir), Path::new(checkpoints)).map_err(Into::into)
         }
+        ["results"] => results().map_err(Into::into),
         ["sizes", dir, batches] => match batches.parse() {
             Ok(n) => sizes(PathBuf::from(dir), n),
             Err(_) => return usage("batches is a number"),
@@ -316,4 +320,53 @@ fn sizes(dir: PathBuf, batches: usize) -> std::result::Result<(), Box<dyn std::e
         ssc.await_termination()?;
     }
     Ok(())
+}
+
+/// ~1 MB of rows collected with `collect`, then with `collect_on_driver`: the bytes of results
+/// the driver sent its executors for each (printed by the driver).
+fn results() -> Result<()> {
+    let conf = Conf::from_env();
+    let ctx = Context::new(conf.clone())?;
+    let rows = ctx.parallelize((0..20_000u64).map(|i| format!("row {i:>40}")).collect(), 4);
+    let sent = || ctx.result_bytes_to_executors().unwrap_or(0);
+    if ctx.is_driver() {
+        // Every executor there first, so each copy is counted by the end.
+        let expected = executors(&conf)?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while ctx.executors().len() < expected && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let on_driver = rows.collect_on_driver()?;
+    let by_collect_on_driver = sent();
+    let all = rows.collect()?;
+    if ctx.is_driver() {
+        assert_eq!(on_driver.as_deref(), Some(&all[..]));
+        // An executor that reached the job after it ended gets its copy then: wait for it.
+        let copies = executors(&conf)? as u64;
+        let bytes: usize = all.iter().map(String::len).sum();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while sent() - by_collect_on_driver < copies * bytes as u64
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        println!("rows: {bytes} bytes");
+        println!(
+            "collect: {} bytes to executors",
+            sent() - by_collect_on_driver
+        );
+        println!("collect_on_driver: {by_collect_on_driver} bytes to executors");
+    } else {
+        assert!(on_driver.is_none());
+    }
+    Ok(())
+}
+
+/// How many executors the master starts (1 where it starts none).
+fn executors(conf: &Conf) -> Result<usize> {
+    Ok(match conf.master()? {
+        spate::core::conf::Master::LocalCluster { executors, .. } => executors,
+        _ => 1,
+    })
 }

@@ -481,10 +481,10 @@ impl<T: Data> SaveToDatabase<T> for DStream<T> {
     fn save_to_database(&self, sink: Sink<T>) -> spate_streaming::Result<()> {
         let sink = Arc::new(sink);
         self.foreach_rdd(move |rdd, time| {
-            let records = rdd.collect()?;
-            if !rdd.context().is_driver() {
+            // Only the driver writes: executors are not sent the batch's rows.
+            let Some(records) = rdd.collect_on_driver()? else {
                 return Ok(());
-            }
+            };
             match sink.write(time.millis(), &records) {
                 Ok(Outcome::Written | Outcome::Nothing) => Ok(()),
                 Ok(Outcome::AlreadyWritten) => {

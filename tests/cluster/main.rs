@@ -546,6 +546,35 @@ fn bookkeeping_stays_flat_over_10_000_batches_in_every_process() {
     }
 }
 
+/// A result only the driver uses is not shipped: ~0.9 MB collected with `collect` goes to both
+/// executors (their programs go on with the driver's value), with `collect_on_driver` to none.
+#[test]
+fn results_only_the_driver_uses_are_not_sent_to_executors() {
+    let o = run(
+        "local-cluster[2,1]",
+        &example_path("cluster_probe"),
+        &["results"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let number = |prefix: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{out}"));
+        line[prefix.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let rows = number("rows: ");
+    assert!(number("collect: ") >= 2 * rows, "{out}");
+    assert_eq!(number("collect_on_driver: "), 0, "{out}");
+}
+
 /// `nc -lk` on a free port of 127.0.0.1.
 fn nc_server() -> (Reaped, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

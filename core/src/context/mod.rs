@@ -497,6 +497,23 @@ impl Context {
     /// assert!(sizes.iter().any(|(what, n)| *what == "shuffles" && *n == 0));
     /// ```
     pub fn internal_sizes(&self) -> Vec<(&'static str, usize)> {
+        self.sizes()
+    }
+
+    /// In a cluster driver, the bytes of job results it has sent to executors so far (each
+    /// executor's copy counted): what [`Rdd::collect_on_driver`](crate::Rdd::collect_on_driver)
+    /// saves. `None` elsewhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(spate_core::Context::local(1).unwrap().result_bytes_to_executors(), None);
+    /// ```
+    pub fn result_bytes_to_executors(&self) -> Option<u64> {
+        self.inner.driver().map(|d| d.result_bytes_sent())
+    }
+
+    fn sizes(&self) -> Vec<(&'static str, usize)> {
         let mut sizes = vec![
             ("blocks", self.inner.blocks.num_blocks()),
             ("shuffles", self.inner.shuffles.len()),

@@ -28,6 +28,8 @@ pub(crate) trait DriverRole: Send + Sync {
     fn forget_rdd(&self, rdd: RddId);
     /// The sizes of what the driver keeps, by collection.
     fn sizes(&self) -> Vec<(&'static str, usize)>;
+    /// Bytes of job results sent to executors so far (each copy counted).
+    fn result_bytes_sent(&self) -> u64;
 }
 
 /// A received input block as the driver sent it.

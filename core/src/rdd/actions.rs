@@ -29,6 +29,17 @@ impl<T: Data> Rdd<T> {
         checkpoint_after: bool,
         f: impl Fn(&TaskContext, PartitionIter<T>) -> Result<R> + Send + Sync + 'static,
     ) -> Result<Vec<R>> {
+        self.run_partitions_for(partitions, checkpoint_after, false, f)
+    }
+
+    /// [`Rdd::run_partitions`]; a `driver_only` job's results reach only the driver's caller.
+    fn run_partitions_for<R: TaskResult>(
+        &self,
+        partitions: Vec<usize>,
+        checkpoint_after: bool,
+        driver_only: bool,
+        f: impl Fn(&TaskContext, PartitionIter<T>) -> Result<R> + Send + Sync + 'static,
+    ) -> Result<Vec<R>> {
         let node = Arc::clone(&self.node);
         let result_fn: ResultFn<R> = Arc::new(move |p, tc| f(tc, node.iterator(p, tc)?));
         let out = scheduler::run_job(
@@ -36,6 +47,7 @@ impl<T: Data> Rdd<T> {
             self.base(),
             partitions,
             result_fn,
+            driver_only,
         )?;
         if checkpoint_after {
             write_pending_checkpoints(self.base())?;
@@ -69,6 +81,27 @@ impl<T: Data> Rdd<T> {
     /// ```
     pub fn collect(&self) -> Result<Vec<T>> {
         Ok(self.run_each(|it| it.collect::<Vec<T>>())?.concat())
+    }
+
+    /// All elements, in partition order, in the driver — `None` in a cluster application's
+    /// executors, which run the same job but are not sent its data. For results only the
+    /// driver uses (printing, writing to a database, a file of its own): [`Rdd::collect`]
+    /// sends every executor a copy so their programs go on with the same value; this sends it
+    /// nowhere. Control flow must then not depend on the result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(2).unwrap();
+    /// let rows = ctx.parallelize(vec![3, 1, 2], 2).collect_on_driver().unwrap();
+    /// if let Some(rows) = rows {
+    ///     assert_eq!(rows, [3, 1, 2]); // the driver (every process in local mode)
+    /// }
+    /// ```
+    pub fn collect_on_driver(&self) -> Result<Option<Vec<T>>> {
+        let parts = (0..self.num_partitions()).collect();
+        let out = self.run_partitions_for(parts, true, true, |_, it| Ok(it.collect::<Vec<T>>()))?;
+        Ok(self.context().is_driver().then(|| out.concat()))
     }
 
     /// The number of elements.

@@ -71,11 +71,15 @@ impl<R: Send + Serialize + DeserializeOwned + 'static> TaskResult for R {}
 /// In a cluster driver the tasks run in executors and the results are then sent to every
 /// executor; in an executor the job is *followed*: the driver runs it and its result is
 /// returned here too (see `cluster::executor`).
+///
+/// A `driver_only` job's results go to the driver's caller only: executors learn that it
+/// ended (and how), not its data, and their run returns no results.
 pub(crate) fn run_job<R: TaskResult>(
     ctx: &JobEnv,
     final_rdd: Arc<dyn RddBase>,
     partitions: Vec<usize>,
     result_fn: ResultFn<R>,
+    driver_only: bool,
 ) -> Result<Vec<R>> {
     if ctx.is_stopped() {
         return Err(Error::ContextStopped);
@@ -87,6 +91,9 @@ pub(crate) fn run_job<R: TaskResult>(
         let encoded: EncodedResultFn =
             Arc::new(move |p, tc| result_fn(p, tc).and_then(|r| crate::codec::encode(&r)));
         let frame = follower.follow_job(ctx.next_job_id(), final_rdd, encoded)?;
+        if driver_only {
+            return Ok(Vec::new());
+        }
         return crate::codec::decode::<Vec<R>>(&frame, "a job result from the driver");
     }
     let job = ctx.next_job_id();
@@ -142,8 +149,10 @@ pub(crate) fn run_job<R: TaskResult>(
         tell(ls, |l| l.on_job_end(info));
     }
     if let Some(d) = driver {
-        // Every executor's program gets the same result (or error) as the driver's.
+        // Every executor's program gets the same result (or error) as the driver's — or, for
+        // a driver-only job, that it succeeded.
         let outcome = match &out {
+            Ok(_) if driver_only => Ok(Vec::new()),
             Ok(results) => crate::codec::encode(results).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };

@@ -150,6 +150,8 @@ pub(crate) struct DriverState {
     state: Mutex<State>,
     /// Bumped whenever a job starts or ends, or the driver stops: wakes `JobReady` waiters.
     changed: watch::Sender<u64>,
+    /// Bytes of job results sent to executors (each copy counted).
+    result_bytes: std::sync::atomic::AtomicU64,
     log_dir: PathBuf,
 }
 
@@ -228,6 +230,7 @@ impl DriverRuntime {
                 ..State::default()
             }),
             changed: watch::channel(0).0,
+            result_bytes: Default::default(),
             log_dir: log_dir.clone(),
         });
         let rt = super::new_runtime("spate-driver-rpc")?;
@@ -320,7 +323,8 @@ impl DriverRuntime {
     }
 
     /// A job ended: every executor learns its outcome (so its program goes on with the
-    /// driver's result), and it is kept for executors that join later.
+    /// driver's result) — now if it is waiting, else when it reaches the job — and it is kept
+    /// until every executor has.
     fn end_job(&self, job: JobId, outcome: std::result::Result<Vec<u8>, String>) {
         let ended = pb::JobEnded {
             job: job.0,
@@ -330,7 +334,16 @@ impl DriverRuntime {
             }),
         };
         let mut st = self.shared.state.lock();
-        for e in st.executors.values() {
+        let size = match &ended.outcome {
+            Some(pb::job_ended::Outcome::Result(frame)) => frame.len() as u64,
+            _ => 0,
+        };
+        // To the executors waiting for it; one that reaches it later gets it with its answer
+        // to `JobReady`: one copy each.
+        for e in st.executors.values().filter(|e| e.ready.contains(&job)) {
+            self.shared
+                .result_bytes
+                .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
             let _ = e.commands.send(Ok(pb::Command {
                 kind: Some(pb::command::Kind::JobEnded(ended.clone())),
             }));
@@ -781,5 +794,10 @@ impl DriverRole for DriverRuntime {
     }
     fn sizes(&self) -> Vec<(&'static str, usize)> {
         self.shared.state.lock().sizes()
+    }
+    fn result_bytes_sent(&self) -> u64 {
+        self.shared
+            .result_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }

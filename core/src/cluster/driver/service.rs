@@ -157,6 +157,16 @@ impl pb::driver_server::Driver for DriverService {
                     } else {
                         st.prune();
                     }
+                    // An executor that reaches an ended job gets its result here.
+                    if let Some(pb::JobEnded {
+                        outcome: Some(pb::job_ended::Outcome::Result(frame)),
+                        ..
+                    }) = &reply.ended
+                    {
+                        self.0
+                            .result_bytes
+                            .fetch_add(frame.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
                     return Ok(Response::new(reply));
                 }
             }
