@@ -443,7 +443,13 @@ impl<T: Data> Rdd<T> {
     /// ```
     pub fn unpersist(&self) {
         *self.node.meta.storage.lock() = None;
-        self.context().inner.blocks.remove_rdd(self.id());
+        let inner = &self.context().inner;
+        inner.blocks.remove_rdd(self.id());
+        // In a cluster driver, where its partitions were cached goes too (each executor's
+        // program unpersists its own copy, which drops the blocks there).
+        if let Some(d) = inner.driver() {
+            d.forget_rdd(self.id());
+        }
     }
 
     /// The storage level, if persisted.
