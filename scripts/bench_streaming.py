@@ -306,6 +306,11 @@ def soak(args):
     env = dict(os.environ, SPATE_MASTER="local-cluster[2,1]", RUST_LOG="error")
     job = subprocess.Popen([JOB, "127.0.0.1", str(gen.port), "100", str(seconds)],
                            stdout=subprocess.PIPE, text=True, env=env)
+    # Read the job's output as it comes: a full pipe would block its listener (and queue its
+    # events) — not what a soak measures.
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(job.stdout), daemon=True)
+    reader.start()
     series = {}
     started = time.time()
     while job.poll() is None:
@@ -317,7 +322,8 @@ def soak(args):
             if kib is not None:
                 series.setdefault(name, []).append((t, kib))
         time.sleep(5)
-    out = job.stdout.read()
+    reader.join(timeout=30)
+    out = "".join(lines)
     gen.kill()
     batches = BATCH_RE.findall(out)
     behind = [float(m[3]) for m in batches][-10:]

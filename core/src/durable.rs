@@ -54,10 +54,6 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// the new output in place.
 pub fn publish_dir(staged: &Path, path: &Path) -> Result<Option<PathBuf>> {
     sync_dir(staged)?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     let replaced = if std::fs::symlink_metadata(path).is_ok() {
         exchange(staged, path)?;
         Some(staged.to_path_buf())
@@ -65,8 +61,48 @@ pub fn publish_dir(staged: &Path, path: &Path) -> Result<Option<PathBuf>> {
         std::fs::rename(staged, path).map_err(|e| Error::io(path, e))?;
         None
     };
-    sync_dir(&parent)?;
+    sync_dir(&parent_of(path))?;
     Ok(replaced)
+}
+
+/// [`publish_dir`] for an output that must be new: a non-empty directory that appeared at
+/// `path` meanwhile makes it fail ([`Error::OutputExists`]) instead of being replaced.
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let out = dir.path().join("out");
+/// std::fs::create_dir(&out).unwrap();
+/// std::fs::write(out.join("part-00000"), b"theirs").unwrap();
+/// let staged = dir.path().join(".out.tmp");
+/// std::fs::create_dir(&staged).unwrap();
+/// assert!(spate_core::durable::publish_new_dir(&staged, &out).is_err());
+/// ```
+pub fn publish_new_dir(staged: &Path, path: &Path) -> Result<()> {
+    sync_dir(staged)?;
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(Error::OutputExists {
+            path: path.to_path_buf(),
+        });
+    }
+    // `rename` onto a non-empty directory fails: one created after the check is not replaced.
+    std::fs::rename(staged, path).map_err(|e| match e.raw_os_error() {
+        Some(code) if code == nix::libc::ENOTEMPTY || code == nix::libc::EEXIST => {
+            Error::OutputExists {
+                path: path.to_path_buf(),
+            }
+        }
+        _ => Error::io(path, e),
+    })?;
+    sync_dir(&parent_of(path))
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// Swaps `a` and `b` in one step; where the file system cannot (not Linux, or no support),

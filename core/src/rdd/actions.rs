@@ -350,7 +350,9 @@ impl<T: Data> Rdd<T> {
         }
         // Its files are synced (each task synced its part); the directory's entries and the
         // rename are, before the output counts as written.
-        crate::durable::publish_dir(&tmp, &path).map(drop)
+        crate::durable::publish_new_dir(&tmp, &path).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&tmp);
+        })
     }
 }
 
