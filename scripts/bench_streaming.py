@@ -319,7 +319,7 @@ def soak(args):
         procs.update({f"executor-{i}": p for i, p in enumerate(children(job.pid))})
         for name, pid in procs.items():
             kib = rss_kib(pid)
-            if kib is not None:
+            if kib:  # None once gone, 0 while a process is still being set up
                 series.setdefault(name, []).append((t, kib))
         time.sleep(5)
     reader.join(timeout=30)
