@@ -284,32 +284,6 @@ impl ExecutorRuntime {
         }
     }
 
-    /// Runs job `job` of this process's program by following the driver: registers it, waits
-    /// for the driver to run it, and returns the driver's result.
-    fn follow(
-        &self,
-        job: JobId,
-        final_rdd: Arc<dyn RddBase>,
-        result: EncodedResultFn,
-    ) -> Result<Vec<u8>> {
-        let lineage = JobLineage::walk(&final_rdd);
-        let followed = Arc::new(FollowedJob {
-            result,
-            deps: Mutex::new(None),
-            armed: Condvar::new(),
-        });
-        self.jobs.lock().insert(job, Arc::clone(&followed));
-        let outcome = self.await_job(job, &lineage, &followed);
-        self.jobs.lock().remove(&job);
-        match outcome?.outcome {
-            Some(pb::job_ended::Outcome::Result(frame)) => Ok(frame),
-            Some(pb::job_ended::Outcome::Error(message)) => {
-                Err(Error::JobFailedOnDriver { job, message })
-            }
-            None => Err(Error::Internal(format!("{job} ended without an outcome"))),
-        }
-    }
-
     fn await_job(
         &self,
         job: JobId,
@@ -479,153 +453,6 @@ impl ExecutorRuntime {
         }
     }
 
-    /// Received block `block` from the driver, which holds received input.
-    fn fetch_input(&self, block: crate::ids::InputBlockId) -> Result<FetchedInput> {
-        let mut client = self.driver.clone();
-        let timeout = self.fetch_timeout;
-        let req = pb::InputBlockRequest {
-            stream: block.stream,
-            seq: block.seq,
-        };
-        let reply = run_on(self.rt.handle(), async move {
-            tokio::time::timeout(timeout, client.fetch_input_block(req)).await
-        })
-        .ok_or(Error::ContextStopped)?;
-        let r = match reply {
-            Ok(Ok(r)) => r.into_inner(),
-            Ok(Err(s)) => {
-                return Err(Error::cluster(format!(
-                    "fetching {block} from the driver: {}",
-                    s.message()
-                )));
-            }
-            Err(_) => {
-                return Err(Error::cluster(format!(
-                    "fetching {block} from the driver: no answer within {timeout:?}"
-                )));
-            }
-        };
-        if r.missing {
-            return Err(Error::InputBlockLost { block });
-        }
-        if r.raw_lines {
-            if crc32fast::hash(&r.frame) != r.crc32 {
-                return Err(Error::Corrupt {
-                    path: "an input block from the driver".into(),
-                    reason: "checksum mismatch".into(),
-                });
-            }
-            return Ok(FetchedInput::Lines(r.frame));
-        }
-        Ok(FetchedInput::Frame(r.frame))
-    }
-
-    /// Reduce partition `reduce` of this process's shuffle `local`: this executor's map
-    /// outputs from its store, the others' fetched from them (checksummed codec frames).
-    fn read_pieces(
-        &self,
-        local: ShuffleId,
-        num_maps: usize,
-        reduce: usize,
-        placement: &TaskPlacement,
-    ) -> Result<(ShuffleId, Vec<ShufflePiece>)> {
-        let shuffle = self
-            .driver_shuffle_id(local)
-            .ok_or_else(|| Error::Internal(format!("{local} has no driver id")))?;
-        let failed = |map| Error::FetchFailed {
-            shuffle,
-            map,
-            reduce,
-        };
-        let locations = placement.shuffles.get(&shuffle).ok_or_else(|| failed(0))?;
-        let ctx = self
-            .ctx
-            .get()
-            .and_then(Weak::upgrade)
-            .ok_or(Error::ContextStopped)?;
-        let mut blocks: Vec<Option<ShufflePiece>> = (0..num_maps).map(|_| None).collect();
-        let mut remote: HashMap<&str, Vec<u64>> = HashMap::new();
-        for (map, slot) in blocks.iter_mut().enumerate() {
-            match locations.get(map).map(String::as_str) {
-                Some(a) if a == self.address => {
-                    let block = match ctx.shuffles.fetch_local(shuffle, map, reduce) {
-                        Some(b) => Some(ShufflePiece::Local(b)),
-                        // Spilled to this executor's local dir.
-                        None => match ctx.shuffles.fetch_encoded(shuffle, map, reduce) {
-                            Some(frame) => {
-                                Some(ShufflePiece::Frame(frame?, "a spilled shuffle block"))
-                            }
-                            None => None,
-                        },
-                    };
-                    *slot = Some(block.ok_or_else(|| failed(map))?);
-                }
-                Some(a) if !a.is_empty() => remote.entry(a).or_default().push(map as u64),
-                _ => return Err(failed(map)),
-            }
-        }
-        // Fetch from every executor at once; decode here, on the task's thread.
-        let mut fetches = Vec::new();
-        for (address, maps) in remote {
-            let client = self.peer(address)?;
-            let first = maps[0] as usize;
-            let req = pb::FetchShuffleRequest {
-                shuffle: shuffle.0,
-                reduce: reduce as u64,
-                maps,
-            };
-            let timeout = self.fetch_timeout;
-            let fut = async move {
-                let mut client = client;
-                let fetch = async {
-                    let mut stream = client.fetch_shuffle(req).await?.into_inner();
-                    let mut got = Vec::new();
-                    while let Some(b) = stream.message().await? {
-                        got.push(b);
-                    }
-                    Ok::<_, Status>(got)
-                };
-                match tokio::time::timeout(timeout, fetch).await {
-                    Ok(Ok(got)) => Ok(got),
-                    Ok(Err(s)) => Err((first, s.message().to_string())),
-                    Err(_) => Err((first, format!("no answer within {timeout:?}"))),
-                }
-            };
-            fetches.push(self.rt.spawn(fut));
-        }
-        let results = run_on(self.rt.handle(), async move {
-            let mut out = Vec::new();
-            for f in fetches {
-                out.push(f.await);
-            }
-            out
-        })
-        .ok_or(Error::ContextStopped)?;
-        for r in results {
-            let got = match r {
-                Ok(Ok(got)) => got,
-                Ok(Err((map, why))) => {
-                    tracing::warn!("fetching {shuffle} map {map} failed: {why}");
-                    return Err(failed(map));
-                }
-                Err(_) => return Err(failed(0)),
-            };
-            for b in got {
-                let map = b.map as usize;
-                if b.missing || map >= num_maps {
-                    return Err(failed(map.min(num_maps.saturating_sub(1))));
-                }
-                blocks[map] = Some(ShufflePiece::Frame(b.frame, "a fetched shuffle block"));
-            }
-        }
-        let pieces = blocks
-            .into_iter()
-            .enumerate()
-            .map(|(m, b)| b.ok_or_else(|| failed(m)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((shuffle, pieces))
-    }
-
     fn peer(&self, address: &str) -> Result<PeerClient> {
         let mut peers = self.peers.lock();
         if let Some(c) = peers.get(address) {
@@ -732,13 +559,30 @@ impl pb::executor_server::Executor for ShuffleService {
 }
 
 impl JobFollower for ExecutorRuntime {
+    /// Runs job `job` of this process's program by following the driver: registers it, waits
+    /// for the driver to run it, and returns the driver's result.
     fn follow_job(
         &self,
         job: JobId,
         final_rdd: Arc<dyn RddBase>,
         result: EncodedResultFn,
     ) -> Result<Vec<u8>> {
-        self.follow(job, final_rdd, result)
+        let lineage = JobLineage::walk(&final_rdd);
+        let followed = Arc::new(FollowedJob {
+            result,
+            deps: Mutex::new(None),
+            armed: Condvar::new(),
+        });
+        self.jobs.lock().insert(job, Arc::clone(&followed));
+        let outcome = self.await_job(job, &lineage, &followed);
+        self.jobs.lock().remove(&job);
+        match outcome?.outcome {
+            Some(pb::job_ended::Outcome::Result(frame)) => Ok(frame),
+            Some(pb::job_ended::Outcome::Error(message)) => {
+                Err(Error::JobFailedOnDriver { job, message })
+            }
+            None => Err(Error::Internal(format!("{job} ended without an outcome"))),
+        }
     }
 }
 
@@ -771,9 +615,48 @@ impl ExecutorRole for ExecutorRuntime {
             ("executor.control", self.control.1.len()),
         ]
     }
+    /// Received block `block` from the driver, which holds received input.
     fn fetch_input_block(&self, block: crate::ids::InputBlockId) -> Result<FetchedInput> {
-        self.fetch_input(block)
+        let mut client = self.driver.clone();
+        let timeout = self.fetch_timeout;
+        let req = pb::InputBlockRequest {
+            stream: block.stream,
+            seq: block.seq,
+        };
+        let reply = run_on(self.rt.handle(), async move {
+            tokio::time::timeout(timeout, client.fetch_input_block(req)).await
+        })
+        .ok_or(Error::ContextStopped)?;
+        let r = match reply {
+            Ok(Ok(r)) => r.into_inner(),
+            Ok(Err(s)) => {
+                return Err(Error::cluster(format!(
+                    "fetching {block} from the driver: {}",
+                    s.message()
+                )));
+            }
+            Err(_) => {
+                return Err(Error::cluster(format!(
+                    "fetching {block} from the driver: no answer within {timeout:?}"
+                )));
+            }
+        };
+        if r.missing {
+            return Err(Error::InputBlockLost { block });
+        }
+        if r.raw_lines {
+            if crc32fast::hash(&r.frame) != r.crc32 {
+                return Err(Error::Corrupt {
+                    path: "an input block from the driver".into(),
+                    reason: "checksum mismatch".into(),
+                });
+            }
+            return Ok(FetchedInput::Lines(r.frame));
+        }
+        Ok(FetchedInput::Frame(r.frame))
     }
+    /// Reduce partition `reduce` of this process's shuffle `local`: this executor's map
+    /// outputs from its store, the others' fetched from them (checksummed codec frames).
     fn read_shuffle(
         &self,
         local: ShuffleId,
@@ -781,7 +664,101 @@ impl ExecutorRole for ExecutorRuntime {
         reduce: usize,
         placement: &TaskPlacement,
     ) -> Result<(ShuffleId, Vec<ShufflePiece>)> {
-        self.read_pieces(local, num_maps, reduce, placement)
+        let shuffle = self
+            .driver_shuffle_id(local)
+            .ok_or_else(|| Error::Internal(format!("{local} has no driver id")))?;
+        let failed = |map| Error::FetchFailed {
+            shuffle,
+            map,
+            reduce,
+        };
+        let locations = placement.shuffles.get(&shuffle).ok_or_else(|| failed(0))?;
+        let ctx = self
+            .ctx
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or(Error::ContextStopped)?;
+        let mut blocks: Vec<Option<ShufflePiece>> = (0..num_maps).map(|_| None).collect();
+        let mut remote: HashMap<&str, Vec<u64>> = HashMap::new();
+        for (map, slot) in blocks.iter_mut().enumerate() {
+            match locations.get(map).map(String::as_str) {
+                Some(a) if a == self.address => {
+                    let block = match ctx.shuffles.fetch_local(shuffle, map, reduce) {
+                        Some(b) => Some(ShufflePiece::Local(b)),
+                        // Spilled to this executor's local dir.
+                        None => match ctx.shuffles.fetch_encoded(shuffle, map, reduce) {
+                            Some(frame) => {
+                                Some(ShufflePiece::Frame(frame?, "a spilled shuffle block"))
+                            }
+                            None => None,
+                        },
+                    };
+                    *slot = Some(block.ok_or_else(|| failed(map))?);
+                }
+                Some(a) if !a.is_empty() => remote.entry(a).or_default().push(map as u64),
+                _ => return Err(failed(map)),
+            }
+        }
+        // Fetch from every executor at once; decode here, on the task's thread.
+        let mut fetches = Vec::new();
+        for (address, maps) in remote {
+            let client = self.peer(address)?;
+            let first = maps[0] as usize;
+            let req = pb::FetchShuffleRequest {
+                shuffle: shuffle.0,
+                reduce: reduce as u64,
+                maps,
+            };
+            let timeout = self.fetch_timeout;
+            let fut = async move {
+                let mut client = client;
+                let fetch = async {
+                    let mut stream = client.fetch_shuffle(req).await?.into_inner();
+                    let mut got = Vec::new();
+                    while let Some(b) = stream.message().await? {
+                        got.push(b);
+                    }
+                    Ok::<_, Status>(got)
+                };
+                match tokio::time::timeout(timeout, fetch).await {
+                    Ok(Ok(got)) => Ok(got),
+                    Ok(Err(s)) => Err((first, s.message().to_string())),
+                    Err(_) => Err((first, format!("no answer within {timeout:?}"))),
+                }
+            };
+            fetches.push(self.rt.spawn(fut));
+        }
+        let results = run_on(self.rt.handle(), async move {
+            let mut out = Vec::new();
+            for f in fetches {
+                out.push(f.await);
+            }
+            out
+        })
+        .ok_or(Error::ContextStopped)?;
+        for r in results {
+            let got = match r {
+                Ok(Ok(got)) => got,
+                Ok(Err((map, why))) => {
+                    tracing::warn!("fetching {shuffle} map {map} failed: {why}");
+                    return Err(failed(map));
+                }
+                Err(_) => return Err(failed(0)),
+            };
+            for b in got {
+                let map = b.map as usize;
+                if b.missing || map >= num_maps {
+                    return Err(failed(map.min(num_maps.saturating_sub(1))));
+                }
+                blocks[map] = Some(ShufflePiece::Frame(b.frame, "a fetched shuffle block"));
+            }
+        }
+        let pieces = blocks
+            .into_iter()
+            .enumerate()
+            .map(|(m, b)| b.ok_or_else(|| failed(m)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((shuffle, pieces))
     }
 }
 
