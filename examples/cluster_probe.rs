@@ -5,6 +5,7 @@
 //! cluster_probe faults <marker-dir> <checkpoint-dir>
 //! cluster_probe sizes <out-dir> <batches>
 //! cluster_probe results
+//! cluster_probe crash-executors
 //! spate-submit --master 'local-cluster[2,1]' target/debug/examples/cluster_probe shuffle /tmp/m 8 4 200
 //! ```
 //!
@@ -19,7 +20,8 @@
 //! (`Context::internal_sizes`) after batch 2,000 and after the last to `<out-dir>`, so a test can
 //! see that nothing grows with the number of batches. `results` collects ~1 MB with `collect`
 //! and then with `collect_on_driver`, and prints the bytes of results the driver sent its
-//! executors for each.
+//! executors for each. `crash-executors` runs a small job whose executors all exit as they
+//! start (a crash loop): the driver replaces them until `spate.executor.maxFailures` is spent.
 //! The program is the same under every master; only the driver prints.
 
 use std::path::{Path, PathBuf};
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
             faults(PathBuf::from(dir), Path::new(checkpoints)).map_err(Into::into)
         }
         ["results"] => results().map_err(Into::into),
+        ["crash-executors"] => crash_executors().map_err(Into::into),
         ["sizes", dir, batches] => match batches.parse() {
             Ok(n) => sizes(PathBuf::from(dir), n),
             Err(_) => return usage("batches is a number"),
@@ -369,4 +372,17 @@ fn executors(conf: &Conf) -> Result<usize> {
         spate::core::conf::Master::LocalCluster { executors, .. } => executors,
         _ => 1,
     })
+}
+
+/// Every executor exits as it starts; the driver's job fails once the replacements have spent
+/// the failure budget.
+fn crash_executors() -> Result<()> {
+    if std::env::var_os("SPATE_EXECUTOR_ID").is_some() {
+        eprintln!("cluster_probe: this executor crashes on purpose");
+        std::process::exit(3);
+    }
+    let ctx = Context::new(Conf::from_env().set_app_name("crash-executors"))?;
+    let n = ctx.parallelize((0..100).collect::<Vec<u32>>(), 4).count()?;
+    println!("count: {n}");
+    Ok(())
 }

@@ -350,21 +350,31 @@ def soak(args):
     return 0
 
 
+# The cluster rows' configurations: local mode, and local-cluster with TLS (the default) and
+# without, so TLS's cost is measured in the same run.
+CLUSTER_CONFIGS = (
+    ("local[2]", {"SPATE_MASTER": "local[2]"}),
+    ("local-cluster[2,1]", {"SPATE_MASTER": "local-cluster[2,1]"}),
+    ("local-cluster[2,1] plain", {"SPATE_MASTER": "local-cluster[2,1]",
+                                  "SPATE_CONF_spate.rpc.tls.enabled": "false"}),
+)
+
+
 def cluster_latency(seconds):
-    """A batch's fixed cost and latency on local-cluster[2,1] against local[2], one run: near-
-    empty 10 ms batches (a line every 100 ms: processing time of the batches with none is the
-    fixed cost), and the word count at 100k lines/s in 10 ms batches (total delay)."""
+    """A batch's fixed cost and latency on local-cluster[2,1] (TLS on and off) against
+    local[2], one run: near-empty 10 ms batches (a line every 100 ms: processing time of the
+    batches with none is the fixed cost), and the word count at 100k lines/s in 10 ms batches
+    (total delay)."""
     rows = {}
-    for master in ("local[2]", "local-cluster[2,1]"):
-        env = {"SPATE_MASTER": master}
-        log(f"== {master}: 10 ms batches, a line every 100 ms, {seconds:.0f} s")
+    for name, env in CLUSTER_CONFIGS:
+        log(f"== {name}: 10 ms batches, a line every 100 ms, {seconds:.0f} s")
         quiet = run_job(10, 10, seconds, extra_env=env)["batches"][100:-10]
         empty = [b["proc"] for b in quiet if b["records"] == 0]
-        log(f"== {master}: 100k lines/s, 10 ms batches, {seconds:.0f} s")
+        log(f"== {name}: 100k lines/s, 10 ms batches, {seconds:.0f} s")
         busy = run_job(100_000, 10, seconds, extra_env=env)["batches"][100:-10]
         rate = sum(b["records"] for b in busy) / max(1e-9, len(busy) * 0.010)
         totals = [b["total"] for b in busy]
-        rows[master] = {
+        rows[name] = {
             "empty_batch_proc_ms": {"median": pct(empty, 50), "p99": pct(empty, 99),
                                     "batches": len(empty)},
             "100k_10ms": {"lines_per_sec": rate, "total_ms_median": pct(totals, 50),
@@ -379,35 +389,38 @@ def cluster_latency(seconds):
 def cluster(args):
     """The cluster rows: a batch's fixed cost and 10 ms latency (`cluster_latency`), then the
     1 s network word count's maximum sustained rate on local-cluster[2,1] (two executor
-    processes, remote shuffle) against local[2], one run."""
+    processes, remote shuffle; TLS on and off) against local[2], one run."""
     results = {"date": datetime.date.today().isoformat(),
                "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
     results["latency"] = cluster_latency(15)
     lat = results["latency"]
-    print("| 10 ms batches | local[2] | local-cluster[2,1] |")
-    print("|---|---|---|")
+    names = [n for n, _ in CLUSTER_CONFIGS]
+    print("| 10 ms batches | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
     for label, f in (("empty batch: processing median / p99",
                       lambda r: f"{r['empty_batch_proc_ms']['median']} / {r['empty_batch_proc_ms']['p99']} ms"),
                      ("100k lines/s: total delay median / p99 / max",
                       lambda r: f"{r['100k_10ms']['total_ms_median']} / {r['100k_10ms']['total_ms_p99']} / "
                                 f"{r['100k_10ms']['total_ms_max']} ms ({r['100k_10ms']['lines_per_sec']:,.0f} lines/s)")):
-        print(f"| {label} | {f(lat['local[2]'])} | {f(lat['local-cluster[2,1]'])} |")
+        print(f"| {label} | " + " | ".join(f(lat[n]) for n in names) + " |")
     if args.latency:
         json.dump(results, open(os.path.join(ROOT, "bench-results", "cluster.json"), "w"), indent=2)
         return 0
-    for master in ("local[2]", "local-cluster[2,1]"):
-        log(f"== {master}: max sustainable throughput, 1 s batches")
+    for name, env in CLUSTER_CONFIGS:
+        log(f"== {name}: max sustainable throughput, 1 s batches")
         best, tried = search(1000, args.trial_seconds, 250_000, 1.5, 20_000_000,
-                             extra_env={"SPATE_MASTER": master}, bisections=3)
-        results[master] = {"max_lines_per_sec": best, "tried": tried}
-    ratio = results["local-cluster[2,1]"]["max_lines_per_sec"] / max(1, results["local[2]"]["max_lines_per_sec"])
-    results["ratio"] = ratio
+                             extra_env=env, bisections=3)
+        results[name] = {"max_lines_per_sec": best, "tried": tried}
+    best = {n: max(1, results[n]["max_lines_per_sec"]) for n in names}
+    results["ratio"] = best["local-cluster[2,1]"] / best["local[2]"]
+    results["tls_ratio"] = best["local-cluster[2,1]"] / best["local-cluster[2,1] plain"]
     os.makedirs("bench-results", exist_ok=True)
     json.dump(results, open("bench-results/cluster.json", "w"), indent=2)
-    print("| 1 s batches, max sustained | local[2] | local-cluster[2,1] | ratio |")
-    print("|---|---|---|---|")
-    print(f"| network word count | {results['local[2]']['max_lines_per_sec']:,} lines/s "
-          f"| {results['local-cluster[2,1]']['max_lines_per_sec']:,} lines/s | {ratio:.2f}x |")
+    print("| 1 s batches, max sustained | " + " | ".join(names)
+          + " | cluster / local | TLS / plain |")
+    print("|---" * (len(names) + 3) + "|")
+    print("| network word count | " + " | ".join(f"{best[n]:,} lines/s" for n in names)
+          + f" | {results['ratio']:.2f}x | {results['tls_ratio']:.2f}x |")
 
 
 def find_tansu():

@@ -17,6 +17,11 @@ pub(crate) struct CheckpointFiles {
     pub(crate) retained: bool,
 }
 
+/// Where the checkpoint of RDD `rdd` (the driver's id) goes under `base`.
+pub(crate) fn rdd_dir(base: &Path, rdd: crate::ids::RddId) -> PathBuf {
+    base.join(format!("rdd-{}", rdd.0))
+}
+
 pub(crate) fn part_path(dir: &Path, partition: usize) -> PathBuf {
     dir.join(format!("part-{partition:05}"))
 }

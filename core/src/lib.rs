@@ -49,7 +49,7 @@ mod cluster;
 mod shuffle;
 
 pub use conf::Conf;
-pub use context::Context;
+pub use context::{Context, ControlMessage};
 pub use data::{Data, Key};
 pub use error::{Error, Result};
 pub use partitioner::{HashPartitioner, Partitioner, RangePartitioner};

@@ -143,7 +143,7 @@ fn on_slurm_across_namespace_hosts_results_match_local_through_kills_and_a_cut_l
     assert!(ok, "{err}");
     assert_eq!(out, text(&local.stdout));
     assert!(err.contains("2 executor(s) x 1 core(s) on slurm"), "{err}");
-    assert!(err.contains("listening on http://10.213.0.1:"), "{err}");
+    assert!(err.contains("listening on https://10.213.0.1:"), "{err}");
 
     // 2. A shuffle whose executors run in the two hosts' namespaces; then one host's link
     //    goes down mid-shuffle: lost by heartbeat, recomputed, identical.
@@ -227,6 +227,18 @@ fn on_slurm_across_namespace_hosts_results_match_local_through_kills_and_a_cut_l
         .map(|(w, n)| (w.to_string(), n * rounds))
         .collect();
     let arrived = wait_for(60, || totals(&printed.lock().unwrap()) == expected_words);
+    // A new srun step replaced executor 1: two executors run in the hosts' namespaces again.
+    let running = || {
+        [1, 2]
+            .into_iter()
+            .flat_map(|h| cluster.pids(h))
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains("network_wordcount"))
+            })
+            .count()
+    };
+    let replaced = wait_for(60, || running() == 2);
     // SIGTERM to spate-submit (salloc's child): a graceful stop, then salloc ends.
     for pid in children(job.0.id()) {
         kill(pid, nix::sys::signal::Signal::SIGTERM);
@@ -244,6 +256,15 @@ fn on_slurm_across_namespace_hosts_results_match_local_through_kills_and_a_cut_l
     );
     assert!(ok, "{err}");
     assert!(err.contains("executor 1 lost"), "{err}");
+    assert!(
+        replaced,
+        "{} executor processes on the hosts\n{err}",
+        running()
+    );
+    assert!(
+        err.contains("executor 2 registered, replacing a lost one: 2 of 2 executors live"),
+        "{err}"
+    );
     let times: Vec<i64> = lines
         .iter()
         .filter_map(|l| l.strip_prefix("Time: ")?.strip_suffix(" ms")?.parse().ok())
@@ -330,7 +351,7 @@ fn bad_cluster_settings_are_clear_errors_before_anything_runs() {
         ),
     ];
     // The listener is gone already: nothing listens there.
-    let url = format!("http://{closed}");
+    let url = format!("https://{closed}");
     for (env, expected) in cases {
         let mut cmd = Command::new(&probe);
         cmd.args(args)

@@ -17,15 +17,16 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use super::auth::{AddSecret, CheckSecret, Secret};
 use super::lineage::JobLineage;
 use super::rpc::pb;
+use super::tls::TlsMaterial;
 use super::{DRIVER_URL_ENV, EXECUTOR_CORES_ENV, EXECUTOR_ID_ENV, run_on};
 use crate::conf::Conf;
-use crate::context::ContextInner;
+use crate::context::{ContextInner, ControlMessage};
 use crate::context::{ExecutorRole, FetchedInput, ShufflePiece};
 use crate::dag::RddBase;
 use crate::dag::ShuffleDepBase;
@@ -55,6 +56,9 @@ pub(crate) struct ExecutorRuntime {
     rt: tokio::runtime::Runtime,
     driver: DriverClient,
     secret: Secret,
+    /// The TLS identity of every connection this process makes and serves (`None`:
+    /// `spate.rpc.tls.enabled=false`).
+    tls: Option<TlsMaterial>,
     ctx: OnceLock<Weak<ContextInner>>,
     jobs: Mutex<HashMap<JobId, Arc<FollowedJob>>>,
     outcomes: Mutex<HashMap<JobId, pb::JobEnded>>,
@@ -69,8 +73,8 @@ pub(crate) struct ExecutorRuntime {
     heartbeat_interval: Duration,
     /// The driver's control log, in order, until read.
     control: (
-        crossbeam_channel::Sender<Vec<u8>>,
-        crossbeam_channel::Receiver<Vec<u8>>,
+        crossbeam_channel::Sender<ControlMessage>,
+        crossbeam_channel::Receiver<ControlMessage>,
     ),
 }
 
@@ -123,16 +127,21 @@ impl ExecutorRuntime {
             .unwrap_or(Duration::from_millis(500));
         let max_message = super::rpc::max_message_size(conf)?;
         let rt = super::new_runtime("spate-executor-rpc")?;
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| Error::cluster(format!("bad driver address {url:?}: {e}")))?
+        let tls = TlsMaterial::from_conf(conf, &secret)?;
+        if url.starts_with("https://") != tls.is_some() {
+            return Err(Error::cluster(format!(
+                "executor {id}: the driver at {url} and this executor disagree on TLS \
+                 (spate.rpc.tls.enabled must be the same in every process)"
+            )));
+        }
+        let endpoint = super::tls::endpoint(url.clone(), tls.as_ref())?
             .connect_timeout(heartbeat_timeout)
             .tcp_nodelay(true);
         let channel = run_on(rt.handle(), async move { endpoint.connect().await })
             .ok_or_else(|| Error::cluster("the RPC runtime stopped"))?
             .map_err(|e| {
-                Error::cluster(format!(
-                    "executor {id} cannot reach the driver at {url}: {e}"
-                ))
+                let why = super::tls::connect_error(&format!("the driver at {url}"), &e);
+                Error::cluster(format!("executor {id}: {why}"))
             })?;
         let driver =
             pb::driver_client::DriverClient::with_interceptor(channel, AddSecret(secret.clone()))
@@ -141,7 +150,8 @@ impl ExecutorRuntime {
         // Listen on the address that faces the driver: reachable by other executors, and no
         // wider than needed.
         let driver_host = url
-            .trim_start_matches("http://")
+            .split_once("://")
+            .map_or(url.as_str(), |(_, rest)| rest)
             .rsplit_once(':')
             .map_or("127.0.0.1", |(h, _)| h)
             .trim_matches(['[', ']'])
@@ -167,6 +177,7 @@ impl ExecutorRuntime {
             rt,
             driver,
             secret: secret.clone(),
+            tls: tls.clone(),
             ctx: OnceLock::new(),
             jobs: Mutex::new(HashMap::new()),
             outcomes: Mutex::new(HashMap::new()),
@@ -192,6 +203,7 @@ impl ExecutorRuntime {
             listener,
             tonic::service::Routes::new(service),
             "executor",
+            tls.as_ref(),
         )?;
         Ok(runtime)
     }
@@ -238,7 +250,25 @@ impl ExecutorRuntime {
                         }
                     }
                     pb::command::Kind::Control(payload) => {
-                        let _ = self.control.0.send(payload);
+                        let _ = self.control.0.send(ControlMessage {
+                            payload,
+                            replayed: false,
+                            replay_ends: false,
+                        });
+                    }
+                    pb::command::Kind::ReplayedControl(payload) => {
+                        let _ = self.control.0.send(ControlMessage {
+                            payload,
+                            replayed: true,
+                            replay_ends: false,
+                        });
+                    }
+                    pb::command::Kind::LastReplayedControl(payload) => {
+                        let _ = self.control.0.send(ControlMessage {
+                            payload,
+                            replayed: true,
+                            replay_ends: true,
+                        });
                     }
                     pb::command::Kind::Stop(stop) => {
                         if stop.refused {
@@ -458,8 +488,8 @@ impl ExecutorRuntime {
         if let Some(c) = peers.get(address) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| Error::cluster(format!("bad executor address {address:?}: {e}")))?
+        let url = format!("{}://{address}", super::tls::scheme(self.tls.as_ref()));
+        let endpoint = super::tls::endpoint(url, self.tls.as_ref())?
             .connect_timeout(self.fetch_timeout)
             .tcp_nodelay(true);
         let channel = {
@@ -568,6 +598,7 @@ impl JobFollower for ExecutorRuntime {
         result: EncodedResultFn,
     ) -> Result<Vec<u8>> {
         let lineage = JobLineage::walk(&final_rdd);
+        tracing::debug!("{job} reached: {}", lineage.description);
         let followed = Arc::new(FollowedJob {
             result,
             deps: Mutex::new(None),
@@ -593,7 +624,7 @@ impl ExecutorRole for ExecutorRuntime {
     fn app_id(&self) -> Option<String> {
         std::env::var(super::APP_ID_ENV).ok()
     }
-    fn next_control(&self) -> Option<Vec<u8>> {
+    fn next_control(&self) -> Option<ControlMessage> {
         self.control.1.recv().ok()
     }
     fn driver_shuffle_id(&self, local: ShuffleId) -> Option<ShuffleId> {
@@ -601,6 +632,9 @@ impl ExecutorRole for ExecutorRuntime {
     }
     fn forget_shuffle(&self, local: ShuffleId) -> Option<ShuffleId> {
         self.shuffle_alias.lock().remove(&local)
+    }
+    fn driver_rdd_id(&self, local: RddId) -> Option<RddId> {
+        self.rdd_alias.lock().get(&local).copied()
     }
     fn forget_rdd(&self, local: RddId) {
         self.rdd_alias.lock().remove(&local);
@@ -781,11 +815,12 @@ mod tests {
             listener,
             tonic::service::Routes::new(server),
             "the test executor",
+            None,
         )
         .unwrap();
         let call = |maps: usize| {
             run_on(rt.handle(), async move {
-                let channel = Endpoint::from_shared(format!("http://{addr}"))
+                let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
                     .unwrap()
                     .connect()
                     .await
@@ -807,5 +842,89 @@ mod tests {
         // The server still answers (this service's executor is gone: it says so).
         let answered = call(1).unwrap_err();
         assert_eq!(answered.code(), tonic::Code::Unavailable, "{answered:?}");
+    }
+
+    /// Every connection is TLS with a certificate of the application's CA on both ends: a
+    /// process with the same secret gets through; a plaintext client, garbage and a process
+    /// started with another secret are refused at the handshake (before any RPC is read),
+    /// counted and logged at most once per period; the server goes on serving.
+    #[test]
+    fn only_peers_with_the_applications_keys_get_through_tls() {
+        use super::super::tls::{Refusals, incoming};
+        use tokio::io::AsyncWriteExt;
+        let rt = super::super::new_runtime("test-tls").unwrap();
+        let secret = Secret::generate();
+        let server_tls = TlsMaterial::derived(&secret).unwrap();
+        let refusals = Arc::new(Refusals::new("the test executor"));
+        let addr = {
+            let _guard = rt.enter();
+            let listener = rt
+                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = pb::executor_server::ExecutorServer::new(ShuffleService(Weak::new()));
+            let acceptor = server_tls.acceptor().unwrap();
+            let stream = incoming(listener, acceptor, Arc::clone(&refusals));
+            rt.spawn(
+                tonic::transport::Server::builder()
+                    .add_service(server)
+                    .serve_with_incoming(stream),
+            );
+            addr
+        };
+        let call = |tls: Option<TlsMaterial>| {
+            run_on(rt.handle(), async move {
+                let url = format!("{}://{addr}", super::super::tls::scheme(tls.as_ref()));
+                let channel = super::super::tls::endpoint(url, tls.as_ref())
+                    .unwrap()
+                    .connect()
+                    .await
+                    .map_err(|e| tonic::Status::unavailable(format!("connect: {e:?}")))?;
+                let mut client = pb::executor_client::ExecutorClient::new(channel);
+                let req = pb::FetchShuffleRequest {
+                    shuffle: 0,
+                    reduce: 0,
+                    maps: vec![0],
+                };
+                client.fetch_shuffle(req).await.map(drop)
+            })
+            .unwrap()
+        };
+        let wait_for_refusals = |n: u64| {
+            let until = Instant::now() + Duration::from_secs(20);
+            while refusals.total() < n {
+                assert!(
+                    Instant::now() < until,
+                    "{} refusals, not {n}",
+                    refusals.total()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        // The same secret: the handshake succeeds and the service answers (its executor is
+        // gone: it says so).
+        let answered = call(Some(TlsMaterial::derived(&secret).unwrap())).unwrap_err();
+        assert_eq!(answered.code(), tonic::Code::Unavailable, "{answered:?}");
+        assert!(answered.message().contains("stopping"), "{answered:?}");
+        assert_eq!(refusals.total(), 0);
+        // Plain HTTP/2.
+        let plain = call(None).unwrap_err();
+        assert!(!plain.message().contains("stopping"), "{plain:?}");
+        wait_for_refusals(1);
+        // Another application's keys.
+        let stranger = call(Some(TlsMaterial::derived(&Secret::generate()).unwrap())).unwrap_err();
+        assert!(!stranger.message().contains("stopping"), "{stranger:?}");
+        wait_for_refusals(2);
+        // Garbage, 200 times: all counted, one logged line at most.
+        rt.block_on(async {
+            for _ in 0..200 {
+                let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+                let _ = c.write_all(b"GET / HTTP/1.1\r\n\r\n").await;
+            }
+        });
+        wait_for_refusals(202);
+        let again = call(Some(TlsMaterial::derived(&secret).unwrap())).unwrap_err();
+        assert_eq!(again.code(), tonic::Code::Unavailable, "{again:?}");
+        assert!(again.message().contains("stopping"), "{again:?}");
     }
 }

@@ -11,6 +11,7 @@
 //!
 //! - `rpc`: the generated gRPC services (`core/proto/spate.proto`) and clients.
 //! - `auth`: the application secret every call carries.
+//! - `tls`: TLS on every connection, with certificates derived from the secret.
 //! - `lineage`: a job's graph fingerprint and the pairing of driver and executor ids.
 //! - `driver`: registration, heartbeats, task placement, the map-output and block trackers.
 //! - `executor`: following jobs, running tasks, serving shuffle blocks to other executors.
@@ -24,6 +25,7 @@ pub(crate) mod executor;
 pub(crate) mod files;
 pub(crate) mod lineage;
 pub(crate) mod rpc;
+pub(crate) mod tls;
 
 use std::sync::OnceLock;
 
@@ -34,7 +36,7 @@ pub(crate) use executor::ExecutorRuntime;
 
 /// The environment variable that makes a process an executor, with its id.
 pub(crate) const EXECUTOR_ID_ENV: &str = "SPATE_EXECUTOR_ID";
-/// The driver's RPC address, `http://host:port`.
+/// The driver's RPC address, `https://host:port` (`http://` with TLS off).
 pub(crate) const DRIVER_URL_ENV: &str = "SPATE_DRIVER_URL";
 /// The application id the driver chose (shared by all its processes).
 pub(crate) const APP_ID_ENV: &str = "SPATE_APP_ID";

@@ -26,30 +26,42 @@ fn without_nagle(
     conn
 }
 
-/// Serves `routes` on `listener` (bound and non-blocking) from `rt`; `what` names the server
-/// in errors.
+/// Serves `routes` on `listener` (bound and non-blocking) from `rt`, over TLS when `tls` is
+/// given; `what` names the server in errors and in the log of refused connections.
 pub(crate) fn serve(
     rt: &tokio::runtime::Runtime,
     listener: std::net::TcpListener,
     routes: tonic::service::Routes,
-    what: &str,
+    what: &'static str,
+    tls: Option<&super::tls::TlsMaterial>,
 ) -> crate::Result<()> {
     let listener = {
         let _guard = rt.enter();
         tokio::net::TcpListener::from_std(listener)
             .map_err(|e| crate::Error::cluster(format!("{what} socket: {e}")))?
     };
-    // Every accepted connection without Nagle's algorithm: the server's small replies (a
-    // command, a task's outcome) otherwise wait for the peer's delayed ACK, ~40 ms each — what
-    // made a batch cost ~100 ms on a cluster. (`tcp_nodelay` on the builder applies only to
-    // the listeners it binds itself.)
-    use tokio_stream::StreamExt;
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(without_nagle);
-    rt.spawn(
-        tonic::transport::Server::builder()
-            .add_routes(routes)
-            .serve_with_incoming(incoming),
-    );
+    let server = tonic::transport::Server::builder().add_routes(routes);
+    match tls {
+        Some(tls) => {
+            // Our own accept loop, not tonic's `tls_config`: a refused handshake is logged
+            // (rate-limited) instead of dropped at debug level.
+            let acceptor = tls.acceptor()?;
+            let refusals = std::sync::Arc::new(super::tls::Refusals::new(what));
+            let _guard = rt.enter();
+            let incoming = super::tls::incoming(listener, acceptor, refusals);
+            rt.spawn(server.serve_with_incoming(incoming));
+        }
+        None => {
+            // Every accepted connection without Nagle's algorithm: the server's small replies
+            // (a command, a task's outcome) otherwise wait for the peer's delayed ACK, ~40 ms
+            // each — what made a batch cost ~100 ms on a cluster. (`tcp_nodelay` on the
+            // builder applies only to the listeners it binds itself.)
+            use tokio_stream::StreamExt;
+            let incoming =
+                tokio_stream::wrappers::TcpListenerStream::new(listener).map(without_nagle);
+            rt.spawn(server.serve_with_incoming(incoming));
+        }
+    }
     Ok(())
 }
 

@@ -20,7 +20,7 @@ pub struct RegisterRequest {
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Command {
-    #[prost(oneof = "command::Kind", tags = "1, 2, 3, 4")]
+    #[prost(oneof = "command::Kind", tags = "1, 2, 3, 4, 5, 6")]
     pub kind: ::core::option::Option<command::Kind>,
 }
 /// Nested message and enum types in `Command`.
@@ -36,6 +36,13 @@ pub mod command {
         /// A message of the driver's control log (e.g. a streaming batch's input), in order.
         #[prost(bytes, tag = "4")]
         Control(::prost::alloc::vec::Vec<u8>),
+        /// A message of the log's kept tail, sent to an executor that joined a running application
+        /// (a replacement) before anything newer: it was published before the executor joined.
+        #[prost(bytes, tag = "5")]
+        ReplayedControl(::prost::alloc::vec::Vec<u8>),
+        /// The last message of that tail: the executor has caught up.
+        #[prost(bytes, tag = "6")]
+        LastReplayedControl(::prost::alloc::vec::Vec<u8>),
     }
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

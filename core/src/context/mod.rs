@@ -21,7 +21,7 @@ use crate::conf::{Conf, Master};
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::fault::{FaultInjector, FaultState};
-use crate::ids::{InputBlockId, RddId, ShuffleId};
+use crate::ids::{InputBlockId, JobId, RddId, ShuffleId};
 use crate::scheduler::{JobEnv, JobListener};
 use crate::shuffle::ShuffleStore;
 use crate::storage::BlockId;
@@ -271,10 +271,84 @@ impl Context {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(spate_core::Context::local(1).unwrap().next_control_message(), None);
+    /// assert!(spate_core::Context::local(1).unwrap().next_control_message().is_none());
     /// ```
-    pub fn next_control_message(&self) -> Option<Vec<u8>> {
+    pub fn next_control_message(&self) -> Option<ControlMessage> {
         self.inner.executor().and_then(|e| e.next_control())
+    }
+
+    /// The id the driver gave this process's RDD `local`: the same in a driver and in local
+    /// mode; in an executor, the driver's (paired when a job over it was announced), or
+    /// `local` before any was.
+    pub(crate) fn driver_rdd_id(&self, local: RddId) -> RddId {
+        self.inner
+            .executor()
+            .and_then(|e| e.driver_rdd_id(local))
+            .unwrap_or(local)
+    }
+
+    /// In a cluster driver: keeps the control log's last `messages` messages, which an executor
+    /// that joins the running application (a replacement for a lost one) reads first, marked
+    /// [`ControlMessage::replayed`]. Nothing is kept before this is called; does nothing
+    /// elsewhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// spate_core::Context::local(1).unwrap().set_control_replay(8);
+    /// ```
+    pub fn set_control_replay(&self, messages: usize) {
+        if let Some(d) = self.inner.driver() {
+            d.set_control_replay(messages);
+        }
+    }
+
+    /// In a cluster driver: every job from id `job` on stays available to executors that join
+    /// later (with the jobs run before the first control message: the program's prologue),
+    /// so a replacement can follow the work in progress; older ones are dropped once every
+    /// executor has passed them. Does nothing elsewhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// ctx.keep_jobs_from(ctx.next_job_id());
+    /// ```
+    pub fn keep_jobs_from(&self, job: u64) {
+        if let Some(d) = self.inner.driver() {
+            d.keep_jobs_from(JobId(job as u32));
+        }
+    }
+
+    /// The id the next job of this context will get.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let before = ctx.next_job_id();
+    /// ctx.parallelize(vec![1, 2, 3], 1).count().unwrap();
+    /// assert_eq!(ctx.next_job_id(), before + 1);
+    /// ```
+    pub fn next_job_id(&self) -> u64 {
+        u64::from(self.inner.jobs.peek_job_id().0)
+    }
+
+    /// In an executor: its next job gets id `next`, the driver's id of the job its program
+    /// reaches next (an executor that joined a running application skipped the jobs before).
+    /// Does nothing elsewhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// ctx.align_job_ids(5); // not an executor: nothing changes
+    /// assert_eq!(ctx.next_job_id(), 0);
+    /// ```
+    pub fn align_job_ids(&self, next: u64) {
+        if self.inner.executor().is_some() {
+            self.inner.jobs.align_job_ids(JobId(next as u32));
+        }
     }
 
     /// Whether this process is the driver of a cluster application (a `local-cluster` or
@@ -579,4 +653,18 @@ impl Context {
     pub fn local_property(&self, key: &str) -> Option<String> {
         self.inner.jobs.events.properties().get(key).cloned()
     }
+}
+
+/// A message of a cluster driver's control log, as an executor reads it
+/// ([`Context::next_control_message`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlMessage {
+    /// What the driver published.
+    pub payload: Vec<u8>,
+    /// Whether it was published before this executor joined: part of the log's kept tail,
+    /// which a replacement reads first to catch up ([`Context::set_control_replay`]).
+    pub replayed: bool,
+    /// Whether it is the last message of that tail: what follows was published after the
+    /// executor joined.
+    pub replay_ends: bool,
 }

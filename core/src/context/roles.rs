@@ -20,6 +20,10 @@ pub(crate) trait DriverRole: Send + Sync {
     fn live_executors(&self) -> Vec<u32>;
     /// Sends a control message to every executor, in order.
     fn publish(&self, payload: Vec<u8>);
+    /// Keeps the log's last `messages` messages for executors that join later.
+    fn set_control_replay(&self, messages: usize);
+    /// Keeps every job from `job` on for executors that join later.
+    fn keep_jobs_from(&self, job: crate::ids::JobId);
     /// Whether some executor holds partition `partition` of `rdd` cached.
     fn has_block(&self, rdd: RddId, partition: usize) -> bool;
     /// Stops the executors and the driver's services.
@@ -55,11 +59,13 @@ pub(crate) trait ExecutorRole: Send + Sync {
     /// The application id the driver gave it.
     fn app_id(&self) -> Option<String>;
     /// The driver's next control message, in order (`None` once the driver stopped).
-    fn next_control(&self) -> Option<Vec<u8>>;
+    fn next_control(&self) -> Option<crate::context::ControlMessage>;
     /// The driver's id of this process's shuffle `local`, once a job paired them.
     fn driver_shuffle_id(&self, local: ShuffleId) -> Option<ShuffleId>;
     /// Forgets shuffle `local` (its RDDs were dropped); returns its driver id.
     fn forget_shuffle(&self, local: ShuffleId) -> Option<ShuffleId>;
+    /// The driver's id of this process's RDD `local`, once a job paired them.
+    fn driver_rdd_id(&self, local: RddId) -> Option<RddId>;
     /// Forgets RDD `local` (dropped): its pairing with the driver's id.
     fn forget_rdd(&self, local: RddId);
     /// The sizes of what the executor keeps, by collection.

@@ -229,16 +229,22 @@ impl<T: Data> RddBase for RddNode<T> {
                 .ctx
                 .checkpoint_dir()
                 .ok_or(Error::CheckpointDirNotSet)?;
-            let dir = base.join(format!("rdd-{}", self.meta.id.0));
             let rdd = Rdd {
                 node: Arc::clone(&self),
             };
-            let target = dir.clone();
+            // Named by the driver's id of the RDD in every process: an executor's ids can
+            // differ from the driver's (one that joined late built fewer batches), and the
+            // files its tasks write must be where the driver and the others look. (The
+            // pairing is known once the job's `JobReady` is answered: before its tasks run,
+            // and before it ends.)
+            let (ctx, local) = (self.meta.ctx.clone(), self.meta.id);
+            let task_base = base.clone();
             rdd.run_job_inner(false, move |tc, it| {
-                checkpoint::write_partition(&target, tc.partition(), &it.collect::<Vec<T>>())
+                let dir = checkpoint::rdd_dir(&task_base, ctx.driver_rdd_id(local));
+                checkpoint::write_partition(&dir, tc.partition(), &it.collect::<Vec<T>>())
             })?;
             Ok(CheckpointFiles {
-                dir,
+                dir: checkpoint::rdd_dir(&base, self.meta.ctx.driver_rdd_id(local)),
                 num_partitions: self.num_partitions(),
                 retained: false,
             })
@@ -530,6 +536,78 @@ impl<T: Data> Rdd<T> {
             }
             _ => None,
         }
+    }
+
+    /// Where this RDD's checkpoint files are, once written (`None` before); unlike
+    /// [`Rdd::retain_checkpoint_files`], the files stay this RDD's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// ctx.set_checkpoint_dir(dir.path()).unwrap();
+    /// let rdd = ctx.parallelize(vec![1, 2, 3], 2);
+    /// rdd.checkpoint().unwrap();
+    /// rdd.count().unwrap();
+    /// assert!(rdd.checkpoint_files().unwrap().starts_with(dir.path()));
+    /// ```
+    pub fn checkpoint_files(&self) -> Option<std::path::PathBuf> {
+        match &*self.node.meta.checkpoint.lock() {
+            CheckpointState::Done(files) => Some(files.dir.clone()),
+            _ => None,
+        }
+    }
+
+    /// Takes the checkpoint files another process of the application wrote for its copy of
+    /// this RDD (see [`Rdd::checkpoint_files`]) as this RDD's own: its lineage is cut as if it
+    /// had written them, and it reads them from now on. The files stay the writer's (they
+    /// outlive this RDD). An executor that joins a running streaming job starts a stateful
+    /// stream from the driver's latest checkpoint this way. A missing file is
+    /// [`Error::Corrupt`] naming it, and nothing changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// ctx.set_checkpoint_dir(dir.path()).unwrap();
+    /// let written = ctx.parallelize(vec![1, 2, 3], 2).map(|x| x * 10);
+    /// written.checkpoint().unwrap();
+    /// written.count().unwrap();
+    /// // Another copy of the same RDD (as another process builds it) takes the files.
+    /// let copy = ctx.parallelize(vec![0, 0, 0], 2).map(|x| x * 10);
+    /// copy.adopt_checkpoint(&written.checkpoint_files().unwrap()).unwrap();
+    /// assert!(copy.is_checkpointed());
+    /// assert_eq!(copy.collect().unwrap(), [10, 20, 30]);
+    /// let another = ctx.parallelize(vec![0, 0, 0], 2);
+    /// assert!(another.adopt_checkpoint(std::path::Path::new("/nonexistent")).is_err());
+    /// assert!(!another.is_checkpointed());
+    /// ```
+    pub fn adopt_checkpoint(&self, dir: &std::path::Path) -> Result<()> {
+        if self.is_checkpointed() {
+            return Ok(());
+        }
+        for p in 0..self.num_partitions() {
+            let file = checkpoint::part_path(dir, p);
+            if !file.is_file() {
+                return Err(Error::Corrupt {
+                    path: file,
+                    reason: format!(
+                        "a checkpoint file of {} to adopt is missing",
+                        self.node.describe()
+                    ),
+                });
+            }
+        }
+        *self.node.meta.checkpoint.lock() = CheckpointState::Done(CheckpointFiles {
+            dir: dir.to_path_buf(),
+            num_partitions: self.num_partitions(),
+            retained: true,
+        });
+        // The lineage is cut: let the parents go.
+        *self.node.op.write() = None;
+        Ok(())
     }
 
     /// The shuffles in this RDD's lineage, nearest first (for fault injection and diagnostics).

@@ -82,6 +82,17 @@ impl JobEnv {
         JobId(self.next_job.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// The id the next job will get.
+    pub(crate) fn peek_job_id(&self) -> JobId {
+        JobId(self.next_job.load(Ordering::Relaxed))
+    }
+
+    /// The next job gets id `next` (an executor that joined a running application aligns
+    /// its jobs with the driver's).
+    pub(crate) fn align_job_ids(&self, next: JobId) {
+        self.next_job.store(next.0, Ordering::Relaxed);
+    }
+
     pub(crate) fn next_stage_id(&self) -> StageId {
         StageId(self.next_stage.fetch_add(1, Ordering::Relaxed))
     }

@@ -47,6 +47,8 @@ pub(crate) struct StreamGraph {
     zero_time: Mutex<Option<Time>>,
     /// How long past its batch an RDD (and its input blocks) must be kept: the longest window.
     remember: Mutex<Duration>,
+    /// In an executor that joined a running job, its first batch (see `follow_from`).
+    followed_from: Mutex<Option<Time>>,
     /// The directory given to `checkpoint(dir)`: driver metadata, logs and RDD checkpoints.
     checkpoint_base: Mutex<Option<PathBuf>>,
     /// Late (record, window) pairs per batch, for its `BatchInfo`.
@@ -70,6 +72,7 @@ impl StreamGraph {
             next_stream: AtomicU32::new(0),
             zero_time: Mutex::new(None),
             remember: Mutex::new(Duration::ZERO),
+            followed_from: Mutex::new(None),
             checkpoint_base: Mutex::new(None),
             late_records: Mutex::new(BTreeMap::new()),
             watermarks: Mutex::new(BTreeMap::new()),
@@ -145,7 +148,20 @@ impl StreamGraph {
     /// yet) times are counted from the epoch.
     pub(crate) fn is_valid_time(&self, time: Time, slide: Duration) -> bool {
         let zero = self.zero_time();
-        time > zero && Time::from_millis(time.millis() - zero.millis()).is_multiple_of(slide)
+        time > zero
+            && Time::from_millis(time.millis() - zero.millis()).is_multiple_of(slide)
+            && self.followed_from.lock().is_none_or(|from| time >= from)
+    }
+
+    /// In an executor that joined a running job: streams have no RDDs before `time`, the
+    /// first batch it was told of (a stateful stream starts there, then takes the driver's
+    /// checkpoint; without this, its first RDD would reach back through every batch since the
+    /// start).
+    pub(crate) fn follow_from(&self, time: Time) {
+        let mut from = self.followed_from.lock();
+        if from.is_none() {
+            *from = Some(time);
+        }
     }
 
     /// `time` rounded down to a multiple of `slide` from the zero time (the epoch before start).

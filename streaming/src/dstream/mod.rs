@@ -91,6 +91,12 @@ pub(crate) trait StreamBase: Send + Sync {
     fn announce_input(&self, time: Time) -> Option<Vec<u8>>;
     /// See [`StreamOp::follow_input`].
     fn follow_input(&self, time: Time, announced: &[u8]);
+    /// A stream that must checkpoint: its RDDs whose checkpoint files are written (batch time
+    /// and files), which a replacement executor's copies adopt.
+    fn checkpointed(&self) -> Vec<(Time, PathBuf)>;
+    /// In a replacement executor: the RDD of `time` takes the driver's checkpoint files
+    /// `dir` (see [`spate_core::Rdd::adopt_checkpoint`]); nothing if it has no RDD then.
+    fn adopt_checkpoint(&self, time: Time, dir: &std::path::Path) -> crate::Result<()>;
 }
 
 /// How a stream keeps its RDDs: persisted at a level, and checkpointed every so often (which
@@ -200,6 +206,25 @@ impl<T: Data> StreamBase for StreamNode<T> {
 
     fn id(&self) -> StreamId {
         self.id
+    }
+
+    fn checkpointed(&self) -> Vec<(Time, PathBuf)> {
+        if !self.keeping.lock().must_checkpoint {
+            return Vec::new();
+        }
+        self.generated
+            .lock()
+            .iter()
+            .filter_map(|(t, r)| Some((*t, r.as_ref()?.checkpoint_files()?)))
+            .collect()
+    }
+
+    fn adopt_checkpoint(&self, time: Time, dir: &std::path::Path) -> crate::Result<()> {
+        let rdd = self.generated.lock().get(&time).cloned().flatten();
+        match rdd {
+            Some(r) => Ok(r.adopt_checkpoint(dir)?),
+            None => Ok(()),
+        }
     }
 
     fn key(&self) -> String {
@@ -462,18 +487,35 @@ impl<T: Data> DStream<T> {
     /// ```
     pub fn checkpoint_interval(&self, interval: Duration) -> crate::Result<DStream<T>> {
         crate::dstream::window::check_multiple("checkpoint interval", interval, self.node.slide)?;
-        self.node.keeping.lock().checkpoint_interval = Some(interval);
+        let must = {
+            let mut k = self.node.keeping.lock();
+            k.checkpoint_interval = Some(interval);
+            k.must_checkpoint
+        };
+        if must {
+            self.remember_for_recomputation(interval);
+        }
         Ok(self.clone())
     }
 
     /// Marks this stream as one whose lineage grows with every batch: it is persisted
     /// serialized (so it pins no received buffers) and checkpointed by default.
     pub(crate) fn must_checkpoint(&self) {
-        let mut k = self.node.keeping.lock();
-        k.must_checkpoint = true;
-        k.storage.get_or_insert(StorageLevel::MemorySerialized);
-        k.checkpoint_interval
-            .get_or_insert(default_checkpoint_interval(self.node.slide));
+        let interval = {
+            let mut k = self.node.keeping.lock();
+            k.must_checkpoint = true;
+            k.storage.get_or_insert(StorageLevel::MemorySerialized);
+            *k.checkpoint_interval
+                .get_or_insert(default_checkpoint_interval(self.node.slide))
+        };
+        self.remember_for_recomputation(interval);
+    }
+
+    /// A lost partition of a checkpointed stream is recomputed from its last checkpoint: the
+    /// batches since (their RDDs and received blocks) must still be there — twice the
+    /// interval, as Spark keeps them.
+    fn remember_for_recomputation(&self, interval: Duration) {
+        self.node.graph.remember_at_least(interval * 2);
     }
 
     /// How often this stream has an RDD: the batch interval, or a window's slide.

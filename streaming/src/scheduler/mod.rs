@@ -15,6 +15,7 @@
 
 mod checkpoints;
 
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -273,6 +274,14 @@ fn generate_batches(run: &Run, first: Time, tx: Sender<Batch>) {
 pub(crate) enum Announcement {
     /// A batch it generated.
     Batch(AnnouncedBatch),
+    /// The jobs of batch `time` start now, the first with id `first_job`: executors run
+    /// their copy of the batch's jobs with the same ids (one that joined late aligns its ids
+    /// here, and adopts the checkpoints written by then).
+    JobsStart {
+        time: i64,
+        first_job: u64,
+        states: CheckpointedStates,
+    },
     /// Its streaming context stopped (after its last batch).
     Stopped,
 }
@@ -287,6 +296,11 @@ pub(crate) struct AnnouncedBatch {
     streams: Vec<(u32, Vec<u8>)>,
 }
 
+/// Per stateful stream, its RDDs whose checkpoint files are written: (stream id, batch time,
+/// files). A replacement executor's copies of them take the files, so its state starts where
+/// the driver's is and it writes no checkpoint the driver has written.
+type CheckpointedStates = Vec<(u32, i64, std::path::PathBuf)>;
+
 /// In a cluster driver: tells the executors something, in order.
 pub(crate) fn announce(ctx: &spate_core::Context, what: &Announcement) {
     match spate_core::codec::encode(what) {
@@ -295,11 +309,49 @@ pub(crate) fn announce(ctx: &spate_core::Context, what: &Announcement) {
     }
 }
 
+/// An executor follows the driver's batches: it builds each announced batch (with the
+/// driver's input allocation) and runs its jobs when the driver starts them.
+///
+/// An executor that joined a running application (a replacement) first reads the tail of the
+/// control log, marked replayed: it builds those batches (so windows have their earlier
+/// RDDs; streams have no RDD before the first of them) but does not run their jobs — they ran
+/// before it joined — except the latest batch whose jobs had started, which may still be
+/// running: it follows that one once the replay is over, then every batch after. Before it
+/// runs a batch, its stateful streams take the driver's latest checkpoint before that batch
+/// as their own (their state starts where the driver's is).
 fn follow_batches(env: &SchedulerEnv) {
-    while let Some(message) = env.graph.ctx.next_control_message() {
-        let announced: AnnouncedBatch =
-            match spate_core::codec::decode(&message, "an announcement of the driver") {
+    let ctx = &env.graph.ctx;
+    let mut follow = Following::default();
+    while let Some(message) = ctx.next_control_message() {
+        if !message.replayed
+            && let Some((time, first_job, states)) = follow.in_progress.take()
+        {
+            follow.run(env, time, first_job, states);
+        }
+        let announced =
+            match spate_core::codec::decode(&message.payload, "an announcement of the driver") {
                 Ok(Announcement::Batch(b)) => b,
+                Ok(Announcement::JobsStart {
+                    time,
+                    first_job,
+                    states,
+                }) => {
+                    let time = Time::from_millis(time);
+                    if !message.replayed {
+                        follow.run(env, time, first_job, states);
+                    } else if let Some((earlier, ..)) =
+                        follow.in_progress.replace((time, first_job, states))
+                    {
+                        // Its jobs ended before this executor joined.
+                        tracing::debug!(
+                            "skipping {earlier}: its jobs ran before this executor joined"
+                        );
+                        follow.built.remove(&earlier);
+                        end_batch(env, earlier, None);
+                    }
+                    follow.caught_up(env, message.replay_ends);
+                    continue;
+                }
                 Ok(Announcement::Stopped) => {
                     env.stopper.stopped_by_driver();
                     return;
@@ -311,6 +363,10 @@ fn follow_batches(env: &SchedulerEnv) {
             };
         let time = Time::from_millis(announced.time);
         env.graph.set_zero_time(Time::from_millis(announced.zero));
+        if message.replayed {
+            env.graph.follow_from(time);
+            follow.joined_late = true;
+        }
         let inputs = env.inputs.all();
         for (stream, ids, records) in announced.inputs {
             if let Some(input) = inputs.iter().find(|i| i.stream().0 == stream) {
@@ -323,8 +379,54 @@ fn follow_batches(env: &SchedulerEnv) {
                 s.follow_input(time, what);
             }
         }
-        let batch = generate(env, time);
-        for (_, job) in batch.jobs {
+        follow.built.insert(time, generate(env, time).jobs);
+        follow.caught_up(env, message.replay_ends);
+    }
+}
+
+/// What an executor following the driver's batches holds between announcements.
+#[derive(Default)]
+struct Following {
+    /// Batches built and waiting for the driver to start their jobs.
+    built: BTreeMap<Time, Vec<(OutputOperationInfo, Job)>>,
+    /// A replacement's: the latest replayed batch whose jobs had started.
+    in_progress: Option<(Time, u64, CheckpointedStates)>,
+    /// A replacement that has not run a batch yet: before its first, its stateful streams
+    /// adopt the driver's checkpoints.
+    joined_late: bool,
+}
+
+impl Following {
+    /// After the replay's last message: the batch in progress is followed now (its tasks may
+    /// be waiting for this executor).
+    fn caught_up(&mut self, env: &SchedulerEnv, replay_ends: bool) {
+        if replay_ends && let Some((time, first_job, states)) = self.in_progress.take() {
+            self.run(env, time, first_job, states);
+        }
+    }
+
+    /// Runs the executor's copy of batch `time`'s jobs, their ids from `first_job` on (the
+    /// driver's), then ends the batch.
+    fn run(&mut self, env: &SchedulerEnv, time: Time, first_job: u64, states: CheckpointedStates) {
+        let Some(jobs) = self.built.remove(&time) else {
+            tracing::warn!(
+                "the driver started the jobs of {time}, which this executor never built"
+            );
+            return;
+        };
+        if std::mem::take(&mut self.joined_late) {
+            let streams = env.graph.live_streams();
+            for (stream, at, dir) in states {
+                let at = Time::from_millis(at);
+                if let Some(s) = streams.iter().find(|s| s.id().0 == stream)
+                    && let Err(e) = s.adopt_checkpoint(at, &dir)
+                {
+                    tracing::error!("cannot start from the driver's state of {at}: {e}");
+                }
+            }
+        }
+        env.graph.ctx.align_job_ids(first_job);
+        for (_, job) in jobs {
             let result = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|p| {
                 Err(spate_core::Error::Panicked {
                     message: panic_text(&*p),
@@ -410,6 +512,11 @@ fn generate(env: &SchedulerEnv, time: Time) -> Batch {
                 .filter_map(|s| Some((s.id().0, s.announce_input(time)?)))
                 .collect(),
         };
+        // A replacement executor reads the last announcements first: enough batches to
+        // rebuild the longest window (two messages a batch).
+        let interval = env.graph.batch_interval.as_millis().max(1);
+        let window = time.since(env.graph.horizon(time)).as_millis() / interval;
+        env.graph.ctx.set_control_replay(2 * (window as usize + 2));
         announce(&env.graph.ctx, &Announcement::Batch(announced));
     }
     Batch { time, info, jobs }
@@ -433,6 +540,32 @@ fn run_batches(run: &Run, rx: Receiver<Batch>) {
         info.output_operations.clear();
         // The jobs each output operation runs are tagged with it (see `listener::jobs`).
         let ctx = &env.graph.ctx;
+        if ctx.is_cluster_driver() {
+            // Executors run their copy of the batch's jobs now, with the same job ids; the
+            // driver keeps these jobs for an executor that joins while they run.
+            let first_job = ctx.next_job_id();
+            ctx.keep_jobs_from(first_job);
+            // Every earlier batch has ended: its checkpoints are written.
+            let states = env
+                .graph
+                .live_streams()
+                .iter()
+                .flat_map(|s| {
+                    let id = s.id().0;
+                    s.checkpointed()
+                        .into_iter()
+                        .map(move |(t, dir)| (id, t.millis(), dir))
+                })
+                .collect();
+            announce(
+                ctx,
+                &Announcement::JobsStart {
+                    time: time.millis(),
+                    first_job,
+                    states,
+                },
+            );
+        }
         ctx.set_local_property(BATCH_TIME, Some(&time.millis().to_string()));
         for (mut op, job) in batch.jobs {
             op.start_time = Some(env.clock.now());

@@ -19,15 +19,18 @@ impl ExecutorBackend for LocalCluster {
         "local-cluster"
     }
 
-    fn start(&mut self, spec: &LaunchSpec, on_exit: OnExit) -> Result<()> {
-        for i in 0..spec.executors as u32 {
-            let mut cmd = Command::new(&spec.program);
-            cmd.args(&spec.args)
-                .envs(spec.env.iter().map(|(k, v)| (k, v)))
-                .env(EXECUTOR_ID_ENV, i.to_string());
-            self.processes.spawn(i, cmd, spec, &on_exit)?;
-        }
-        Ok(())
+    fn start_executor(
+        &mut self,
+        spec: &LaunchSpec,
+        id: u32,
+        _replacement: bool,
+        on_exit: &OnExit,
+    ) -> Result<()> {
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env(EXECUTOR_ID_ENV, id.to_string());
+        self.processes.spawn(id, cmd, spec, on_exit)
     }
 
     fn stop(&mut self, grace: Duration) {

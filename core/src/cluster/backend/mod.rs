@@ -29,7 +29,6 @@ pub(crate) struct LaunchSpec {
     /// The role environment (driver address, secret, app id, cores); the executor id is added
     /// per executor.
     pub(crate) env: Vec<(String, String)>,
-    pub(crate) executors: usize,
     pub(crate) cores: usize,
     pub(crate) memory: u64,
     /// Where each executor's stdout and stderr go (`executor-<id>.out` / `.err`).
@@ -52,8 +51,15 @@ pub(crate) type OnExit = Arc<dyn Fn(u32, String) + Send + Sync>;
 pub(crate) trait ExecutorBackend: Send {
     /// The backend's name, for logs.
     fn name(&self) -> &'static str;
-    /// Starts executors `0..spec.executors`.
-    fn start(&mut self, spec: &LaunchSpec, on_exit: OnExit) -> Result<()>;
+    /// Starts executor `id`: one of the first (`0..spec.executors`), or a `replacement` for
+    /// a lost one, placed wherever the cluster manager has room.
+    fn start_executor(
+        &mut self,
+        spec: &LaunchSpec,
+        id: u32,
+        replacement: bool,
+        on_exit: &OnExit,
+    ) -> Result<()>;
     /// Waits up to `grace` for every executor to exit after the driver told it to stop, then
     /// kills what is left.
     fn stop(&mut self, grace: Duration);
@@ -111,6 +117,10 @@ impl Processes {
                 ))
             })?;
         let child = Arc::new(parking_lot::Mutex::new(child));
+        // Forget the processes that ended (lost executors): replacements must not make the
+        // list grow.
+        self.children
+            .retain(|c| matches!(c.lock().try_wait(), Ok(None)));
         self.children.push(Arc::clone(&child));
         let (stopping, on_exit) = (Arc::clone(&self.stopping), Arc::clone(on_exit));
         std::thread::Builder::new()

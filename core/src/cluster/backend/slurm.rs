@@ -41,32 +41,39 @@ impl ExecutorBackend for Slurm {
         "slurm"
     }
 
-    fn start(&mut self, spec: &LaunchSpec, on_exit: OnExit) -> Result<()> {
+    fn start_executor(
+        &mut self,
+        spec: &LaunchSpec,
+        id: u32,
+        replacement: bool,
+        on_exit: &OnExit,
+    ) -> Result<()> {
         let (job, nodes) = allocation()?;
-        for i in 0..spec.executors as u32 {
-            let mut cmd = Command::new("srun");
-            cmd.arg(format!("--jobid={job}"))
-                .args(["--nodes=1", "--ntasks=1", "--no-kill", "--quiet"])
-                .arg(format!("--relative={}", i as usize % nodes))
-                .arg(format!("--cpus-per-task={}", spec.cores))
-                .arg(format!("--job-name=spate-executor-{i}"))
-                // The role environment (the secret among it) goes through srun's own
-                // environment, never its command line.
-                .arg("--export=ALL");
-            if spec.memory > 0 {
-                cmd.arg(format!("--mem={}M", (spec.memory >> 20).max(1)));
-            }
-            cmd.arg(&spec.program)
-                .args(&spec.args)
-                .envs(spec.env.iter().map(|(k, v)| (k, v)))
-                .env(EXECUTOR_ID_ENV, i.to_string());
-            self.processes.spawn(i, cmd, spec, &on_exit).map_err(|e| {
-                Error::cluster(format!(
-                    "{e} (is `srun` on the PATH inside the allocation?)"
-                ))
-            })?;
+        let mut cmd = Command::new("srun");
+        cmd.arg(format!("--jobid={job}"))
+            .args(["--nodes=1", "--ntasks=1", "--no-kill", "--quiet"]);
+        if !replacement {
+            // The first executors spread over the nodes; a replacement goes where Slurm has
+            // room on a node that is up (the lost one's node may be down).
+            cmd.arg(format!("--relative={}", id as usize % nodes));
         }
-        Ok(())
+        cmd.arg(format!("--cpus-per-task={}", spec.cores))
+            .arg(format!("--job-name=spate-executor-{id}"))
+            // The role environment (the secret among it) goes through srun's own
+            // environment, never its command line.
+            .arg("--export=ALL");
+        if spec.memory > 0 {
+            cmd.arg(format!("--mem={}M", (spec.memory >> 20).max(1)));
+        }
+        cmd.arg(&spec.program)
+            .args(&spec.args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env(EXECUTOR_ID_ENV, id.to_string());
+        self.processes.spawn(id, cmd, spec, on_exit).map_err(|e| {
+            Error::cluster(format!(
+                "{e} (is `srun` on the PATH inside the allocation?)"
+            ))
+        })
     }
 
     fn stop(&mut self, grace: Duration) {

@@ -70,13 +70,31 @@ struct DriverJob {
 
 #[derive(Default)]
 struct State {
+    /// Executors asked of the backend (replacements) that have not registered yet.
+    starting: BTreeSet<u32>,
+    /// The id the next replacement gets (ids `0..expected` are the first executors').
+    next_id: u32,
+    /// When executors were lost, within `spate.executor.failuresValidityInterval`.
+    failures: VecDeque<Instant>,
+    /// Set once `spate.executor.maxFailures` is spent: every task fails with it.
+    failed: Option<String>,
+    /// Why lost executors are no longer replaced (a replacement could not follow).
+    no_replacement: Option<String>,
     executors: BTreeMap<u32, ExecutorEntry>,
     /// Executors declared lost or refused: a heartbeat from one is told to exit.
     gone: HashSet<u32>,
     /// The jobs an executor may still ask about, with their outcome once ended: an executor
     /// that joins late replays its program's jobs from these. Once every executor the driver
-    /// started has registered, a job every live executor has passed is dropped (see `prune`).
+    /// started has registered, a job every live executor has passed is dropped (see `prune`)
+    /// — unless a replacement may still need it: the prologue, and the jobs from `keep_from`.
     jobs: BTreeMap<JobId, DriverJob>,
+    /// Jobs below this have started.
+    started_below: JobId,
+    /// The jobs before the first control message (the program's prologue, before its
+    /// streaming starts): a replacement replays them, so they are kept.
+    prologue_end: Option<JobId>,
+    /// Jobs from this one on are kept for a replacement (the batch in progress).
+    keep_from: JobId,
     /// Jobs below this were dropped: an executor asking about one joined too late.
     pruned_below: JobId,
     /// How many executors the driver started, and which ids have registered so far.
@@ -86,9 +104,11 @@ struct State {
     running: HashMap<TaskId, Running>,
     /// Which executors hold each cached RDD partition.
     cached: HashMap<(RddId, usize), BTreeSet<u32>>,
-    /// The control log so far, for an executor that registers late to read from the start;
-    /// dropped (and no longer kept) once every executor the driver started has registered.
-    control: Vec<Vec<u8>>,
+    /// The control log: all of it until every executor the driver started has registered
+    /// (one that registers late reads it from the start), then its last `control_replay`
+    /// messages (a replacement reads them first, as replayed).
+    control: VecDeque<Vec<u8>>,
+    control_replay: usize,
     /// When the driver last had no executor (or started): for the registration timeout.
     empty_since: Option<Instant>,
     stopping: bool,
@@ -101,20 +121,36 @@ impl State {
         self.registered.len() >= self.expected
     }
 
-    /// Drops what no executor can still ask for: the jobs that ended and that every live
-    /// executor has reached (its program reaches jobs in order), and the control log — once
-    /// no executor can join late. Keeps the driver's memory flat over any number of jobs.
-    fn prune(&mut self) {
+    /// Drops what no executor can still ask for: the control log but its tail, and the jobs
+    /// that ended and that every live executor has reached (its program reaches jobs in
+    /// order) — once every executor the driver started has registered. With replacement on,
+    /// the prologue and the jobs from `keep_from` stay for a replacement, and nothing is
+    /// dropped before the first control message (a batch program's jobs are its prologue).
+    /// Keeps the driver's memory flat over any number of batches.
+    fn prune(&mut self, replace: bool) {
         if !self.all_registered() {
             return;
         }
-        self.control = Vec::new();
+        while self.control.len() > self.control_replay {
+            self.control.pop_front();
+        }
         let Some(passed) = self.executors.values().map(|e| e.reached).min().flatten() else {
             return;
         };
+        let (from, below) = if replace {
+            let Some(prologue_end) = self.prologue_end else {
+                return;
+            };
+            (prologue_end, JobId(self.keep_from.0.min(passed.0 + 1)))
+        } else {
+            (JobId(0), JobId(passed.0 + 1))
+        };
+        if from >= below {
+            return;
+        }
         let done: Vec<JobId> = self
             .jobs
-            .range(..=passed)
+            .range(from..below)
             .filter(|(_, j)| j.ended.is_some())
             .map(|(id, _)| *id)
             .collect();
@@ -135,6 +171,7 @@ impl State {
                 self.executors.values().map(|e| e.ready.len()).sum(),
             ),
             ("driver.pending", self.pending.len()),
+            ("driver.failures", self.failures.len()),
             ("driver.running", self.running.len()),
         ]
     }
@@ -153,13 +190,29 @@ pub(crate) struct DriverState {
     /// Bytes of job results sent to executors (each copy counted).
     result_bytes: std::sync::atomic::AtomicU64,
     log_dir: PathBuf,
+    replacement: Replacement,
+    /// The backend that starts executors, what it starts them with, and what it calls when
+    /// one exits; taken at shutdown.
+    launcher: Mutex<Option<Launcher>>,
+}
+
+/// `spate.executor.replace`, `maxFailures` and `failuresValidityInterval`.
+struct Replacement {
+    enabled: bool,
+    max_failures: usize,
+    window: Duration,
+}
+
+struct Launcher {
+    backend: Box<dyn ExecutorBackend>,
+    spec: LaunchSpec,
+    on_exit: backend::OnExit,
 }
 
 /// The driver of a cluster application: its RPC server, its executors' backend, its state.
 pub(crate) struct DriverRuntime {
     shared: Arc<DriverState>,
     rt: Mutex<Option<tokio::runtime::Runtime>>,
-    backend: Mutex<Option<Box<dyn ExecutorBackend>>>,
     url: String,
     app_id: String,
 }
@@ -205,7 +258,8 @@ impl DriverRuntime {
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::cluster(format!("driver socket: {e}")))?;
-        let url = format!("http://{addr}");
+        let tls = super::tls::TlsMaterial::from_conf(conf, &secret)?;
+        let url = format!("{}://{addr}", super::tls::scheme(tls.as_ref()));
         let base = conf
             .get("spate.local.dir")
             .map_or_else(std::env::temp_dir, PathBuf::from);
@@ -218,6 +272,14 @@ impl DriverRuntime {
             Ok(conf.get_duration(key)?.unwrap_or(Duration::from_secs(5)))
         };
         let heartbeat_interval = duration("spate.executor.heartbeatInterval")?;
+        let replacement = Replacement {
+            enabled: conf.get_bool("spate.executor.replace")?.unwrap_or(true),
+            // Spark's default for spark.executor.maxNumFailures.
+            max_failures: conf
+                .get_opt_count("spate.executor.maxFailures")?
+                .unwrap_or((2 * executors).max(3)),
+            window: duration("spate.executor.failuresValidityInterval")?,
+        };
         let shared = Arc::new(DriverState {
             build_id: super::build_id()?,
             heartbeat_timeout: duration("spate.executor.heartbeatTimeout")?,
@@ -227,11 +289,14 @@ impl DriverRuntime {
             state: Mutex::new(State {
                 empty_since: Some(Instant::now()),
                 expected: executors,
+                next_id: executors as u32,
                 ..State::default()
             }),
             changed: watch::channel(0).0,
             result_bytes: Default::default(),
             log_dir: log_dir.clone(),
+            replacement,
+            launcher: Mutex::new(None),
         });
         let rt = super::new_runtime("spate-driver-rpc")?;
         let service = tonic::service::interceptor::InterceptedService::new(
@@ -247,6 +312,7 @@ impl DriverRuntime {
             listener,
             tonic::service::Routes::new(service),
             "driver",
+            tls.as_ref(),
         )?;
         rt.spawn(monitor(Arc::clone(&shared), heartbeat_interval));
 
@@ -263,7 +329,6 @@ impl DriverRuntime {
                 (EXECUTOR_CORES_ENV.to_string(), cores.to_string()),
                 (EXECUTOR_INSTANCES_ENV.to_string(), executors.to_string()),
             ],
-            executors,
             cores,
             memory: if conf.contains("spate.executor.memory") {
                 conf.get_size("spate.executor.memory")?
@@ -273,20 +338,28 @@ impl DriverRuntime {
             log_dir: log_dir.clone(),
         };
         let on_exit_state = Arc::clone(&shared);
-        backend.start(
-            &spec,
-            Arc::new(move |id, why| on_exit_state.lose_executor(id, &why)),
-        )?;
+        let on_exit: backend::OnExit =
+            Arc::new(move |id, why| on_exit_state.lose_executor(id, &why));
+        for id in 0..executors as u32 {
+            backend.start_executor(&spec, id, false, &on_exit)?;
+        }
         eprintln!(
             "spate: driver of {app_id} listening on {url}; {executors} executor(s) x {cores} \
              core(s) on {}; executor logs in {}",
             backend.name(),
             log_dir.display()
         );
+        // Until they register, the first executors count as starting: one that dies before
+        // it registers is replaced too.
+        shared.state.lock().starting = (0..executors as u32).collect();
+        *shared.launcher.lock() = Some(Launcher {
+            backend,
+            spec,
+            on_exit,
+        });
         Ok(Arc::new(DriverRuntime {
             shared,
             rt: Mutex::new(Some(rt)),
-            backend: Mutex::new(Some(backend)),
             url,
             app_id,
         }))
@@ -309,7 +382,9 @@ impl DriverRuntime {
 
     /// A job starts: executors waiting in `JobReady` for it are answered.
     fn start_job(&self, job: JobId, lineage: &JobLineage) {
-        self.shared.state.lock().jobs.insert(
+        let mut st = self.shared.state.lock();
+        st.started_below = st.started_below.max(JobId(job.0 + 1));
+        st.jobs.insert(
             job,
             DriverJob {
                 fingerprint: lineage.fingerprint.clone(),
@@ -319,6 +394,7 @@ impl DriverRuntime {
                 ended: None,
             },
         );
+        drop(st);
         self.shared.changed.send_modify(|n| *n += 1);
     }
 
@@ -354,7 +430,7 @@ impl DriverRuntime {
         for e in st.executors.values_mut() {
             e.ready.remove(&job);
         }
-        st.prune();
+        st.prune(self.shared.replacement.enabled);
         drop(st);
         self.shared.changed.send_modify(|n| *n += 1);
     }
@@ -368,9 +444,25 @@ impl DriverRuntime {
                 kind: Some(pb::command::Kind::Control(payload.clone())),
             }));
         }
-        if !st.all_registered() {
-            st.control.push(payload);
+        if st.prologue_end.is_none() {
+            st.prologue_end = Some(st.started_below);
         }
+        st.control.push_back(payload);
+        st.prune(self.shared.replacement.enabled);
+    }
+
+    /// Keeps the control log's last `messages` messages for executors that join later.
+    pub(crate) fn set_control_replay(&self, messages: usize) {
+        let mut st = self.shared.state.lock();
+        st.control_replay = messages;
+        st.prune(self.shared.replacement.enabled);
+    }
+
+    /// Keeps every job from `job` on for executors that join later.
+    pub(crate) fn keep_jobs_from(&self, job: JobId) {
+        let mut st = self.shared.state.lock();
+        st.keep_from = st.keep_from.max(job);
+        st.prune(self.shared.replacement.enabled);
     }
 
     /// Queues a task; it runs as soon as an executor that reached its job has a free slot.
@@ -379,6 +471,11 @@ impl DriverRuntime {
         if st.stopping {
             drop(st);
             (task.done)(Err(Error::ContextStopped));
+            return;
+        }
+        if let Some(why) = st.failed.clone() {
+            drop(st);
+            (task.done)(Err(Error::cluster(why)));
             return;
         }
         st.pending.push_back(task);
@@ -445,8 +542,9 @@ impl DriverRuntime {
             }
         }
         self.shared.changed.send_modify(|n| *n += 1);
-        if let Some(mut b) = self.backend.lock().take() {
-            b.stop(Duration::from_secs(5));
+        let launcher = self.shared.launcher.lock().take();
+        if let Some(mut l) = launcher {
+            l.backend.stop(Duration::from_secs(5));
         }
         if let Some(rt) = self.rt.lock().take() {
             rt.shutdown_timeout(Duration::from_secs(1));
@@ -576,8 +674,16 @@ impl DriverState {
     pub(crate) fn lose_executor(&self, executor: u32, reason: &str) {
         let (dones, stopping) = {
             let mut st = self.state.lock();
+            let was_starting = st.starting.remove(&executor);
             let Some(entry) = st.executors.remove(&executor) else {
                 st.gone.insert(executor);
+                let stopping = st.stopping;
+                drop(st);
+                if was_starting && !stopping {
+                    // A replacement that died before it registered.
+                    eprintln!("spate: executor {executor} exited before it registered: {reason}");
+                    self.replace_lost(executor, reason);
+                }
                 return;
             };
             drop(entry);
@@ -601,7 +707,7 @@ impl DriverState {
             }
             st.cached.retain(|_, h| !h.is_empty());
             // A slow executor may have been what kept old jobs.
-            st.prune();
+            st.prune(self.replacement.enabled);
             (dones, st.stopping)
         };
         if stopping {
@@ -624,18 +730,108 @@ impl DriverState {
                 reason: reason.to_string(),
             }));
         }
+        self.replace_lost(executor, reason);
         let mut st = self.state.lock();
         self.dispatch(&mut st);
     }
 
+    /// Asks the backend for a new executor in place of lost `executor`, so the application
+    /// keeps its executor count — unless replacement is off, the count is kept already, or
+    /// more than `spate.executor.maxFailures` executors were lost within
+    /// `spate.executor.failuresValidityInterval`: then the application's tasks fail with an
+    /// error that says so (a crash loop must end).
+    fn replace_lost(&self, executor: u32, reason: &str) {
+        if !self.replacement.enabled {
+            return;
+        }
+        let id = {
+            let mut st = self.state.lock();
+            if st.stopping || st.failed.is_some() {
+                return;
+            }
+            if let Some(why) = &st.no_replacement {
+                eprintln!(
+                    "spate: executor {executor} is not replaced ({why}): the application goes on \
+                     with {} executor(s)",
+                    st.executors.len()
+                );
+                return;
+            }
+            let now = Instant::now();
+            st.failures.push_back(now);
+            while st
+                .failures
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > self.replacement.window)
+            {
+                st.failures.pop_front();
+            }
+            if st.failures.len() > self.replacement.max_failures {
+                let why = format!(
+                    "{} executors were lost within {:?}, more than spate.executor.maxFailures                      ({}) allows; the last, executor {executor}: {reason}. Not replacing any                      more: see the executor logs in {}",
+                    st.failures.len(),
+                    self.replacement.window,
+                    self.replacement.max_failures,
+                    self.log_dir.display()
+                );
+                st.failed = Some(why.clone());
+                let pending: Vec<RemoteTask> = st.pending.drain(..).collect();
+                drop(st);
+                tracing::error!("{why}");
+                eprintln!("spate: {why}");
+                for t in pending {
+                    (t.done)(Err(Error::cluster(why.clone())));
+                }
+                return;
+            }
+            if st.executors.len() + st.starting.len() >= st.expected {
+                return;
+            }
+            let id = st.next_id;
+            st.next_id += 1;
+            st.starting.insert(id);
+            id
+        };
+        let started = match self.launcher.lock().as_mut() {
+            Some(l) => l
+                .backend
+                .start_executor(&l.spec, id, true, &l.on_exit)
+                .map(|()| l.backend.name()),
+            None => return,
+        };
+        match started {
+            Ok(backend) => {
+                eprintln!(
+                    "spate: starting executor {id} on {backend} to replace executor {executor}"
+                )
+            }
+            Err(e) => {
+                eprintln!("spate: cannot start executor {id} to replace executor {executor}: {e}");
+                self.state.lock().starting.remove(&id);
+                // Counted as another loss: a backend that cannot start executors spends the
+                // budget and ends in its error, not in a silent shrink.
+                self.replace_lost(id, &e.to_string());
+            }
+        }
+    }
+
     fn refuse(&self, executor: u32, reason: &str) {
-        if let Some(e) = self.state.lock().executors.get(&executor) {
-            let _ = e.commands.send(Ok(pb::Command {
-                kind: Some(pb::command::Kind::Stop(pb::Stop {
-                    reason: reason.to_string(),
-                    refused: true,
-                })),
-            }));
+        {
+            let mut st = self.state.lock();
+            if let Some(e) = st.executors.get(&executor) {
+                let _ = e.commands.send(Ok(pb::Command {
+                    kind: Some(pb::command::Kind::Stop(pb::Stop {
+                        reason: reason.to_string(),
+                        refused: true,
+                    })),
+                }));
+            }
+            // A replacement this driver started cannot follow the program: every other would
+            // be refused the same way, so none is started (a crash loop would only spend the
+            // failure budget and then fail the application).
+            if executor >= st.expected as u32 && executor < st.next_id {
+                st.no_replacement = Some(format!("replacement executor {executor} was refused"));
+            }
         }
         eprintln!("spate: refused executor {executor}: {reason}");
         self.lose_executor(executor, &format!("refused: {reason}"));
@@ -784,6 +980,12 @@ impl DriverRole for DriverRuntime {
     }
     fn shutdown(&self) {
         DriverRuntime::shutdown(self)
+    }
+    fn set_control_replay(&self, messages: usize) {
+        DriverRuntime::set_control_replay(self, messages)
+    }
+    fn keep_jobs_from(&self, job: JobId) {
+        DriverRuntime::keep_jobs_from(self, job)
     }
     fn forget_rdd(&self, rdd: RddId) {
         self.shared

@@ -45,12 +45,22 @@ impl pb::driver_server::Driver for DriverService {
             }
             st.gone.remove(&r.executor_id);
             st.empty_since = None;
+            // The control log so far, before anything newer (same lock as `publish`): all of it
+            // for one of the first executors (it replays the program from the start), else its
+            // tail, as replayed (a replacement catches up and joins the work in progress).
+            let replayed = st.all_registered();
             st.registered.insert(r.executor_id);
-            // The control log so far, before anything newer (same lock as `publish`).
-            for payload in &st.control {
-                let _ = tx.send(Ok(pb::Command {
-                    kind: Some(pb::command::Kind::Control(payload.clone())),
-                }));
+            let replacing =
+                st.starting.remove(&r.executor_id) && r.executor_id >= st.expected as u32;
+            let last = st.control.len().saturating_sub(1);
+            for (i, payload) in st.control.iter().enumerate() {
+                let payload = payload.clone();
+                let kind = match (replayed, i == last) {
+                    (false, _) => pb::command::Kind::Control(payload),
+                    (true, false) => pb::command::Kind::ReplayedControl(payload),
+                    (true, true) => pb::command::Kind::LastReplayedControl(payload),
+                };
+                let _ = tx.send(Ok(pb::Command { kind: Some(kind) }));
             }
             let cores = (r.cores as usize).max(1);
             st.executors.insert(
@@ -66,7 +76,15 @@ impl pb::driver_server::Driver for DriverService {
                     reached: None,
                 },
             );
-            st.prune();
+            st.prune(shared.replacement.enabled);
+            if replacing {
+                eprintln!(
+                    "spate: executor {} registered, replacing a lost one: {} of {} executors live",
+                    r.executor_id,
+                    st.executors.len(),
+                    st.expected
+                );
+            }
             let e = &st.executors[&r.executor_id];
             tracing::info!(
                 "executor {} registered: {} cores on {} ({}, pid {}, from {peer:?})",
@@ -155,7 +173,7 @@ impl pb::driver_server::Driver for DriverService {
                     if reply.ended.is_none() {
                         self.0.dispatch(&mut st);
                     } else {
-                        st.prune();
+                        st.prune(self.0.replacement.enabled);
                     }
                     // An executor that reaches an ended job gets its result here.
                     if let Some(pb::JobEnded {
