@@ -222,6 +222,31 @@ def keeps_up(run, rate, batch_ms, seconds):
     return ok, f"in {got:,.0f}/s, sched {first:.0f}->{last:.0f} ms"
 
 
+def tls_cost(args):
+    """TLS's cost alone: the 1 s network word count's maximum sustained rate on
+    local-cluster[2,1] with TLS (the default) and without, one run, a finer search (steps of
+    1.15x from 2.5M lines/s, then two bisections) than the full cluster rows."""
+    results = {"date": datetime.date.today().isoformat(),
+               "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
+    names = [n for n, _ in CLUSTER_CONFIGS if n.startswith("local-cluster")]
+    for name, env in CLUSTER_CONFIGS:
+        if name not in names:
+            continue
+        log(f"== {name}: max sustainable throughput, 1 s batches")
+        best, tried = search(1000, args.trial_seconds, 2_500_000, 1.15, 20_000_000,
+                             extra_env=env, bisections=2)
+        results[name] = {"max_lines_per_sec": best, "tried": tried}
+    ratio = results[names[0]]["max_lines_per_sec"] / max(1, results[names[1]]["max_lines_per_sec"])
+    results["tls_ratio"] = ratio
+    os.makedirs("bench-results", exist_ok=True)
+    json.dump(results, open("bench-results/tls.json", "w"), indent=2)
+    print("| 1 s batches, max sustained | " + " | ".join(names) + " | TLS / plain |")
+    print("|---" * (len(names) + 2) + "|")
+    print("| network word count | "
+          + " | ".join(f"{results[n]['max_lines_per_sec']:,} lines/s" for n in names)
+          + f" | {ratio:.2f}x |")
+
+
 def search(batch_ms, seconds, start, factor, ceiling, extra_env=None, bisections=1):
     """Rising-rate search: multiply the rate while it keeps up, then bisect."""
     best, rate, tried = 0, start, []
@@ -667,6 +692,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     ap.add_argument("--long", action="store_true",
                     help="60 s latency and flood runs (issue 17's targets are stated over 60 s)")
+    ap.add_argument("--tls-cost", action="store_true",
+                    help="only TLS's cost: local-cluster[2,1] with and without TLS, finer search")
     ap.add_argument("--cluster", action="store_true",
                     help="only the cluster row: local-cluster[2,1] against local[2]")
     ap.add_argument("--kafka", action="store_true",
@@ -697,6 +724,8 @@ def main():
         args.trial_seconds, args.confirm_seconds = 4, 6
     if args.soak:
         return soak(args)
+    if args.tls_cost:
+        return tls_cost(args)
     if args.cluster:
         os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
         return cluster(args)

@@ -349,7 +349,20 @@ fn replacements_take_over_a_stateful_stream_from_the_drivers_checkpoint() {
         "no state checkpoint\n{}",
         job.logged()
     );
+    let batches = |job: &Streaming| {
+        let lines = job.printed.lock().unwrap();
+        lines.iter().filter(|l| l.starts_with("Time:")).count()
+    };
     for (k, first) in ["0", "1"].into_iter().enumerate() {
+        if k > 0 {
+            // The next kill once the replacement has followed two batches: it runs them.
+            let seen = batches(&job);
+            assert!(
+                wait_for(30, || batches(&job) >= seen + 2),
+                "{}",
+                job.logged()
+            );
+        }
         let live = job.executors();
         let (victim, _) = live
             .iter()

@@ -44,8 +44,17 @@ impl LaunchSpec {
     }
 }
 
-/// Called when an executor process ends on its own: its id and what is known of why.
-pub(crate) type OnExit = Arc<dyn Fn(u32, String) + Send + Sync>;
+/// How an executor process ended on its own.
+pub(crate) enum Exit {
+    /// With status 0: its program ended (after the driver's last job, or another path than
+    /// the driver's) — lost, but not to be replaced: a new one would end the same way.
+    Ended,
+    /// Killed, crashed or failed, with what is known of why.
+    Failed(String),
+}
+
+/// Called when an executor process ends on its own: its id and how.
+pub(crate) type OnExit = Arc<dyn Fn(u32, Exit) + Send + Sync>;
 
 /// Starts and stops the executors of one application.
 pub(crate) trait ExecutorBackend: Send {
@@ -134,12 +143,21 @@ impl Processes {
                         Ok(Some(status)) => {
                             if !stopping.load(Ordering::SeqCst) {
                                 let tail = log_tail(&err, 600);
-                                on_exit(id, format!("its process exited ({status}): {tail}"));
+                                on_exit(
+                                    id,
+                                    if status.success() {
+                                        Exit::Ended
+                                    } else {
+                                        Exit::Failed(format!(
+                                            "its process exited ({status}): {tail}"
+                                        ))
+                                    },
+                                );
                             }
                             return;
                         }
                         Err(e) => {
-                            on_exit(id, format!("cannot watch its process: {e}"));
+                            on_exit(id, Exit::Failed(format!("cannot watch its process: {e}")));
                             return;
                         }
                     }

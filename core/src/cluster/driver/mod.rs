@@ -338,8 +338,10 @@ impl DriverRuntime {
             log_dir: log_dir.clone(),
         };
         let on_exit_state = Arc::clone(&shared);
-        let on_exit: backend::OnExit =
-            Arc::new(move |id, why| on_exit_state.lose_executor(id, &why));
+        let on_exit: backend::OnExit = Arc::new(move |id, exit| match exit {
+            backend::Exit::Failed(why) => on_exit_state.lose_executor(id, &why),
+            backend::Exit::Ended => on_exit_state.executor_ended(id),
+        });
         for id in 0..executors as u32 {
             backend.start_executor(&spec, id, false, &on_exit)?;
         }
@@ -672,6 +674,11 @@ impl DriverState {
     /// Forgets an executor: its running tasks fail with `ExecutorLost` (and are rerun), its
     /// map outputs and cached blocks are gone.
     pub(crate) fn lose_executor(&self, executor: u32, reason: &str) {
+        self.lose_executor_as(executor, reason, true);
+    }
+
+    /// [`DriverState::lose_executor`], asking for a replacement when `replace`.
+    fn lose_executor_as(&self, executor: u32, reason: &str, replace: bool) {
         let (dones, stopping) = {
             let mut st = self.state.lock();
             let was_starting = st.starting.remove(&executor);
@@ -679,7 +686,7 @@ impl DriverState {
                 st.gone.insert(executor);
                 let stopping = st.stopping;
                 drop(st);
-                if was_starting && !stopping {
+                if was_starting && !stopping && replace {
                     // A replacement that died before it registered.
                     eprintln!("spate: executor {executor} exited before it registered: {reason}");
                     self.replace_lost(executor, reason);
@@ -730,9 +737,18 @@ impl DriverState {
                 reason: reason.to_string(),
             }));
         }
-        self.replace_lost(executor, reason);
+        if replace {
+            self.replace_lost(executor, reason);
+        }
         let mut st = self.state.lock();
         self.dispatch(&mut st);
+    }
+
+    /// Executor `executor` exited with status 0 while the driver runs: its program ended
+    /// (usually just before the driver's, after the last job). Lost, not replaced.
+    fn executor_ended(&self, executor: u32) {
+        self.state.lock().starting.remove(&executor);
+        self.lose_executor_as(executor, "its program ended (exit status 0)", false);
     }
 
     /// Asks the backend for a new executor in place of lost `executor`, so the application
