@@ -511,11 +511,15 @@ impl<T: Data> DStream<T> {
         self.remember_for_recomputation(interval);
     }
 
-    /// A lost partition of a checkpointed stream is recomputed from its last checkpoint: the
-    /// batches since (their RDDs and received blocks) must still be there — twice the
-    /// interval, as Spark keeps them.
+    /// In cluster mode, a checkpointed stream's partitions are lost with their executor and
+    /// recomputed from its last checkpoint: the batches since (their RDDs and received blocks)
+    /// must still be there — twice the interval, as Spark keeps them. (In one process they
+    /// are not lost, and keeping less keeps memory down.)
     fn remember_for_recomputation(&self, interval: Duration) {
-        self.node.graph.remember_at_least(interval * 2);
+        let ctx = &self.node.graph.ctx;
+        if ctx.is_cluster_driver() || !ctx.is_driver() {
+            self.node.graph.remember_at_least(interval * 2);
+        }
     }
 
     /// How often this stream has an RDD: the batch interval, or a window's slide.
