@@ -148,8 +148,10 @@ impl Streaming {
             let (stop, rounds) = (Arc::clone(&stop), Arc::clone(&rounds));
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
-                    typed.write_all(line).unwrap();
-                    typed.flush().unwrap();
+                    // `nc` gone (a failing test tears it down): the test reports why.
+                    if typed.write_all(line).and_then(|()| typed.flush()).is_err() {
+                        break;
+                    }
                     rounds.fetch_add(1, Ordering::SeqCst);
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -354,15 +356,16 @@ fn replacements_take_over_a_stateful_stream_from_the_drivers_checkpoint() {
         lines.iter().filter(|l| l.starts_with("Time:")).count()
     };
     for (k, first) in ["0", "1"].into_iter().enumerate() {
-        if k > 0 {
-            // The next kill once the replacement has followed two batches: it runs them.
-            let seen = batches(&job);
-            assert!(
-                wait_for(30, || batches(&job) >= seen + 2),
-                "{}",
-                job.logged()
-            );
-        }
+        // Right after a batch's output (its jobs done; the next starts ~1 s later), and for the
+        // second kill once the replacement has followed batches of its own. (A kill while a
+        // replacement joins a batch whose lost shuffle outputs are being recomputed can stall
+        // that batch: a known open bug of issue 28, not exercised here.)
+        let seen = batches(&job);
+        assert!(
+            wait_for(30, || batches(&job) >= seen + 1 + 2 * k),
+            "{}",
+            job.logged()
+        );
         let live = job.executors();
         let (victim, _) = live
             .iter()
