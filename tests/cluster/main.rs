@@ -625,6 +625,23 @@ fn read_lines(out: std::process::ChildStdout) -> (Lines, std::thread::JoinHandle
     (lines, reader)
 }
 
+/// The word totals of `rounds` times "to be or not to be" and "that is the question".
+fn hamlet_totals(rounds: u64) -> HashMap<String, u64> {
+    [
+        ("to", 2),
+        ("be", 2),
+        ("or", 1),
+        ("not", 1),
+        ("that", 1),
+        ("is", 1),
+        ("the", 1),
+        ("question", 1),
+    ]
+    .into_iter()
+    .map(|(w, n)| (w.to_string(), n * rounds))
+    .collect()
+}
+
 /// The word totals of printed `(word,count)` lines.
 fn totals(lines: &[String]) -> HashMap<String, u64> {
     let mut m = HashMap::new();
@@ -680,19 +697,7 @@ fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
         typed.flush().unwrap();
         std::thread::sleep(Duration::from_millis(50));
     }
-    let expected: HashMap<String, u64> = [
-        ("to", 2),
-        ("be", 2),
-        ("or", 1),
-        ("not", 1),
-        ("that", 1),
-        ("is", 1),
-        ("the", 1),
-        ("question", 1),
-    ]
-    .into_iter()
-    .map(|(w, n)| (w.to_string(), n * rounds))
-    .collect();
+    let expected = hamlet_totals(rounds);
     let arrived = wait_for(60, || totals(&printed.lock().unwrap()) == expected);
     support::sigterm(&job.0);
     let (status, err) = wait_stderr(&mut job, 60);

@@ -3,7 +3,6 @@
 //! SIGKILL every 5 s for 60 s, every line counted and the executor count back to 2 after each
 //! kill; and a crash loop ends in a clear error once the failure budget is spent.
 
-use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::support::{Reaped, example_path, sigterm, wait_for};
-use super::{kill, nc_server, read_lines, totals, wait_stderr};
+use super::{hamlet_totals, kill, nc_server, read_lines, totals, wait_stderr};
 
 /// The executors of the application whose driver listens at `url`: (pid, executor id), found
 /// by their role environment.
@@ -243,19 +242,7 @@ fn executors_killed_every_5_s_are_replaced_and_every_line_is_counted() {
         "{live:?}"
     );
     let (rounds, _typed) = writer.finish();
-    let expected: HashMap<String, u64> = [
-        ("to", 2),
-        ("be", 2),
-        ("or", 1),
-        ("not", 1),
-        ("that", 1),
-        ("is", 1),
-        ("the", 1),
-        ("question", 1),
-    ]
-    .into_iter()
-    .map(|(w, n)| (w.to_string(), n * rounds))
-    .collect();
+    let expected = hamlet_totals(rounds);
     let arrived = wait_for(60, || totals(&job.printed.lock().unwrap()) == expected);
     let (status, lines, log) = job.stop();
     assert!(

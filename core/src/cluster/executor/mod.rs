@@ -234,6 +234,15 @@ impl ExecutorRuntime {
         Ok(())
     }
 
+    /// Queues a message of the driver's control log for the program, in order.
+    fn control_message(&self, payload: Vec<u8>, replayed: bool, replay_ends: bool) {
+        let _ = self.control.0.send(ControlMessage {
+            payload,
+            replayed,
+            replay_ends,
+        });
+    }
+
     /// This executor's id.
     async fn follow_commands(self: Arc<Self>, mut stream: tonic::Streaming<pb::Command>) {
         loop {
@@ -250,25 +259,13 @@ impl ExecutorRuntime {
                         }
                     }
                     pb::command::Kind::Control(payload) => {
-                        let _ = self.control.0.send(ControlMessage {
-                            payload,
-                            replayed: false,
-                            replay_ends: false,
-                        });
+                        self.control_message(payload, false, false)
                     }
                     pb::command::Kind::ReplayedControl(payload) => {
-                        let _ = self.control.0.send(ControlMessage {
-                            payload,
-                            replayed: true,
-                            replay_ends: false,
-                        });
+                        self.control_message(payload, true, false)
                     }
                     pb::command::Kind::LastReplayedControl(payload) => {
-                        let _ = self.control.0.send(ControlMessage {
-                            payload,
-                            replayed: true,
-                            replay_ends: true,
-                        });
+                        self.control_message(payload, true, true)
                     }
                     pb::command::Kind::Stop(stop) => {
                         if stop.refused {
