@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cluster_probe shuffle <marker-dir> <maps> <reduces> <task-ms>
+//! cluster_probe cached <marker-dir> <maps> <reduces> <task-ms>
 //! cluster_probe faults <marker-dir> <checkpoint-dir>
 //! cluster_probe sizes <out-dir> <batches>
 //! cluster_probe results
@@ -12,6 +13,8 @@
 //! Every task leaves a marker file `<kind>-<partition>-e<executor>-p<pid>-<nanos>` in the
 //! marker directory, so a test can see where tasks ran (and kill the process running them).
 //! `shuffle` runs a two-stage job whose tasks take `task-ms` each and prints its result;
+//! `cached` caches a shuffled RDD, then runs a job over it whose tasks take `task-ms` each
+//! (`after` markers) — a test kills an executor holding cached partitions meanwhile;
 //! `faults` runs the core's recovery scenarios (injected task failures, lost shuffle outputs,
 //! dropped cached blocks, a panicking closure, checkpoints) and prints what each one gave, so
 //! the output under `local[2]` and under a cluster master can be compared line by line.
@@ -41,6 +44,10 @@ fn main() -> ExitCode {
     {
         ["shuffle", dir, maps, reduces, ms] => match (maps.parse(), reduces.parse(), ms.parse()) {
             (Ok(m), Ok(r), Ok(ms)) => shuffle(PathBuf::from(dir), m, r, ms).map_err(Into::into),
+            _ => return usage("maps, reduces and task-ms are numbers"),
+        },
+        ["cached", dir, maps, reduces, ms] => match (maps.parse(), reduces.parse(), ms.parse()) {
+            (Ok(m), Ok(r), Ok(ms)) => cached(PathBuf::from(dir), m, r, ms).map_err(Into::into),
             _ => return usage("maps, reduces and task-ms are numbers"),
         },
         ["faults", dir, checkpoints] => {
@@ -110,6 +117,29 @@ fn shuffle(dir: PathBuf, maps: usize, reduces: usize, ms: u64) -> Result<()> {
     if ctx.is_driver() {
         let total: u64 = result.iter().map(|(_, v)| v).sum();
         println!("keys {} total {total}", result.len());
+        println!("{result:?}");
+    }
+    Ok(())
+}
+
+/// A shuffled RDD cached by a first job, then a second job over it whose tasks take `ms` each
+/// (`after` markers). An executor killed during the second job takes cached partitions and the
+/// first shuffle's map outputs with it: the partitions are recomputed through the stage behind
+/// the cache.
+fn cached(dir: PathBuf, maps: usize, reduces: usize, ms: u64) -> Result<()> {
+    let ctx = Context::new(Conf::from_env().set_app_name("ClusterProbe"))?;
+    let data = ctx.parallelize((0..maps as u64 * 1000).collect(), maps);
+    let sums = data
+        .map(|x| (x % 97, x))
+        .reduce_by_key_with_partitions(|a, b| a + b, reduces)
+        .cache();
+    let keys = sums.count()?;
+    let again = marked(&sums, &dir, "after", ms)
+        .map(|(k, v)| (k % 7, v))
+        .reduce_by_key_with_partitions(|a, b| a + b, 2);
+    let result = sorted(again.collect()?);
+    if ctx.is_driver() {
+        println!("{keys} keys cached");
         println!("{result:?}");
     }
     Ok(())
@@ -289,7 +319,7 @@ fn sizes(dir: PathBuf, batches: usize) -> std::result::Result<(), Box<dyn std::e
     let who = std::env::var("SPATE_EXECUTOR_ID")
         .map_or("driver".to_string(), |e| format!("executor-{e}"));
     {
-        let (seen, ctx, dir) = (Arc::clone(&seen), ctx.clone(), dir.clone());
+        let (seen, ssc2, dir) = (Arc::clone(&seen), ssc.clone(), dir.clone());
         ssc.queue_stream(RddQueue::new(), true, Some(words))
             .cache()
             .map(|w| (w, 1u64))
@@ -299,7 +329,7 @@ fn sizes(dir: PathBuf, batches: usize) -> std::result::Result<(), Box<dyn std::e
                 assert_eq!(counts.len(), 37);
                 let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
                 if n == 2_000 || n == batches {
-                    let sizes: Vec<String> = ctx
+                    let sizes: Vec<String> = ssc2
                         .internal_sizes()
                         .iter()
                         .map(|(what, size)| format!("{what}={size}"))

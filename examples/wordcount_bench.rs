@@ -113,10 +113,14 @@ fn run(host: &str, port: u16, batch_ms: u64, seconds: f64) -> Result<()> {
     let sink = Arc::clone(&words);
     counts.foreach_rdd(move |rdd, time| {
         let sum = rdd.values().fold(0, |a, b| a + b)?;
-        let done = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros());
-        sink.lock().unwrap().insert(time.millis(), (sum, done));
+        // The body runs in every process of a cluster application, the listener that takes
+        // the entry only in the driver: an executor keeping one per batch would grow forever.
+        if rdd.context().is_driver() {
+            let done = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros());
+            sink.lock().unwrap().insert(time.millis(), (sum, done));
+        }
         Ok(())
     })?;
     let tracked: Vec<String> = std::env::var("SPATE_BENCH_TRACK")

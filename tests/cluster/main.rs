@@ -183,11 +183,16 @@ fn the_recovery_and_fault_injection_suite_gives_the_same_results_across_processe
 
 /// The expected result of `cluster_probe shuffle _ <maps> _ _`, from a local run.
 fn local_shuffle(maps: &str) -> String {
+    local_probe("shuffle", maps, "4")
+}
+
+/// `cluster_probe <mode>` under `local[2]`: what a cluster run must print.
+fn local_probe(mode: &str, maps: &str, reduces: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let o = run(
         "local[2]",
         &example_path("cluster_probe"),
-        &["shuffle", dir.path().to_str().unwrap(), maps, "4", "0"],
+        &[mode, dir.path().to_str().unwrap(), maps, reduces, "0"],
         &[],
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -203,16 +208,17 @@ struct Driver {
 
 /// `cluster_probe shuffle` on a cluster master, running in the background.
 fn start_driver(master: &str, maps: &str, task_ms: &str, extra: &[(&str, &str)]) -> Driver {
+    start_probe("shuffle", master, [maps, "4", task_ms], extra)
+}
+
+/// `cluster_probe <mode> <markers> <maps> <reduces> <task-ms>` on a cluster master, running in
+/// the background.
+fn start_probe(mode: &str, master: &str, args: [&str; 3], extra: &[(&str, &str)]) -> Driver {
     let marks = tempfile::tempdir().unwrap();
     let local = tempfile::tempdir().unwrap();
     let child = Command::new(example_path("cluster_probe"))
-        .args([
-            "shuffle",
-            marks.path().to_str().unwrap(),
-            maps,
-            "4",
-            task_ms,
-        ])
+        .args([mode, marks.path().to_str().unwrap()])
+        .args(args)
         .env("SPATE_CONF_spate.local.dir", local.path())
         .env("SPATE_MASTER", master)
         .env("SPATE_AUTH_SECRET", SECRET)
@@ -287,6 +293,41 @@ fn an_executor_killed_mid_shuffle_is_recomputed_from_lineage() {
         .filter(|m| m.0 == "map" && m.2 == "0")
         .count();
     assert!(reruns > 4, "{reruns} map tasks on executor 0\n{err}");
+}
+
+/// An executor killed while a job reads an RDD cached on it: its cached partitions and the map
+/// outputs of the shuffle behind them are gone, and the tasks that read them recompute them
+/// through that shuffle's stage — which the job has although the RDD was fully cached when it
+/// started. (Without that stage, the tasks' fetches failed over and over, quietly: a stall.)
+#[test]
+fn a_lost_cached_partition_is_recomputed_through_the_stage_behind_the_cache() {
+    let expected = local_probe("cached", "4", "8");
+    let mut d = start_probe(
+        "cached",
+        "local-cluster[2,1]",
+        ["4", "8", "300"],
+        &[("SPATE_CONF_spate.executor.replace", "false")],
+    );
+    // Executor 1 has started reading its cached partitions (each takes 300 ms): kill it.
+    assert!(wait_for(60, || markers(d.marks.path())
+        .iter()
+        .any(|m| m.0 == "after" && m.2 == "1")));
+    let victim = markers(d.marks.path())
+        .into_iter()
+        .find(|m| m.0 == "after" && m.2 == "1")
+        .unwrap()
+        .3;
+    kill(victim, nix::sys::signal::Signal::SIGKILL);
+    let (ok, out, err) = d.finish();
+    assert!(ok, "{err}");
+    assert_eq!(out, expected);
+    assert!(err.contains("executor 1 lost"), "{err}");
+    // Executor 1's cached partitions were read again, on executor 0.
+    let moved = markers(d.marks.path())
+        .into_iter()
+        .filter(|m| m.0 == "after" && m.2 == "0")
+        .count();
+    assert!(moved > 4, "{moved} partitions read on executor 0\n{err}");
 }
 
 #[test]

@@ -343,10 +343,10 @@ fn replacements_take_over_a_stateful_stream_from_the_drivers_checkpoint() {
         lines.iter().filter(|l| l.starts_with("Time:")).count()
     };
     for (k, first) in ["0", "1"].into_iter().enumerate() {
-        // Right after a batch's output (its jobs done; the next starts ~1 s later), and for the
-        // second kill once the replacement has followed batches of its own. (A kill while a
-        // replacement joins a batch whose lost shuffle outputs are being recomputed can stall
-        // that batch: a known open bug of issue 28, not exercised here.)
+        // Right after a batch's output, and for the second kill once the replacement has
+        // followed batches of its own. (A kill in the middle of a job over cached data:
+        // `a_lost_cached_partition_is_recomputed_through_the_stage_behind_the_cache`; kills
+        // at random moments: `scripts/stress-replacement`.)
         let seen = batches(&job);
         assert!(
             wait_for(30, || batches(&job) >= seen + 1 + 2 * k),

@@ -29,6 +29,9 @@ pub(crate) use listener::JobEvents;
 pub use listener::{JobInfo, JobListener, StageInfo, TaskEnd};
 use stage::{StageGraph, StageKind};
 
+/// How long a cluster driver's job waits for a task event before it logs what it waits for.
+const WAIT_REPORT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Computes one partition of the final RDD and applies the action's function to it.
 pub(crate) type ResultFn<R> = Arc<dyn Fn(usize, &TaskContext) -> Result<R> + Send + Sync>;
 
@@ -274,9 +277,7 @@ impl<R: TaskResult> Job<'_, R> {
                 // Nothing can run and nothing is running: never wait forever.
                 return Err(Error::Internal(format!("{}: no task can run", self.job)));
             }
-            let ev = rx
-                .recv()
-                .map_err(|_| Error::Internal(format!("{}: task channel closed", self.job)))?;
+            let ev = self.next_event(&rx, &running)?;
             running.remove(&(ev.stage, ev.id.partition));
             self.task_ended(ev.stage, ev.id, &ev.outcome);
             match ev.outcome {
@@ -293,7 +294,27 @@ impl<R: TaskResult> Job<'_, R> {
                     // Map outputs are gone: unregister them so their map tasks run again; this
                     // task runs again once the parent stage is whole. Several tasks reporting
                     // the same loss count as one stage re-run.
-                    if self.ctx.shuffles.unregister_lost(shuffle, map) == 0 {
+                    let mut has_stage = self.graph.stages.iter().any(|s| {
+                        matches!(&s.kind, StageKind::ShuffleMap(d) if d.shuffle_id() == shuffle)
+                    });
+                    if !has_stage
+                        && self
+                            .graph
+                            .add_stage_behind_cache(self.ctx, ev.stage, shuffle)
+                            .is_some()
+                    {
+                        let n = self.graph.stages.len();
+                        fetch_failures.resize(n, 0);
+                        map_stage_done.resize(n, false);
+                        self.stats.resize(n, TaskCounts::default());
+                        has_stage = true;
+                        tracing::warn!(
+                            "{}: {shuffle}, behind a cached RDD, lost outputs its tasks read; \
+                             recomputing them",
+                            self.job
+                        );
+                    }
+                    if self.ctx.shuffles.unregister_lost(shuffle, map) == 0 && has_stage {
                         continue;
                     }
                     for (i, s) in self.graph.stages.iter().enumerate() {
@@ -302,10 +323,15 @@ impl<R: TaskResult> Job<'_, R> {
                             map_stage_done[i] = false;
                         }
                     }
+                    // A shuffle without a stage here cannot be recomputed by this job: it
+                    // fails after the same attempts instead of retrying forever.
                     fetch_failures[ev.stage] += 1;
                     if fetch_failures[ev.stage] >= self.ctx.max_stage_attempts {
-                        let reason =
-                            format!("shuffle output kept being lost ({shuffle} map {map})");
+                        let reason = if has_stage {
+                            format!("shuffle output kept being lost ({shuffle} map {map})")
+                        } else {
+                            format!("it reads {shuffle}, which has no stage in this job")
+                        };
                         return Err(self.abort(
                             ev.stage,
                             ev.id.partition,
@@ -345,6 +371,41 @@ impl<R: TaskResult> Job<'_, R> {
             }
         }
         Ok(results.into_iter().flatten().collect())
+    }
+
+    /// The next task event. In a cluster driver, a wait of [`WAIT_REPORT`] is logged with the
+    /// tasks waited for (the driver logs its side: which are queued, which run where).
+    fn next_event(
+        &self,
+        rx: &crossbeam_channel::Receiver<TaskEvent<R>>,
+        running: &HashSet<(usize, usize)>,
+    ) -> Result<TaskEvent<R>> {
+        let closed = || Error::Internal(format!("{}: task channel closed", self.job));
+        if self.driver.is_none() {
+            return rx.recv().map_err(|_| closed());
+        }
+        loop {
+            match rx.recv_timeout(WAIT_REPORT) {
+                Ok(ev) => return Ok(ev),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    let mut waited: Vec<String> = running
+                        .iter()
+                        .map(|(si, p)| format!("{} partition {p}", self.graph.stages[*si].id))
+                        .collect();
+                    waited.sort();
+                    let report = format!(
+                        "spate: {} has waited {}s for {} task(s): {}",
+                        self.job,
+                        WAIT_REPORT.as_secs(),
+                        running.len(),
+                        waited.join(", ")
+                    );
+                    tracing::warn!("{report}");
+                    eprintln!("{report}");
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Err(closed()),
+            }
+        }
     }
 
     /// Map partitions of map stage `si` without an available output (empty for other stages).

@@ -54,6 +54,67 @@ impl StageGraph {
     }
 }
 
+impl StageGraph {
+    /// A task of stage `child` found map outputs of `shuffle` missing, and the job has no stage
+    /// for it: the shuffle is behind an RDD that was fully cached when the job started, and the
+    /// task recomputes a partition of it that went with a lost executor. Adds the shuffle's
+    /// map stage (with what it needs) as a parent of `child`, so its lost outputs are computed
+    /// again first — as Spark resubmits the map stage of a failed fetch. Stages behind a cache
+    /// run only when a fetch fails like this, not whenever an output is missing. Returns the
+    /// new stage's index, or `None` if `child` does not read `shuffle`.
+    pub(crate) fn add_stage_behind_cache(
+        &mut self,
+        ctx: &JobEnv,
+        child: usize,
+        shuffle: ShuffleId,
+    ) -> Option<usize> {
+        let dep = read_behind_cache(&self.stages[child].rdd, shuffle)?;
+        let by_shuffle = self
+            .stages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match &s.kind {
+                StageKind::ShuffleMap(d) => Some((d.shuffle_id(), i)),
+                StageKind::Result => None,
+            })
+            .collect();
+        let mut b = Builder {
+            ctx,
+            stages: std::mem::take(&mut self.stages),
+            by_shuffle,
+        };
+        let idx = b.map_stage(dep);
+        self.stages = b.stages;
+        if !self.stages[child].parents.contains(&idx) {
+            self.stages[child].parents.push(idx);
+        }
+        Some(idx)
+    }
+}
+
+/// The dependency on `shuffle` that a task computing `rdd` reads: through narrow dependencies
+/// (cached RDDs included: their lost partitions are recomputed), up to the stage boundaries.
+fn read_behind_cache(
+    rdd: &Arc<dyn RddBase>,
+    shuffle: ShuffleId,
+) -> Option<Arc<dyn ShuffleDepBase>> {
+    let mut seen = HashSet::new();
+    let mut stack = vec![Arc::clone(rdd)];
+    while let Some(r) = stack.pop() {
+        if !seen.insert(r.id()) {
+            continue;
+        }
+        for dep in r.dependencies() {
+            match dep {
+                Dependency::Narrow(p) => stack.push(p),
+                Dependency::Shuffle(s) if s.shuffle_id() == shuffle => return Some(s),
+                Dependency::Shuffle(_) => {}
+            }
+        }
+    }
+    None
+}
+
 struct Builder<'a> {
     ctx: &'a JobEnv,
     stages: Vec<Stage>,

@@ -210,6 +210,24 @@ impl StreamingContext {
         self.shared.ctx()
     }
 
+    /// What this streaming application keeps, by collection: its core context's
+    /// ([`Context::internal_sizes`]) and its streams' — the batches' RDDs they remember and the
+    /// event-time figures of batches not yet reported. For tests and diagnostics of bounded
+    /// memory: a steady job's sizes stop growing, in the driver and in every executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ssc = spate_streaming::StreamingContext::new(spate_core::Conf::new().set_master("local[1]"), std::time::Duration::from_secs(1)).unwrap();
+    /// let sizes = ssc.internal_sizes();
+    /// assert!(sizes.iter().any(|(what, n)| *what == "streaming.rdds" && *n == 0));
+    /// ```
+    pub fn internal_sizes(&self) -> Vec<(&'static str, usize)> {
+        let mut sizes = self.context().internal_sizes();
+        sizes.extend(self.shared.graph.sizes());
+        sizes
+    }
+
     /// The batch interval.
     ///
     /// # Examples

@@ -183,11 +183,15 @@ impl StreamGraph {
         time - *self.remember.lock()
     }
 
-    /// Every stream forgets its RDDs of batches up to `time`.
+    /// Every stream forgets its RDDs of batches up to `time`, and the event-time figures of
+    /// those batches go (a driver takes each batch's for its `BatchInfo`; an executor, which
+    /// reports none, would otherwise keep one per batch forever).
     pub(crate) fn forget_through(&self, time: Time) {
         for s in self.live_streams() {
             s.forget_through(time);
         }
+        self.late_records.lock().retain(|t, _| *t > time);
+        self.watermarks.lock().retain(|t, _| *t > time);
     }
 
     pub(crate) fn checkpoint_base(&self) -> Option<PathBuf> {
@@ -208,6 +212,19 @@ impl StreamGraph {
         *e = (*e).min(watermark);
     }
 
+    /// What the graph keeps, by collection: the RDDs its streams remember, and the event-time
+    /// figures of batches not yet reported.
+    pub(crate) fn sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            (
+                "streaming.rdds",
+                self.live_streams().iter().map(|s| s.remembered()).sum(),
+            ),
+            ("streaming.late_records", self.late_records.lock().len()),
+            ("streaming.watermarks", self.watermarks.lock().len()),
+        ]
+    }
+
     /// Batch `time`'s late records and watermark; also forgets older entries (of replayed
     /// batches).
     pub(crate) fn take_event_time(&self, time: Time) -> (u64, Option<i64>) {
@@ -220,5 +237,37 @@ impl StreamGraph {
             take(&mut self.late_records.lock(), time).unwrap_or(0),
             take(&mut self.watermarks.lock(), time),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(g: &StreamGraph) -> (usize, usize) {
+        let sizes: HashMap<_, _> = g.sizes().into_iter().collect();
+        (
+            sizes["streaming.late_records"],
+            sizes["streaming.watermarks"],
+        )
+    }
+
+    /// An executor follows batches without reporting them (nobody takes their figures): the
+    /// batches its graph forgets take their figures with them, or it keeps one per batch.
+    #[test]
+    fn forgotten_batches_take_their_event_time_figures_with_them() {
+        let ctx = Context::local(1).unwrap();
+        let g = StreamGraph::new(ctx, Conf::new(), Duration::from_secs(1));
+        let at = |s: i64| Time::from_millis(s * 1000);
+        for s in 1..=100 {
+            g.note_watermark(at(s), s);
+            g.add_late_records(at(s), 2);
+        }
+        assert_eq!(figures(&g), (100, 100));
+        g.forget_through(at(60));
+        assert_eq!(figures(&g), (40, 40));
+        // The driver's way: a batch's figures taken as it is reported (and older ones go).
+        assert_eq!(g.take_event_time(at(70)), (2, Some(70)));
+        assert_eq!(figures(&g), (30, 30));
     }
 }

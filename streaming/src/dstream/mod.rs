@@ -75,6 +75,8 @@ pub(crate) trait StreamOp<T>: Send + Sync + 'static {
 pub(crate) trait StreamBase: Send + Sync {
     /// Forgets the RDDs of batches up to and including `time`.
     fn forget_through(&self, time: Time);
+    /// How many batches' RDDs it remembers (see `StreamingContext::internal_sizes`).
+    fn remembered(&self) -> usize;
     /// If this stream cannot work without a checkpoint directory, what it is (for the error).
     fn needs_checkpoint_dir(&self) -> Option<String>;
     fn id(&self) -> StreamId;
@@ -91,11 +93,11 @@ pub(crate) trait StreamBase: Send + Sync {
     fn announce_input(&self, time: Time) -> Option<Vec<u8>>;
     /// See [`StreamOp::follow_input`].
     fn follow_input(&self, time: Time, announced: &[u8]);
-    /// A stream that must checkpoint: its RDDs whose checkpoint files are written (batch time
-    /// and files), which a replacement executor's copies adopt.
-    fn checkpointed(&self) -> Vec<(Time, PathBuf)>;
+    /// A stream that must checkpoint: its latest RDD whose checkpoint files are written and
+    /// kept (batch time and files), which a replacement executor's copy adopts.
+    fn latest_checkpoint(&self) -> Option<(Time, PathBuf)>;
     /// In a replacement executor: the RDD of `time` takes the driver's checkpoint files
-    /// `dir` (see [`spate_core::Rdd::adopt_checkpoint`]); nothing if it has no RDD then.
+    /// `dir` (see [`spate_core::Rdd::adopt_checkpoint`]); an error if it has no RDD then.
     fn adopt_checkpoint(&self, time: Time, dir: &std::path::Path) -> crate::Result<()>;
 }
 
@@ -197,6 +199,10 @@ impl<T: Data> StreamBase for StreamNode<T> {
         *g = keep;
     }
 
+    fn remembered(&self) -> usize {
+        self.generated.lock().len()
+    }
+
     fn needs_checkpoint_dir(&self) -> Option<String> {
         self.keeping
             .lock()
@@ -208,22 +214,25 @@ impl<T: Data> StreamBase for StreamNode<T> {
         self.id
     }
 
-    fn checkpointed(&self) -> Vec<(Time, PathBuf)> {
+    fn latest_checkpoint(&self) -> Option<(Time, PathBuf)> {
         if !self.keeping.lock().must_checkpoint {
-            return Vec::new();
+            return None;
         }
-        self.generated
-            .lock()
-            .iter()
-            .filter_map(|(t, r)| Some((*t, r.as_ref()?.checkpoint_files()?)))
-            .collect()
+        // The newest written, retained: its files stay while checkpoint metadata refers to it.
+        self.update_last_checkpoint();
+        self.last_checkpoint.lock().clone()
     }
 
     fn adopt_checkpoint(&self, time: Time, dir: &std::path::Path) -> crate::Result<()> {
         let rdd = self.generated.lock().get(&time).cloned().flatten();
         match rdd {
             Some(r) => Ok(r.adopt_checkpoint(dir)?),
-            None => Ok(()),
+            // Its state would start from nothing after it.
+            None => Err(spate_core::Error::cluster(format!(
+                "{} [{}] has no RDD of {time} to take the checkpoint",
+                self.kind, self.id
+            ))
+            .into()),
         }
     }
 

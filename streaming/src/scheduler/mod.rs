@@ -296,9 +296,10 @@ pub(crate) struct AnnouncedBatch {
     streams: Vec<(u32, Vec<u8>)>,
 }
 
-/// Per stateful stream, its RDDs whose checkpoint files are written: (stream id, batch time,
-/// files). A replacement executor's copies of them take the files, so its state starts where
-/// the driver's is and it writes no checkpoint the driver has written.
+/// Per stateful stream, its latest RDD whose checkpoint files are written and kept (stream
+/// id, batch time, files). A replacement executor's copy of it takes the files, so its state
+/// starts where the driver's is and it writes no checkpoint the driver has written. Only the
+/// latest: the driver deletes the files of older ones a few batches after a newer one.
 type CheckpointedStates = Vec<(u32, i64, std::path::PathBuf)>;
 
 /// In a cluster driver: tells the executors something, in order.
@@ -325,8 +326,9 @@ fn follow_batches(env: &SchedulerEnv) {
     while let Some(message) = ctx.next_control_message() {
         if !message.replayed
             && let Some((time, first_job, states)) = follow.in_progress.take()
+            && !follow.run(env, time, first_job, states)
         {
-            follow.run(env, time, first_job, states);
+            return;
         }
         let announced =
             match spate_core::codec::decode(&message.payload, "an announcement of the driver") {
@@ -338,7 +340,9 @@ fn follow_batches(env: &SchedulerEnv) {
                 }) => {
                     let time = Time::from_millis(time);
                     if !message.replayed {
-                        follow.run(env, time, first_job, states);
+                        if !follow.run(env, time, first_job, states) {
+                            return;
+                        }
                     } else if let Some((earlier, ..)) =
                         follow.in_progress.replace((time, first_job, states))
                     {
@@ -349,7 +353,9 @@ fn follow_batches(env: &SchedulerEnv) {
                         follow.built.remove(&earlier);
                         end_batch(env, earlier, None);
                     }
-                    follow.caught_up(env, message.replay_ends);
+                    if !follow.caught_up(env, message.replay_ends) {
+                        return;
+                    }
                     continue;
                 }
                 Ok(Announcement::Stopped) => {
@@ -380,7 +386,9 @@ fn follow_batches(env: &SchedulerEnv) {
             }
         }
         follow.built.insert(time, generate(env, time).jobs);
-        follow.caught_up(env, message.replay_ends);
+        if !follow.caught_up(env, message.replay_ends) {
+            return;
+        }
     }
 }
 
@@ -398,21 +406,34 @@ struct Following {
 
 impl Following {
     /// After the replay's last message: the batch in progress is followed now (its tasks may
-    /// be waiting for this executor).
-    fn caught_up(&mut self, env: &SchedulerEnv, replay_ends: bool) {
-        if replay_ends && let Some((time, first_job, states)) = self.in_progress.take() {
-            self.run(env, time, first_job, states);
+    /// be waiting for this executor). False if this executor cannot follow (see `run`).
+    fn caught_up(&mut self, env: &SchedulerEnv, replay_ends: bool) -> bool {
+        match self.in_progress.take() {
+            Some((time, first_job, states)) if replay_ends => {
+                self.run(env, time, first_job, states)
+            }
+            other => {
+                self.in_progress = other;
+                true
+            }
         }
     }
 
     /// Runs the executor's copy of batch `time`'s jobs, their ids from `first_job` on (the
-    /// driver's), then ends the batch.
-    fn run(&mut self, env: &SchedulerEnv, time: Time, first_job: u64, states: CheckpointedStates) {
+    /// driver's), then ends the batch. False if this executor cannot follow the job: it joined
+    /// late and cannot take the driver's state (its streaming context is failed then).
+    fn run(
+        &mut self,
+        env: &SchedulerEnv,
+        time: Time,
+        first_job: u64,
+        states: CheckpointedStates,
+    ) -> bool {
         let Some(jobs) = self.built.remove(&time) else {
             tracing::warn!(
                 "the driver started the jobs of {time}, which this executor never built"
             );
-            return;
+            return true;
         };
         if std::mem::take(&mut self.joined_late) {
             let streams = env.graph.live_streams();
@@ -421,7 +442,20 @@ impl Following {
                 if let Some(s) = streams.iter().find(|s| s.id().0 == stream)
                     && let Err(e) = s.adopt_checkpoint(at, &dir)
                 {
-                    tracing::error!("cannot start from the driver's state of {at}: {e}");
+                    // Without the driver's state its copy would start from nothing: wrong
+                    // results. It exits instead; the driver starts another replacement, which
+                    // is told of a newer checkpoint.
+                    let why = format!(
+                        "this executor joined a running job and cannot start stream {} from \
+                         the driver's checkpoint of {at}: {e}; it stops, and the driver starts \
+                         another",
+                        s.key()
+                    );
+                    env.stopper.fail(Error::BatchFailed {
+                        time,
+                        source: spate_core::Error::cluster(why),
+                    });
+                    return false;
                 }
             }
         }
@@ -439,6 +473,7 @@ impl Following {
             }
         }
         end_batch(env, time, None);
+        true
     }
 }
 
@@ -550,11 +585,9 @@ fn run_batches(run: &Run, rx: Receiver<Batch>) {
                 .graph
                 .live_streams()
                 .iter()
-                .flat_map(|s| {
-                    let id = s.id().0;
-                    s.checkpointed()
-                        .into_iter()
-                        .map(move |(t, dir)| (id, t.millis(), dir))
+                .filter_map(|s| {
+                    let (t, dir) = s.latest_checkpoint()?;
+                    Some((s.id().0, t.millis(), dir))
                 })
                 .collect();
             announce(

@@ -12,7 +12,7 @@
 //! rerun elsewhere, its map outputs and cached blocks are forgotten and recomputed from
 //! lineage when next needed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -37,147 +37,10 @@ use crate::scheduler::{RemoteTask, TaskDoneFn, TaskLauncher};
 
 mod replace;
 mod service;
+mod state;
 use replace::{Launcher, Replacement};
 use service::DriverService;
-
-type Commands = mpsc::UnboundedSender<std::result::Result<pb::Command, Status>>;
-
-struct ExecutorEntry {
-    address: String,
-    host: String,
-    cores: usize,
-    free: usize,
-    last_seen: Instant,
-    commands: Commands,
-    /// Running jobs this executor's program reached with the driver's graph (a job leaves
-    /// when it ends).
-    ready: HashSet<JobId>,
-    /// The latest job its program reached: it will not ask about an earlier one again.
-    reached: Option<JobId>,
-}
-
-struct Running {
-    executor: u32,
-    map_shuffle: Option<ShuffleId>,
-    done: TaskDoneFn,
-}
-
-struct DriverJob {
-    fingerprint: String,
-    description: String,
-    rdd_ids: Vec<u32>,
-    shuffle_ids: Vec<u32>,
-    ended: Option<pb::JobEnded>,
-}
-
-#[derive(Default)]
-struct State {
-    /// Executors asked of the backend (replacements) that have not registered yet.
-    starting: BTreeSet<u32>,
-    /// The id the next replacement gets (ids `0..expected` are the first executors').
-    next_id: u32,
-    /// When executors were lost, within `spate.executor.failuresValidityInterval`.
-    failures: VecDeque<Instant>,
-    /// Set once `spate.executor.maxFailures` is spent: every task fails with it.
-    failed: Option<String>,
-    /// Why lost executors are no longer replaced (a replacement could not follow).
-    no_replacement: Option<String>,
-    executors: BTreeMap<u32, ExecutorEntry>,
-    /// Executors declared lost or refused: a heartbeat from one is told to exit.
-    gone: HashSet<u32>,
-    /// The jobs an executor may still ask about, with their outcome once ended: an executor
-    /// that joins late replays its program's jobs from these. Once every executor the driver
-    /// started has registered, a job every live executor has passed is dropped (see `prune`)
-    /// — unless a replacement may still need it: the prologue, and the jobs from `keep_from`.
-    jobs: BTreeMap<JobId, DriverJob>,
-    /// Jobs below this have started.
-    started_below: JobId,
-    /// The jobs before the first control message (the program's prologue, before its
-    /// streaming starts): a replacement replays them, so they are kept.
-    prologue_end: Option<JobId>,
-    /// Jobs from this one on are kept for a replacement (the batch in progress).
-    keep_from: JobId,
-    /// Jobs below this were dropped: an executor asking about one joined too late.
-    pruned_below: JobId,
-    /// How many executors the driver started, and which ids have registered so far.
-    expected: usize,
-    registered: BTreeSet<u32>,
-    pending: VecDeque<RemoteTask>,
-    running: HashMap<TaskId, Running>,
-    /// Which executors hold each cached RDD partition.
-    cached: HashMap<(RddId, usize), BTreeSet<u32>>,
-    /// The control log: all of it until every executor the driver started has registered
-    /// (one that registers late reads it from the start), then its last `control_replay`
-    /// messages (a replacement reads them first, as replayed).
-    control: VecDeque<Vec<u8>>,
-    control_replay: usize,
-    /// When the driver last had no executor (or started): for the registration timeout.
-    empty_since: Option<Instant>,
-    stopping: bool,
-}
-
-impl State {
-    /// Whether every executor the driver started has registered once: no executor can join
-    /// late any more (a lost one is not replaced), so nothing is kept for one.
-    fn all_registered(&self) -> bool {
-        self.registered.len() >= self.expected
-    }
-
-    /// Drops what no executor can still ask for: the control log but its tail, and the jobs
-    /// that ended and that every live executor has reached (its program reaches jobs in
-    /// order) — once every executor the driver started has registered. With replacement on,
-    /// the prologue and the jobs from `keep_from` stay for a replacement, and nothing is
-    /// dropped before the first control message (a batch program's jobs are its prologue).
-    /// Keeps the driver's memory flat over any number of batches.
-    fn prune(&mut self, replace: bool) {
-        if !self.all_registered() {
-            return;
-        }
-        while self.control.len() > self.control_replay {
-            self.control.pop_front();
-        }
-        let Some(passed) = self.executors.values().map(|e| e.reached).min().flatten() else {
-            return;
-        };
-        let (from, below) = if replace {
-            let Some(prologue_end) = self.prologue_end else {
-                return;
-            };
-            (prologue_end, JobId(self.keep_from.0.min(passed.0 + 1)))
-        } else {
-            (JobId(0), JobId(passed.0 + 1))
-        };
-        if from >= below {
-            return;
-        }
-        let done: Vec<JobId> = self
-            .jobs
-            .range(from..below)
-            .filter(|(_, j)| j.ended.is_some())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in done {
-            self.jobs.remove(&id);
-            self.pruned_below = self.pruned_below.max(JobId(id.0 + 1));
-        }
-    }
-
-    /// The sizes of what the driver keeps, by collection (see `DriverRole::sizes`).
-    fn sizes(&self) -> Vec<(&'static str, usize)> {
-        vec![
-            ("driver.jobs", self.jobs.len()),
-            ("driver.control", self.control.len()),
-            ("driver.cached", self.cached.len()),
-            (
-                "driver.ready",
-                self.executors.values().map(|e| e.ready.len()).sum(),
-            ),
-            ("driver.pending", self.pending.len()),
-            ("driver.failures", self.failures.len()),
-            ("driver.running", self.running.len()),
-        ]
-    }
-}
+use state::{DriverJob, ExecutorEntry, Running, State};
 
 /// Shared by the gRPC service and the scheduler.
 pub(crate) struct DriverState {
@@ -643,6 +506,11 @@ impl DriverState {
             .get_mut(&executor)
             .expect("chosen from the map");
         e.free -= 1;
+        st.progress = Some(Instant::now());
+        let e = st
+            .executors
+            .get_mut(&executor)
+            .expect("chosen from the map");
         let sent = e.commands.send(Ok(pb::Command {
             kind: Some(pb::command::Kind::Launch(launch)),
         }));
@@ -770,6 +638,7 @@ impl DriverState {
                 _ => return,
             }
             let run = st.running.remove(&id).expect("checked above");
+            st.progress = Some(Instant::now());
             if let Some(e) = st.executors.get_mut(&r.executor_id) {
                 e.free += 1;
             }
@@ -827,6 +696,10 @@ async fn monitor(shared: Arc<DriverState>, interval: Duration) {
                 return;
             }
             let now = Instant::now();
+            if let Some(report) = st.stalled(now) {
+                tracing::warn!("spate: {report}");
+                eprintln!("spate: {report}");
+            }
             let silent: Vec<(u32, Duration)> = st
                 .executors
                 .iter()

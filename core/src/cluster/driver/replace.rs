@@ -60,7 +60,9 @@ impl DriverState {
             }
             if st.failures.len() > self.replacement.max_failures {
                 let why = format!(
-                    "{} executors were lost within {:?}, more than spate.executor.maxFailures                      ({}) allows; the last, executor {executor}: {reason}. Not replacing any                      more: see the executor logs in {}",
+                    "{} executors were lost within {:?}, more than spate.executor.maxFailures \
+                     ({}) allows; the last, executor {executor}: {reason}. Not replacing any \
+                     more: see the executor logs in {}",
                     st.failures.len(),
                     self.replacement.window,
                     self.replacement.max_failures,
