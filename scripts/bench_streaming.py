@@ -298,11 +298,13 @@ def pct(values, p):
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else 0.0
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """A process's resident memory in KiB: all of it (`VmRSS`), or only its anonymous pages
+    (`RssAnon`: the heap, without the binary's code paged in as paths warm up)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         return None
@@ -352,16 +354,17 @@ def soak(args):
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(job.stdout), daemon=True)
     reader.start()
-    series = {}
+    series, anon_series = {}, {}
     started = time.time()
     while job.poll() is None:
         t = time.time() - started
         procs = {"driver": job.pid}
         procs.update({f"executor-{i}": p for i, p in enumerate(children(job.pid))})
         for name, pid in procs.items():
-            kib = rss_kib(pid)
-            if kib:  # None once gone, 0 while a process is still being set up
+            kib, anon = rss_kib(pid), rss_kib(pid, "RssAnon")
+            if kib and anon:  # None once gone, 0 while a process is still being set up
                 series.setdefault(name, []).append((t, kib))
+                anon_series.setdefault(name, []).append((t, anon))
         time.sleep(5)
     reader.join(timeout=30)
     out = "".join(lines)
@@ -373,22 +376,33 @@ def soak(args):
                "last_sched_ms": behind, "processes": {}}
     for name, samples in sorted(series.items()):
         steady = [x for x in samples if x[0] >= seconds / 5]
+        anon = anon_series[name]
         mid = samples[len(samples) // 2][1] if samples else 0
         results["processes"][name] = {
             "slope_mib_per_hour": slope_mib_per_hour(steady),
+            "anon_slope_mib_per_hour": slope_mib_per_hour([x for x in anon if x[0] >= seconds / 5]),
             "first_mib": samples[0][1] / 1024, "middle_mib": mid / 1024, "last_mib": samples[-1][1] / 1024,
-            "samples": len(samples)}
+            "anon_first_mib": anon[0][1] / 1024, "anon_middle_mib": anon[len(anon) // 2][1] / 1024,
+            "anon_last_mib": anon[-1][1] / 1024,
+            "samples": len(samples),
+            # (seconds, KiB) every 5 s, to look at the curve again later.
+            "series": samples, "anon_series": anon}
         r = results["processes"][name]
         log(f"  {name}: RSS {r['first_mib']:.1f} -> {r['middle_mib']:.1f} -> {r['last_mib']:.1f} MiB, "
-            f"slope after warm-up {r['slope_mib_per_hour']:+.2f} MiB/h ({r['samples']} samples)")
+            f"slope after warm-up {r['slope_mib_per_hour']:+.2f} MiB/h; anonymous "
+            f"{r['anon_first_mib']:.1f} -> {r['anon_middle_mib']:.1f} -> {r['anon_last_mib']:.1f} MiB, "
+            f"{r['anon_slope_mib_per_hour']:+.2f} MiB/h ({r['samples']} samples)")
     log(f"  {len(batches)} batches; scheduling delay of the last ten: {behind}")
     os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
     json.dump(results, open(os.path.join(ROOT, "bench-results", "soak.json"), "w"), indent=2)
-    print("| process | RSS first / middle / last | slope after warm-up |")
-    print("|---|---|---|")
+    print("| process | RSS first / middle / last | slope after warm-up | anonymous RSS first / "
+          "middle / last | its slope |")
+    print("|---|---|---|---|---|")
     for name, r in results["processes"].items():
         print(f"| {name} | {r['first_mib']:.1f} / {r['middle_mib']:.1f} / {r['last_mib']:.1f} MiB | "
-              f"{r['slope_mib_per_hour']:+.2f} MiB/h |")
+              f"{r['slope_mib_per_hour']:+.2f} MiB/h | {r['anon_first_mib']:.1f} / "
+              f"{r['anon_middle_mib']:.1f} / {r['anon_last_mib']:.1f} MiB | "
+              f"{r['anon_slope_mib_per_hour']:+.2f} MiB/h |")
     return 0
 
 

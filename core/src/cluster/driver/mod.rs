@@ -540,7 +540,6 @@ impl DriverState {
             let mut st = self.state.lock();
             let was_starting = st.starting.remove(&executor);
             let Some(entry) = st.executors.remove(&executor) else {
-                st.gone.insert(executor);
                 let stopping = st.stopping;
                 drop(st);
                 if was_starting && !stopping && replace {
@@ -551,7 +550,6 @@ impl DriverState {
                 return;
             };
             drop(entry);
-            st.gone.insert(executor);
             if st.executors.is_empty() {
                 st.empty_since = Some(Instant::now());
             }

@@ -43,13 +43,12 @@ impl pb::driver_server::Driver for DriverService {
                     r.executor_id
                 )));
             }
-            st.gone.remove(&r.executor_id);
             st.empty_since = None;
             // The control log so far, before anything newer (same lock as `publish`): all of it
             // for one of the first executors (it replays the program from the start), else its
             // tail, as replayed (a replacement catches up and joins the work in progress).
             let replayed = st.all_registered();
-            st.registered.insert(r.executor_id);
+            st.registered = (st.registered + 1).min(st.expected);
             let replacing =
                 st.starting.remove(&r.executor_id) && r.executor_id >= st.expected as u32;
             let last = st.control.len().saturating_sub(1);

@@ -60,8 +60,6 @@ pub(super) struct State {
     /// Why lost executors are no longer replaced (a replacement could not follow).
     pub(super) no_replacement: Option<String>,
     pub(super) executors: BTreeMap<u32, ExecutorEntry>,
-    /// Executors declared lost or refused: a heartbeat from one is told to exit.
-    pub(super) gone: HashSet<u32>,
     /// The jobs an executor may still ask about, with their outcome once ended: an executor
     /// that joins late replays its program's jobs from these. Once every executor the driver
     /// started has registered, a job every live executor has passed is dropped (see `prune`)
@@ -76,9 +74,10 @@ pub(super) struct State {
     pub(super) keep_from: JobId,
     /// Jobs below this were dropped: an executor asking about one joined too late.
     pub(super) pruned_below: JobId,
-    /// How many executors the driver started, and which ids have registered so far.
+    /// How many executors the driver started, and how many registrations it has had (up to
+    /// that: a count, not the ids, which would grow with every replacement).
     pub(super) expected: usize,
-    pub(super) registered: BTreeSet<u32>,
+    pub(super) registered: usize,
     pub(super) pending: VecDeque<RemoteTask>,
     pub(super) running: HashMap<TaskId, Running>,
     /// Which executors hold each cached RDD partition.
@@ -100,7 +99,7 @@ impl State {
     /// Whether every executor the driver started has registered once: no executor can join
     /// late any more (a lost one is not replaced), so nothing is kept for one.
     pub(super) fn all_registered(&self) -> bool {
-        self.registered.len() >= self.expected
+        self.registered >= self.expected
     }
 
     /// Drops what no executor can still ask for: the control log but its tail, and the jobs
