@@ -408,15 +408,10 @@ impl Following {
     /// After the replay's last message: the batch in progress is followed now (its tasks may
     /// be waiting for this executor). False if this executor cannot follow (see `run`).
     fn caught_up(&mut self, env: &SchedulerEnv, replay_ends: bool) -> bool {
-        match self.in_progress.take() {
-            Some((time, first_job, states)) if replay_ends => {
-                self.run(env, time, first_job, states)
-            }
-            other => {
-                self.in_progress = other;
-                true
-            }
+        if replay_ends && let Some((time, first_job, states)) = self.in_progress.take() {
+            return self.run(env, time, first_job, states);
         }
+        true
     }
 
     /// Runs the executor's copy of batch `time`'s jobs, their ids from `first_job` on (the
