@@ -103,7 +103,24 @@ fn run(host: &str, port: u16, batch_ms: u64, seconds: f64) -> Result<()> {
     }
     let lines = match std::env::var("SPATE_BENCH_KAFKA") {
         Ok(source) => kafka_lines(&ssc, &source)?,
-        Err(_) => ssc.socket_text_stream(host, port),
+        Err(_) => {
+            // SPATE_BENCH_MORE_PORTS=p2,p3: a receiver (a socket) each, their lines unioned.
+            let mut streams = vec![ssc.socket_text_stream(host, port)];
+            if let Ok(more) = std::env::var("SPATE_BENCH_MORE_PORTS") {
+                for p in more.split(',').filter(|p| !p.is_empty()) {
+                    let p: u16 = p.parse().map_err(|_| spate::streaming::Error::Startup {
+                        what: "SPATE_BENCH_MORE_PORTS",
+                        source: std::io::Error::other(format!("not a port: {p:?}")),
+                    })?;
+                    streams.push(ssc.socket_text_stream(host, p));
+                }
+            }
+            if streams.len() == 1 {
+                streams.remove(0)
+            } else {
+                ssc.union(&streams)
+            }
+        }
     };
     let counts = lines
         .flat_map(|line| line.split(' '))

@@ -66,8 +66,10 @@ class Generator:
         if not m:
             return None
         counts = dict(re.findall(r"count\[(\w+)\]=(\d+)", m.group(4)))
+        sent_bytes = re.search(r"bytes=(\d+)", m.group(4))
         return {"lines": int(m.group(1)), "words": int(m.group(2)),
-                "seconds": float(m.group(3)), "counts": {k: int(v) for k, v in counts.items()}}
+                "seconds": float(m.group(3)), "counts": {k: int(v) for k, v in counts.items()},
+                "bytes": int(sent_bytes.group(1)) if sent_bytes else 0}
 
     def kill(self):
         if self.proc.poll() is None:
@@ -76,35 +78,52 @@ class Generator:
 
 
 def peak_rss_sampler(pid, box):
-    """Samples VmRSS of `pid` every 100 ms into box['samples'] (KiB) until it exits."""
-    path = f"/proc/{pid}/status"
+    """Samples VmRSS of `pid` every 100 ms into box['samples'] (KiB) until it exits, and the
+    bytes it has read (`rchar`: sockets, pipes, files — what passed through it) into
+    box['rchar']."""
     while True:
         try:
-            with open(path) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        box["samples"].append(int(line.split()[1]))
+            for name, key in (("status", "VmRSS:"), ("io", "rchar:")):
+                with open(f"/proc/{pid}/{name}") as f:
+                    for line in f:
+                        if line.startswith(key):
+                            value = int(line.split()[1])
+                            if key == "VmRSS:":
+                                box["samples"].append(value)
+                            else:
+                                box["rchar"] = value
         except OSError:
             return
         time.sleep(0.1)
 
 
-def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None, send_log=None):
-    """One run: generator at `rate` lines/s, the job for `seconds`. Returns batches and stats."""
-    gen = Generator(rate, lines, send_log=send_log)
+def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None, send_log=None,
+            receivers=1):
+    """One run: generator at `rate` lines/s, the job for `seconds`. Returns batches and stats.
+    With `receivers` > 1, as many generators share the rate, one socket receiver each."""
+    gens = [Generator(rate // receivers, lines, send_log=send_log) for _ in range(receivers)]
+    gen = gens[0]
     env = dict(os.environ, SPATE_MASTER="local[2]", RUST_LOG="error")
     env.update(extra_env or {})
+    if receivers > 1:
+        env["SPATE_BENCH_MORE_PORTS"] = ",".join(str(g.port) for g in gens[1:])
     if track:
         env["SPATE_BENCH_TRACK"] = track
     job = subprocess.Popen([JOB, "127.0.0.1", str(gen.port), str(batch_ms), str(seconds)],
                            stdout=subprocess.PIPE, text=True, env=env)
-    rss = {"samples": []}
+    rss = {"samples": [], "rchar": 0}
     sampler = threading.Thread(target=peak_rss_sampler, args=(job.pid, rss), daemon=True)
     sampler.start()
     out, _ = job.communicate(timeout=seconds + 120)
     sampler.join(timeout=1)
-    gen.kill() if lines is None else None
-    sent = gen.summary(timeout=60)
+    if lines is None:
+        for g in gens:
+            g.kill()
+    sents = [g.summary(timeout=60) for g in gens]
+    sent = None if any(x is None for x in sents) else {
+        "lines": sum(x["lines"] for x in sents), "words": sum(x["words"] for x in sents),
+        "seconds": max(x["seconds"] for x in sents), "bytes": sum(x["bytes"] for x in sents),
+        "counts": {k: sum(x["counts"].get(k, 0) for x in sents) for k in sents[0]["counts"]}}
     batches = [dict(zip(("time", "records", "words", "sched", "proc", "total", "done_us"),
                         (int(m[0]), int(m[1]), int(m[2]), float(m[3]), float(m[4]), float(m[5]),
                          int(m[6]))))
@@ -113,6 +132,7 @@ def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None, sen
         if "TRACKED" in out else {}
     samples = rss["samples"] or [0]
     return {"batches": batches, "exit": job.returncode, "sent": sent,
+            "driver_read_bytes": rss["rchar"],
             "tracked": {k: int(v) for k, v in tracked.items()},
             "peak_rss_mib": max(samples) / 1024,
             "rss_mib_first_third": max(samples[: max(1, len(samples) // 3)]) / 1024,
@@ -262,11 +282,12 @@ def tls_cost(args):
               + f" | {results['tls_ratio']:.2f}x |")
 
 
-def search(batch_ms, seconds, start, factor, ceiling, extra_env=None, bisections=1):
+def search(batch_ms, seconds, start, factor, ceiling, extra_env=None, bisections=1,
+           receivers=1):
     """Rising-rate search: multiply the rate while it keeps up, then bisect."""
     best, rate, tried = 0, start, []
     while rate <= ceiling:
-        run = run_job(rate, batch_ms, seconds, extra_env=extra_env)
+        run = run_job(rate, batch_ms, seconds, extra_env=extra_env, receivers=receivers)
         ok, why = keeps_up(run, rate, batch_ms, seconds)
         tried.append({"rate": rate, "ok": ok, "why": why, "peak_rss_mib": run["peak_rss_mib"]})
         log(f"  {batch_ms} ms batches @ {rate:,} lines/s: {'ok' if ok else 'NO'} ({why})")
@@ -276,7 +297,7 @@ def search(batch_ms, seconds, start, factor, ceiling, extra_env=None, bisections
     failed = rate
     for _ in range(bisections if best and rate <= ceiling else 0):
         mid = int((best + failed) / 2)
-        run = run_job(mid, batch_ms, seconds, extra_env=extra_env)
+        run = run_job(mid, batch_ms, seconds, extra_env=extra_env, receivers=receivers)
         ok, why = keeps_up(run, mid, batch_ms, seconds)
         tried.append({"rate": mid, "ok": ok, "why": why, "peak_rss_mib": run["peak_rss_mib"]})
         log(f"  {batch_ms} ms batches @ {mid:,} lines/s: {'ok' if ok else 'NO'} ({why})")
@@ -414,6 +435,52 @@ CLUSTER_CONFIGS = (
     ("local-cluster[2,1] plain", {"SPATE_MASTER": "local-cluster[2,1]",
                                   "SPATE_CONF_spate.rpc.tls.enabled": "false"}),
 )
+
+
+# Where receivers run, on local-cluster[2,1] against local[2]: (name, environment, sockets).
+RECEIVER_CONFIGS = (
+    ("local[2]", {"SPATE_MASTER": "local[2]"}, 1),
+    ("receiver on an executor", {"SPATE_MASTER": "local-cluster[2,1]"}, 1),
+    ("two receivers on executors", {"SPATE_MASTER": "local-cluster[2,1]"}, 2),
+    ("receiver on the driver", {"SPATE_MASTER": "local-cluster[2,1]",
+                                "SPATE_CONF_spate.streaming.receiver.placement": "driver"}, 1),
+)
+
+
+def receivers_bench(args):
+    """Receivers on executors, one run: the 1 s network word count's maximum sustained rate on
+    local-cluster[2,1] with its receiver on an executor, with two receivers (two sockets, half
+    the rate each), and with the receiver on the driver (as before), against local[2]; then at
+    one rate all keep up with, the bytes the driver read per byte received, and its peak RSS."""
+    results = {"date": datetime.date.today().isoformat(),
+               "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
+    for name, env, n in RECEIVER_CONFIGS:
+        log(f"== {name}: max sustainable throughput, 1 s batches")
+        best, tried = search(1000, args.trial_seconds, 1_000_000, 1.4, 20_000_000,
+                             extra_env=env, bisections=2, receivers=n)
+        results[name] = {"max_lines_per_sec": best, "tried": tried}
+    best = {n: max(1, results[n]["max_lines_per_sec"]) for n, _, _ in RECEIVER_CONFIGS}
+    common = int(min(best.values()) * 0.8) // 1000 * 1000
+    for name, env, n in RECEIVER_CONFIGS[1:]:
+        log(f"== {name}: {common:,} lines/s for {args.trial_seconds} s: driver reads and RSS")
+        run = run_job(common, 1000, args.trial_seconds, extra_env=env, receivers=n)
+        sent = (run["sent"] or {}).get("bytes", 0)
+        results[name]["at_common_rate"] = {
+            "rate": common, "sent_bytes": sent, "driver_read_bytes": run["driver_read_bytes"],
+            "driver_bytes_per_received_byte": run["driver_read_bytes"] / max(1, sent),
+            "driver_peak_rss_mib": run["peak_rss_mib"]}
+    os.makedirs("bench-results", exist_ok=True)
+    json.dump(results, open("bench-results/receivers.json", "w"), indent=2)
+    local = best["local[2]"]
+    print("| 1 s batches, network word count | max sustained | / local[2] | driver reads per "
+          f"received byte @ {common:,}/s | driver peak RSS |")
+    print("|---|---|---|---|---|")
+    for name, _, _ in RECEIVER_CONFIGS:
+        at = results[name].get("at_common_rate")
+        print(f"| {name} | {best[name]:,} lines/s | {best[name] / local:.2f}x | "
+              + (f"{at['driver_bytes_per_received_byte']:.3f} | {at['driver_peak_rss_mib']:.0f} MiB |"
+                 if at else "– | – |"))
+    return 0
 
 
 def cluster_latency(seconds):
@@ -727,6 +794,8 @@ def main():
                     help="only TLS's cost: local-cluster[2,1] with and without TLS, finer search")
     ap.add_argument("--repeat", type=int, default=1,
                     help="--tls-cost: alternate TLS and plain this many times, report the median")
+    ap.add_argument("--receivers", action="store_true",
+                    help="only the receivers' rows: on an executor, two, on the driver, local[2]")
     ap.add_argument("--cluster", action="store_true",
                     help="only the cluster row: local-cluster[2,1] against local[2]")
     ap.add_argument("--kafka", action="store_true",
@@ -762,6 +831,8 @@ def main():
         return soak(args)
     if args.tls_cost:
         return tls_cost(args)
+    if args.receivers:
+        return receivers_bench(args)
     if args.cluster:
         os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
         return cluster(args)

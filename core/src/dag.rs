@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::ids::{RddId, ShuffleId};
+use crate::ids::{InputBlockId, RddId, ShuffleId};
 use crate::task::TaskContext;
 
 /// An edge of the lineage graph.
@@ -36,6 +36,14 @@ pub(crate) trait RddBase: Send + Sync {
     /// Operator, call site, partition count and source identity, without ids: equal in every
     /// process that built the same graph.
     fn signature(&self) -> String;
+    /// The parent partitions computing `partition` reads first, through narrow dependencies
+    /// (where its input is, for task placement): the same partition of a parent of the same
+    /// shape, or what the operator says (a union's one parent).
+    fn narrow_parents(&self, partition: usize) -> Vec<(Arc<dyn RddBase>, usize)>;
+    /// The received block `partition` reads, for an RDD of received blocks.
+    fn input_block(&self, _partition: usize) -> Option<InputBlockId> {
+        None
+    }
 }
 
 /// The untyped face of a shuffle dependency, as the scheduler sees it.

@@ -113,17 +113,33 @@ impl fmt::Display for TaskId {
 /// use spate_core::ids::InputBlockId;
 /// let id = InputBlockId { stream: 0, seq: 7 };
 /// assert_eq!(id.to_string(), "input-0-7");
+/// // A receiver running on an executor numbers its blocks after its placement's generation.
+/// let id = InputBlockId { stream: 0, seq: (2 << InputBlockId::GENERATION_SHIFT) | 5 };
+/// assert_eq!(id.to_string(), "input-0-g2.5");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InputBlockId {
     /// The input stream's id.
     pub stream: u32,
-    /// The block's sequence number within its stream, from 0.
+    /// The block's sequence number within its stream, from 0 (from `generation <<
+    /// GENERATION_SHIFT` for a receiver placed on an executor).
     pub seq: u64,
+}
+
+impl InputBlockId {
+    /// Where a receiver placed on an executor puts its placement's generation in `seq`, so a
+    /// receiver started again elsewhere never reuses a block id.
+    pub const GENERATION_SHIFT: u32 = 40;
 }
 
 impl fmt::Display for InputBlockId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "input-{}-{}", self.stream, self.seq)
+        let generation = self.seq >> Self::GENERATION_SHIFT;
+        if generation == 0 {
+            write!(f, "input-{}-{}", self.stream, self.seq)
+        } else {
+            let n = self.seq & ((1 << Self::GENERATION_SHIFT) - 1);
+            write!(f, "input-{}-g{generation}.{n}", self.stream)
+        }
     }
 }

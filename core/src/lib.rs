@@ -49,7 +49,9 @@ mod cluster;
 mod shuffle;
 
 pub use conf::Conf;
-pub use context::{Context, ControlMessage};
+pub use context::{
+    Context, ControlMessage, ExecutorInfo, InputReport, InputReportSink, ReportedBlock,
+};
 pub use data::{Data, Key};
 pub use error::{Error, Result};
 pub use partitioner::{HashPartitioner, Partitioner, RangePartitioner};

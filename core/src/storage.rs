@@ -549,6 +549,21 @@ impl BlockStore {
         Ok(())
     }
 
+    /// Stores a received block as a codec frame of its records (a replica from another
+    /// executor, whose record type this layer does not know): decoded when a task reads it.
+    /// Kept like [`BlockStore::put_input`]: memory first, then disk, never dropped.
+    pub(crate) fn put_input_frame(&self, id: InputBlockId, frame: Vec<u8>) -> Result<()> {
+        let id = BlockId::Input(id);
+        let level = StorageLevel::MemoryAndDisk;
+        let size = frame.len() as u64;
+        let frame = Arc::new(frame);
+        if !self.insert_in_memory(id, Stored::Bytes(Arc::clone(&frame)), size, level) {
+            self.warn_input_spill();
+            self.write_bytes_to_disk(id, &frame, level)?;
+        }
+        Ok(())
+    }
+
     /// Removes one block (memory and disk).
     pub(crate) fn remove(&self, id: BlockId) -> bool {
         let e = self.state.lock().remove(id);

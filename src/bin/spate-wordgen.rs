@@ -10,7 +10,7 @@
 //! only the copy into the socket (well over 5M lines/s at `--rate 0`); the pool's per-line word
 //! counts make the exact expected count of any word known for any number of lines sent. When a
 //! client is done (after `--lines`, or when it disconnects) one summary line goes to stdout:
-//! `SENT lines=<n> words=<n> seconds=<s> count[w0]=<n> ...`.
+//! `SENT lines=<n> words=<n> seconds=<s> bytes=<n> count[w0]=<n> ...`.
 //!
 //! With `--send-log FILE` it also writes, for every write to the socket, a line
 //! `<lines sent before this write> <microseconds since the Unix epoch, just before it>`: the
@@ -143,6 +143,12 @@ impl Pool {
         if i == 0 { 0 } else { self.line_ends[i - 1] }
     }
 
+    /// Bytes of the first `lines` lines sent (newlines included).
+    fn bytes(&self, lines: u64) -> u64 {
+        let n = self.line_ends.len() as u64;
+        (lines / n) * self.text.len() as u64 + self.start_of((lines % n) as usize) as u64
+    }
+
     /// Exact count of tracked word `w` in the first `lines` lines sent.
     fn count(&self, w: usize, lines: u64) -> u64 {
         let n = self.line_ends.len() as u64;
@@ -201,9 +207,10 @@ fn main() -> ExitCode {
 /// The summary line: lines and words sent, how long it took, the tracked words' counts.
 fn summary(pool: &Pool, args: &Args, sent: u64, start: Instant) -> String {
     let mut summary = format!(
-        "SENT lines={sent} words={} seconds={:.3}",
+        "SENT lines={sent} words={} seconds={:.3} bytes={}",
         sent * WORDS_PER_LINE as u64,
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        pool.bytes(sent)
     );
     for (i, w) in args.count.iter().enumerate() {
         summary.push_str(&format!(" count[{w}]={}", pool.count(i, sent)));

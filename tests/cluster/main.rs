@@ -2,6 +2,7 @@
 //! real processes of the same binary; kills, a silent executor, a late executor, and peers
 //! that must be refused; `slurm`: the same on a real Slurm cluster across network namespaces.
 
+mod receivers;
 mod replacement;
 mod slurm;
 
@@ -635,14 +636,19 @@ fn results_only_the_driver_uses_are_not_sent_to_executors() {
 
 /// `nc -lk` on a free port of 127.0.0.1.
 fn nc_server() -> (Reaped, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    nc_server_on("127.0.0.1")
+}
+
+/// `nc -lk` on a free port of `ip`.
+fn nc_server_on(ip: &str) -> (Reaped, u16) {
+    let port = std::net::TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let nc = Reaped(
         Command::new("nc")
-            .args(["-lk", "127.0.0.1", &port.to_string()])
+            .args(["-lk", ip, &port.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -712,6 +718,7 @@ fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
         return;
     }
     let (mut nc, port) = nc_server();
+    let ui = receivers::free_port();
     let job = Command::new(env!("CARGO_BIN_EXE_spate-submit"))
         .args([
             "--master",
@@ -720,6 +727,8 @@ fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
             "spate.streaming.blockInterval=100ms",
             "--conf",
             &format!("spate.local.dir={}", local.path().display()),
+            "--conf",
+            &format!("spate.ui.port={ui}"),
         ])
         .arg(example_path("network_wordcount"))
         .args(["127.0.0.1", &port.to_string()])
@@ -729,6 +738,12 @@ fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
         .unwrap();
     let mut job = Reaped(job);
     let (printed, reader) = read_lines(job.0.stdout.take().unwrap());
+    // The receiver runs on an executor, and the status page's REST API says which.
+    let mut runs_on = None;
+    wait_for(60, || {
+        runs_on = receivers::receiver_executor(ui);
+        runs_on.is_some()
+    });
     let mut typed = nc.0.stdin.take().unwrap();
     let rounds = 40;
     for _ in 0..rounds {
@@ -752,4 +767,8 @@ fn network_wordcount_on_local_cluster_counts_every_line_against_nc() {
     );
     assert!(status.success(), "{err}");
     assert!(err.contains("local-cluster"), "{err}");
+    assert!(
+        matches!(runs_on.as_deref(), Some("0" | "1")),
+        "the receiver runs on {runs_on:?}\n{err}"
+    );
 }

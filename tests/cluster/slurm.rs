@@ -192,13 +192,18 @@ fn on_slurm_across_namespace_hosts_results_match_local_through_kills_and_a_cut_l
     assert_eq!(out, expected);
     assert!(err.contains("executor 1 lost: no heartbeat"), "{err}");
 
-    // 3. The network word count against nc: every line counted, with one executor killed
-    //    mid-stream (no batch lost).
-    let (mut nc, port) = nc_server();
+    // 3. The network word count against nc (reachable from the hosts): its receiver runs on
+    //    an executor inside a host's namespace, not on the driver; every line counted, with
+    //    the other executor killed mid-stream (no batch lost).
+    let (mut nc, port) = nc_server_on("10.213.0.1");
+    let ui = super::receivers::free_port();
     let mut job = cluster.submit(
-        &["spate.streaming.blockInterval=100ms"],
+        &[
+            "spate.streaming.blockInterval=100ms",
+            &format!("spate.ui.port={ui}"),
+        ],
         &example_path("network_wordcount"),
-        &["127.0.0.1", &port.to_string()],
+        &["10.213.0.1", &port.to_string()],
     );
     let (printed, reader) = read_lines(job.0.stdout.take().unwrap());
     assert!(wait_for(60, || printed
@@ -206,12 +211,41 @@ fn on_slurm_across_namespace_hosts_results_match_local_through_kills_and_a_cut_l
         .unwrap()
         .iter()
         .any(|l| l.starts_with("Time:"))));
+    let mut receiver = None;
+    assert!(wait_for(60, || {
+        receiver = super::receivers::receiver_executor(ui);
+        receiver.is_some()
+    }));
+    let receiver: u32 = receiver.unwrap().parse().unwrap();
+    let pid_of = |executor: u32| {
+        [1, 2]
+            .into_iter()
+            .flat_map(|h| cluster.pids(h))
+            .find(|pid| {
+                std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                    env.split(|&b| b == 0)
+                        .any(|v| v == format!("SPATE_EXECUTOR_ID={executor}").as_bytes())
+                })
+            })
+    };
+    let receiving = pid_of(receiver).expect("the receiver's executor runs on a host");
+    assert_ne!(
+        netns(receiving as u32),
+        Some(here.clone()),
+        "the receiver runs in a host's namespace"
+    );
+    let (victim, victim_host) = {
+        let other = 1 - receiver;
+        let pid = pid_of(other).expect("the other executor runs on a host");
+        let host = if cluster.pids(1).contains(&pid) { 1 } else { 2 };
+        (other, host)
+    };
     let mut typed = nc.0.stdin.take().unwrap();
     let rounds = 60u64;
     for i in 0..rounds {
         if i == rounds / 2 {
-            // Executor 1's process (its srun step's task) on h2.
-            for pid in cluster.pids(2) {
+            // The other executor's process (its srun step's task).
+            for pid in cluster.pids(victim_host) {
                 let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                 if String::from_utf8_lossy(&cmdline).contains("network_wordcount") {
                     kill(pid as u32, nix::sys::signal::Signal::SIGKILL);
@@ -255,7 +289,7 @@ fn on_slurm_across_namespace_hosts_results_match_local_through_kills_and_a_cut_l
         totals(&lines)
     );
     assert!(ok, "{err}");
-    assert!(err.contains("executor 1 lost"), "{err}");
+    assert!(err.contains(&format!("executor {victim} lost")), "{err}");
     assert!(
         replaced,
         "{} executor processes on the hosts\n{err}",

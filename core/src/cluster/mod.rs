@@ -23,6 +23,7 @@ pub(crate) mod backend;
 pub(crate) mod driver;
 pub(crate) mod executor;
 pub(crate) mod files;
+pub(crate) mod inputs;
 pub(crate) mod lineage;
 pub(crate) mod rpc;
 pub(crate) mod tls;

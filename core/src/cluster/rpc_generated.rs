@@ -66,6 +66,49 @@ pub struct InputBlockReply {
     pub raw_lines: bool,
     #[prost(uint32, tag = "4")]
     pub crc32: u32,
+    /// From the driver, when it does not hold the block: the service addresses of the executors
+    /// that do (empty when every copy is gone).
+    #[prost(string, repeated, tag = "5")]
+    pub holders: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// From the driver: why no copy is left, when none is.
+    #[prost(string, tag = "6")]
+    pub lost_reason: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct InputBlockCopy {
+    #[prost(uint32, tag = "1")]
+    pub stream: u32,
+    #[prost(uint64, tag = "2")]
+    pub seq: u64,
+    /// As in InputBlockReply: a codec frame of the records, or received lines (`raw_lines`).
+    #[prost(bytes = "vec", tag = "3")]
+    pub frame: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bool, tag = "4")]
+    pub raw_lines: bool,
+    #[prost(uint32, tag = "5")]
+    pub crc32: u32,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct InputReport {
+    #[prost(uint32, tag = "1")]
+    pub executor_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub stream: u32,
+    #[prost(message, repeated, tag = "3")]
+    pub blocks: ::prost::alloc::vec::Vec<ReportedBlock>,
+    /// The streaming layer's own part (events, statistics, write-ahead log positions).
+    #[prost(bytes = "vec", tag = "4")]
+    pub payload: ::prost::alloc::vec::Vec<u8>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReportedBlock {
+    #[prost(uint64, tag = "1")]
+    pub seq: u64,
+    #[prost(uint64, tag = "2")]
+    pub records: u64,
+    /// The executors holding a copy, the receiving one first.
+    #[prost(uint32, repeated, tag = "3")]
+    pub holders: ::prost::alloc::vec::Vec<u32>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LaunchTask {
@@ -404,7 +447,8 @@ pub mod driver_client {
                 .insert(GrpcMethod::new("spate.cluster.Driver", "TaskDone"));
             self.inner.unary(req, path, codec).await
         }
-        /// A received input block (they stay on the driver), as a codec frame.
+        /// A received input block: the block itself when the driver holds it (restored from the
+        /// write-ahead log), else where it is (`holders`).
         pub async fn fetch_input_block(
             &mut self,
             request: impl tonic::IntoRequest<super::InputBlockRequest>,
@@ -427,6 +471,29 @@ pub mod driver_client {
             let mut req = request.into_request();
             req.extensions_mut()
                 .insert(GrpcMethod::new("spate.cluster.Driver", "FetchInputBlock"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// A receiver on this executor stored (and replicated) blocks, or has news for the driver's
+        /// streaming layer (its start, errors, statistics: `payload`, opaque to the RPC layer).
+        pub async fn report_input(
+            &mut self,
+            request: impl tonic::IntoRequest<super::InputReport>,
+        ) -> std::result::Result<tonic::Response<super::Ack>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/spate.cluster.Driver/ReportInput",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("spate.cluster.Driver", "ReportInput"));
             self.inner.unary(req, path, codec).await
         }
     }
@@ -472,11 +539,18 @@ pub mod driver_server {
             &self,
             request: tonic::Request<super::TaskResult>,
         ) -> std::result::Result<tonic::Response<super::Ack>, tonic::Status>;
-        /// A received input block (they stay on the driver), as a codec frame.
+        /// A received input block: the block itself when the driver holds it (restored from the
+        /// write-ahead log), else where it is (`holders`).
         async fn fetch_input_block(
             &self,
             request: tonic::Request<super::InputBlockRequest>,
         ) -> std::result::Result<tonic::Response<super::InputBlockReply>, tonic::Status>;
+        /// A receiver on this executor stored (and replicated) blocks, or has news for the driver's
+        /// streaming layer (its start, errors, statistics: `payload`, opaque to the RPC layer).
+        async fn report_input(
+            &self,
+            request: tonic::Request<super::InputReport>,
+        ) -> std::result::Result<tonic::Response<super::Ack>, tonic::Status>;
     }
     /// Served by the driver; called by executors.
     #[derive(Debug)]
@@ -773,6 +847,49 @@ pub mod driver_server {
                     };
                     Box::pin(fut)
                 }
+                "/spate.cluster.Driver/ReportInput" => {
+                    #[allow(non_camel_case_types)]
+                    struct ReportInputSvc<T: Driver>(pub Arc<T>);
+                    impl<T: Driver> tonic::server::UnaryService<super::InputReport>
+                    for ReportInputSvc<T> {
+                        type Response = super::Ack;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::InputReport>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Driver>::report_input(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ReportInputSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
                 _ => {
                     Box::pin(async move {
                         let mut response = http::Response::new(
@@ -919,6 +1036,53 @@ pub mod executor_client {
                 .insert(GrpcMethod::new("spate.cluster.Executor", "FetchShuffle"));
             self.inner.server_streaming(req, path, codec).await
         }
+        /// A received input block this executor holds (a receiver's primary copy or a replica).
+        pub async fn fetch_input_block(
+            &mut self,
+            request: impl tonic::IntoRequest<super::InputBlockRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::InputBlockReply>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/spate.cluster.Executor/FetchInputBlock",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("spate.cluster.Executor", "FetchInputBlock"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Stores a replica of a received block another executor's receiver stored.
+        pub async fn store_input_block(
+            &mut self,
+            request: impl tonic::IntoRequest<super::InputBlockCopy>,
+        ) -> std::result::Result<tonic::Response<super::Ack>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/spate.cluster.Executor/StoreInputBlock",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("spate.cluster.Executor", "StoreInputBlock"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -948,6 +1112,16 @@ pub mod executor_server {
             tonic::Response<Self::FetchShuffleStream>,
             tonic::Status,
         >;
+        /// A received input block this executor holds (a receiver's primary copy or a replica).
+        async fn fetch_input_block(
+            &self,
+            request: tonic::Request<super::InputBlockRequest>,
+        ) -> std::result::Result<tonic::Response<super::InputBlockReply>, tonic::Status>;
+        /// Stores a replica of a received block another executor's receiver stored.
+        async fn store_input_block(
+            &self,
+            request: tonic::Request<super::InputBlockCopy>,
+        ) -> std::result::Result<tonic::Response<super::Ack>, tonic::Status>;
     }
     /// Served by every executor; called by other executors (shuffle fetch).
     #[derive(Debug)]
@@ -1068,6 +1242,94 @@ pub mod executor_server {
                                 max_encoding_message_size,
                             );
                         let res = grpc.server_streaming(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/spate.cluster.Executor/FetchInputBlock" => {
+                    #[allow(non_camel_case_types)]
+                    struct FetchInputBlockSvc<T: Executor>(pub Arc<T>);
+                    impl<
+                        T: Executor,
+                    > tonic::server::UnaryService<super::InputBlockRequest>
+                    for FetchInputBlockSvc<T> {
+                        type Response = super::InputBlockReply;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::InputBlockRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Executor>::fetch_input_block(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = FetchInputBlockSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/spate.cluster.Executor/StoreInputBlock" => {
+                    #[allow(non_camel_case_types)]
+                    struct StoreInputBlockSvc<T: Executor>(pub Arc<T>);
+                    impl<T: Executor> tonic::server::UnaryService<super::InputBlockCopy>
+                    for StoreInputBlockSvc<T> {
+                        type Response = super::Ack;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::InputBlockCopy>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Executor>::store_input_block(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = StoreInputBlockSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
                         Ok(res)
                     };
                     Box::pin(fut)

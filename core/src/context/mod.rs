@@ -6,6 +6,7 @@
 //! makes RDDs is `rdd::sources`'s, and making a context (with its cluster role) is `start`'s.
 //! `roles`: the cluster runtime as the layers below it see it.
 
+mod inputs;
 mod roles;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
+pub use inputs::{ExecutorInfo, InputReport, InputReportSink, ReportedBlock};
 pub(crate) use roles::{ClusterRole, DriverRole, ExecutorRole, FetchedInput, ShufflePiece};
 
 use crate::conf::{Conf, Master};
@@ -435,6 +437,9 @@ impl Context {
     pub fn remove_input_blocks(&self, ids: &[InputBlockId]) {
         for &id in ids {
             self.inner.blocks.remove(crate::storage::BlockId::Input(id));
+        }
+        if let Some(d) = self.inner.driver() {
+            d.forget_input_blocks(ids);
         }
     }
 

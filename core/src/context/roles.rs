@@ -34,6 +34,12 @@ pub(crate) trait DriverRole: Send + Sync {
     fn sizes(&self) -> Vec<(&'static str, usize)>;
     /// Bytes of job results sent to executors so far (each copy counted).
     fn result_bytes_sent(&self) -> u64;
+    /// The live executors, with hosts and addresses.
+    fn executor_infos(&self) -> Vec<super::ExecutorInfo>;
+    /// Where input reports from executors go.
+    fn set_input_sink(&self, sink: super::InputReportSink);
+    /// Received blocks no batch needs any more: where they were is no longer tracked.
+    fn forget_input_blocks(&self, ids: &[InputBlockId]);
 }
 
 /// A received input block as the driver sent it.
@@ -70,8 +76,17 @@ pub(crate) trait ExecutorRole: Send + Sync {
     fn forget_rdd(&self, local: RddId);
     /// The sizes of what the executor keeps, by collection.
     fn sizes(&self) -> Vec<(&'static str, usize)>;
-    /// Received block `block`, from the driver, which holds received input.
+    /// Received block `block`, from an executor holding a copy (the driver knows which).
     fn fetch_input_block(&self, block: InputBlockId) -> Result<FetchedInput>;
+    /// Copies received block `block`, stored here, to the executor serving at `address`.
+    fn replicate_input_block(&self, block: InputBlockId, address: &str) -> Result<()>;
+    /// Reports received blocks of stream `stream` (and a payload) to the driver.
+    fn report_input(
+        &self,
+        stream: u32,
+        blocks: Vec<super::ReportedBlock>,
+        payload: Vec<u8>,
+    ) -> Result<()>;
     /// Reduce partition `reduce` of this process's shuffle `local` (of `num_maps` map
     /// outputs, placed as `placement` says): one piece per map output, in map order, and the
     /// driver's id of the shuffle.

@@ -47,6 +47,21 @@ pub(crate) trait RddOp<T>: Send + Sync + 'static {
     fn identity(&self) -> String {
         String::new()
     }
+    /// See [`RddBase::narrow_parents`]; by default, the parents of the same shape.
+    fn narrow_parents(&self, partition: usize) -> Vec<(Arc<dyn RddBase>, usize)> {
+        let n = self.num_partitions();
+        self.dependencies()
+            .into_iter()
+            .filter_map(|d| match d {
+                Dependency::Narrow(p) if p.num_partitions() == n => Some((p, partition)),
+                _ => None,
+            })
+            .collect()
+    }
+    /// See [`RddBase::input_block`].
+    fn input_block(&self, _partition: usize) -> Option<crate::ids::InputBlockId> {
+        None
+    }
 }
 
 pub(crate) enum CheckpointState {
@@ -213,6 +228,20 @@ impl<T: Data> RddBase for RddNode<T> {
 
     fn checkpoint_pending(&self) -> bool {
         matches!(*self.meta.checkpoint.lock(), CheckpointState::Marked)
+    }
+
+    fn narrow_parents(&self, partition: usize) -> Vec<(Arc<dyn RddBase>, usize)> {
+        if matches!(*self.meta.checkpoint.lock(), CheckpointState::Done(_)) {
+            return Vec::new();
+        }
+        self.op
+            .read()
+            .as_ref()
+            .map_or_else(Vec::new, |op| op.narrow_parents(partition))
+    }
+
+    fn input_block(&self, partition: usize) -> Option<crate::ids::InputBlockId> {
+        self.op.read().as_ref()?.input_block(partition)
     }
 
     fn write_checkpoint(self: Arc<Self>) -> Result<()> {

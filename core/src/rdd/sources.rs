@@ -70,6 +70,9 @@ impl<T: Data> RddOp<T> for InputBlocks {
     fn num_partitions(&self) -> usize {
         self.ids.len()
     }
+    fn input_block(&self, partition: usize) -> Option<InputBlockId> {
+        self.ids.get(partition).copied()
+    }
     fn dependencies(&self) -> Vec<Dependency> {
         Vec::new()
     }
@@ -88,7 +91,7 @@ impl<T: Data> RddOp<T> for InputBlocks {
 
 /// The records of received block `block` as the driver sent it.
 fn records_of<T: Data>(block: InputBlockId, fetched: FetchedInput) -> Result<PartitionIter<T>> {
-    let origin = "an input block from the driver";
+    let origin = "a received block from another process";
     match fetched {
         FetchedInput::Lines(frame) => {
             // The lines as the driver received them: cut as the task reads, as there.

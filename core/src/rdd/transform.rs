@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::Distribution;
 
 use super::{Dependency, PartitionIter, Rdd, RddOp};
+use crate::dag::RddBase;
 use crate::data::{Data, Key};
 use crate::error::{Error, Result};
 use crate::hash::partition_hash;
@@ -75,6 +76,15 @@ impl<T: Data> RddOp<T> for UnionOp<T> {
         Err(Error::Internal(format!(
             "union has no partition {partition}"
         )))
+    }
+    fn narrow_parents(&self, mut partition: usize) -> Vec<(Arc<dyn RddBase>, usize)> {
+        for p in &self.parents {
+            if partition < p.num_partitions() {
+                return vec![(p.base(), partition)];
+            }
+            partition -= p.num_partitions();
+        }
+        Vec::new()
     }
 }
 

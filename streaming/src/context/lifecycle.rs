@@ -42,6 +42,7 @@ impl StreamingContext {
                 ui: None,
                 runtime: None,
                 signals: None,
+                receivers: None,
             });
             *state = StreamingState::Active;
             shared.graph.set_phase(Phase::Running);
@@ -116,7 +117,20 @@ impl StreamingContext {
         shared
             .reporter
             .post(crate::listener::Event::StreamingStarted(shared.clock.now()));
-        let runtime = if inputs.is_empty() {
+        // In a cluster, receivers run on executors — unless told to run here, or the
+        // write-ahead log is on, which the driver writes (into the checkpoint directory).
+        let input = &shared.settings.input;
+        let remote = shared.ctx().is_cluster_driver() && input.on_executors && !input.wal;
+        let receivers =
+            (remote && inputs.iter().any(|i| i.placement_wish().is_some())).then(|| {
+                crate::scheduler::ReceiverTracker::start(
+                    Arc::clone(&shared.graph),
+                    Arc::clone(&shared.inputs),
+                    shared.reporter.clone(),
+                    input.replication,
+                )
+            });
+        let runtime = if inputs.is_empty() || remote {
             None
         } else {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -154,6 +168,7 @@ impl StreamingContext {
             ui,
             runtime,
             signals,
+            receivers,
         });
         *state = StreamingState::Active;
         shared.graph.set_phase(Phase::Running);
@@ -200,6 +215,10 @@ impl StreamingContext {
             return Ok(());
         }
         let running = shared.running.lock().take();
+        if let Some(tracker) = running.as_ref().and_then(|r| r.receivers.as_ref()) {
+            // Executors stop their receivers and report what those stored.
+            tracker.stop_receivers(&shared.graph);
+        }
         let inputs = shared.inputs.all();
         // Stop receiving first: from here on, nothing new enters.
         for input in &inputs {
@@ -228,6 +247,9 @@ impl StreamingContext {
                 .join_within(left.max(Duration::from_millis(100)))
             {
                 result = Err(shared.stop_timed_out());
+            }
+            if let Some(mut tracker) = running.receivers.take() {
+                tracker.stop();
             }
             if shared.ctx().is_cluster_driver() {
                 crate::scheduler::announce(shared.ctx(), &crate::scheduler::Announcement::Stopped);

@@ -49,6 +49,8 @@ pub(crate) struct Running {
     pub(crate) ui: Option<crate::ui::Ui>,
     pub(crate) runtime: Option<tokio::runtime::Runtime>,
     pub(crate) signals: Option<crate::signals::GracefulSignals>,
+    /// In a cluster driver: where receivers run.
+    pub(crate) receivers: Option<crate::scheduler::ReceiverTracker>,
 }
 
 /// What a streaming context holds: its parts (each handed to the ones that need it), and its

@@ -14,9 +14,11 @@ use super::InputSettings;
 use crate::common::{ReceiverStats, StreamId, Time};
 use crate::dstream::{DStream, StreamGraph};
 use crate::error::Result;
+use crate::input::placement::{Placement, Wish};
 use crate::input::receiver::{Receiver, Supervisor, SupervisorSettings};
 use crate::input::{Intake, IntakeOp};
 use crate::listener::{BatchInfo, Reporter};
+use spate_core::InputReport;
 
 /// What an input gets from its context when it is made: the graph its stream joins, where its
 /// control is registered, where it reports, and its settings (cheap to clone).
@@ -64,6 +66,29 @@ pub(crate) trait InputControl: Send + Sync {
         ids: Vec<spate_core::ids::InputBlockId>,
         records: usize,
     );
+    /// In a cluster: its receiver, to be placed on an executor (`None`: it has none).
+    fn placement_wish(&self) -> Option<Wish> {
+        None
+    }
+    /// On a cluster driver, at start: the receiver runs on an executor, not here.
+    fn run_remotely(&self) {}
+    /// On a cluster driver: where the receiver runs now.
+    fn placed(&self, _placement: &Placement) {}
+    /// On a cluster driver: what the receiver's executor reported.
+    fn reported(&self, _report: InputReport, _reporter: &Reporter) {}
+    /// On a cluster driver, stopping: the receiver's executor is gone.
+    fn remote_gone(&self) {}
+    /// On an executor: the driver placed the receiver (`placement`, `None`: not placed); it
+    /// runs here when the placement names executor `me`.
+    fn host(&self, _placement: Option<&Placement>, _me: u32, _reporter: &Reporter) {}
+    /// On an executor, in a graceful stop: the receiver stops and reports its last blocks.
+    fn stop_hosting(&self) {}
+    /// The rate its receiver is held to (backpressure's, on the driver), if any.
+    fn rate_limit(&self) -> Option<f64> {
+        None
+    }
+    /// On the executor running the receiver: the rate the driver's backpressure set.
+    fn follow_rate(&self, _rate: Option<f64>) {}
 }
 
 /// A context's inputs, in the order they were made.
@@ -99,8 +124,14 @@ impl Inputs {
 pub(crate) struct ReceiverInput<T> {
     pub(crate) intake: Arc<Intake<T>>,
     pub(crate) receiver: Mutex<Option<Box<dyn Receiver<T>>>>,
-    pub(crate) supervisor: Mutex<Option<Supervisor>>,
+    pub(crate) supervisor: Mutex<Option<Supervisor<T>>>,
     pub(crate) settings: SupervisorSettings,
+    /// `Receiver::preferred_location`'s answer, asked once.
+    pub(crate) preferred: Option<String>,
+    /// In a cluster: where the receiver runs now.
+    pub(crate) placement: Mutex<Option<Placement>>,
+    /// On an executor hosting the receiver: the runtime it runs on (made when first needed).
+    pub(crate) runtime: std::sync::OnceLock<tokio::runtime::Runtime>,
 }
 
 impl<T: Data> InputControl for ReceiverInput<T> {
@@ -155,6 +186,36 @@ impl<T: Data> InputControl for ReceiverInput<T> {
     ) {
         self.intake.follow_allocation(time, ids, records)
     }
+    fn placement_wish(&self) -> Option<Wish> {
+        Some(Wish {
+            stream: self.intake.stream.0,
+            preferred: self.preferred.clone(),
+        })
+    }
+    fn run_remotely(&self) {
+        self.intake.run_remotely();
+    }
+    fn placed(&self, placement: &Placement) {
+        *self.placement.lock() = Some(placement.clone());
+    }
+    fn reported(&self, report: InputReport, reporter: &Reporter) {
+        self.remote_report(report, reporter);
+    }
+    fn remote_gone(&self) {
+        self.intake.remote_gone();
+    }
+    fn host(&self, placement: Option<&Placement>, me: u32, reporter: &Reporter) {
+        self.host_here(placement, me, reporter);
+    }
+    fn stop_hosting(&self) {
+        self.stop_here();
+    }
+    fn rate_limit(&self) -> Option<f64> {
+        self.intake.rate()
+    }
+    fn follow_rate(&self, rate: Option<f64>) {
+        self.intake.follow_rate(rate);
+    }
 }
 
 /// A stream fed by `receiver` (a socket's, or the application's own), registered as an input.
@@ -172,9 +233,12 @@ pub(crate) fn receiver_stream<T: Data>(
     ));
     env.inputs.add(Arc::new(ReceiverInput {
         intake: Arc::clone(&intake),
+        preferred: receiver.preferred_location(),
         receiver: Mutex::new(Some(Box::new(receiver))),
         supervisor: Mutex::new(None),
         settings: env.settings.supervisor(graph.batch_interval),
+        placement: Mutex::new(None),
+        runtime: std::sync::OnceLock::new(),
     }));
     DStream::from_op(graph, kind, graph.batch_interval, IntakeOp { intake })
 }

@@ -9,11 +9,15 @@
 //! - `kafka`: Kafka's direct stream (offset ranges and their rate limits so far).
 //! - `control`: the control face of an input, the context's inputs, and what an input gets
 //!   from its context; `settings`: the inputs' settings.
+//! - `placement` (where receivers run in a cluster) and `hosting` (a receiver input on the
+//!   executor running it, and on the driver hearing from it).
 
 mod control;
 pub(crate) mod file;
+mod hosting;
 mod intake;
 pub mod kafka;
+pub(crate) mod placement;
 mod queue;
 pub(crate) mod rate;
 pub(crate) mod receiver;

@@ -47,6 +47,12 @@ pub trait Receiver<T: Data>: Send + 'static {
         let base = full.split('<').next().unwrap_or(full);
         base.rsplit("::").next().unwrap_or(base).to_string()
     }
+    /// In a cluster application, where it should run: an executor's host name, or its id as
+    /// `executor-N` (Spark's `preferredLocation`). Honoured when such an executor is alive;
+    /// otherwise, and by default (`None`), receivers are spread over the executors.
+    fn preferred_location(&self) -> Option<String> {
+        None
+    }
 }
 
 pub(crate) enum Control {
@@ -177,10 +183,10 @@ impl<T: Data> ReceiverHandle<T> {
             .errors
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!("receiver of {}: {message}", self.intake.stream);
-        self.reporter.post(Event::ReceiverError(
-            self.intake.stream,
-            message.to_string(),
-        ));
+        self.intake.post(
+            &self.reporter,
+            Event::ReceiverError(self.intake.stream, message.to_string()),
+        );
     }
 
     /// Tells listeners the receiver (called `name`) started or stopped.
@@ -189,12 +195,14 @@ impl<T: Data> ReceiverHandle<T> {
             stream: self.intake.stream,
             name: name.to_string(),
             active,
+            ..ReceiverInfo::default()
         };
-        self.reporter.post(if active {
+        let event = if active {
             Event::ReceiverStarted(info)
         } else {
             Event::ReceiverStopped(info)
-        });
+        };
+        self.intake.post(&self.reporter, event);
     }
 
     /// The tokio runtime receivers run on (for async receivers).
@@ -267,19 +275,21 @@ pub(crate) struct SupervisorSettings {
 
 /// Runs a receiver: starts it, restarts it on request (or after a panic), stops it; and cuts
 /// its intake into blocks every block interval.
-pub(crate) struct Supervisor {
+pub(crate) struct Supervisor<T> {
     stop: Option<Sender<()>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    blocks: Option<std::thread::JoinHandle<()>>,
+    /// Gives the receiver back when it ends (it may be started again elsewhere later).
+    supervisor: Option<std::thread::JoinHandle<Box<dyn Receiver<T>>>>,
 }
 
-impl Supervisor {
-    pub(crate) fn start<T: Data>(
+impl<T: Data> Supervisor<T> {
+    pub(crate) fn start(
         mut receiver: Box<dyn Receiver<T>>,
         intake: Arc<Intake<T>>,
         reporter: Reporter,
         settings: SupervisorSettings,
         runtime: tokio::runtime::Handle,
-    ) -> Supervisor {
+    ) -> Supervisor<T> {
         let (control_tx, control_rx) = crossbeam_channel::unbounded::<Control>();
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let handle = ReceiverHandle {
@@ -297,8 +307,17 @@ impl Supervisor {
         // Batches no longer than a block interval are cut at allocation, a block per core of
         // equal size: a cut in between would give one core a larger block than the other (at
         // 100 ms batches, a 200 ms cut left a core idle for an eighth of each batch on
-        // average). With the write-ahead log on, cuts are how records reach the log.
-        let cut_between_batches = batch_interval > block_interval;
+        // average). With the write-ahead log on, cuts are how records reach the log. On an
+        // executor, cuts are how blocks reach the driver: at least two per batch.
+        let hosted = intake.hosting().is_some();
+        let cut_between_batches = batch_interval > block_interval || hosted;
+        let block_interval = if hosted {
+            block_interval
+                .min(batch_interval / 2)
+                .max(Duration::from_millis(1))
+        } else {
+            block_interval
+        };
         let stop_for_blocks = stop_rx.clone();
         let blocks_intake = Arc::clone(&intake);
         let blocks = std::thread::Builder::new()
@@ -323,20 +342,26 @@ impl Supervisor {
             .expect("spawning the block thread");
         let supervisor = std::thread::Builder::new()
             .name(format!("spate-receiver-{}", intake.stream.0))
-            .spawn(move || supervise(&mut *receiver, handle, control_rx, stop_rx, restart_delay))
+            .spawn(move || {
+                supervise(&mut *receiver, handle, control_rx, stop_rx, restart_delay);
+                receiver
+            })
             .expect("spawning the receiver supervisor");
         Supervisor {
             stop: Some(stop_tx),
-            threads: vec![blocks, supervisor],
+            blocks: Some(blocks),
+            supervisor: Some(supervisor),
         }
     }
 
-    /// Stops the receiver and the block thread, and waits for both.
-    pub(crate) fn stop(&mut self) {
+    /// Stops the receiver and the block thread, and waits for both; gives the receiver back
+    /// (`None` if its thread panicked).
+    pub(crate) fn stop(&mut self) -> Option<Box<dyn Receiver<T>>> {
         drop(self.stop.take());
-        for t in self.threads.drain(..) {
+        if let Some(t) = self.blocks.take() {
             let _ = t.join();
         }
+        self.supervisor.take().and_then(|t| t.join().ok())
     }
 }
 

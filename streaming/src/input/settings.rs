@@ -24,6 +24,8 @@ pub(crate) const KEYS: &[spate_core::conf::KeySpec] = spate_core::key_table! {
     "spate.streaming.receiver.writeAheadLog.rollingInterval", Duration, Some("60s"), Some("1s"), None, "How long a write-ahead log segment is appended to before a new one starts (old segments are deleted once no batch needs them).";
     "spate.streaming.fileStream.maxSplitBytes", Size, Some("64m"), Some("1k"), None, "Largest byte range of a file a file stream's task reads (a bigger file is read as several partitions, each a chunk at a time).";
     "spate.streaming.fileStream.allowMissingOnReplay", Bool, Some("false"), None, None, "After a driver restart, replay batches whose files are gone without those files (each loss reported) instead of failing with the file's name.";
+    "spate.streaming.receiver.placement", OneOf(&["executors", "driver"]), Some("executors"), None, None, "In a cluster application, where receivers run. `executors`: each on an executor (spread over them; `Receiver::preferred_location` honoured), which stores its blocks and copies them to a second one: received data never passes through the driver, and a receiver whose executor is lost starts again on another. `driver`: on the driver, as in local mode, for a source only the submit host can reach; executors then fetch every block from the driver. With the write-ahead log on, receivers run on the driver, which writes the log.";
+    "spate.streaming.receiver.replication", Count, Some("2"), Some("1"), Some("2"), "In a cluster application: copies of each received block, on different executors (Spark's `MEMORY_AND_DISK_SER_2` for receivers). The receiving executor stores a block, copies it to a second executor, then reports it to the driver (a durable store returns after that), so a batch reads the copy when the receiving executor is lost. 1: one copy (a lost executor loses the blocks no batch has finished). With one executor alive, blocks have one copy until another registers.";
     "spate.streaming.receiverRestartDelay", Duration, Some("2s"), Some("1ms"), Some("1h"), "Wait before a receiver that asked to restart is started again.";
 };
 
@@ -42,6 +44,9 @@ pub(crate) struct InputSettings {
     pub(crate) wal_rolling: Duration,
     pub(crate) file_split_bytes: u64,
     pub(crate) allow_missing_on_replay: bool,
+    pub(crate) replication: usize,
+    /// `spate.streaming.receiver.placement` is `executors`.
+    pub(crate) on_executors: bool,
     #[cfg(feature = "kafka")]
     pub(crate) kafka: super::kafka::KafkaSettings,
 }
@@ -72,6 +77,8 @@ impl InputSettings {
             allow_missing_on_replay: conf
                 .get_bool("spate.streaming.fileStream.allowMissingOnReplay")?
                 .unwrap_or(false),
+            replication: conf.get_count("spate.streaming.receiver.replication")?,
+            on_executors: conf.get("spate.streaming.receiver.placement") != Some("driver"),
             #[cfg(feature = "kafka")]
             kafka: super::kafka::KafkaSettings::from_conf(conf)?,
         })

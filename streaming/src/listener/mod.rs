@@ -123,6 +123,10 @@ pub struct ReceiverInfo {
     pub name: String,
     /// Running (started and not stopped).
     pub active: bool,
+    /// Where it runs: `driver` in local mode, else the executor's id.
+    pub executor_id: String,
+    /// The host it runs on.
+    pub host: String,
 }
 
 /// Receives streaming events. Every method has an empty default.

@@ -12,8 +12,10 @@
 //! the [`Stopper`] trait it defines; it never sees the context itself.
 //!
 //! - `checkpoints`: the driver's record of its batches, written to the checkpoint directory.
+//! - `receivers`: in a cluster driver, where receivers run (and run again after a loss).
 
 mod checkpoints;
+mod receivers;
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -25,6 +27,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 pub(crate) use checkpoints::{Checkpoints, Resume};
+pub(crate) use receivers::ReceiverTracker;
 
 use crate::common::{Clock, Time, panic_text};
 use crate::dstream::{Job, StreamGraph};
@@ -284,6 +287,10 @@ pub(crate) enum Announcement {
     },
     /// Its streaming context stopped (after its last batch).
     Stopped,
+    /// Where every receiver runs now (the executor named starts it; see `receivers`).
+    Receivers(Vec<crate::input::placement::Placement>),
+    /// A graceful stop: executors stop their receivers and report their last blocks.
+    StopReceivers,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -294,6 +301,9 @@ pub(crate) struct AnnouncedBatch {
     inputs: Vec<(u32, Vec<spate_core::ids::InputBlockId>, usize)>,
     /// Per stream that finds its own input (file streams): its id and what it read.
     streams: Vec<(u32, Vec<u8>)>,
+    /// Per receiver input stream: the rate backpressure holds it to (the executor running
+    /// the receiver applies it).
+    rates: Vec<(u32, Option<f64>)>,
 }
 
 /// Per stateful stream, its latest RDD whose checkpoint files are written and kept (stream
@@ -362,6 +372,29 @@ fn follow_batches(env: &SchedulerEnv) {
                     env.stopper.stopped_by_driver();
                     return;
                 }
+                Ok(Announcement::Receivers(placements)) => {
+                    let me = ctx.executor_id().unwrap_or(u32::MAX);
+                    for input in env.inputs.all() {
+                        let Some(wish) = input.placement_wish() else {
+                            continue;
+                        };
+                        let p = placements.iter().find(|p| p.stream == wish.stream);
+                        input.host(p, me, &env.reporter);
+                    }
+                    if !follow.caught_up(env, message.replay_ends) {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(Announcement::StopReceivers) => {
+                    for input in env.inputs.all() {
+                        input.stop_hosting();
+                    }
+                    if !follow.caught_up(env, message.replay_ends) {
+                        return;
+                    }
+                    continue;
+                }
                 Err(e) => {
                     tracing::error!("{e}");
                     continue;
@@ -377,6 +410,11 @@ fn follow_batches(env: &SchedulerEnv) {
         for (stream, ids, records) in announced.inputs {
             if let Some(input) = inputs.iter().find(|i| i.stream().0 == stream) {
                 input.follow_allocation(time, ids, records);
+            }
+        }
+        for (stream, rate) in announced.rates {
+            if let Some(input) = inputs.iter().find(|i| i.stream().0 == stream) {
+                input.follow_rate(rate);
             }
         }
         let streams = env.graph.live_streams();
@@ -541,12 +579,20 @@ fn generate(env: &SchedulerEnv, time: Time) -> Batch {
                 .iter()
                 .filter_map(|s| Some((s.id().0, s.announce_input(time)?)))
                 .collect(),
+            rates: inputs
+                .iter()
+                .filter(|i| i.placement_wish().is_some())
+                .map(|i| (i.stream().0, i.rate_limit()))
+                .collect(),
         };
         // A replacement executor reads the last announcements first: enough batches to
-        // rebuild the longest window (two messages a batch).
+        // rebuild the longest window (two messages a batch), and a few more for receivers'
+        // placements announced meanwhile.
         let interval = env.graph.batch_interval.as_millis().max(1);
         let window = time.since(env.graph.horizon(time)).as_millis() / interval;
-        env.graph.ctx.set_control_replay(2 * (window as usize + 2));
+        env.graph
+            .ctx
+            .set_control_replay(2 * (window as usize + 2) + 4);
         announce(&env.graph.ctx, &Announcement::Batch(announced));
     }
     Batch { time, info, jobs }

@@ -30,11 +30,12 @@ use super::rpc::pb;
 use super::{APP_ID_ENV, DRIVER_URL_ENV, EXECUTOR_CORES_ENV, EXECUTOR_INSTANCES_ENV};
 use crate::conf::{Conf, Master};
 use crate::context::{ContextInner, DriverRole};
-use crate::dag::{Dependency, RddBase};
+use crate::dag::RddBase;
 use crate::error::{Error, Result};
 use crate::ids::{JobId, RddId, ShuffleId, TaskId};
 use crate::scheduler::{RemoteTask, TaskDoneFn, TaskLauncher};
 
+mod inputs;
 mod replace;
 mod service;
 mod state;
@@ -59,6 +60,8 @@ pub(crate) struct DriverState {
     /// The backend that starts executors, what it starts them with, and what it calls when
     /// one exits; taken at shutdown.
     launcher: Mutex<Option<Launcher>>,
+    /// Where received blocks are (never locked while taking `state`).
+    inputs: Mutex<inputs::InputTracker>,
 }
 
 /// The driver of a cluster application: its RPC server, its executors' backend, its state.
@@ -149,6 +152,7 @@ impl DriverRuntime {
             log_dir: log_dir.clone(),
             replacement,
             launcher: Mutex::new(None),
+            inputs: Mutex::default(),
         });
         let rt = super::new_runtime("spate-driver-rpc")?;
         let service = tonic::service::interceptor::InterceptedService::new(
@@ -344,33 +348,6 @@ impl DriverRuntime {
             .cached
             .get(&(rdd, partition))
             .is_some_and(|s| !s.is_empty())
-    }
-
-    /// Executors holding a cached block that computing `partition` of `rdd` reads first: the
-    /// RDD's own, or one of a narrow ancestor of the same shape.
-    fn executors_caching(&self, rdd: &Arc<dyn RddBase>, partition: usize) -> Vec<u32> {
-        let st = self.shared.state.lock();
-        if st.cached.is_empty() {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        let mut stack = vec![Arc::clone(rdd)];
-        let mut seen = HashSet::new();
-        while let Some(r) = stack.pop() {
-            if !seen.insert(r.id()) || r.num_partitions() != rdd.num_partitions() {
-                continue;
-            }
-            if let Some(holders) = st.cached.get(&(r.id(), partition)) {
-                out.extend(holders.iter().copied());
-                continue;
-            }
-            for dep in r.dependencies() {
-                if let Dependency::Narrow(p) = dep {
-                    stack.push(p);
-                }
-            }
-        }
-        out
     }
 
     /// Tells every executor to exit and waits for them (briefly), then stops the server.
@@ -579,10 +556,16 @@ impl DriverState {
             .ctx
             .upgrade()
             .map_or(0, |c| c.shuffles.lose_executor(executor));
+        let blocks_gone = self.inputs.lock().lose_executor(executor, reason);
         let message = format!(
             "spate: executor {executor} lost: {reason}; {} running task(s) rerun elsewhere, \
-             {outputs} map output(s) recomputed from lineage",
-            dones.len()
+             {outputs} map output(s) recomputed from lineage{}",
+            dones.len(),
+            if blocks_gone > 0 {
+                format!(", {blocks_gone} received block(s) lost with their last copy")
+            } else {
+                String::new()
+            }
         );
         tracing::warn!("{message}");
         eprintln!("{message}");
@@ -744,7 +727,7 @@ impl TaskLauncher for DriverRuntime {
         self.end_job(job, outcome);
     }
     fn preferred_executors(&self, rdd: &Arc<dyn RddBase>, partition: usize) -> Vec<u32> {
-        self.executors_caching(rdd, partition)
+        self.shared.preferred(rdd, partition)
     }
     fn submit(&self, task: RemoteTask) {
         self.enqueue(task);
@@ -784,11 +767,30 @@ impl DriverRole for DriverRuntime {
             .retain(|(r, _), _| *r != rdd);
     }
     fn sizes(&self) -> Vec<(&'static str, usize)> {
-        self.shared.state.lock().sizes()
+        let mut sizes = self.shared.state.lock().sizes();
+        sizes.push(("driver.input_blocks", self.shared.inputs.lock().len()));
+        sizes
     }
     fn result_bytes_sent(&self) -> u64 {
         self.shared
             .result_bytes
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn executor_infos(&self) -> Vec<crate::context::ExecutorInfo> {
+        let st = self.shared.state.lock();
+        st.executors
+            .iter()
+            .map(|(&id, e)| crate::context::ExecutorInfo {
+                id,
+                host: e.host.clone(),
+                address: e.address.clone(),
+            })
+            .collect()
+    }
+    fn set_input_sink(&self, sink: crate::context::InputReportSink) {
+        self.shared.inputs.lock().set_sink(sink);
+    }
+    fn forget_input_blocks(&self, ids: &[crate::ids::InputBlockId]) {
+        self.shared.inputs.lock().forget(ids);
     }
 }

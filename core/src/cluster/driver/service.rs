@@ -203,36 +203,42 @@ impl pb::driver_server::Driver for DriverService {
             .ctx
             .upgrade()
             .ok_or_else(|| Status::unavailable("the driver is stopping"))?;
-        let id = crate::storage::BlockId::Input(crate::ids::InputBlockId {
-            stream: r.stream,
-            seq: r.seq,
-        });
+        let shared = Arc::clone(&self.0);
         let reply = tokio::task::spawn_blocking(move || {
-            // Received lines go as they came (one copy, a checksum), not re-encoded per line.
-            if let Some(lines) = ctx.blocks.input_lines(id) {
-                let frame = lines.raw_bytes();
-                return Ok(pb::InputBlockReply {
-                    crc32: crc32fast::hash(&frame),
-                    frame,
-                    missing: false,
-                    raw_lines: true,
-                });
-            }
-            match ctx.blocks.encoded(id) {
-                Some(Ok(frame)) => Ok(pb::InputBlockReply {
-                    frame,
-                    ..pb::InputBlockReply::default()
-                }),
+            // A block restored from the write-ahead log by a restarted driver is held here;
+            // any other is on executors, which the reply names.
+            let block = crate::ids::InputBlockId {
+                stream: r.stream,
+                seq: r.seq,
+            };
+            match crate::cluster::inputs::WireBlock::of(&ctx.blocks, block) {
+                Some(Ok(wire)) => Ok(wire.reply()),
                 Some(Err(e)) => Err(Status::internal(e.to_string())),
-                None => Ok(pb::InputBlockReply {
-                    missing: true,
-                    ..pb::InputBlockReply::default()
-                }),
+                None => Ok(shared.input_whereabouts(block)),
             }
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?;
         reply.map(Response::new)
+    }
+
+    async fn report_input(
+        &self,
+        req: Request<pb::InputReport>,
+    ) -> std::result::Result<Response<pb::Ack>, Status> {
+        let shared = Arc::clone(&self.0);
+        let r = req.into_inner();
+        if !shared.state.lock().executors.contains_key(&r.executor_id) {
+            // A lost executor's late report: its copies are no copies.
+            return Err(Status::failed_precondition(format!(
+                "executor {} is not registered",
+                r.executor_id
+            )));
+        }
+        tokio::task::spawn_blocking(move || shared.input_reported(r))
+            .await
+            .map_err(|e| Status::internal(format!("input report: {e}")))?;
+        Ok(Response::new(pb::Ack {}))
     }
 
     async fn task_done(

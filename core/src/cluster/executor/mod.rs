@@ -36,6 +36,8 @@ use crate::scheduler::{EncodedResultFn, JobFollower, is_fatal, panic_message};
 use crate::task::TaskContext;
 use crate::task::TaskPlacement;
 
+mod inputs;
+
 type DriverClient = pb::driver_client::DriverClient<InterceptedService<Channel, AddSecret>>;
 type PeerClient = pb::executor_client::ExecutorClient<InterceptedService<Channel, AddSecret>>;
 
@@ -527,15 +529,33 @@ impl ExecutorRuntime {
     }
 }
 
+/// The host name this executor reports: the Slurm node's name inside a job step (what the
+/// cluster calls it, which differs from the machine's name where nodes share a machine),
+/// else the machine's.
 fn hostname() -> String {
+    if let Ok(node) = std::env::var("SLURMD_NODENAME")
+        && !node.is_empty()
+    {
+        return node;
+    }
     nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "?".into())
 }
 
-/// The `Executor` gRPC service: serves this executor's map outputs.
+/// The `Executor` gRPC service: serves this executor's map outputs and received blocks, and
+/// keeps replicas of other executors' received blocks.
 struct ShuffleService(Weak<ExecutorRuntime>);
+
+impl ShuffleService {
+    fn context(&self) -> std::result::Result<Arc<ContextInner>, Status> {
+        self.0
+            .upgrade()
+            .and_then(|ex| ex.ctx.get().and_then(Weak::upgrade))
+            .ok_or_else(|| Status::unavailable("the executor is stopping"))
+    }
+}
 
 type BlockStream =
     Pin<Box<dyn tokio_stream::Stream<Item = std::result::Result<pb::ShuffleBlock, Status>> + Send>>;
@@ -549,11 +569,7 @@ impl pb::executor_server::Executor for ShuffleService {
         req: Request<pb::FetchShuffleRequest>,
     ) -> std::result::Result<Response<BlockStream>, Status> {
         let r = req.into_inner();
-        let ctx = self
-            .0
-            .upgrade()
-            .and_then(|ex| ex.ctx.get().and_then(Weak::upgrade))
-            .ok_or_else(|| Status::unavailable("the executor is stopping"))?;
+        let ctx = self.context()?;
         // Encoding is CPU work: off the reactor.
         let blocks = tokio::task::spawn_blocking(move || {
             r.maps
@@ -582,6 +598,24 @@ impl pb::executor_server::Executor for ShuffleService {
         .await
         .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(Box::pin(tokio_stream::iter(blocks))))
+    }
+
+    async fn fetch_input_block(
+        &self,
+        req: Request<pb::InputBlockRequest>,
+    ) -> std::result::Result<Response<pb::InputBlockReply>, Status> {
+        inputs::serve_input_block(self, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn store_input_block(
+        &self,
+        req: Request<pb::InputBlockCopy>,
+    ) -> std::result::Result<Response<pb::Ack>, Status> {
+        inputs::store_replica(self, req.into_inner())
+            .await
+            .map(Response::new)
     }
 }
 
@@ -646,45 +680,19 @@ impl ExecutorRole for ExecutorRuntime {
             ("executor.control", self.control.1.len()),
         ]
     }
-    /// Received block `block` from the driver, which holds received input.
     fn fetch_input_block(&self, block: crate::ids::InputBlockId) -> Result<FetchedInput> {
-        let mut client = self.driver.clone();
-        let timeout = self.fetch_timeout;
-        let req = pb::InputBlockRequest {
-            stream: block.stream,
-            seq: block.seq,
-        };
-        let reply = run_on(self.rt.handle(), async move {
-            tokio::time::timeout(timeout, client.fetch_input_block(req)).await
-        })
-        .ok_or(Error::ContextStopped)?;
-        let r = match reply {
-            Ok(Ok(r)) => r.into_inner(),
-            Ok(Err(s)) => {
-                return Err(Error::cluster(format!(
-                    "fetching {block} from the driver: {}",
-                    s.message()
-                )));
-            }
-            Err(_) => {
-                return Err(Error::cluster(format!(
-                    "fetching {block} from the driver: no answer within {timeout:?}"
-                )));
-            }
-        };
-        if r.missing {
-            return Err(Error::InputBlockLost { block });
-        }
-        if r.raw_lines {
-            if crc32fast::hash(&r.frame) != r.crc32 {
-                return Err(Error::Corrupt {
-                    path: "an input block from the driver".into(),
-                    reason: "checksum mismatch".into(),
-                });
-            }
-            return Ok(FetchedInput::Lines(r.frame));
-        }
-        Ok(FetchedInput::Frame(r.frame))
+        self.fetch_input(block)
+    }
+    fn replicate_input_block(&self, block: crate::ids::InputBlockId, address: &str) -> Result<()> {
+        self.replicate_input(block, address)
+    }
+    fn report_input(
+        &self,
+        stream: u32,
+        blocks: Vec<crate::context::ReportedBlock>,
+        payload: Vec<u8>,
+    ) -> Result<()> {
+        self.report_input_blocks(stream, blocks, payload)
     }
     /// Reduce partition `reduce` of this process's shuffle `local`: this executor's map
     /// outputs from its store, the others' fetched from them (checksummed codec frames).

@@ -33,9 +33,12 @@ use crate::common::{ReceiverStats, StreamId};
 use crate::dstream::StreamOp;
 use crate::recovery::wal::{WalRef, WriteAheadLog};
 
+mod hosted;
 mod log;
 mod pacing;
 mod received;
+
+pub(crate) use hosted::{HostedReport, Hosting, RemoteEvent};
 
 pub(crate) use pacing::{EstimatorKind, RateSettings};
 pub(crate) use received::Received;
@@ -105,6 +108,8 @@ struct IntakeState<T> {
     /// With the log on: each recent batch's records in the log (kept after its blocks are
     /// released, for as long as a restart may need to replay the batch).
     logged: BTreeMap<Time, (Vec<WalRef>, usize)>,
+    /// In a cluster: the receiving executor's side, or the driver's.
+    cluster: hosted::ClusterSide,
 }
 
 /// The records of one receiver stream between `store` and the end of their batch.
@@ -164,6 +169,7 @@ impl<T: Data> Intake<T> {
                 oversized_reported: 0,
                 last_ref: None,
                 logged: BTreeMap::new(),
+                cluster: hosted::ClusterSide::default(),
             }),
             log: Mutex::new(None),
             logging: std::sync::atomic::AtomicBool::new(false),
@@ -247,11 +253,13 @@ impl<T: Data> Intake<T> {
             return true;
         }
         let (through, failures) = (self.stored_so_far(), st.log_failures);
+        // Durable means logged or, on an executor, copied and reported to the driver.
+        let hosted = st.cluster.hosting.is_some();
         drop(st);
         // Group commit: whoever holds the log's lock writes everything stored so far, so
         // durable stores waiting for it meanwhile share one write and one sync.
         let mut log = self.log.lock();
-        if log.is_none() {
+        if log.is_none() && !hosted {
             return true;
         }
         let done =
@@ -328,6 +336,9 @@ impl<T: Data> Intake<T> {
             pieces.extend(std::mem::take(&mut st.current).split_into(parts));
         }
         let through = self.stored_so_far();
+        if st.cluster.hosting.is_some() {
+            return self.seal_hosted(st, pieces, through, then);
+        }
         let Some(wal) = log.as_mut() else {
             for piece in pieces {
                 let id = self.next_block_id(&mut st);
@@ -451,11 +462,15 @@ impl<T: Data> Intake<T> {
     /// In an executor of a cluster application: batch `time` reads blocks `ids` (held by the
     /// driver, fetched by the tasks), as the driver allocated them.
     pub(crate) fn follow_allocation(&self, time: Time, ids: Vec<InputBlockId>, records: usize) {
-        self.state.lock().allocated.insert(
+        let mut st = self.state.lock();
+        // On the executor that received them, they stop counting as pending with the batch.
+        let pending = self.pending_of_hosted(&mut st, &ids);
+        st.allocated.insert(
             time,
             BlockSet {
                 ids,
                 records,
+                pending,
                 ..BlockSet::default()
             },
         );
@@ -523,12 +538,16 @@ impl<T: Data> Intake<T> {
     /// Whether every record received has been allocated to a batch.
     pub(crate) fn all_allocated(&self) -> bool {
         let st = self.state.lock();
-        st.current.is_empty() && st.earlier.is_empty() && !st.sealing && st.blocks.ids.is_empty()
+        st.current.is_empty()
+            && st.earlier.is_empty()
+            && !st.sealing
+            && st.blocks.ids.is_empty()
+            && self.remote_finished(&st)
     }
 
     pub(crate) fn stats(&self) -> ReceiverStats {
         let c = &self.counters;
-        ReceiverStats {
+        let mut stats = ReceiverStats {
             stream: self.stream,
             records: c.records.load(Ordering::Relaxed),
             invalid_utf8_lines: c.invalid_utf8.load(Ordering::Relaxed),
@@ -539,7 +558,9 @@ impl<T: Data> Intake<T> {
             pending_records: self.state.lock().pending as u64,
             max_pending_records: self.max_pending as u64,
             wal_bytes: c.wal_bytes.load(Ordering::Relaxed),
-        }
+        };
+        self.remote_stats_into(&self.state.lock(), &mut stats);
+        stats
     }
 }
 

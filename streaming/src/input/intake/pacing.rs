@@ -49,14 +49,16 @@ impl<T: Data> Intake<T> {
         let Some(estimator) = &self.estimator else {
             return;
         };
-        let (records, held_back, accepted) = {
-            let st = self.state.lock();
-            let (records, held_back) = st
-                .allocated
-                .get(&info.batch_time)
-                .map_or((0, Duration::ZERO), |b| (b.records, b.held_back));
-            (records, held_back, self.stored_so_far())
-        };
+        let (records, held_back) = self
+            .state
+            .lock()
+            .allocated
+            .get(&info.batch_time)
+            .map_or((0, Duration::ZERO), |b| (b.records, b.held_back));
+        // Stored here, or (a receiver on an executor) what its executor last reported.
+        let accepted = self
+            .remote_records()
+            .unwrap_or_else(|| self.stored_so_far());
         let now = std::time::Instant::now();
         let stored_per_sec = match self.last_observed.lock().replace((now, accepted)) {
             Some((then, before)) if now > then => {

@@ -158,3 +158,64 @@ fn a_cut_is_a_block_per_core_of_equal_size_logged_with_one_write() {
         "one page each, one after another"
     );
 }
+
+#[test]
+fn a_remote_receivers_reported_blocks_wait_for_a_batch_and_count_as_pending() {
+    let ctx = Context::local(2).unwrap();
+    let intake = Intake::<Text>::new(StreamId(3), 1000, ctx, RateSettings::default());
+    intake.run_remotely();
+    let block = |seq| spate_core::ReportedBlock {
+        id: InputBlockId { stream: 3, seq },
+        records: 40,
+        holders: vec![0, 1],
+    };
+    let report = |records, finished| HostedReport {
+        generation: 1,
+        stats: hosted::RemoteStats {
+            records,
+            errors: 2,
+            ..Default::default()
+        },
+        events: Vec::new(),
+        finished,
+    };
+    intake.reported(&[block(1), block(2)], &report(80, false));
+    assert_eq!(intake.stats().pending_records, 80);
+    assert_eq!(intake.stats().records, 80, "the executor's count");
+    assert_eq!(intake.stats().errors, 2);
+    assert!(
+        !intake.all_allocated(),
+        "blocks wait, and the receiver may send more"
+    );
+    let t = Time::from_millis(1000);
+    assert_eq!(intake.allocate(t), 80);
+    assert_eq!(intake.allocation_of(t).0.len(), 2);
+    assert!(!intake.all_allocated(), "its executor has not finished");
+    intake.reported(&[], &report(80, true));
+    assert!(intake.all_allocated());
+    intake.batch_done(t);
+    assert_eq!(intake.stats().pending_records, 0);
+}
+
+#[test]
+fn a_hosted_intake_releases_its_pending_records_with_the_batch_that_takes_its_blocks() {
+    let ctx = Context::local(2).unwrap();
+    let intake = Intake::<Text>::new(StreamId(0), 1000, ctx, RateSettings::default());
+    let mut st = intake.state.lock();
+    st.pending = 30;
+    st.cluster.unallocated.insert(7, 10);
+    st.cluster.unallocated.insert(8, 20);
+    drop(st);
+    let ids = |seqs: &[u64]| -> Vec<InputBlockId> {
+        seqs.iter()
+            .map(|&seq| InputBlockId { stream: 0, seq })
+            .collect()
+    };
+    let t = Time::from_millis(1000);
+    intake.follow_allocation(t, ids(&[7, 99]), 10);
+    intake.batch_done(t);
+    assert_eq!(intake.stats().pending_records, 20);
+    intake.follow_allocation(t + Duration::from_secs(1), ids(&[8]), 20);
+    intake.release_through(t + Duration::from_secs(1));
+    assert_eq!(intake.stats().pending_records, 0);
+}

@@ -240,7 +240,7 @@ fn receivers(out: &mut String, app: &App, snap: &Snapshot, live: &Live) {
     let interval = app.batch_interval_ms;
     let per_sec = |n: u64| n as f64 * 1000.0 / interval.max(1) as f64;
     let mut t = String::from(
-        "<table><thead><tr><th>Stream</th><th>Receiver</th><th>Status</th><th>Avg rate</th><th>Rate limit</th><th>Pending / max</th><th>Write-ahead log</th><th>Invalid UTF-8</th><th>Last error</th></tr></thead><tbody>",
+        "<table><thead><tr><th>Stream</th><th>Receiver</th><th>Runs on</th><th>Status</th><th>Avg rate</th><th>Rate limit</th><th>Pending / max</th><th>Write-ahead log</th><th>Invalid UTF-8</th><th>Last error</th></tr></thead><tbody>",
     );
     for r in &snap.receivers {
         let stats = live.receivers.iter().find(|s| s.stream == r.info.stream);
@@ -274,10 +274,11 @@ fn receivers(out: &mut String, app: &App, snap: &Snapshot, live: &Live) {
         };
         let _ = write!(
             t,
-            r#"<tr><td><a href="/?receiver={}#timelines">{}</a></td><td>{}</td><td class="{}">{}</td><td class="num">{avg}</td><td class="num">{limit}</td><td>{pending}</td><td class="num">{wal}</td><td class="num">{invalid}</td><td>{}</td></tr>"#,
+            r#"<tr><td><a href="/?receiver={}#timelines">{}</a></td><td>{}</td><td>{}</td><td class="{}">{}</td><td class="num">{avg}</td><td class="num">{limit}</td><td>{pending}</td><td class="num">{wal}</td><td class="num">{invalid}</td><td>{}</td></tr>"#,
             r.info.stream.0,
             r.info.stream,
             escape(&r.info.name),
+            escape(&runs_on(&r.info)),
             if r.info.active { "good" } else { "bad" },
             if r.info.active { "ACTIVE" } else { "INACTIVE" },
             r.last_error
@@ -290,10 +291,19 @@ fn receivers(out: &mut String, app: &App, snap: &Snapshot, live: &Live) {
         );
     }
     if snap.receivers.is_empty() {
-        t.push_str(r#"<tr><td colspan="9" class="none">no receivers (queue or file streams only)</td></tr>"#);
+        t.push_str(r#"<tr><td colspan="10" class="none">no receivers (queue or file streams only)</td></tr>"#);
     }
     t.push_str("</tbody></table>");
     section(out, "receivers", "Receivers", &t);
+}
+
+/// Where a receiver runs, for people: `driver (host)` or `executor N (host)`.
+fn runs_on(info: &crate::ReceiverInfo) -> String {
+    match info.executor_id.as_str() {
+        "" => "–".into(),
+        "driver" => format!("driver ({})", info.host),
+        id => format!("executor {id} ({})", info.host),
+    }
 }
 
 /// The page's section: checkpoint and write-ahead log.
