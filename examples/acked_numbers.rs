@@ -10,7 +10,7 @@
 //! record as `n <value>`.
 //!
 //! ```text
-//! spate-submit --master 'local-cluster[2,1]' --example acked_numbers 127.0.0.1 9999 [batch ms]
+//! spate-submit --master 'local-cluster[2,1]' --example acked_numbers 127.0.0.1 9999 [batch ms [checkpoint dir]]
 //! ```
 
 use std::io::{BufRead, BufReader, Write};
@@ -98,15 +98,18 @@ fn receive(
 fn main() -> ExitCode {
     spate::init_logging();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (address, batch_ms) = match args.as_slice() {
-        [host, port] => (format!("{host}:{port}"), 1000),
-        [host, port, ms] => match ms.parse::<u64>() {
-            Ok(ms) if ms > 0 => (format!("{host}:{port}"), ms),
-            _ => return usage(&format!("batch ms must be a number > 0, got {ms:?}")),
-        },
-        _ => return usage("expected <host> <port> [batch ms]"),
+    let (address, ms, checkpoint) = match args.as_slice() {
+        [host, port] => (format!("{host}:{port}"), None, None),
+        [host, port, ms] => (format!("{host}:{port}"), Some(ms), None),
+        [host, port, ms, dir] => (format!("{host}:{port}"), Some(ms), Some(dir.clone())),
+        _ => return usage("expected <host> <port> [batch ms [checkpoint dir]]"),
     };
-    match run(address, batch_ms) {
+    let batch_ms = match ms.map(|ms| ms.parse::<u64>()) {
+        None => 1000,
+        Some(Ok(ms)) if ms > 0 => ms,
+        Some(_) => return usage(&format!("batch ms must be a number > 0, got {ms:?}")),
+    };
+    match run(address, batch_ms, checkpoint) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("acked_numbers: {e}");
@@ -116,13 +119,19 @@ fn main() -> ExitCode {
 }
 
 fn usage(problem: &str) -> ExitCode {
-    eprintln!("acked_numbers: {problem}\nUsage: acked_numbers <host> <port> [batch ms]");
+    eprintln!(
+        "acked_numbers: {problem}\nUsage: acked_numbers <host> <port> [batch ms [checkpoint dir]]"
+    );
     ExitCode::from(1)
 }
 
-fn run(address: String, batch_ms: u64) -> Result<()> {
+fn run(address: String, batch_ms: u64, checkpoint: Option<String>) -> Result<()> {
     let conf = Conf::from_env().set_app_name("AckedNumbers");
     let ssc = StreamingContext::new(conf, Duration::from_millis(batch_ms))?;
+    if let Some(dir) = checkpoint {
+        // Where the write-ahead log goes, when it is on.
+        ssc.checkpoint(dir)?;
+    }
     let driver = ssc.context().is_driver();
     let numbers = ssc.receiver_stream(AckedReceiver {
         address,

@@ -78,29 +78,48 @@ class Generator:
 
 
 def peak_rss_sampler(pid, box):
-    """Samples VmRSS of `pid` every 100 ms into box['samples'] (KiB) until it exits, and the
-    bytes it has read (`rchar`: sockets, pipes, files — what passed through it) into
-    box['rchar']."""
+    """Samples VmRSS of `pid` every 100 ms into box['samples'] (KiB) until it exits."""
+    path = f"/proc/{pid}/status"
     while True:
         try:
-            for name, key in (("status", "VmRSS:"), ("io", "rchar:")):
-                with open(f"/proc/{pid}/{name}") as f:
-                    for line in f:
-                        if line.startswith(key):
-                            value = int(line.split()[1])
-                            if key == "VmRSS:":
-                                box["samples"].append(value)
-                            else:
-                                box["rchar"] = value
+            with open(path) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        box["samples"].append(int(line.split()[1]))
         except OSError:
             return
         time.sleep(0.1)
 
 
+def tcp_received_sampler(pid, box):
+    """The bytes `pid` has received over TCP, into box['tcp_received'] until it exits: each of
+    its sockets' `bytes_received` (`ss -tinp`, every 200 ms; the largest seen per socket),
+    summed. (A socket opened and closed between two samples is missed: a few RPCs at most.)"""
+    seen = {}
+    while os.path.exists(f"/proc/{pid}"):
+        try:
+            out = subprocess.run(["ss", "-tinpH"], capture_output=True, text=True,
+                                 timeout=5).stdout
+        except (OSError, subprocess.SubprocessError):
+            return
+        key = None
+        for line in out.splitlines():
+            if not line[:1].isspace():
+                fields = line.split()
+                key = tuple(fields[3:5]) if f"pid={pid}," in line else None
+            elif key is not None:
+                m = re.search(r"bytes_received:(\d+)", line)
+                if m:
+                    seen[key] = max(seen.get(key, 0), int(m.group(1)))
+        box["tcp_received"] = sum(seen.values())
+        time.sleep(0.2)
+
+
 def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None, send_log=None,
-            receivers=1):
+            receivers=1, receivers_measured=False):
     """One run: generator at `rate` lines/s, the job for `seconds`. Returns batches and stats.
-    With `receivers` > 1, as many generators share the rate, one socket receiver each."""
+    With `receivers` > 1, as many generators share the rate, one socket receiver each; with
+    `receivers_measured`, also the bytes the job's process received over TCP."""
     gens = [Generator(rate // receivers, lines, send_log=send_log) for _ in range(receivers)]
     gen = gens[0]
     env = dict(os.environ, SPATE_MASTER="local[2]", RUST_LOG="error")
@@ -111,9 +130,12 @@ def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None, sen
         env["SPATE_BENCH_TRACK"] = track
     job = subprocess.Popen([JOB, "127.0.0.1", str(gen.port), str(batch_ms), str(seconds)],
                            stdout=subprocess.PIPE, text=True, env=env)
-    rss = {"samples": [], "rchar": 0}
+    rss = {"samples": [], "tcp_received": 0}
     sampler = threading.Thread(target=peak_rss_sampler, args=(job.pid, rss), daemon=True)
     sampler.start()
+    if receivers_measured:
+        net = threading.Thread(target=tcp_received_sampler, args=(job.pid, rss), daemon=True)
+        net.start()
     out, _ = job.communicate(timeout=seconds + 120)
     sampler.join(timeout=1)
     if lines is None:
@@ -132,7 +154,7 @@ def run_job(rate, batch_ms, seconds, lines=None, track=None, extra_env=None, sen
         if "TRACKED" in out else {}
     samples = rss["samples"] or [0]
     return {"batches": batches, "exit": job.returncode, "sent": sent,
-            "driver_read_bytes": rss["rchar"],
+            "driver_tcp_received": rss["tcp_received"],
             "tracked": {k: int(v) for k, v in tracked.items()},
             "peak_rss_mib": max(samples) / 1024,
             "rss_mib_first_third": max(samples[: max(1, len(samples) // 3)]) / 1024,
@@ -451,7 +473,8 @@ def receivers_bench(args):
     """Receivers on executors, one run: the 1 s network word count's maximum sustained rate on
     local-cluster[2,1] with its receiver on an executor, with two receivers (two sockets, half
     the rate each), and with the receiver on the driver (as before), against local[2]; then at
-    one rate all keep up with, the bytes the driver read per byte received, and its peak RSS."""
+    one rate all keep up with, the bytes the driver received over TCP per byte the receivers
+    got, and its peak RSS."""
     results = {"date": datetime.date.today().isoformat(),
                "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
     for name, env, n in RECEIVER_CONFIGS:
@@ -462,18 +485,19 @@ def receivers_bench(args):
     best = {n: max(1, results[n]["max_lines_per_sec"]) for n, _, _ in RECEIVER_CONFIGS}
     common = int(min(best.values()) * 0.8) // 1000 * 1000
     for name, env, n in RECEIVER_CONFIGS[1:]:
-        log(f"== {name}: {common:,} lines/s for {args.trial_seconds} s: driver reads and RSS")
-        run = run_job(common, 1000, args.trial_seconds, extra_env=env, receivers=n)
+        log(f"== {name}: {common:,} lines/s for {args.trial_seconds} s: the driver's TCP bytes and RSS")
+        run = run_job(common, 1000, args.trial_seconds, extra_env=env, receivers=n,
+                      receivers_measured=True)
         sent = (run["sent"] or {}).get("bytes", 0)
         results[name]["at_common_rate"] = {
-            "rate": common, "sent_bytes": sent, "driver_read_bytes": run["driver_read_bytes"],
-            "driver_bytes_per_received_byte": run["driver_read_bytes"] / max(1, sent),
+            "rate": common, "sent_bytes": sent, "driver_tcp_received": run["driver_tcp_received"],
+            "driver_bytes_per_received_byte": run["driver_tcp_received"] / max(1, sent),
             "driver_peak_rss_mib": run["peak_rss_mib"]}
     os.makedirs("bench-results", exist_ok=True)
     json.dump(results, open("bench-results/receivers.json", "w"), indent=2)
     local = best["local[2]"]
-    print("| 1 s batches, network word count | max sustained | / local[2] | driver reads per "
-          f"received byte @ {common:,}/s | driver peak RSS |")
+    print("| 1 s batches, network word count | max sustained | / local[2] | driver's TCP bytes "
+          f"per received byte @ {common:,}/s | driver peak RSS |")
     print("|---|---|---|---|---|")
     for name, _, _ in RECEIVER_CONFIGS:
         at = results[name].get("at_common_rate")

@@ -50,7 +50,7 @@ mod shuffle;
 
 pub use conf::Conf;
 pub use context::{
-    Context, ControlMessage, ExecutorInfo, InputReport, InputReportSink, ReportedBlock,
+    Context, ControlMessage, ExecutorInfo, InputReport, InputReports, ReportedBlock,
 };
 pub use data::{Data, Key};
 pub use error::{Error, Result};

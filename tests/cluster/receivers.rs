@@ -2,7 +2,8 @@
 //! against a server here that resends from the last acknowledgement) whose receiver's executor
 //! is killed with SIGKILL mid-stream — every acknowledged record counted exactly once, the
 //! receiver running again on the other executor; and killed after its blocks were stored but
-//! before their batch ran — the batch reads the replica, or, with one copy, fails saying why.
+//! before their batch ran — the batch reads the replica, or, with one copy, fails saying why,
+//! or with the write-ahead log on (written by that executor) reads the block back from it.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -196,7 +197,7 @@ struct Job {
 }
 
 impl Job {
-    fn start(port: u16, batch_ms: u64, conf: &[&str]) -> Job {
+    fn start(port: u16, batch_ms: u64, conf: &[&str], checkpoint: Option<&str>) -> Job {
         let local = tempfile::tempdir().unwrap();
         let ui = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_spate-submit"));
@@ -213,6 +214,7 @@ impl Job {
         let mut job = Reaped(
             cmd.arg(example_path("acked_numbers"))
                 .args(["127.0.0.1", &port.to_string(), &batch_ms.to_string()])
+                .args(checkpoint)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -316,7 +318,7 @@ impl Job {
 #[test]
 fn the_receivers_executor_killed_mid_stream_loses_no_acknowledged_record() {
     let server = AckServer::start(20, Duration::from_millis(5));
-    let job = Job::start(server.port, 1000, &[]);
+    let job = Job::start(server.port, 1000, &[], None);
     let (first_host, pid) = job.receiver();
     assert_ne!(first_host, "driver");
     let total = 8000;
@@ -381,17 +383,10 @@ fn the_receivers_executor_killed_mid_stream_loses_no_acknowledged_record() {
 }
 
 /// The receiver's executor is killed once its blocks are stored, copied and reported, before
-/// the batch that takes them runs: with `replication`, the batch reads the copy (or, with one
-/// copy, fails naming what was lost).
-fn kill_before_the_batch(replication: &str) -> (Job, AckServer, String) {
+/// the batch that takes them runs (with `conf`, and a checkpoint directory if given).
+fn kill_before_the_batch(conf: &[&str], checkpoint: Option<&str>) -> (Job, AckServer, String) {
     let server = AckServer::start(100, Duration::ZERO);
-    let job = Job::start(
-        server.port,
-        5000,
-        &[&format!(
-            "spate.streaming.receiver.replication={replication}"
-        )],
-    );
+    let job = Job::start(server.port, 5000, conf, checkpoint);
     let (host, pid) = job.receiver();
     // Just after a batch: the next is ~5 s away.
     let seen = job.batches();
@@ -411,7 +406,7 @@ fn kill_before_the_batch(replication: &str) -> (Job, AckServer, String) {
 
 #[test]
 fn a_batch_reads_the_replica_when_the_receiving_executor_dies_before_it_runs() {
-    let (job, _server, host) = kill_before_the_batch("2");
+    let (job, _server, host) = kill_before_the_batch(&[], None);
     assert!(
         wait_for(60, || (1..=2000).all(|v| job.counts().contains_key(&v))),
         "{}",
@@ -426,7 +421,8 @@ fn a_batch_reads_the_replica_when_the_receiving_executor_dies_before_it_runs() {
 
 #[test]
 fn with_one_copy_a_lost_block_fails_its_batch_saying_why() {
-    let (mut job, _server, host) = kill_before_the_batch("1");
+    let (mut job, _server, host) =
+        kill_before_the_batch(&["spate.streaming.receiver.replication=1"], None);
     let (status, log) = job.wait(90);
     assert!(!status.success(), "{log}");
     assert!(log.contains("is lost"), "{log}");
@@ -440,4 +436,34 @@ fn with_one_copy_a_lost_block_fails_its_batch_saying_why() {
         log.contains("spate.streaming.receiver.replication"),
         "{log}"
     );
+}
+
+#[test]
+fn with_the_write_ahead_log_a_block_without_a_copy_is_read_back_from_the_log() {
+    let checkpoint = tempfile::tempdir().unwrap();
+    let (job, _server, host) = kill_before_the_batch(
+        &[
+            "spate.streaming.receiver.replication=1",
+            "spate.streaming.receiver.writeAheadLog.enable=true",
+        ],
+        Some(checkpoint.path().to_str().unwrap()),
+    );
+    assert!(
+        wait_for(60, || (1..=2000).all(|v| job.counts().contains_key(&v))),
+        "{}",
+        job.log()
+    );
+    let counts = job.counts();
+    let (status, log) = job.stop();
+    assert!((1..=2000).all(|v| counts[&v] == 1), "{counts:?}\n{log}");
+    assert!(status.success(), "{log}");
+    assert!(log.contains(&format!("executor {host} lost")), "{log}");
+    assert!(log.contains("read back from the write-ahead log"), "{log}");
+    // The executor wrote the log, into the checkpoint directory.
+    let logged = std::fs::read_dir(checkpoint.path().join("wal"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .count();
+    assert!(logged > 0, "no log segment\n{log}");
 }

@@ -75,8 +75,32 @@ pub struct InputReport {
     pub payload: Vec<u8>,
 }
 
-/// Where a cluster driver hands the input reports it receives (set by the streaming layer).
-pub type InputReportSink = Arc<dyn Fn(InputReport) + Send + Sync>;
+/// What a cluster driver does with received input it does not hold (the streaming layer's
+/// part, set with [`Context::set_input_reports`]).
+///
+/// # Examples
+///
+/// ```
+/// use spate_core::{InputReport, InputReports, ids::InputBlockId};
+/// struct Log;
+/// impl InputReports for Log {
+///     fn reported(&self, report: InputReport) {
+///         println!("{} block(s) from executor {}", report.blocks.len(), report.executor);
+///     }
+/// }
+/// assert!(!Log.restore_lost(InputBlockId { stream: 0, seq: 0 }));
+/// ```
+pub trait InputReports: Send + Sync {
+    /// An executor's report, on an RPC thread, in the order each executor sent them.
+    fn reported(&self, report: InputReport);
+    /// Block `block` has no copy left on any executor: put it back in this process's block
+    /// store if it can be (read from a write-ahead log); whether it did. The driver then
+    /// serves it.
+    fn restore_lost(&self, block: InputBlockId) -> bool {
+        let _ = block;
+        false
+    }
+}
 
 impl Context {
     /// In a cluster driver: the executors registered and not lost, with their hosts and
@@ -94,18 +118,23 @@ impl Context {
     }
 
     /// In a cluster driver: every [`InputReport`] an executor sends from now on goes to
-    /// `sink` (on an RPC thread, in the order each executor sent them). Does nothing
-    /// elsewhere.
+    /// `reports`, which is also asked for a received block whose every copy is lost. Does
+    /// nothing elsewhere.
     ///
     /// # Examples
     ///
     /// ```
+    /// use spate_core::{InputReport, InputReports};
+    /// struct Ignore;
+    /// impl InputReports for Ignore {
+    ///     fn reported(&self, _: InputReport) {}
+    /// }
     /// let ctx = spate_core::Context::local(1).unwrap();
-    /// ctx.set_input_report_sink(std::sync::Arc::new(|report| println!("{report:?}")));
+    /// ctx.set_input_reports(std::sync::Arc::new(Ignore));
     /// ```
-    pub fn set_input_report_sink(&self, sink: InputReportSink) {
+    pub fn set_input_reports(&self, reports: Arc<dyn InputReports>) {
         if let Some(d) = self.inner.driver() {
-            d.set_input_sink(sink);
+            d.set_input_sink(reports);
         }
     }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-pub use inputs::{ExecutorInfo, InputReport, InputReportSink, ReportedBlock};
+pub use inputs::{ExecutorInfo, InputReport, InputReports, ReportedBlock};
 pub(crate) use roles::{ClusterRole, DriverRole, ExecutorRole, FetchedInput, ShufflePiece};
 
 use crate::conf::{Conf, Master};

@@ -36,8 +36,8 @@ pub(crate) trait DriverRole: Send + Sync {
     fn result_bytes_sent(&self) -> u64;
     /// The live executors, with hosts and addresses.
     fn executor_infos(&self) -> Vec<super::ExecutorInfo>;
-    /// Where input reports from executors go.
-    fn set_input_sink(&self, sink: super::InputReportSink);
+    /// Where input reports from executors go (and lost blocks are asked for).
+    fn set_input_sink(&self, sink: Arc<dyn super::InputReports>);
     /// Received blocks no batch needs any more: where they were is no longer tracked.
     fn forget_input_blocks(&self, ids: &[InputBlockId]);
 }

@@ -58,6 +58,15 @@ impl StreamingContext {
         {
             return Err(Error::CheckpointDirRequired { stream });
         }
+        // In a cluster, receivers run on executors (unless told to run here), which write the
+        // write-ahead log too; the driver keeps where each block is.
+        let input = &shared.settings.input;
+        let remote = shared.ctx().is_cluster_driver() && input.on_executors;
+        if remote {
+            for i in inputs.iter().filter(|i| i.placement_wish().is_some()) {
+                i.run_remotely();
+            }
+        }
         if shared.settings.input.wal && !inputs.is_empty() {
             let Some(base) = shared.graph.checkpoint_base() else {
                 return Err(Error::CheckpointDirRequired {
@@ -73,7 +82,7 @@ impl StreamingContext {
                 .collect();
             for input in &inputs {
                 let key = keys.get(&input.stream()).cloned().unwrap_or_default();
-                let dir = base.join("wal").join(key.replace(['/', '\\'], "_"));
+                let dir = crate::recovery::wal::stream_dir(&base, &key);
                 input.enable_wal(&dir, shared.settings.input.wal_rolling)?;
             }
         }
@@ -117,10 +126,6 @@ impl StreamingContext {
         shared
             .reporter
             .post(crate::listener::Event::StreamingStarted(shared.clock.now()));
-        // In a cluster, receivers run on executors — unless told to run here, or the
-        // write-ahead log is on, which the driver writes (into the checkpoint directory).
-        let input = &shared.settings.input;
-        let remote = shared.ctx().is_cluster_driver() && input.on_executors && !input.wal;
         let receivers =
             (remote && inputs.iter().any(|i| i.placement_wish().is_some())).then(|| {
                 crate::scheduler::ReceiverTracker::start(

@@ -48,6 +48,16 @@ pub(crate) trait InputControl: Send + Sync {
     fn start(&self, reporter: &Reporter, runtime: tokio::runtime::Handle);
     fn stop(&self);
     fn allocate(&self, time: Time) -> u64;
+    /// Whether it holds records no batch has taken yet (a graceful stop's drain makes a batch
+    /// only then, or once every input has given all it received).
+    fn has_unallocated(&self) -> bool {
+        !self.all_allocated()
+    }
+    /// On a cluster driver, stopping: whether its receiver's executor has yet to report its
+    /// last blocks (the drain waits for them).
+    fn awaiting_last_report(&self) -> bool {
+        false
+    }
     /// A batch ended: see [`BatchEnd`].
     fn on_batch_end(&self, end: &BatchEnd<'_>);
     fn all_allocated(&self) -> bool;
@@ -78,9 +88,22 @@ pub(crate) trait InputControl: Send + Sync {
     fn reported(&self, _report: InputReport, _reporter: &Reporter) {}
     /// On a cluster driver, stopping: the receiver's executor is gone.
     fn remote_gone(&self) {}
+    /// On a cluster driver: block `id` lost every copy; read it back from the write-ahead
+    /// log into the block store if it is there.
+    fn restore_lost(&self, _id: spate_core::ids::InputBlockId) -> bool {
+        false
+    }
     /// On an executor: the driver placed the receiver (`placement`, `None`: not placed); it
-    /// runs here when the placement names executor `me`.
-    fn host(&self, _placement: Option<&Placement>, _me: u32, _reporter: &Reporter) {}
+    /// runs here when the placement names executor `me`, writing the write-ahead log into
+    /// `wal_dir` when that is on.
+    fn host(
+        &self,
+        _placement: Option<&Placement>,
+        _me: u32,
+        _reporter: &Reporter,
+        _wal_dir: Option<&std::path::Path>,
+    ) {
+    }
     /// On an executor, in a graceful stop: the receiver stops and reports its last blocks.
     fn stop_hosting(&self) {}
     /// The rate its receiver is held to (backpressure's, on the driver), if any.
@@ -109,6 +132,16 @@ impl Inputs {
         self.all().iter().all(|i| i.all_allocated())
     }
 
+    /// During a graceful stop's drain: whether the next batch would take something, or nothing
+    /// more will come. Not while receivers on executors are still reporting their last blocks:
+    /// the drain would otherwise make batches as fast as it can until they have (empty ones,
+    /// or one per receiver as each reports), instead of one of everything.
+    pub(crate) fn drain_ready(&self) -> bool {
+        let all = self.all();
+        !all.iter().any(|i| i.awaiting_last_report())
+            && (all.iter().any(|i| i.has_unallocated()) || all.iter().all(|i| i.all_allocated()))
+    }
+
     pub(crate) fn stats(&self) -> Vec<ReceiverStats> {
         self.all().iter().map(|i| i.stats()).collect()
     }
@@ -132,6 +165,8 @@ pub(crate) struct ReceiverInput<T> {
     pub(crate) placement: Mutex<Option<Placement>>,
     /// On an executor hosting the receiver: the runtime it runs on (made when first needed).
     pub(crate) runtime: std::sync::OnceLock<tokio::runtime::Runtime>,
+    /// `spate.streaming.receiver.writeAheadLog.rollingInterval`, when the log is on.
+    pub(crate) wal_rolling: Option<Duration>,
 }
 
 impl<T: Data> InputControl for ReceiverInput<T> {
@@ -165,6 +200,12 @@ impl<T: Data> InputControl for ReceiverInput<T> {
     }
     fn all_allocated(&self) -> bool {
         self.intake.all_allocated()
+    }
+    fn has_unallocated(&self) -> bool {
+        self.intake.has_unallocated()
+    }
+    fn awaiting_last_report(&self) -> bool {
+        self.intake.awaiting_last_report()
     }
     fn stats(&self) -> ReceiverStats {
         self.intake.stats()
@@ -204,8 +245,26 @@ impl<T: Data> InputControl for ReceiverInput<T> {
     fn remote_gone(&self) {
         self.intake.remote_gone();
     }
-    fn host(&self, placement: Option<&Placement>, me: u32, reporter: &Reporter) {
-        self.host_here(placement, me, reporter);
+    fn restore_lost(&self, id: spate_core::ids::InputBlockId) -> bool {
+        match self.intake.restore_lost(id) {
+            Ok(restored) => restored,
+            Err(e) => {
+                tracing::error!(
+                    "{}: block {id} lost every copy and cannot be read back from the write-ahead log: {e}",
+                    self.intake.stream
+                );
+                false
+            }
+        }
+    }
+    fn host(
+        &self,
+        placement: Option<&Placement>,
+        me: u32,
+        reporter: &Reporter,
+        wal_dir: Option<&std::path::Path>,
+    ) {
+        self.host_here(placement, me, reporter, wal_dir);
     }
     fn stop_hosting(&self) {
         self.stop_here();
@@ -239,6 +298,7 @@ pub(crate) fn receiver_stream<T: Data>(
         settings: env.settings.supervisor(graph.batch_interval),
         placement: Mutex::new(None),
         runtime: std::sync::OnceLock::new(),
+        wal_rolling: env.settings.wal.then_some(env.settings.wal_rolling),
     }));
     DStream::from_op(graph, kind, graph.batch_interval, IntakeOp { intake })
 }

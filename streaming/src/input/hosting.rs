@@ -15,7 +15,13 @@ use crate::listener::{Event, ReceiverInfo, Reporter};
 
 impl<T: Data> ReceiverInput<T> {
     /// On an executor: starts, keeps, moves or stops the receiver as `placement` says.
-    pub(super) fn host_here(&self, placement: Option<&Placement>, me: u32, reporter: &Reporter) {
+    pub(super) fn host_here(
+        &self,
+        placement: Option<&Placement>,
+        me: u32,
+        reporter: &Reporter,
+        wal_dir: Option<&std::path::Path>,
+    ) {
         let here = placement.filter(|p| p.executor == me);
         let running = self.supervisor.lock().is_some();
         let current = self.intake.hosting();
@@ -33,6 +39,30 @@ impl<T: Data> ReceiverInput<T> {
                     me,
                     replica: p.replica.clone(),
                 });
+                if let Some(rolling) = self.wal_rolling {
+                    // The log in the checkpoint directory, which every host sees, after the
+                    // segments of the receiver's earlier runs.
+                    let enabled = match wal_dir {
+                        Some(dir) => self.intake.enable_wal(dir, rolling),
+                        None => Err(crate::Error::CheckpointDirRequired {
+                            stream: "the write-ahead log on this executor".into(),
+                        }),
+                    };
+                    if let Err(e) = enabled {
+                        // Unlogged blocks would break the log's promise: the receiver stays off
+                        // (its errors reach the driver's listeners through the next report).
+                        tracing::error!("{}: {e}", self.intake.stream);
+                        self.intake.post(
+                            reporter,
+                            Event::ReceiverError(
+                                self.intake.stream,
+                                format!("cannot open the write-ahead log here: {e}"),
+                            ),
+                        );
+                        self.intake.finish_hosting();
+                        return;
+                    }
+                }
                 let Some(receiver) = self.receiver.lock().take() else {
                     tracing::error!(
                         "{}: the receiver was not given back by its last run; it cannot start here",

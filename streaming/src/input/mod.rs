@@ -24,7 +24,7 @@ pub(crate) mod receiver;
 mod settings;
 pub(crate) mod socket;
 
-pub(crate) use control::{BatchEnd, InputEnv, Inputs, receiver_stream};
+pub(crate) use control::{BatchEnd, InputControl, InputEnv, Inputs, receiver_stream};
 pub(crate) use intake::{EstimatorKind, Intake, IntakeOp, RateSettings};
 pub(crate) use queue::QueueOp;
 pub use queue::RddQueue;

@@ -57,6 +57,12 @@ fn aligned(buf: &mut Vec<u8>, len: usize) -> &mut [u8] {
     &mut buf[skip..skip + len]
 }
 
+/// The log directory of the stream keyed `key` under checkpoint directory `base` (the same
+/// in every process: the driver, or the executor running the receiver, writes it).
+pub(crate) fn stream_dir(base: &Path, key: &str) -> PathBuf {
+    base.join("wal").join(key.replace(['/', '\\'], "_"))
+}
+
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("log-{seq:010}"))
 }
@@ -115,9 +121,17 @@ fn open_append(path: &Path, direct: bool) -> std::io::Result<(File, bool)> {
 
 impl WriteAheadLog {
     /// Opens the log in `dir` (created if missing); appends go to a new segment.
+    #[cfg(test)]
     pub(crate) fn open(dir: &Path, rolling: Duration) -> Result<WriteAheadLog> {
+        Self::open_from(dir, rolling, 0)
+    }
+
+    /// [`WriteAheadLog::open`], its segments numbered from `first` at least: a receiver that
+    /// moved to another executor writes the same directory after its earlier run, whose
+    /// segments sort before its own and never share a name with them.
+    pub(crate) fn open_from(dir: &Path, rolling: Duration, first: u64) -> Result<WriteAheadLog> {
         std::fs::create_dir_all(dir).map_err(|e| spate_core::Error::io(dir, e))?;
-        let next_seq = segments(dir).last().map_or(0, |s| s + 1);
+        let next_seq = segments(dir).last().map_or(0, |s| s + 1).max(first);
         Ok(WriteAheadLog {
             dir: dir.to_path_buf(),
             rolling,

@@ -254,6 +254,11 @@ fn generate_batches(run: &Run, first: Time, tx: Sender<Batch>) {
     loop {
         env.clock
             .wait_until(next, &|| run.is_halting() || run.is_draining());
+        while run.is_draining() && !run.is_halting() && !env.inputs.drain_ready() {
+            // Receivers on executors are reporting their last blocks (the stop's own timeout
+            // bounds this).
+            std::thread::sleep(Duration::from_millis(5));
+        }
         if run.is_halting() {
             return;
         }
@@ -374,12 +379,17 @@ fn follow_batches(env: &SchedulerEnv) {
                 }
                 Ok(Announcement::Receivers(placements)) => {
                     let me = ctx.executor_id().unwrap_or(u32::MAX);
+                    let streams = env.graph.live_streams();
                     for input in env.inputs.all() {
                         let Some(wish) = input.placement_wish() else {
                             continue;
                         };
                         let p = placements.iter().find(|p| p.stream == wish.stream);
-                        input.host(p, me, &env.reporter);
+                        let wal_dir = env.graph.checkpoint_base().and_then(|base| {
+                            let s = streams.iter().find(|s| s.id() == input.stream())?;
+                            Some(crate::recovery::wal::stream_dir(&base, &s.key()))
+                        });
+                        input.host(p, me, &env.reporter, wal_dir.as_deref());
                     }
                     if !follow.caught_up(env, message.replay_ends) {
                         return;

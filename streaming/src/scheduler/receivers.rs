@@ -45,16 +45,9 @@ impl ReceiverTracker {
         for input in &receivers {
             input.run_remotely();
         }
-        let sink_inputs = Arc::clone(&inputs);
-        let sink_reporter = reporter;
-        graph.ctx.set_input_report_sink(Arc::new(move |report| {
-            if let Some(input) = sink_inputs
-                .all()
-                .into_iter()
-                .find(|i| i.stream().0 == report.stream)
-            {
-                input.reported(report, &sink_reporter);
-            }
+        graph.ctx.set_input_reports(Arc::new(Reports {
+            inputs: Arc::clone(&inputs),
+            reporter,
         }));
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let stopping = Arc::new(AtomicBool::new(false));
@@ -129,6 +122,34 @@ impl ReceiverTracker {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// The driver's side of executors' input reports: each goes to its input.
+struct Reports {
+    inputs: Arc<Inputs>,
+    reporter: Reporter,
+}
+
+impl Reports {
+    fn input(&self, stream: u32) -> Option<Arc<dyn crate::input::InputControl>> {
+        self.inputs
+            .all()
+            .into_iter()
+            .find(|i| i.stream().0 == stream)
+    }
+}
+
+impl spate_core::InputReports for Reports {
+    fn reported(&self, report: spate_core::InputReport) {
+        if let Some(input) = self.input(report.stream) {
+            input.reported(report, &self.reporter);
+        }
+    }
+
+    fn restore_lost(&self, block: spate_core::ids::InputBlockId) -> bool {
+        self.input(block.stream)
+            .is_some_and(|input| input.restore_lost(block))
     }
 }
 

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::context::{InputReport, InputReportSink, ReportedBlock};
+use crate::context::{InputReport, InputReports, ReportedBlock};
 use crate::ids::InputBlockId;
 
 /// Where each tracked received block is.
@@ -19,7 +19,7 @@ pub(super) struct InputTracker {
     holders: HashMap<InputBlockId, Vec<u32>>,
     /// Blocks whose every copy went with lost executors: why.
     lost: HashMap<InputBlockId, String>,
-    sink: Option<InputReportSink>,
+    sink: Option<Arc<dyn InputReports>>,
 }
 
 impl InputTracker {
@@ -35,7 +35,7 @@ impl InputTracker {
         self.holders.is_empty()
     }
 
-    pub(super) fn set_sink(&mut self, sink: InputReportSink) {
+    pub(super) fn set_sink(&mut self, sink: Arc<dyn InputReports>) {
         self.sink = Some(sink);
     }
 
@@ -112,7 +112,7 @@ impl DriverState {
             t.sink.clone()
         };
         if let Some(sink) = sink {
-            sink(InputReport {
+            sink.reported(InputReport {
                 executor: r.executor_id,
                 stream: r.stream,
                 blocks,
@@ -121,15 +121,38 @@ impl DriverState {
         }
     }
 
-    /// `FetchInputBlock` for a block the driver does not hold: who does, or why nobody does.
-    pub(super) fn input_whereabouts(&self, id: InputBlockId) -> pb::InputBlockReply {
-        let (holders, lost) = {
+    /// `FetchInputBlock`: the block, if the driver holds it (restored from a write-ahead log
+    /// after a restart, or because every copy was lost and the log has it), else who holds
+    /// it, or why nobody does.
+    pub(super) fn input_reply(
+        &self,
+        blocks: &crate::storage::BlockStore,
+        id: InputBlockId,
+    ) -> std::result::Result<pb::InputBlockReply, Status> {
+        use crate::cluster::inputs::WireBlock;
+        let held = |blocks: &crate::storage::BlockStore| match WireBlock::of(blocks, id) {
+            Some(Ok(wire)) => Some(Ok(wire.reply())),
+            Some(Err(e)) => Some(Err(Status::internal(e.to_string()))),
+            None => None,
+        };
+        if let Some(reply) = held(blocks) {
+            return reply;
+        }
+        let (holders, lost, sink) = {
             let t = self.inputs.lock();
             (
                 t.holders(id).map(<[u32]>::to_vec).unwrap_or_default(),
                 t.lost.get(&id).cloned(),
+                t.sink.clone(),
             )
         };
+        if holders.is_empty()
+            && lost.is_some()
+            && sink.is_some_and(|s| s.restore_lost(id))
+            && let Some(reply) = held(blocks)
+        {
+            return reply;
+        }
         let st = self.state.lock();
         let addresses: Vec<String> = holders
             .iter()
@@ -143,7 +166,7 @@ impl DriverState {
             }
             None => String::new(),
         };
-        super::super::inputs::missing_reply(addresses, reason)
+        Ok(super::super::inputs::missing_reply(addresses, reason))
     }
 
     /// Executors holding what computing `partition` of `rdd` reads first: a cached partition

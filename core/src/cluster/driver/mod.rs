@@ -787,7 +787,7 @@ impl DriverRole for DriverRuntime {
             })
             .collect()
     }
-    fn set_input_sink(&self, sink: crate::context::InputReportSink) {
+    fn set_input_sink(&self, sink: Arc<dyn crate::context::InputReports>) {
         self.shared.inputs.lock().set_sink(sink);
     }
     fn forget_input_blocks(&self, ids: &[crate::ids::InputBlockId]) {

@@ -205,17 +205,13 @@ impl pb::driver_server::Driver for DriverService {
             .ok_or_else(|| Status::unavailable("the driver is stopping"))?;
         let shared = Arc::clone(&self.0);
         let reply = tokio::task::spawn_blocking(move || {
-            // A block restored from the write-ahead log by a restarted driver is held here;
-            // any other is on executors, which the reply names.
+            // Held here only when read back from a write-ahead log; else on executors, which
+            // the reply names.
             let block = crate::ids::InputBlockId {
                 stream: r.stream,
                 seq: r.seq,
             };
-            match crate::cluster::inputs::WireBlock::of(&ctx.blocks, block) {
-                Some(Ok(wire)) => Ok(wire.reply()),
-                Some(Err(e)) => Err(Status::internal(e.to_string())),
-                None => Ok(shared.input_whereabouts(block)),
-            }
+            shared.input_reply(&ctx.blocks, block)
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?;

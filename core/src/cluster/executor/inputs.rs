@@ -17,7 +17,10 @@ impl ExecutorRuntime {
             seq: block.seq,
         };
         let mut driver = self.driver.clone();
-        let r = self.call("the driver", async move { driver.fetch_input_block(req).await })?;
+        let r = self.call(
+            "the driver",
+            async move { driver.fetch_input_block(req).await },
+        )?;
         if !r.missing {
             return WireBlock::from_reply(r).into_fetched(block, "the driver");
         }

@@ -7,6 +7,7 @@
 //! the intake's own.
 
 use super::*;
+use crate::recovery::wal::{WalRef, WriteAheadLog};
 use spate_core::ReportedBlock;
 
 /// Where a hosted receiver's blocks go: set by the driver's placement.
@@ -37,6 +38,8 @@ pub(crate) struct HostedReport {
     pub(crate) events: Vec<RemoteEvent>,
     /// The receiver stopped here and everything it stored has been reported.
     pub(crate) finished: bool,
+    /// With the write-ahead log on: where each reported block is in it, in order.
+    pub(crate) logged: Vec<Option<WalRef>>,
 }
 
 /// The receiving executor's counters, as the driver shows them.
@@ -74,6 +77,9 @@ pub(super) struct ClusterSide {
 pub(super) struct RemoteSide {
     pub(super) stats: RemoteStats,
     pub(super) finished: bool,
+    /// With the write-ahead log on: where each block not yet released is in the log (read
+    /// back when every copy of it is lost).
+    pub(super) logged_at: std::collections::HashMap<InputBlockId, WalRef>,
 }
 
 impl<T: Data> Intake<T> {
@@ -150,19 +156,32 @@ impl<T: Data> Intake<T> {
     pub(super) fn seal_hosted<R>(
         &self,
         mut st: parking_lot::MutexGuard<'_, IntakeState<T>>,
+        log: &mut Option<WriteAheadLog>,
         pieces: Vec<Received<T>>,
         through: u64,
         then: impl FnOnce(&mut IntakeState<T>) -> R,
     ) -> R {
         let hosting = st.cluster.hosting.clone().expect("hosted");
         let ids: Vec<InputBlockId> = pieces.iter().map(|_| self.next_block_id(&mut st)).collect();
+        // Awaiting their batch from now on: the driver may allocate them (and this executor
+        // follow that) as soon as it has the report, before this thread runs again.
+        for (id, piece) in ids.iter().zip(&pieces) {
+            st.cluster.unallocated.insert(id.seq, piece.len());
+        }
         let events = std::mem::take(&mut st.cluster.events);
         let finished = st.cluster.finishing;
         st.sealing = true;
         drop(st);
+        // With the log on, the cut is written (one write, one sync) before anything else.
+        let refs = match log.as_mut() {
+            Some(wal) => self.log_blocks(wal, &pieces),
+            None => vec![None; pieces.len()],
+        };
+        let log_failed = log.is_some() && refs.iter().any(Option::is_none);
         let mut blocks = Vec::with_capacity(pieces.len());
-        let mut dropped = 0;
-        for (id, piece) in ids.into_iter().zip(pieces) {
+        let mut logged = Vec::with_capacity(pieces.len());
+        let mut dropped = Vec::new();
+        for ((id, piece), at) in ids.into_iter().zip(pieces).zip(refs) {
             let n = piece.len();
             if let Err(e) = piece.store(&self.ctx, id) {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -170,7 +189,7 @@ impl<T: Data> Intake<T> {
                     "{}: could not store block {id} of {n} records: {e}",
                     self.stream
                 );
-                dropped += n;
+                dropped.push(id);
                 continue;
             }
             let mut holders = vec![hosting.me];
@@ -193,12 +212,14 @@ impl<T: Data> Intake<T> {
                 records: n as u64,
                 holders,
             });
+            logged.push(at);
         }
         let report = HostedReport {
             generation: hosting.generation,
             stats: self.remote_stats(),
             events,
             finished,
+            logged,
         };
         let sent = spate_core::codec::encode(&report).and_then(|payload| {
             self.ctx
@@ -206,28 +227,28 @@ impl<T: Data> Intake<T> {
         });
         let mut st = self.state.lock();
         st.sealing = false;
-        st.pending -= dropped;
-        match sent {
-            Ok(()) => {
-                for b in &blocks {
-                    st.cluster.unallocated.insert(b.id.seq, b.records as usize);
-                }
-            }
-            Err(e) => {
-                // The driver never heard of them: no batch will take them. A durable store
-                // spanning them returns false, so its source sends them again.
-                let n: u64 = blocks.iter().map(|b| b.records).sum();
-                self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(
-                    "{}: could not report {} block(s) of {n} records to the driver: {e}",
-                    self.stream,
-                    blocks.len()
-                );
-                st.pending -= n as usize;
-                st.log_failures += 1;
-                let ids: Vec<InputBlockId> = blocks.iter().map(|b| b.id).collect();
-                self.ctx.remove_input_blocks(&ids);
-            }
+        if log_failed {
+            st.log_failures += 1;
+        }
+        if let Err(e) = sent {
+            // The driver never heard of them: no batch will take them. A durable store
+            // spanning them returns false, so its source sends them again.
+            let n: u64 = blocks.iter().map(|b| b.records).sum();
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                "{}: could not report {} block(s) of {n} records to the driver: {e}",
+                self.stream,
+                blocks.len()
+            );
+            st.log_failures += 1;
+            let ids: Vec<InputBlockId> = blocks.iter().map(|b| b.id).collect();
+            self.ctx.remove_input_blocks(&ids);
+            dropped.extend(ids);
+        }
+        // Never a batch's: they no longer count as pending.
+        for id in dropped {
+            let n = st.cluster.unallocated.remove(&id.seq).unwrap_or(0);
+            st.pending -= n;
         }
         st.sealed_through = st.sealed_through.max(through);
         then(&mut st)
@@ -261,16 +282,27 @@ impl<T: Data> Intake<T> {
 
     /// On a cluster driver: the receiver runs on an executor, which reports its blocks.
     pub(crate) fn run_remotely(&self) {
-        self.state.lock().cluster.remote = Some(RemoteSide::default());
+        self.state
+            .lock()
+            .cluster
+            .remote
+            .get_or_insert_with(RemoteSide::default);
     }
 
     /// On a cluster driver: executor blocks and news. Returns the events to post.
     pub(crate) fn reported(&self, blocks: &[ReportedBlock], report: &HostedReport) {
         let mut st = self.state.lock();
-        for b in blocks {
+        for (i, b) in blocks.iter().enumerate() {
             let n = b.records as usize;
-            st.blocks.add(b.id, None, n);
+            let at = report.logged.get(i).copied().flatten();
+            st.blocks.add(b.id, at, n);
             st.pending += n;
+            if let Some(at) = at {
+                st.last_ref = st.last_ref.max(Some(at));
+                if let Some(remote) = st.cluster.remote.as_mut() {
+                    remote.logged_at.insert(b.id, at);
+                }
+            }
         }
         if let Some(remote) = st.cluster.remote.as_mut() {
             remote.stats = report.stats;

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Where an executor running a receiver of placement generation `g` numbers its log's
+/// segments from (`g << 32`): after every earlier run's.
+const SEGMENT_GENERATION_SHIFT: u32 = 32;
+
 /// A receiver stream's part of the driver checkpoint (with the write-ahead log on).
 #[derive(Serialize, Deserialize)]
 pub(super) struct SavedLog {
@@ -65,11 +69,46 @@ impl<T: Data> Intake<T> {
     /// Stops accepting records; waiting producers return.
     /// Turns the write-ahead log on: blocks sealed from now on are logged in `dir`.
     pub(crate) fn enable_wal(&self, dir: &Path, rolling: Duration) -> crate::Result<()> {
-        let wal = WriteAheadLog::open(dir, rolling)?;
-        *self.log.lock() = Some(wal);
+        let (remote, hosting) = {
+            let st = self.state.lock();
+            (st.cluster.remote.is_some(), st.cluster.hosting.clone())
+        };
+        // A cluster driver whose receiver runs on an executor writes nothing: the executor
+        // does, into the same directory, and reports where each block is.
+        if !remote {
+            let first = hosting.map_or(0, |h| h.generation << SEGMENT_GENERATION_SHIFT);
+            let wal = WriteAheadLog::open_from(dir, rolling, first)?;
+            *self.log.lock() = Some(wal);
+        }
         self.state.lock().log_dir = Some(dir.to_path_buf());
         self.logging.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// On a cluster driver: block `id`, whose every copy went with lost executors, read back
+    /// from the log its executor wrote and put in this process's store (the driver serves
+    /// it from there). False if it was not logged.
+    pub(crate) fn restore_lost(&self, id: InputBlockId) -> crate::Result<bool> {
+        let (dir, at) = {
+            let st = self.state.lock();
+            let at = st
+                .cluster
+                .remote
+                .as_ref()
+                .and_then(|r| r.logged_at.get(&id).copied());
+            match (st.log_dir.clone(), at) {
+                (Some(dir), Some(at)) => (dir, at),
+                _ => return Ok(false),
+            }
+        };
+        let bytes = crate::recovery::wal::read(&dir, at)?;
+        let records = Received::<T>::from_log(bytes, &dir.display().to_string())?;
+        records.store(&self.ctx, id)?;
+        tracing::warn!(
+            "{}: block {id} had no copy left; read back from the write-ahead log",
+            self.stream
+        );
+        Ok(true)
     }
 
     /// The log's part of the driver checkpoint. Reads the state only, not the log itself: a

@@ -337,7 +337,7 @@ impl<T: Data> Intake<T> {
         }
         let through = self.stored_so_far();
         if st.cluster.hosting.is_some() {
-            return self.seal_hosted(st, pieces, through, then);
+            return self.seal_hosted(st, log, pieces, through, then);
         }
         let Some(wal) = log.as_mut() else {
             for piece in pieces {
@@ -519,6 +519,11 @@ impl<T: Data> Intake<T> {
         for blocks in released.values() {
             st.pending -= blocks.pending;
             self.ctx.remove_input_blocks(&blocks.ids);
+            if let Some(remote) = st.cluster.remote.as_mut() {
+                for id in &blocks.ids {
+                    remote.logged_at.remove(id);
+                }
+            }
         }
         drop(st);
         self.space.notify_all();
@@ -543,6 +548,18 @@ impl<T: Data> Intake<T> {
             && !st.sealing
             && st.blocks.ids.is_empty()
             && self.remote_finished(&st)
+    }
+
+    /// Whether it holds records no batch has taken (in its buffer, being cut, or cut).
+    pub(crate) fn has_unallocated(&self) -> bool {
+        let st = self.state.lock();
+        !st.current.is_empty() || !st.earlier.is_empty() || st.sealing || !st.blocks.ids.is_empty()
+    }
+
+    /// On a cluster driver, stopping: whether its receiver's executor has yet to report its
+    /// last blocks.
+    pub(crate) fn awaiting_last_report(&self) -> bool {
+        !self.remote_finished(&self.state.lock())
     }
 
     pub(crate) fn stats(&self) -> ReceiverStats {

@@ -178,6 +178,7 @@ fn a_remote_receivers_reported_blocks_wait_for_a_batch_and_count_as_pending() {
         },
         events: Vec::new(),
         finished,
+        logged: Vec::new(),
     };
     intake.reported(&[block(1), block(2)], &report(80, false));
     assert_eq!(intake.stats().pending_records, 80);
@@ -191,8 +192,10 @@ fn a_remote_receivers_reported_blocks_wait_for_a_batch_and_count_as_pending() {
     assert_eq!(intake.allocate(t), 80);
     assert_eq!(intake.allocation_of(t).0.len(), 2);
     assert!(!intake.all_allocated(), "its executor has not finished");
+    assert!(intake.awaiting_last_report());
     intake.reported(&[], &report(80, true));
     assert!(intake.all_allocated());
+    assert!(!intake.awaiting_last_report());
     intake.batch_done(t);
     assert_eq!(intake.stats().pending_records, 0);
 }
