@@ -99,7 +99,17 @@ fn the_rest_api_answers_sparks_paths_with_sparks_fields() {
         "operation-1000-1",
         &lines,
     );
-    golden(&url, &format!("{base}/receivers/0"), "receiver-0");
+    // Local mode: the receiver runs in the driver, on this host (whose name varies).
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    golden_with(
+        &url,
+        &format!("{base}/receivers/0"),
+        "receiver-0",
+        &[(
+            format!("\"executorHost\":\"{host}\""),
+            "\"executorHost\":\"HOST\"",
+        )],
+    );
     let (_, queued) = http_get(&url, &format!("{base}/batches?status=QUEUED"));
     assert_eq!(queued, "[]");
     for (path, code) in [

@@ -112,7 +112,12 @@ impl OutputOperationInfo {
 ///
 /// ```
 /// use spate_streaming::{ReceiverInfo, StreamId};
-/// let r = ReceiverInfo { stream: StreamId(0), name: "socket localhost:9999".into(), active: true };
+/// let r = ReceiverInfo {
+///     stream: StreamId(0),
+///     name: "socket localhost:9999".into(),
+///     active: true,
+///     ..ReceiverInfo::default()
+/// };
 /// assert!(r.active);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
