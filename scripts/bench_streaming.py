@@ -463,6 +463,8 @@ CLUSTER_CONFIGS = (
 RECEIVER_CONFIGS = (
     ("local[2]", {"SPATE_MASTER": "local[2]"}, 1),
     ("receiver on an executor", {"SPATE_MASTER": "local-cluster[2,1]"}, 1),
+    ("receiver on an executor, one copy", {"SPATE_MASTER": "local-cluster[2,1]",
+                                            "SPATE_CONF_spate.streaming.receiver.replication": "1"}, 1),
     ("two receivers on executors", {"SPATE_MASTER": "local-cluster[2,1]"}, 2),
     ("receiver on the driver", {"SPATE_MASTER": "local-cluster[2,1]",
                                 "SPATE_CONF_spate.streaming.receiver.placement": "driver"}, 1),
@@ -471,8 +473,9 @@ RECEIVER_CONFIGS = (
 
 def receivers_bench(args):
     """Receivers on executors, one run: the 1 s network word count's maximum sustained rate on
-    local-cluster[2,1] with its receiver on an executor, with two receivers (two sockets, half
-    the rate each), and with the receiver on the driver (as before), against local[2]; then at
+    local-cluster[2,1] with its receiver on an executor (its blocks copied to the other, and
+    not), with two receivers (two sockets, half the rate each), and with the receiver on the
+    driver (as before), against local[2]; then at
     one rate all keep up with, the bytes the driver received over TCP per byte the receivers
     got, and its peak RSS."""
     results = {"date": datetime.date.today().isoformat(),
