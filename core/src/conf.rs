@@ -50,11 +50,8 @@ pub fn parse_duration(input: &str) -> Result<Duration> {
         "d" => 86400.0,
         _ => return Err(bad()),
     };
-    let secs = value * unit_secs;
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(secs))
+    // `try_`: a number too large for a Duration is a bad value, not a panic.
+    Duration::try_from_secs_f64(value * unit_secs).map_err(|_| bad())
 }
 
 /// Parses a byte size such as `1024`, `512k`, `64m`, `1g`, `2t` (binary multiples, optional `b`).
@@ -559,7 +556,17 @@ mod tests {
     fn durations_and_sizes() {
         assert_eq!(parse_duration("1min").unwrap(), Duration::from_secs(60));
         assert_eq!(parse_duration(" 10 ms").unwrap(), Duration::from_millis(10));
-        for bad in ["", "ms", "1x", "-1s", "1..2s", "200"] {
+        // A huge number overflows Duration: an error, not a panic (issue 30, finding 13).
+        for bad in [
+            "",
+            "ms",
+            "1x",
+            "-1s",
+            "1..2s",
+            "200",
+            "99999999999999999999999d",
+            "1e308s",
+        ] {
             assert!(
                 matches!(parse_duration(bad), Err(Error::InvalidDuration { .. })),
                 "{bad}"
@@ -588,6 +595,12 @@ mod tests {
                 "{bad}"
             );
         }
+        // Issue 30, finding 5: 4,096 task slots on one host were accepted.
+        let err = Master::parse("local-cluster[64,64]")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 256 task slots"), "{err}");
+        assert!(Master::parse("local-cluster[64,4]").is_ok());
     }
 
     #[test]

@@ -48,6 +48,7 @@ mod checkpoint;
 mod cluster;
 mod shuffle;
 
+pub use cluster::auth::check_secret_env;
 pub use conf::Conf;
 pub use context::{
     Context, ControlMessage, ExecutorInfo, InputReport, InputReports, ReportedBlock,

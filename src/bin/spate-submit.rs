@@ -274,6 +274,9 @@ fn launch(args: Args) -> Result<ExitCode, String> {
     let mut cmd = Command::new(&program);
     cmd.args(&app_args);
     let cluster = conf.master().map_err(|e| e.to_string())?.is_cluster();
+    // A secret given in the environment is checked before anything starts: every process of
+    // the application would refuse it, the executors only once they tried to register.
+    spate_core::check_secret_env().map_err(|e| e.to_string())?;
     if cluster
         && std::env::var_os("SPATE_AUTH_SECRET").is_none()
         && std::env::var_os("SPATE_AUTH_SECRET_FILE").is_none()

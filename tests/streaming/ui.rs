@@ -582,6 +582,27 @@ fn live_events_resume_from_last_event_id_and_a_stalled_client_never_slows_the_jo
         );
     }
     assert_eq!(got[0].0, 1);
+
+    // Issue 30, finding 2: an id from the future (a page left open across a driver restart)
+    // got nothing, forever, and u64::MAX wrapped: a reset gap, then what happens next.
+    let mut ahead: Vec<_> = [10_000, u64::MAX]
+        .into_iter()
+        .map(|future| sse_open(&url, &events, Some(future)))
+        .collect();
+    // (The server may take the requests before or after a batch's events: the gap says where
+    // it resumes, and the next event follows it.)
+    for i in 201..=202 {
+        clock.advance(Duration::from_secs(1));
+        done.wait(i);
+    }
+    for s in &mut ahead {
+        let got = sse_read(s, 2);
+        assert_eq!(got[0].1, "gap", "{got:?}");
+        assert!((600..=605).contains(&got[0].0), "{got:?}");
+        let data: serde_json::Value = serde_json::from_str(&got[0].2).unwrap();
+        assert_eq!((&data["missed"], &data["reset"]), (&0.into(), &true.into()));
+        assert_eq!(got[1].0, got[0].0 + 1, "{got:?}");
+    }
     ssc.stop(StopOptions::default()).unwrap();
 }
 

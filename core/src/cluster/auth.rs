@@ -20,6 +20,30 @@ pub(crate) const SECRET_ENV: &str = "SPATE_AUTH_SECRET";
 /// The environment variable that names a 0600 file holding the secret.
 pub(crate) const SECRET_FILE_ENV: &str = "SPATE_AUTH_SECRET_FILE";
 
+/// The longest secret accepted: every call carries it in a header, and a 20,000-character
+/// one made every call fail (HTTP 431) without the cause being named.
+pub(crate) const MAX_SECRET_LEN: usize = 1024;
+
+/// Checks the application secret set in this process's environment — `SPATE_AUTH_SECRET`, or
+/// the file `SPATE_AUTH_SECRET_FILE` names — as every process of a cluster application will:
+/// at least 16 and at most 1,024 printable characters, a file that is a regular file only its
+/// owner can read. `spate-submit` calls it before it starts anything. Nothing set is fine (a
+/// secret is then generated).
+///
+/// # Examples
+///
+/// ```
+/// // No secret in the environment: nothing to check.
+/// if std::env::var_os("SPATE_AUTH_SECRET").is_none()
+///     && std::env::var_os("SPATE_AUTH_SECRET_FILE").is_none()
+/// {
+///     assert!(spate_core::check_secret_env().is_ok());
+/// }
+/// ```
+pub fn check_secret_env() -> Result<()> {
+    Secret::from_env().map(|_| ())
+}
+
 /// An application secret.
 #[derive(Clone)]
 pub(crate) struct Secret(Arc<str>);
@@ -56,8 +80,16 @@ impl Secret {
     }
 
     fn from_file(path: &Path) -> Result<Secret> {
+        use std::io::Read;
         use std::os::unix::fs::PermissionsExt;
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if !meta.is_file() {
+            // A device or a FIFO would be read without end (a copy of /dev/zero: 1.3 GB).
+            return Err(Error::cluster(format!(
+                "the secret file {} is not a regular file",
+                path.display()
+            )));
+        }
         if meta.permissions().mode() & 0o077 != 0 {
             return Err(Error::cluster(format!(
                 "the secret file {} can be read by others (mode {:o}); chmod 600 it",
@@ -65,15 +97,21 @@ impl Secret {
                 meta.permissions().mode() & 0o777
             )));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        // Bounded: at most the longest secret and a line end, whatever the file's size.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_SECRET_LEN as u64 + 3).read_to_end(&mut bytes))
+            .map_err(|e| Error::io(path, e))?;
+        let text = String::from_utf8_lossy(&bytes);
         Secret::parse(text.trim(), &path.display().to_string())
     }
 
     fn parse(s: &str, origin: &str) -> Result<Secret> {
-        if s.len() < 16 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        if s.len() < 16 || s.len() > MAX_SECRET_LEN || !s.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Error::cluster(format!(
-                "the application secret from {origin} must be at least 16 printable characters \
-                 (spate-submit generates one)"
+                "the application secret from {origin} must be 16 to {MAX_SECRET_LEN} printable \
+                 characters ({} given; spate-submit generates one)",
+                s.len()
             )));
         }
         Ok(Secret(s.into()))
@@ -178,5 +216,22 @@ mod tests {
             "0123456789abcdef0123"
         );
         assert_eq!(Secret::generate().expose().len(), 64);
+    }
+
+    /// Issue 30, finding 6: no bound on the secret or on what its file may make us read.
+    #[test]
+    fn huge_secrets_and_files_that_are_not_regular_are_refused_before_reading_them() {
+        let err = Secret::parse(&"x".repeat(20_000), "test").unwrap_err();
+        assert!(err.to_string().contains("16 to 1024"), "{err}");
+        assert!(Secret::parse(&"x".repeat(MAX_SECRET_LEN), "test").is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(300 << 20).unwrap(); // 300 MB, sparse: only a bounded prefix is read
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Secret::from_file(&big).is_err());
+        let err = Secret::from_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::error::{Error, Result};
 
-/// Most worker threads `local[N]` (and cores `local-cluster[N,C]`'s C) may ask for: far past any
-/// useful count on one host, well short of a thread storm that stalls it.
+/// Most worker threads `local[N]` (and task slots `local-cluster[N,C]`'s N x C) may ask for:
+/// far past any useful count on one host, well short of a thread storm that stalls it.
 ///
 /// # Examples
 ///
@@ -108,6 +108,14 @@ impl Master {
                 (_, Some(cores)) if cores > MAX_THREADS => Err(too_many(
                     value,
                     format!("local-cluster[N,C] gives each executor at most {MAX_THREADS} cores"),
+                )),
+                // All on this host: its task slots are bounded as local[N]'s threads are
+                // (local-cluster[64,64] was 4,096 slots and a load average of ~330 on 2 cores).
+                (Some(executors), Some(cores)) if executors * cores > MAX_THREADS => Err(too_many(
+                    value,
+                    format!(
+                        "local-cluster[N,C] runs at most {MAX_THREADS} task slots in all (N x C), as local[N] runs at most {MAX_THREADS} worker threads"
+                    ),
                 )),
                 (Some(executors), Some(cores)) => Ok(Master::LocalCluster { executors, cores }),
                 _ => Err(bad()),

@@ -219,6 +219,17 @@ impl DirLock {
         use std::io::{Read, Seek, Write};
         let path = dir.join(LOCK_FILE);
         let io = |e: std::io::Error| -> Error { spate_core::Error::io(&path, e).into() };
+        if dir.exists() && !dir.is_dir() {
+            // Else create_dir_all's "File exists" on the lock file's path, which says nothing.
+            return Err(spate_core::Error::io(
+                dir,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "the checkpoint directory is a file, not a directory: choose another path",
+                ),
+            )
+            .into());
+        }
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut file = std::fs::File::options()
             .read(true)
@@ -322,6 +333,17 @@ mod tests {
                 files,
             }],
         }
+    }
+
+    /// Issue 30, finding 10: once `…/driver.lock: File exists (os error 17)`.
+    #[test]
+    fn a_checkpoint_path_that_is_a_file_is_refused_as_not_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ck");
+        std::fs::write(&file, b"not a directory").unwrap();
+        let err = DirLock::acquire(&file).err().expect("refused").to_string();
+        assert!(err.contains("not a directory"), "{err}");
+        assert!(!err.contains("driver.lock"), "{err}");
     }
 
     /// A checkpoint written by spate's format 1 (frames named by full type paths), committed

@@ -2,7 +2,8 @@
 //! batch change (queued, processing, completed), receiver change and error, each with an id.
 //! A client that reconnects with `Last-Event-ID` resumes after it; one that fell further behind
 //! than the store keeps (`spate.streaming.ui.retainedEvents`) first gets a `gap` event saying
-//! how many it missed. Events come from the store's ring, never from the job: a stalled client
+//! how many it missed, and one whose id was never sent (from a run before a driver restart) a
+//! `gap` with `"reset": true`, then what happens next. Events come from the store's ring, never from the job: a stalled client
 //! only falls behind.
 
 use std::sync::Arc;
@@ -18,24 +19,37 @@ use super::store::{LiveEvent, StatusStore};
 /// What a stream sends next after event `last`: the next retained event, or a gap first.
 pub(crate) enum Next {
     Event(LiveEvent),
-    /// Events after `last` up to `missed` were dropped before this client read them.
+    /// Events after `last` up to `missed` were dropped before this client read them; or
+    /// (`reset`) `last` was never sent — a page left open across a driver restart resends an
+    /// id from the run before — and the stream goes on from now.
     Gap {
         missed: u64,
         resume_after: u64,
+        reset: bool,
     },
 }
 
 /// The next thing to send after `last` (`None`: nothing yet).
 pub(crate) fn next_after(store: &StatusStore, last: u64) -> Option<Next> {
     let s = store.state.lock();
-    let oldest = s.events.front()?.id;
-    if last + 1 < oldest {
+    let newest = s.next_event - 1;
+    if last > newest {
+        // Once it waited forever for ids this run never reaches (and u64::MAX wrapped).
         return Some(Next::Gap {
-            missed: oldest - last - 1,
-            resume_after: oldest - 1,
+            missed: 0,
+            resume_after: newest,
+            reset: true,
         });
     }
-    let index = (last + 1 - oldest) as usize;
+    let oldest = s.events.front()?.id;
+    if last < oldest - 1 {
+        return Some(Next::Gap {
+            missed: oldest - 1 - last,
+            resume_after: oldest - 1,
+            reset: false,
+        });
+    }
+    let index = (last - (oldest - 1)) as usize;
     s.events.get(index).cloned().map(Next::Event)
 }
 
@@ -80,12 +94,18 @@ pub(crate) async fn events(
                 Next::Gap {
                     missed,
                     resume_after,
+                    reset,
                 } => {
                     last = resume_after;
+                    let data = if reset {
+                        serde_json::json!({ "missed": missed, "reset": true })
+                    } else {
+                        serde_json::json!({ "missed": missed })
+                    };
                     Event::default()
                         .id(resume_after.to_string())
                         .event("gap")
-                        .data(serde_json::json!({ "missed": missed }).to_string())
+                        .data(data.to_string())
                 }
             };
             return Some((Ok::<_, std::convert::Infallible>(event), (store, last)));
