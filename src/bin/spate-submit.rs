@@ -255,7 +255,7 @@ fn build_example(name: &str, verbose: bool) -> Result<PathBuf, String> {
 
 fn launch(args: Args) -> Result<ExitCode, String> {
     let conf = resolve_conf(&args)?;
-    let (program, app_args) = match &args.example {
+    let (given, app_args) = match &args.example {
         Some(name) => (build_example(name, args.verbose)?, args.rest.clone()),
         None => {
             let (first, rest) = args
@@ -265,13 +265,17 @@ fn launch(args: Args) -> Result<ExitCode, String> {
             (PathBuf::from(first), rest.to_vec())
         }
     };
-    if !program.exists() {
-        return Err(format!(
-            "application binary {} does not exist",
-            program.display()
-        ));
-    }
-    let mut cmd = Command::new(&program);
+    let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
+    let program = resolve_program(&given, &cwd, std::env::var_os("PATH").as_deref())?;
+    let mut cmd = match &program {
+        Program::Binary(path) => Command::new(path),
+        Program::Script(path) => {
+            // No `#!` line: as a shell runs such a file, through sh.
+            let mut sh = Command::new("/bin/sh");
+            sh.arg(path);
+            sh
+        }
+    };
     cmd.args(&app_args);
     let cluster = conf.master().map_err(|e| e.to_string())?.is_cluster();
     // A secret given in the environment is checked before anything starts: every process of
@@ -300,11 +304,11 @@ fn launch(args: Args) -> Result<ExitCode, String> {
         }
         eprintln!(
             "spate-submit: running {} {}",
-            program.display(),
+            program.path().display(),
             app_args.join(" ")
         );
     }
-    run_forwarding_signals(cmd, &program)
+    run_forwarding_signals(cmd, program.path())
 }
 
 /// Makes the application die (SIGKILL) when this launcher dies, however it dies — `kill -9`
@@ -365,6 +369,78 @@ fn run_forwarding_signals(mut cmd: Command, program: &Path) -> Result<ExitCode, 
         (None, None) => 1,
     };
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// What `spate-submit` runs: the one file it checked, by its absolute path.
+#[derive(Debug, PartialEq, Eq)]
+enum Program {
+    /// A binary, or a script with a `#!` line (the kernel runs its interpreter).
+    Binary(PathBuf),
+    /// A script without one, run through `/bin/sh`.
+    Script(PathBuf),
+}
+
+impl Program {
+    fn path(&self) -> &Path {
+        match self {
+            Program::Binary(p) | Program::Script(p) => p,
+        }
+    }
+}
+
+/// Resolves the application once, so what is checked is what runs: a path with a `/`, or a
+/// bare name that is a file in `cwd`, is that file; another bare name is looked up in `path`
+/// (`PATH`), as a shell would. It must be a non-empty regular file with an execute bit.
+fn resolve_program(
+    given: &Path,
+    cwd: &Path,
+    path: Option<&std::ffi::OsStr>,
+) -> Result<Program, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let bare = given.components().count() == 1 && !given.to_string_lossy().contains('/');
+    let here = cwd.join(given);
+    let file = if !bare || here.exists() {
+        here
+    } else {
+        path.into_iter()
+            .flat_map(std::env::split_paths)
+            .map(|dir| dir.join(given))
+            .find(|p| {
+                std::fs::metadata(p)
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+            .ok_or_else(|| {
+                format!(
+                    "application binary {} is neither a file here nor an executable on PATH",
+                    given.display()
+                )
+            })?
+    };
+    let shown = file.display();
+    let meta = std::fs::metadata(&file)
+        .map_err(|e| format!("application binary {shown} does not exist or cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("application binary {shown} is not a regular file"));
+    }
+    if meta.len() == 0 {
+        return Err(format!("application binary {shown} is empty"));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!(
+            "application binary {shown} is not executable (chmod +x it)"
+        ));
+    }
+    let file = std::fs::canonicalize(&file).map_err(|e| format!("{shown}: {e}"))?;
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(&file)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| format!("application binary {shown} cannot be read: {e}"))?;
+    let head = &head[..n];
+    Ok(if head.starts_with(b"#!") || head.starts_with(b"\x7fELF") {
+        Program::Binary(file)
+    } else {
+        Program::Script(file)
+    })
 }
 
 #[cfg(test)]
@@ -484,5 +560,43 @@ mod tests {
         // Reading `/dev/zero` as a properties file ends, with a reason.
         let err = resolve_conf(&args(&["--properties-file", "/dev/zero", "app"])).unwrap_err();
         assert!(err.contains("larger than 1024 KiB"), "{err}");
+    }
+
+    /// Issue 30, finding 7: the launcher checked `./true` and ran `/usr/bin/true` from PATH, said
+    /// "No such file or directory" for an existing script, and ran an empty file.
+    #[test]
+    fn the_file_checked_is_the_file_run() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        let write = |d: &Path, name: &str, text: &[u8], mode: u32| {
+            let p = d.join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            std::fs::canonicalize(p).unwrap()
+        };
+        let local_true = write(dir.path(), "true", b"#!/bin/sh\nexit 3\n", 0o755);
+        let on_path = write(bin.path(), "tool", b"\x7fELF....", 0o755);
+        let script = write(dir.path(), "app.sh", b"echo hi\n", 0o755);
+        write(dir.path(), "empty", b"", 0o755);
+        write(dir.path(), "plain", b"#!/bin/sh\n", 0o644);
+        let path = Some(bin.path().as_os_str());
+        let resolve = |g: &str| resolve_program(Path::new(g), dir.path(), path);
+        assert_eq!(
+            resolve("true").unwrap(),
+            Program::Binary(local_true.clone())
+        );
+        assert_eq!(resolve("./true").unwrap(), Program::Binary(local_true));
+        assert_eq!(resolve("tool").unwrap(), Program::Binary(on_path));
+        assert_eq!(resolve("app.sh").unwrap(), Program::Script(script));
+        assert!(resolve("empty").unwrap_err().contains("is empty"));
+        assert!(resolve("plain").unwrap_err().contains("not executable"));
+        assert!(
+            resolve("nowhere")
+                .unwrap_err()
+                .contains("neither a file here")
+        );
+        assert!(resolve("./nowhere").unwrap_err().contains("does not exist"));
+        assert!(resolve(".").unwrap_err().contains("not a regular file"));
     }
 }
