@@ -141,12 +141,23 @@ impl tonic::service::Interceptor for AddSecret {
     }
 }
 
-/// Refuses every incoming call without the secret, and logs who tried.
+/// Refuses every incoming call without the secret, and logs who tried (rate-limited).
 #[derive(Clone)]
 pub(crate) struct CheckSecret {
     pub(crate) secret: Secret,
     /// Which server this is, for the log line.
     pub(crate) server: &'static str,
+    pub(crate) refusals: Arc<super::tls::Refusals>,
+}
+
+impl CheckSecret {
+    pub(crate) fn new(secret: Secret, server: &'static str) -> CheckSecret {
+        CheckSecret {
+            secret,
+            server,
+            refusals: Arc::new(super::tls::Refusals::new(server)),
+        }
+    }
 }
 
 impl tonic::service::Interceptor for CheckSecret {
@@ -163,11 +174,7 @@ impl tonic::service::Interceptor for CheckSecret {
         } else {
             "no application secret"
         };
-        tracing::warn!("{}: refused a call from {peer} with {what}", self.server);
-        eprintln!(
-            "spate: {}: refused a call from {peer} with {what}",
-            self.server
-        );
+        self.refusals.refused_call(&peer, what);
         Err(Status::unauthenticated(format!(
             "refused by the {}: {what}; every process of an application must be started with \
              its secret (SPATE_AUTH_SECRET or SPATE_AUTH_SECRET_FILE, as spate-submit sets them)",
@@ -184,10 +191,7 @@ mod tests {
     #[test]
     fn a_call_needs_the_right_secret() {
         let secret = Secret::parse("0123456789abcdef0123", "test").unwrap();
-        let mut check = CheckSecret {
-            secret: secret.clone(),
-            server: "test server",
-        };
+        let mut check = CheckSecret::new(secret.clone(), "test server");
         let signed = AddSecret(secret).call(Request::new(())).unwrap();
         assert!(check.call(signed).is_ok());
         let wrong = Secret::parse("fedcba9876543210fedc", "test").unwrap();
@@ -198,6 +202,14 @@ mod tests {
         assert!(err.message().contains("wrong application secret"), "{err}");
         let err = check.call(Request::new(())).unwrap_err();
         assert!(err.message().contains("no application secret"), "{err}");
+        // Issue 30, finding 3: every refused call wrote two lines, unthrottled.
+        for _ in 0..5000 {
+            assert!(check.call(Request::new(())).is_err());
+        }
+        assert_eq!(check.refusals.total(), 5002);
+        check.refusals.expire_for_test();
+        let line = check.refusals.refused_call("peer", "no application secret");
+        assert!(line.unwrap().contains("5001 more refused"));
     }
 
     #[test]

@@ -158,10 +158,7 @@ impl DriverRuntime {
         let service = tonic::service::interceptor::InterceptedService::new(
             pb::driver_server::DriverServer::new(DriverService(Arc::clone(&shared)))
                 .max_decoding_message_size(super::rpc::max_message_size(conf)?),
-            CheckSecret {
-                secret: secret.clone(),
-                server: "driver",
-            },
+            CheckSecret::new(secret.clone(), "driver"),
         );
         super::rpc::serve(
             &rt,

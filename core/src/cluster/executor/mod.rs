@@ -197,10 +197,7 @@ impl ExecutorRuntime {
         let service = tonic::service::interceptor::InterceptedService::new(
             pb::executor_server::ExecutorServer::new(ShuffleService(Arc::downgrade(&runtime)))
                 .max_decoding_message_size(max_message),
-            CheckSecret {
-                secret,
-                server: "executor",
-            },
+            CheckSecret::new(secret, "executor"),
         );
         super::rpc::serve(
             &runtime.rt,
