@@ -53,7 +53,7 @@ impl Postgres {
         let mut config: Config = url
             .parse()
             .map_err(|e: postgres::Error| Error::InvalidUrl {
-                url: url.split('@').next_back().unwrap_or_default().to_string(),
+                url: without_password(url),
                 reason: e.to_string(),
                 example: "postgres://user:password@127.0.0.1:5432/database",
             })?;
@@ -314,9 +314,72 @@ impl ToSql for Value {
     to_sql_checked!();
 }
 
+/// `url` as an error may show it: a URL without its user info, a `key=value` string with its
+/// password's value masked (quoted or not).
+fn without_password(url: &str) -> String {
+    if url.contains("://") {
+        return url.split('@').next_back().unwrap_or_default().to_string();
+    }
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(at) = rest.find("password") {
+        let (before, after) = rest.split_at(at + "password".len());
+        out.push_str(before);
+        let value = after.trim_start();
+        let Some(value) = value.strip_prefix('=') else {
+            rest = after;
+            continue;
+        };
+        let value = value.trim_start();
+        // The value: up to its closing quote (backslash escapes one), or to a space.
+        let end = if let Some(quoted) = value.strip_prefix('\'') {
+            let mut chars = quoted.char_indices();
+            let mut end = value.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '\'' => {
+                        end = i + 2;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            end
+        } else {
+            value.find(char::is_whitespace).unwrap_or(value.len())
+        };
+        out.push_str("=***");
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 30, finding 13: a malformed `key=value` string echoed its password.
+    #[test]
+    fn a_bad_connection_string_never_shows_its_password() {
+        for url in [
+            "host=db password=hunter2 dbname=x bogus",
+            "host=db password = 'hunter2 with spaces' dbname=x bogus",
+            "host=db password='hun\\'ter2' bogus",
+            "postgres://u:hunter2@db:99999/x",
+        ] {
+            let err = Postgres::new(url).err().expect("refused").to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(!err.contains("ter2"), "{err}");
+        }
+        assert_eq!(
+            without_password("host=db password=a'b port=1"),
+            "host=db password=*** port=1"
+        );
+    }
 
     #[test]
     fn copy_text_escapes_what_would_split_a_row() {
