@@ -825,3 +825,72 @@ fn the_page_of_a_running_word_count_in_a_real_browser_shows_batches_charts_and_g
     ssc.stop(StopOptions::default()).unwrap();
     feeder.join().unwrap();
 }
+
+/// Issue 30, finding 1: a client that sends half a header, or idles on a kept-alive
+/// connection, was never closed, and there was no cap on connections (150 of them starved the
+/// socket receiver of file descriptors).
+#[test]
+fn slow_and_idle_ui_clients_are_closed_and_connections_are_capped() {
+    let (_ctx, _clock, ssc) = manual_with(
+        &[
+            ("spate.ui.port", "0"),
+            ("spate.ui.headerTimeout", "1s"),
+            ("spate.ui.maxConnections", "4"),
+        ],
+        Duration::from_secs(1),
+    );
+    ssc.queue_stream(RddQueue::<u8>::new(), true, None)
+        .foreach_rdd(|_, _| Ok(()))
+        .unwrap();
+    ssc.start().unwrap();
+    let url = ssc.ui_url().unwrap();
+    let addr = url.strip_prefix("http://").unwrap().to_string();
+    let connect = || {
+        let s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // Reads until the server closes the connection; how long that took.
+    let closed_within = |s: &mut std::net::TcpStream| {
+        let start = std::time::Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return start.elapsed(),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return start.elapsed();
+                }
+                Err(e) => panic!("the server kept the connection open: {e}"),
+            }
+        }
+    };
+    // Half a header, then nothing: closed after the header timeout.
+    let mut half = connect();
+    write!(half, "GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    assert!(closed_within(&mut half) < Duration::from_secs(5));
+    // A complete request on a kept-alive connection, then idle: answered, then closed.
+    let mut idle = connect();
+    write!(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = [0u8; 12];
+    idle.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    assert!(closed_within(&mut idle) < Duration::from_secs(5));
+    // Four slow clients hold every slot: a fifth is closed at once, not after a timeout.
+    let mut holding: Vec<_> = (0..4)
+        .map(|_| {
+            let mut s = connect();
+            write!(s, "GET / HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    // (Accepted in the order they connected: the four before the fifth.)
+    let mut fifth = connect();
+    assert!(closed_within(&mut fifth) < Duration::from_millis(700));
+    // Once they time out, the UI answers again.
+    for s in &mut holding {
+        closed_within(s);
+    }
+    assert_eq!(http_get(&url, "/healthz").0, 200);
+    ssc.stop(StopOptions::default()).unwrap();
+}

@@ -21,6 +21,8 @@ const UI_KEYS: &[spate_core::conf::KeySpec] = spate_core::key_table! {
     "spate.ui.enabled", Bool, Some("true"), None, None, "Serve the streaming application's status (Spark's REST API, health) over HTTP from the driver.";
     "spate.ui.host", Text, Some("127.0.0.1"), None, None, "Address the UI binds (loopback unless told otherwise; 0.0.0.0 for every interface).";
     "spate.ui.port", Port, Some("4040"), None, None, "Port of the UI; the next free one when taken (16 tries, then any); 0 = any.";
+    "spate.ui.headerTimeout", Duration, Some("10s"), Some("10ms"), Some("1h"), "How long the UI waits for a request's header, also between requests on a kept-alive connection; then the connection is closed (a client that sends half a header, or idles, holds nothing for long).";
+    "spate.ui.maxConnections", Count, Some("64"), None, Some("65536"), "Connections the UI serves at once; one over it is closed at once, so UI clients can never take the file descriptors the receivers and the checkpoints need.";
     "spate.streaming.ui.retainedEvents", Count, Some("1000"), None, Some("1000000"), "Live events (/streaming/events) kept for clients that reconnect or fall behind; a client further behind gets a gap event.";
     "spate.streaming.ui.retainedBatches", Count, Some("1000"), None, Some("1000000"), "Batches the UI keeps in full (the oldest completed ones go first).";
 };

@@ -30,6 +30,10 @@ pub(crate) struct UiSettings {
     pub(crate) port: u16,
     pub(crate) retained_batches: usize,
     pub(crate) retained_events: usize,
+    /// `spate.ui.headerTimeout`.
+    pub(crate) header_timeout: std::time::Duration,
+    /// `spate.ui.maxConnections`.
+    pub(crate) max_connections: usize,
 }
 
 impl UiSettings {
@@ -40,6 +44,10 @@ impl UiSettings {
             port: conf.get_port("spate.ui.port")?.unwrap_or(4040),
             retained_batches: conf.get_count("spate.streaming.ui.retainedBatches")?,
             retained_events: conf.get_count("spate.streaming.ui.retainedEvents")?,
+            header_timeout: conf
+                .get_duration("spate.ui.headerTimeout")?
+                .unwrap_or(std::time::Duration::from_secs(10)),
+            max_connections: conf.get_count("spate.ui.maxConnections")?,
         })
     }
 }
@@ -105,11 +113,12 @@ impl Ui {
             tokio::net::TcpListener::from_std(listener).map_err(startup)?
         };
         let router = api::router(app);
-        runtime.spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!("the UI server stopped: {e}");
-            }
-        });
+        runtime.spawn(serve(
+            listener,
+            router,
+            settings.header_timeout,
+            settings.max_connections,
+        ));
         let url = format!("http://{addr}");
         tracing::info!("streaming UI and REST API at {url}");
         Ok(Ui { url, runtime })
@@ -122,6 +131,55 @@ impl Ui {
     /// Stops serving (connections in flight are dropped).
     pub(crate) fn stop(self) {
         self.runtime.shutdown_background();
+    }
+}
+
+/// Serves `router` on `listener`: each connection HTTP/1.1 with `header_timeout` for every
+/// request's header — also while a kept-alive connection waits for its next request —, at most
+/// `max_connections` at once (one over is closed at once), and an accept that fails (no file
+/// descriptor left) retried after a pause instead of at once. (axum's own `serve` has neither
+/// timeouts nor a cap: 150 half-sent headers once starved the receivers of descriptors.)
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    header_timeout: std::time::Duration,
+    max_connections: usize,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let mut refused: u64 = 0;
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("the UI cannot accept a connection: {e}; retrying in 100 ms");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(
+                    "the UI refused a connection from {peer}: {max_connections} are open \
+                     (spate.ui.maxConnections); {refused} refused so far"
+                );
+            }
+            drop(tcp);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("UI connection from {peer}: {e}");
+            }
+            drop(slot);
+        });
     }
 }
 
