@@ -116,6 +116,7 @@ pub const KEYS: &[KeySpec] = key_table! {
     "spate.default.parallelism", Count, None, None, Some("100000"), "Partitions of shuffles when none is given (default: the largest parent's count).";
     "spate.task.maxFailures", Count, Some("4"), None, Some("1000"), "Attempts a task gets before its job is aborted.";
     "spate.stage.maxConsecutiveAttempts", Count, Some("4"), None, Some("1000"), "Times a stage is re-run after lost shuffle outputs before its job is aborted.";
+    "spate.textFile.maxLineBytes", Size, Some("64m"), Some("1"), None, "Longest line `text_file`, `text_files` and file streams keep; a longer one is skipped as it is read (never held whole) and counted in the log, so a task's memory stays bounded by this and a read chunk whatever a file holds (a file without newlines is not one huge record).";
     "spate.storage.memory", Size, Some("512m"), Some("1k"), None, "Memory budget of the block store for cached partitions.";
     "spate.local.dir", Text, None, None, None, "Directory for spilled blocks (default: the system temp dir).";
 };

@@ -295,7 +295,7 @@ impl Context {
     /// ```
     #[track_caller]
     pub fn text_file(&self, path: impl AsRef<Path>, min_partitions: usize) -> Result<Rdd<Text>> {
-        let op = TextFile::new(path.as_ref(), min_partitions.max(1))?;
+        let op = TextFile::new(path.as_ref(), min_partitions.max(1), self.max_line_bytes()?)?;
         Ok(Rdd::from_op(self, "text_file", None, op))
     }
 
@@ -332,8 +332,15 @@ impl Context {
         split_bytes: u64,
         on_unreadable: Option<OnUnreadable>,
     ) -> Rdd<Text> {
-        let op = TextFile::of_files(files, split_bytes, on_unreadable);
+        // Validated with the configuration when the context was made.
+        let max_line = self.max_line_bytes().unwrap_or(usize::MAX);
+        let op = TextFile::of_files(files, split_bytes, on_unreadable, max_line);
         Rdd::from_op(self, "text_files", None, op)
+    }
+
+    /// `spate.textFile.maxLineBytes`.
+    fn max_line_bytes(&self) -> Result<usize> {
+        Ok(self.conf().get_size("spate.textFile.maxLineBytes")? as usize)
     }
 
     /// Reads a directory written by [`Rdd::save_as_object_file`]: one partition per

@@ -53,11 +53,14 @@ struct FileSplit {
 pub(crate) struct TextFile {
     splits: Vec<FileSplit>,
     on_unreadable: Option<OnUnreadable>,
+    /// `spate.textFile.maxLineBytes`: a longer line is skipped (and counted in the log), so
+    /// a task's memory stays bounded whatever the file holds.
+    max_line: usize,
 }
 
 impl TextFile {
     /// A file, or the data files of a directory, in `min_partitions` splits or more.
-    pub(crate) fn new(path: &Path, min_partitions: usize) -> Result<Self> {
+    pub(crate) fn new(path: &Path, min_partitions: usize, max_line: usize) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         let paths: Vec<PathBuf> = if meta.is_dir() {
             let mut files = Vec::new();
@@ -90,7 +93,7 @@ impl TextFile {
             .collect::<Result<Vec<InputFile>>>()?;
         let total: u64 = files.iter().map(|f| f.len).sum();
         let goal = total.div_ceil(min_partitions as u64).max(1);
-        Ok(Self::of_files(&files, goal, None))
+        Ok(Self::of_files(&files, goal, None, max_line))
     }
 
     /// Splits of at most about `split_bytes` of each of `files` (read to their given lengths).
@@ -98,6 +101,7 @@ impl TextFile {
         files: &[InputFile],
         split_bytes: u64,
         on_unreadable: Option<OnUnreadable>,
+        max_line: usize,
     ) -> Self {
         let goal = split_bytes.max(1);
         let mut splits = Vec::new();
@@ -124,6 +128,7 @@ impl TextFile {
         TextFile {
             splits,
             on_unreadable,
+            max_line: max_line.max(1),
         }
     }
 }
@@ -160,7 +165,8 @@ impl RddOp<Text> for TextFile {
                 None => return Err(Error::io(&split.path, e)),
             },
         };
-        let lines = SplitLines::open(file, split, CHUNK).map_err(|e| Error::io(&split.path, e))?;
+        let lines = SplitLines::open(file, split, CHUNK, self.max_line)
+            .map_err(|e| Error::io(&split.path, e))?;
         let path = split.path.clone();
         let mut lines = lines;
         Ok(PartitionIter::new(std::iter::from_fn(move || {
@@ -188,14 +194,23 @@ struct SplitLines {
     buf: Arc<Vec<u8>>,
     buf_start: u64,
     pos: usize,
-    /// Still skipping the line that began in the previous split.
+    /// Still skipping the line that began in the previous split (or one too long).
     skipping: bool,
     done: bool,
     chunk: usize,
+    /// Longest line kept; longer ones are skipped and counted.
+    max_line: usize,
+    oversized: u64,
+    path: PathBuf,
 }
 
 impl SplitLines {
-    fn open(mut file: File, split: &FileSplit, chunk: usize) -> std::io::Result<Self> {
+    fn open(
+        mut file: File,
+        split: &FileSplit,
+        chunk: usize,
+        max_line: usize,
+    ) -> std::io::Result<Self> {
         // Byte start-1 is read too: the first line belongs to this split only if it follows '\n'.
         let from = split.start.saturating_sub(1);
         file.seek(SeekFrom::Start(from))?;
@@ -210,6 +225,9 @@ impl SplitLines {
             skipping: split.start > 0,
             done: false,
             chunk,
+            max_line,
+            oversized: 0,
+            path: split.path.clone(),
         })
     }
 
@@ -238,6 +256,32 @@ impl SplitLines {
     }
 
     fn next_line(&mut self) -> std::io::Result<Option<Text>> {
+        let line = self.next_kept_line();
+        if matches!(line, Ok(None)) && self.oversized > 0 {
+            tracing::warn!(
+                "{}: skipped {} line(s) longer than spate.textFile.maxLineBytes ({} bytes)",
+                self.path.display(),
+                std::mem::take(&mut self.oversized),
+                self.max_line
+            );
+        }
+        line
+    }
+
+    fn next_kept_line(&mut self) -> std::io::Result<Option<Text>> {
+        'lines: loop {
+            if let Some(line) = self.next_any_line()? {
+                if line.len() > self.max_line {
+                    self.oversized += 1;
+                    continue 'lines;
+                }
+                return Ok(Some(line));
+            }
+            return Ok(None);
+        }
+    }
+
+    fn next_any_line(&mut self) -> std::io::Result<Option<Text>> {
         while self.skipping {
             match memchr::memchr(b'\n', &self.buf[self.pos..]) {
                 Some(i) => {
@@ -265,6 +309,14 @@ impl SplitLines {
                 let (start, end) = (self.pos, self.pos + i);
                 self.pos = end + 1;
                 return Ok(Some(line_of(&self.buf, start, end)));
+            }
+            if self.buf.len() - self.pos > self.max_line {
+                // Too long already: dropped as it is read, never held whole (a 1 GiB file
+                // without a newline once became one 1 GiB record).
+                self.oversized += 1;
+                self.pos = self.buf.len();
+                self.skipping = true;
+                return self.next_any_line();
             }
             if !self.refill()? {
                 // The last line, without a newline.
@@ -304,13 +356,14 @@ mod tests {
             path: path.clone(),
             len: text.len() as u64,
         }];
-        let op = TextFile::of_files(&files, split_bytes, None);
+        let op = TextFile::of_files(&files, split_bytes, None, usize::MAX);
         let mut out = Vec::new();
         for split in &op.splits {
             if split.start >= split.end {
                 continue;
             }
-            let mut lines = SplitLines::open(File::open(&path).unwrap(), split, chunk).unwrap();
+            let mut lines =
+                SplitLines::open(File::open(&path).unwrap(), split, chunk, usize::MAX).unwrap();
             while let Some(l) = lines.next_line().unwrap() {
                 out.push(l.to_string());
             }
@@ -328,6 +381,39 @@ mod tests {
             lines.pop();
         }
         lines
+    }
+
+    /// Issue 30, finding 9: a file without a newline became one record as large as the file.
+    #[test]
+    fn over_long_lines_are_skipped_as_they_are_read_and_memory_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.txt");
+        let mut text = b"short\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 5000));
+        text.extend_from_slice(b"\nafter\nmid ");
+        text.extend(std::iter::repeat_n(b'y', 300));
+        text.extend_from_slice(b"\nlast ");
+        text.extend(std::iter::repeat_n(b'z', 3000)); // no newline at the end
+        std::fs::write(&path, &text).unwrap();
+        let file = [InputFile {
+            path: path.clone(),
+            len: text.len() as u64,
+        }];
+        for split_bytes in [64, 1000, 1 << 20] {
+            let op = TextFile::of_files(&file, split_bytes, None, 100);
+            let mut out = Vec::new();
+            for split in &op.splits {
+                let f = File::open(&path).unwrap();
+                let mut lines = SplitLines::open(f, split, 64, 100).unwrap();
+                while let Some(l) = lines.next_line().unwrap() {
+                    // Never more than a line's bound and a chunk or two held.
+                    assert!(lines.buf.len() <= 100 + 2 * 64, "{}", lines.buf.len());
+                    out.push(l.to_string());
+                }
+                assert!(lines.buf.len() <= 100 + 2 * 64);
+            }
+            assert_eq!(out, ["short", "after"], "split {split_bytes}");
+        }
     }
 
     #[test]
@@ -355,7 +441,8 @@ mod tests {
             end: 8,
             file_len: 8,
         };
-        let mut lines = SplitLines::open(File::open(&path).unwrap(), &split, 3).unwrap();
+        let mut lines =
+            SplitLines::open(File::open(&path).unwrap(), &split, 3, usize::MAX).unwrap();
         let mut got = Vec::new();
         while let Some(l) = lines.next_line().unwrap() {
             got.push(l.to_string());
@@ -368,7 +455,8 @@ mod tests {
             end: 100,
             file_len: 100,
         };
-        let mut lines = SplitLines::open(File::open(&path).unwrap(), &split, 4).unwrap();
+        let mut lines =
+            SplitLines::open(File::open(&path).unwrap(), &split, 4, usize::MAX).unwrap();
         let mut n = 0;
         while lines.next_line().unwrap().is_some() {
             n += 1;

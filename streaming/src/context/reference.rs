@@ -26,6 +26,7 @@ const SECTIONS: &[Section] = &[
             "spate.stage.",
             "spate.storage.",
             "spate.local.",
+            "spate.textFile.",
         ],
     ),
     ("The status page", &["spate.ui.", "spate.streaming.ui."]),
