@@ -343,7 +343,7 @@ fn bad_cluster_settings_are_clear_errors_before_anything_runs() {
                 ("SPATE_MASTER", "local-cluster[1,1]"),
                 ("SPATE_AUTH_SECRET", "short"),
             ],
-            "at least 16 printable characters",
+            "16 to 1024 printable characters",
         ),
         (
             &[
