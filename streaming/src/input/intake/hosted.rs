@@ -106,10 +106,13 @@ impl<T: Data> Intake<T> {
     /// On an executor whose receiver was stopped: what it stored goes into a last cut, reported
     /// as this run's last; then the intake no longer hosts.
     pub(crate) fn finish_hosting(&self) {
-        if self.state.lock().cluster.hosting.is_none() {
-            return;
+        {
+            let mut st = self.state.lock();
+            if st.cluster.hosting.is_none() {
+                return;
+            }
+            st.cluster.finishing = true;
         }
-        self.state.lock().cluster.finishing = true;
         self.seal_then(self.ctx.default_parallelism(), |st| {
             st.cluster.hosting = None;
         });
