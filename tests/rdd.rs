@@ -374,6 +374,35 @@ fn ids_are_deterministic_per_context() {
     assert_eq!(build(&c1).0, RddId(5), "ids continue in construction order");
 }
 
+/// Hash flooding (issue 30, finding 12): keys built to collide under a fixed multiply hash
+/// (Fx: `(a, b)` and `(a + d, b - d·K)` hash alike) all landed in one partition and one map
+/// bucket chain. Under the application's random seed they spread over every partition, and two
+/// applications do not share a seed.
+#[test]
+fn keys_crafted_to_collide_spread_under_the_application_seed() {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+    let keys: Vec<((u64, u64), u32)> = (0..4000u64)
+        .map(|d| ((d, 0u64.wrapping_sub(d.wrapping_mul(K))), 1))
+        .collect();
+    let sizes: Vec<usize> = rdd(&keys, 2)
+        .reduce_by_key_with_partitions(|a, b| a + b, 4)
+        .glom()
+        .map(|p| p.len())
+        .collect()
+        .unwrap();
+    assert_eq!(sizes.iter().sum::<usize>(), 4000, "every key counted once");
+    assert!(sizes.iter().all(|&n| n > 500), "partition sizes {sizes:?}");
+    let other = Context::local(1).unwrap();
+    assert_ne!(CTX.hash_seed(), other.hash_seed(), "a seed per application");
+    assert!(
+        !spate::core::Partitioner::<u64>::same_as(
+            &CTX.hash_partitioner(4),
+            &other.hash_partitioner(4)
+        ),
+        "partitionings of two applications are not interchangeable"
+    );
+}
+
 #[test]
 fn several_contexts_run_jobs_concurrently() {
     let handles: Vec<_> = (0..3u64)

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use spate::prelude::*;
 use spate::sql::drivers::mysql::prelude::Queryable;
 use spate::sql::{Database, MySql, Outcome, Postgres, Sink, Table};
-use support::databases::{MariaDb, PgServer};
+use support::databases::{MariaDb, PgServer, TestPki};
 use support::{Reaped, example_path, move_in, sigterm, wait_exit, wait_for};
 
 const DDL: &str =
@@ -258,6 +258,98 @@ fn mariadb_failures_are_typed_errors_that_say_what_to_do() {
         |pw, port| format!("mysql://spate:{pw}@127.0.0.1:{port}/spate"),
         db.port,
         |url| Box::new(MySql::new(url).unwrap()),
+    );
+}
+
+/// Issue 30, finding 13: the sinks reach servers over TLS, checking their certificate against
+/// the CA; a server that takes TLS only refuses plain text; another CA is refused, saying why.
+fn tls_sinks_check_the_server(
+    db: impl Fn(&str) -> Box<dyn Database>,
+    verified: &str,
+    plain: &str,
+    other_ca: &str,
+    ddl: impl FnOnce(),
+) {
+    ddl();
+    let s = sink(BoxedDb(db(verified)), "tls", OutputMode::Append);
+    assert_eq!(s.write(1000, &rows(&[("a", 1)])).unwrap(), Outcome::Written);
+    assert_eq!(s.committed().unwrap(), Some(1000));
+    let e = sink(BoxedDb(db(plain)), "plain", OutputMode::Append)
+        .write(1000, &rows(&[("b", 1)]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"plain\""), "{e}");
+    let e = sink(BoxedDb(db(other_ca)), "other", OutputMode::Append)
+        .write(1000, &rows(&[("c", 1)]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.to_lowercase().contains("certificate") && e.contains("Check the server's certificate"),
+        "{e}"
+    );
+    assert!(!e.contains("secret"), "the password is never echoed: {e}");
+}
+
+#[test]
+fn postgres_sink_over_tls_checks_the_server_certificate() {
+    let pki = TestPki::new();
+    let pg = PgServer::start_tls(&pki);
+    let base = format!("postgres://spate:secret@127.0.0.1:{}/postgres", pg.port);
+    tls_sinks_check_the_server(
+        |url| Box::new(Postgres::new(url).unwrap()),
+        &format!(
+            "{base}?sslmode=verify-full&sslrootcert={}",
+            pki.ca.display()
+        ),
+        &format!("{base}?sslmode=disable"),
+        &format!(
+            "{base}?sslmode=verify-ca&sslrootcert={}",
+            pki.other_ca.display()
+        ),
+        || {
+            // psql over TLS (libpq, the same URL form): the table, and proof of encryption.
+            let psql = |sql: &str| {
+                let out = std::process::Command::new("psql")
+                    .arg(format!("{base}?sslmode=require"))
+                    .args(["-tA", "-c", sql])
+                    .output()
+                    .expect("psql (postgresql-client) is needed");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            };
+            psql(DDL);
+            assert_eq!(
+                psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
+                "t"
+            );
+        },
+    );
+}
+
+#[test]
+fn mariadb_sink_over_tls_checks_the_server_certificate() {
+    let pki = TestPki::new();
+    let db = MariaDb::start_tls(&pki);
+    let base = format!("mysql://spate:secret@127.0.0.1:{}/spate", db.port);
+    let verified = format!("{base}?root_cert_path={}", pki.ca.display());
+    tls_sinks_check_the_server(
+        |url| Box::new(MySql::new(url).unwrap()),
+        &verified,
+        &base,
+        &format!("{base}?root_cert_path={}", pki.other_ca.display()),
+        || {
+            use spate::sql::drivers::mysql::{Conn, Opts};
+            let mut c = Conn::new(Opts::from_url(&verified).unwrap()).unwrap();
+            c.query_drop(DDL).unwrap();
+            let cipher: Option<(String, String)> = c
+                .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+                .unwrap();
+            assert!(cipher.is_some_and(|(_, v)| !v.is_empty()), "not over TLS");
+        },
     );
 }
 

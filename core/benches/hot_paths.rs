@@ -134,5 +134,61 @@ fn hot_paths(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hot_paths);
+/// The per-application hash seed's cost (`scripts/bench seed`): the map-side combine loop and
+/// the partition hash over a word count's words, with the fixed Fx hash spate used before and
+/// with the application's keyed, seeded hash, in one run.
+fn hash_seed(c: &mut Criterion) {
+    use std::hash::{BuildHasher, Hash};
+    const LINES: usize = 100_000;
+    let buf = received(LINES);
+    let words: Vec<Text> = block_of(&buf)
+        .into_iter()
+        .flat_map(|l| l.split(' '))
+        .collect();
+    let seed = spate_core::hash::HashSeed::random();
+    let mut g = c.benchmark_group("hash_seed");
+    g.sample_size(30);
+    g.throughput(Throughput::Elements(words.len() as u64));
+    fn combine<S: BuildHasher>(words: &[Text], state: S) -> usize {
+        let mut m = std::collections::HashMap::<Text, u64, S>::with_hasher(state);
+        for w in words {
+            match m.get_mut(w) {
+                Some(n) => *n += 1,
+                None => {
+                    m.insert(w.clone(), 1);
+                }
+            }
+        }
+        m.len()
+    }
+    g.bench_function("combine_fx_fixed", |b| {
+        b.iter(|| black_box(combine(&words, spate_core::hash::FxBuildHasher)))
+    });
+    g.bench_function("combine_seeded", |b| {
+        b.iter(|| black_box(combine(&words, seed)))
+    });
+    fn partition<F: Fn(&Text) -> u64>(words: &[Text], hash: F) -> usize {
+        let mut counts = [0usize; 8];
+        for w in words {
+            counts[((hash(w) as u128 * 8) >> 64) as usize] += 1;
+        }
+        counts[0]
+    }
+    let fx = |w: &Text| {
+        // The partition hash before the seed: Fx over (fixed seed, key), rotated.
+        let mut h = rustc_hash::FxHasher::default();
+        0x51_7c_c1_b7_27_22_0a_95usize.hash(&mut h);
+        w.hash(&mut h);
+        std::hash::Hasher::finish(&h).rotate_left(26)
+    };
+    g.bench_function("partition_fx_fixed", |b| {
+        b.iter(|| black_box(partition(&words, fx)))
+    });
+    g.bench_function("partition_seeded", |b| {
+        b.iter(|| black_box(partition(&words, |w| seed.partition_hash(w))))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, hot_paths, hash_seed);
 criterion_main!(benches);

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use crate::hash::partition_hash;
+use crate::hash::HashSeed;
 
 /// Maps keys to partitions `0..num_partitions()`.
 ///
@@ -34,7 +34,13 @@ pub trait Partitioner<K>: Send + Sync + 'static {
     fn as_any(&self) -> &dyn Any;
 }
 
-/// Partitions by a deterministic hash of the key (see [`crate::hash`]).
+/// Partitions by a hash of the key, keyed by the application's [`HashSeed`] (see
+/// [`crate::hash`]).
+///
+/// The shuffles spate makes (`reduce_by_key`, joins, …) use [`crate::Context::hash_partitioner`],
+/// seeded per application. [`HashPartitioner::new`] has the fixed seed; given to an RDD
+/// (`partition_by`, `reduce_by_key_with_partitioner`, …) it takes the application's seed, so
+/// it partitions like the context's own.
 ///
 /// # Examples
 ///
@@ -47,10 +53,11 @@ pub trait Partitioner<K>: Send + Sync + 'static {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HashPartitioner {
     partitions: usize,
+    seed: HashSeed,
 }
 
 impl HashPartitioner {
-    /// A hash partitioner over `partitions` partitions (at least 1).
+    /// A hash partitioner over `partitions` partitions (at least 1), with the fixed seed.
     ///
     /// # Examples
     ///
@@ -58,9 +65,35 @@ impl HashPartitioner {
     /// assert_eq!(spate_core::HashPartitioner::new(0), spate_core::HashPartitioner::new(1));
     /// ```
     pub fn new(partitions: usize) -> HashPartitioner {
+        HashPartitioner::seeded(partitions, HashSeed::FIXED)
+    }
+
+    /// A hash partitioner over `partitions` partitions (at least 1) keyed by `seed`; two are
+    /// the same partitioning only with equal seeds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_core::{HashPartitioner, hash::HashSeed};
+    /// let s = HashSeed::from_u64(9);
+    /// assert_eq!(HashPartitioner::seeded(2, s), HashPartitioner::seeded(2, s));
+    /// assert_ne!(HashPartitioner::seeded(2, s), HashPartitioner::new(2));
+    /// ```
+    pub fn seeded(partitions: usize, seed: HashSeed) -> HashPartitioner {
         HashPartitioner {
             partitions: partitions.max(1),
+            seed,
         }
+    }
+
+    /// How many partitions.
+    pub fn partitions(&self) -> usize {
+        self.partitions
+    }
+
+    /// The seed its hash is keyed by.
+    pub fn seed(&self) -> HashSeed {
+        self.seed
     }
 }
 
@@ -71,7 +104,7 @@ impl<K: Hash + 'static> Partitioner<K> for HashPartitioner {
     #[inline]
     fn partition(&self, key: &K) -> usize {
         // Multiply-shift maps the 64-bit hash onto 0..n without a division.
-        ((partition_hash(key) as u128 * self.partitions as u128) >> 64) as usize
+        ((self.seed.partition_hash(key) as u128 * self.partitions as u128) >> 64) as usize
     }
     fn same_as(&self, other: &dyn Partitioner<K>) -> bool {
         other.as_any().downcast_ref::<HashPartitioner>() == Some(self)
@@ -166,12 +199,19 @@ mod tests {
 
     #[test]
     fn hash_partitioner_spreads_keys() {
-        let p = HashPartitioner::new(4);
-        let mut counts = [0usize; 4];
-        for k in 0..10_000u64 {
-            counts[Partitioner::<u64>::partition(&p, &k)] += 1;
+        for seed in [HashSeed::FIXED, HashSeed::random(), HashSeed::from_u64(1)] {
+            let p = HashPartitioner::seeded(4, seed);
+            let mut counts = [0usize; 4];
+            for k in 0..10_000u64 {
+                counts[Partitioner::<u64>::partition(&p, &k)] += 1;
+            }
+            assert!(counts.iter().all(|&c| c > 2000), "{counts:?}");
+            let mut counts = [0usize; 4];
+            for k in 0..10_000u64 {
+                counts[Partitioner::<String>::partition(&p, &format!("w{k}"))] += 1;
+            }
+            assert!(counts.iter().all(|&c| c > 2000), "{counts:?}");
         }
-        assert!(counts.iter().all(|&c| c > 2000), "{counts:?}");
     }
 
     #[test]

@@ -5,10 +5,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::cluster::auth::Secret;
 use crate::cluster::{DriverRuntime, ExecutorRuntime};
 use crate::conf::Conf;
 use crate::context::{ClusterRole, Context, ContextInner};
 use crate::error::{Error, Result};
+use crate::hash::HashSeed;
 use crate::scheduler::{JobEnv, JobFollower, TaskLauncher};
 use crate::shuffle::ShuffleStore;
 use crate::storage::BlockStore;
@@ -46,6 +48,16 @@ impl Context {
         } else {
             None
         };
+        // The key hash (see `crate::hash`): derived from the application's secret in a cluster
+        // (the same in every process), random in a local context.
+        let (hash_seed, driver_secret) = match &executor {
+            Some(ex) => (ex.hash_seed(), None),
+            None if master.is_cluster() => {
+                let secret = Secret::from_env()?.unwrap_or_else(Secret::generate);
+                (secret.hash_seed(), Some(secret))
+            }
+            None => (HashSeed::random(), None),
+        };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("spate-executor-{i}"))
@@ -79,6 +91,7 @@ impl Context {
             jobs,
             blocks,
             cluster_cores,
+            hash_seed,
         )?);
         if let Some(ex) = executor {
             ex.register(Arc::downgrade(&inner))?;
@@ -86,8 +99,9 @@ impl Context {
                 .jobs
                 .set_follower(Arc::clone(&ex) as Arc<dyn JobFollower>);
             let _ = inner.cluster.set(ClusterRole::Executor(ex));
-        } else if master.is_cluster() {
-            let driver = DriverRuntime::start(&inner.conf, &master, Arc::downgrade(&inner))?;
+        } else if let Some(secret) = driver_secret {
+            let driver =
+                DriverRuntime::start(&inner.conf, &master, secret, Arc::downgrade(&inner))?;
             inner
                 .jobs
                 .set_launcher(Arc::clone(&driver) as Arc<dyn TaskLauncher>);

@@ -106,3 +106,23 @@ impl<T: Connected> Database for T {
             .retrying(sink, table, |conn| T::Driver::offsets(conn, sink))
     }
 }
+
+/// The TLS refusal somewhere in `e`'s source chain (a server certificate not trusted), if any:
+/// the drivers wrap it in their own errors, and retrying cannot help.
+pub(crate) fn tls_refusal(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(format!("TLS handshake refused: {tls}"));
+        }
+        if let Some(tls) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(format!("TLS handshake refused: {tls}"));
+        }
+        next = err.source();
+    }
+    None
+}

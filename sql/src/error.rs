@@ -94,6 +94,10 @@ pub(crate) fn hint_for(class: RefusalClass, table: &str) -> String {
         RefusalClass::MissingTable => format!(
             "Create the table {table} first (the DDL is yours: see the sink's documentation) or fix its name"
         ),
+        RefusalClass::Tls => "Check the server's certificate and the URL's TLS settings \
+            (PostgreSQL: sslmode, sslrootcert; MySQL: root_cert_path); the batch is not marked \
+            written, so a restart writes it"
+            .into(),
         RefusalClass::Other => {
             "Fix the table or the row mapping; the batch is not marked written, so a restart writes it"
                 .into()
@@ -106,5 +110,7 @@ pub(crate) fn hint_for(class: RefusalClass, table: &str) -> String {
 pub(crate) enum RefusalClass {
     Auth,
     MissingTable,
+    /// The server's TLS certificate was not trusted (retrying cannot help).
+    Tls,
     Other,
 }

@@ -49,6 +49,8 @@ mod offsets;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod statements;
+#[cfg(feature = "postgres")]
+mod tls;
 mod value;
 
 use std::collections::BTreeMap;

@@ -67,6 +67,15 @@ impl MySql {
 
 /// Connection trouble (and deadlocks, lock timeouts) is retried; what the server refuses is not.
 fn classify(e: mysql::Error) -> Failure {
+    // The driver's error gives no `source` chain: its I/O parts are looked into here.
+    let tls = match &e {
+        mysql::Error::CodecError(codec) => crate::connection::tls_refusal(codec),
+        mysql::Error::IoError(io) => crate::connection::tls_refusal(io),
+        _ => None,
+    };
+    if let Some(why) = tls {
+        return Failure::Refused(RefusalClass::Tls, why);
+    }
     match e {
         mysql::Error::MySqlError(ref m) => match m.code {
             1044 | 1045 | 1049 | 1698 => Failure::Refused(RefusalClass::Auth, m.message.clone()),
@@ -74,6 +83,7 @@ fn classify(e: mysql::Error) -> Failure {
             1205 | 1213 | 1040 | 1053 => Failure::Transient(m.message.clone()),
             _ => Failure::Refused(RefusalClass::Other, m.message.clone()),
         },
+        mysql::Error::TlsError(_) => Failure::Refused(RefusalClass::Tls, e.to_string()),
         mysql::Error::IoError(_) | mysql::Error::DriverError(_) => {
             Failure::Transient(e.to_string())
         }

@@ -1,4 +1,5 @@
-//! PostgreSQL, through the `postgres` crate (no TLS: on loopback or a trusted network).
+//! PostgreSQL, through the `postgres` crate; TLS as libpq does it (`sslmode`, `sslrootcert`:
+//! see `crate::tls`).
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use postgres::error::SqlState;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, Config, GenericClient, NoTls};
+use postgres::{Client, Config, GenericClient};
 use spate_streaming::OutputMode;
 use spate_streaming::kafka::TopicPartition;
 
@@ -23,6 +24,11 @@ const COPY_ABOVE: usize = 1_000;
 
 /// A PostgreSQL database: `postgres://user:password@host:port/database`. Connects on the first
 /// write and keeps the connection; reconnects after a failure.
+///
+/// TLS as libpq: `?sslmode=verify-full&sslrootcert=/path/ca.pem` checks the server's
+/// certificate against the CA and its name; `verify-ca` the CA only; `require` and the default
+/// `prefer` encrypt without checking (`prefer` falls back to plain text), `disable` never
+/// encrypts.
 ///
 /// # Examples
 ///
@@ -39,6 +45,7 @@ pub struct Postgres {
 /// How spate reaches Postgres.
 pub(crate) struct PgDriver {
     config: Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
 }
 
 impl Postgres {
@@ -50,13 +57,22 @@ impl Postgres {
     /// assert!(spate_sql::Postgres::new("postgres://u@localhost/db").is_ok());
     /// ```
     pub fn new(url: &str) -> Result<Postgres> {
-        let mut config: Config = url
-            .parse()
-            .map_err(|e: postgres::Error| Error::InvalidUrl {
-                url: without_password(url),
-                reason: e.to_string(),
-                example: "postgres://user:password@127.0.0.1:5432/database",
-            })?;
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: without_password(url),
+            reason,
+            example: "postgres://user:password@127.0.0.1:5432/database?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem",
+        };
+        let tls = crate::tls::PgTls::from_url(url).map_err(invalid)?;
+        let connector =
+            tokio_postgres_rustls::MakeRustlsConnect::new(tls.client_config().map_err(invalid)?);
+        let mut config: Config =
+            tls.url
+                .parse()
+                .map_err(|e: postgres::Error| Error::InvalidUrl {
+                    url: without_password(url),
+                    reason: e.to_string(),
+                    example: "postgres://user:password@127.0.0.1:5432/database",
+                })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -72,7 +88,13 @@ impl Postgres {
             config.get_dbname().unwrap_or_default()
         );
         Ok(Postgres {
-            conn: Connection::new(PgDriver { config }, shown),
+            conn: Connection::new(
+                PgDriver {
+                    config,
+                    tls: connector,
+                },
+                shown,
+            ),
         })
     }
 }
@@ -91,6 +113,11 @@ fn classify(e: postgres::Error) -> Failure {
         } else {
             Failure::Refused(RefusalClass::Other, message)
         };
+    }
+    // A certificate the client does not trust: no retry helps, and the cause (deep in the
+    // source chain, which `postgres::Error` does not print) is what to fix.
+    if let Some(why) = crate::connection::tls_refusal(&e) {
+        return Failure::Refused(RefusalClass::Tls, why);
     }
     let io = e.source().is_some_and(|s| s.is::<std::io::Error>());
     if e.is_closed() || io || e.to_string().contains("timed out") {
@@ -112,7 +139,7 @@ impl Driver for PgDriver {
     type Error = postgres::Error;
 
     fn connect(&self) -> std::result::Result<Client, Failure> {
-        let mut client = self.config.connect(NoTls).map_err(classify)?;
+        let mut client = self.config.connect(self.tls.clone()).map_err(classify)?;
         client
             .batch_execute(Dialect::Postgres.create_progress())
             .map_err(classify)?;

@@ -197,6 +197,33 @@ pub enum Error {
         reason: String,
     },
 
+    /// The state of a stateful stream could not be checkpointed (a full or vanished checkpoint
+    /// directory). The stream goes on with its lineage kept, and the next checkpoint interval
+    /// tries again; after `max` failures in a row the context stops with this error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_streaming::{Error, Time};
+    /// let e = Error::StateCheckpointFailed { stream: "totals".into(), time: Time::from_millis(4000), failures: 1, max: 10, reason: "No space left on device".into() };
+    /// assert!(e.to_string().contains("totals") && e.to_string().contains("1 of at most 10"));
+    /// ```
+    #[error(
+        "the state of {stream} could not be checkpointed for the batch of {time} ({reason}; {failures} of at most {max} failures in a row, spate.streaming.checkpoint.maxStateFailures): the stream goes on with its lineage kept and tries again at the next checkpoint interval; free space in or restore the checkpoint directory. Past the bound the context stops (a restart resumes from the last checkpoint written)"
+    )]
+    StateCheckpointFailed {
+        /// The stream (its name, or `kind#n`).
+        stream: String,
+        /// The batch whose state checkpoint failed.
+        time: Time,
+        /// Failed state checkpoints in a row, this one included.
+        failures: u32,
+        /// `spate.streaming.checkpoint.maxStateFailures`.
+        max: u32,
+        /// Why the write failed.
+        reason: String,
+    },
+
     /// Two streams were given the same name with `DStream::name`.
     ///
     /// # Examples
@@ -219,4 +246,34 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// A copy of a checkpoint failure (the stop returns it and `await_termination` keeps it);
+    /// `None` for other errors.
+    pub(crate) fn checkpoint_failure_copy(&self) -> Option<Error> {
+        match self {
+            Error::CheckpointWriteFailed { time, dir, reason } => {
+                Some(Error::CheckpointWriteFailed {
+                    time: *time,
+                    dir: dir.clone(),
+                    reason: reason.clone(),
+                })
+            }
+            Error::StateCheckpointFailed {
+                stream,
+                time,
+                failures,
+                max,
+                reason,
+            } => Some(Error::StateCheckpointFailed {
+                stream: stream.clone(),
+                time: *time,
+                failures: *failures,
+                max: *max,
+                reason: reason.clone(),
+            }),
+            _ => None,
+        }
+    }
 }

@@ -337,8 +337,16 @@ impl StreamingListener for CheckpointErrors {
     }
 }
 
-#[test]
-fn a_failing_metadata_write_is_reported_and_a_stop_while_it_fails_is_an_error() {
+/// The first version started on a fresh checkpoint, its checkpoint errors recorded.
+struct Started {
+    root: tempfile::TempDir,
+    ssc: StreamingContext,
+    clock: Arc<ManualClock>,
+    seen: Seen,
+    errors: Arc<CheckpointErrors>,
+}
+
+fn started() -> Started {
     let root = tempfile::tempdir().unwrap();
     let (ck, input) = (root.path().join("ck"), root.path().join("in"));
     std::fs::create_dir_all(&input).unwrap();
@@ -348,6 +356,25 @@ fn a_failing_metadata_write_is_reported_and_a_stop_while_it_fails_is_an_error() 
     let errors = Arc::new(CheckpointErrors::default());
     ssc.add_streaming_listener(errors.clone());
     ssc.start().unwrap();
+    Started {
+        root,
+        ssc,
+        clock,
+        seen,
+        errors,
+    }
+}
+
+#[test]
+fn a_failing_metadata_write_is_reported_and_a_stop_while_it_fails_is_an_error() {
+    let Started {
+        root,
+        ssc,
+        clock,
+        seen,
+        errors,
+    } = started();
+    let ck = root.path().join("ck");
     run_until(&clock, &seen, 2000);
     assert!(errors.0.lock().unwrap().is_empty());
 
@@ -380,6 +407,109 @@ fn a_failing_metadata_write_is_reported_and_a_stop_while_it_fails_is_an_error() 
     assert!(matches!(err, Error::CheckpointWriteFailed { .. }), "{err}");
     assert!(err.to_string().contains("restart would resume"), "{err}");
     assert!(ssc.await_termination().is_err());
+}
+
+/// Makes `dir` unwritable the way a vanished directory does (a regular file in its place; root
+/// too fails), keeping its files aside; the returned closure puts them back.
+fn block_dir(dir: &Path) -> impl FnOnce() + use<> {
+    let aside = dir.with_extension("aside");
+    std::fs::rename(dir, &aside).unwrap();
+    std::fs::write(dir, "in the way").unwrap();
+    let dir = dir.to_path_buf();
+    move || {
+        std::fs::remove_file(&dir).unwrap();
+        std::fs::rename(&aside, &dir).unwrap();
+    }
+}
+
+/// Issue 30, finding 8: a state checkpoint that cannot be written used to fail its tasks four
+/// times and stop the context. Now the batch completes, the failure is reported, the lineage
+/// stays, the next interval (not every batch) tries again, and totals stay exact.
+#[test]
+fn a_failing_state_checkpoint_is_retried_at_the_next_interval_and_the_stream_goes_on() {
+    let Started {
+        root,
+        ssc,
+        clock,
+        seen,
+        errors,
+    } = started();
+    let input = root.path().join("in");
+    move_in(&input, "1.txt", "a b a");
+    run_until(&clock, &seen, 2000);
+    assert!(errors.0.lock().unwrap().is_empty());
+
+    // The state's checkpoint directory goes away (the metadata's stays).
+    let restore = block_dir(&ssc.context().checkpoint_dir().unwrap());
+    move_in(&input, "3.txt", "b c");
+    run_until(&clock, &seen, 5000);
+    {
+        let errors = errors.0.lock().unwrap();
+        // Due at 4 s only (every 2 s): 3 s and 5 s try nothing.
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let (t, m) = &errors[0];
+        assert_eq!(*t, 4000);
+        assert!(
+            m.contains("state of totals") && m.contains("1 of at most 10"),
+            "{m}"
+        );
+    }
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap().1,
+        totals(&[("a", 2), ("b", 2), ("c", 1)]),
+        "the stream went on, exact"
+    );
+
+    // Back: the next interval writes it, and the stop is clean.
+    restore();
+    move_in(&input, "6.txt", "c");
+    run_until(&clock, &seen, 6000);
+    assert_eq!(errors.0.lock().unwrap().len(), 1);
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap().1,
+        totals(&[("a", 2), ("b", 2), ("c", 2)])
+    );
+    ssc.stop(StopOptions::default()).unwrap();
+}
+
+/// ... but not forever: past `spate.streaming.checkpoint.maxStateFailures` failures in a row
+/// the context stops, saying why (the lineage would otherwise grow without bound).
+#[test]
+fn state_checkpoints_failing_past_the_bound_stop_the_context() {
+    let root = tempfile::tempdir().unwrap();
+    let (ck, input) = (root.path().join("ck"), root.path().join("in"));
+    std::fs::create_dir_all(&input).unwrap();
+    let seen: Seen = Arc::default();
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc = program_with(
+        Version::First,
+        &input,
+        clock.clone(),
+        seen.clone(),
+        &[("spate.streaming.checkpoint.maxStateFailures", "2")],
+    )
+    .unwrap();
+    ssc.checkpoint(&ck).unwrap();
+    ssc.start().unwrap();
+    run_until(&clock, &seen, 2000);
+    let _restore = block_dir(&ssc.context().checkpoint_dir().unwrap());
+    run_until(&clock, &seen, 6000);
+    let err = ssc.await_termination().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StateCheckpointFailed {
+                failures: 2,
+                max: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("spate.streaming.checkpoint.maxStateFailures")
+    );
 }
 
 #[test]

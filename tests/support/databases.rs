@@ -33,6 +33,52 @@ fn run(cmd: &mut Command, what: &str) {
     );
 }
 
+/// Certificates for servers started with TLS: a CA, a server certificate it signs for
+/// `localhost` and 127.0.0.1, and another CA that signed nothing of theirs.
+pub struct TestPki {
+    _dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub other_ca: PathBuf,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let ca = |name: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let cert = params.self_signed(&key).unwrap();
+            (cert, Issuer::new(params, key))
+        };
+        let (ca_cert, issuer) = ca("spate test CA");
+        let (other, _) = ca("another CA");
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let write = |name: &str, text: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        TestPki {
+            ca: write("ca.pem", ca_cert.pem()),
+            cert: write("server.pem", leaf.pem()),
+            key: write("server.key", key.serialize_pem()),
+            other_ca: write("other-ca.pem", other.pem()),
+            _dir: dir,
+        }
+    }
+}
+
 /// A PostgreSQL server; user `spate`, password `secret`, database `postgres`.
 pub struct PgServer {
     dir: tempfile::TempDir,
@@ -42,6 +88,15 @@ pub struct PgServer {
 
 impl PgServer {
     pub fn start() -> PgServer {
+        PgServer::start_with(None)
+    }
+
+    /// A server that takes TCP connections over TLS only (`hostssl`), with `pki`'s certificate.
+    pub fn start_tls(pki: &TestPki) -> PgServer {
+        PgServer::start_with(Some(pki))
+    }
+
+    fn start_with(pki: Option<&TestPki>) -> PgServer {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()
             .and_then(|d| {
@@ -55,6 +110,22 @@ impl PgServer {
             });
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pw"), "secret\n").unwrap();
+        let mut ssl = String::new();
+        if let Some(pki) = pki {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::copy(&pki.cert, dir.path().join("server.pem")).unwrap();
+            std::fs::copy(&pki.key, dir.path().join("server.key")).unwrap();
+            // The server refuses a key others can read.
+            std::fs::set_permissions(
+                dir.path().join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+            ssl = format!(
+                " -c ssl=on -c ssl_cert_file={0}/server.pem -c ssl_key_file={0}/server.key",
+                dir.path().display()
+            );
+        }
         if is_root() {
             run(
                 Command::new("chown")
@@ -88,8 +159,13 @@ impl PgServer {
             }),
             "initdb",
         );
+        if pki.is_some() {
+            // TCP over TLS only: a plain-text client is refused.
+            let hba = "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n";
+            std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+        }
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -c fsync=off -c synchronous_commit=off -k {}",
+            "-c listen_addresses=127.0.0.1 -p {} -c fsync=off -c synchronous_commit=off -k {}{ssl}",
             server.port,
             server.dir.path().display()
         );
@@ -153,6 +229,15 @@ pub struct MariaDb {
 
 impl MariaDb {
     pub fn start() -> MariaDb {
+        MariaDb::start_with(None)
+    }
+
+    /// A server that takes TCP connections over TLS only, with `pki`'s certificate.
+    pub fn start_tls(pki: &TestPki) -> MariaDb {
+        MariaDb::start_with(Some(pki))
+    }
+
+    fn start_with(pki: Option<&TestPki>) -> MariaDb {
         for tool in ["mariadb-install-db", "mariadbd", "mariadb"] {
             let found = ["/usr/bin", "/usr/sbin"]
                 .iter()
@@ -188,6 +273,14 @@ impl MariaDb {
             .arg(format!("--log-error={}", dir.path().join("err").display()))
             .arg(format!("--user={user}"))
             .args(["--skip-log-bin", "--innodb-flush-log-at-trx-commit=2"])
+            .args(pki.map_or_else(Vec::new, |p| {
+                vec![
+                    format!("--ssl-cert={}", p.cert.display()),
+                    format!("--ssl-key={}", p.key.display()),
+                    format!("--ssl-ca={}", p.ca.display()),
+                    "--require-secure-transport=ON".to_string(),
+                ]
+            }))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

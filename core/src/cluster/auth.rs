@@ -121,6 +121,20 @@ impl Secret {
         &self.0
     }
 
+    /// The application's hash seed, derived from its secret: every process of the application
+    /// has the secret (it is how they authenticate), so they all hash keys alike, and nobody
+    /// without it can predict the hash. A one-way digest, so the seed reveals nothing of the
+    /// secret.
+    pub(crate) fn hash_seed(&self) -> crate::hash::HashSeed {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"spate hash seed\0");
+        ctx.update(self.0.as_bytes());
+        let d = ctx.finish();
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&d.as_ref()[..8]);
+        crate::hash::HashSeed::from_u64(u64::from_le_bytes(word))
+    }
+
     /// Compares in time independent of where the first difference is (`subtle`).
     fn matches(&self, other: &[u8]) -> bool {
         use subtle::ConstantTimeEq;
@@ -187,6 +201,22 @@ impl tonic::service::Interceptor for CheckSecret {
 mod tests {
     use super::*;
     use tonic::service::Interceptor;
+
+    /// Every process of an application (one secret) hashes keys alike; another application
+    /// (another secret) does not, and the seed is not the secret's bytes.
+    #[test]
+    fn the_hash_seed_follows_the_secret() {
+        let a = Secret::parse("0123456789abcdef0123", "test").unwrap();
+        let again = Secret::parse("0123456789abcdef0123", "test").unwrap();
+        let b = Secret::parse("0123456789abcdef0124", "test").unwrap();
+        assert_eq!(a.hash_seed(), again.hash_seed());
+        assert_ne!(a.hash_seed(), b.hash_seed());
+        assert_ne!(a.hash_seed(), crate::hash::HashSeed::FIXED);
+        assert_eq!(
+            a.hash_seed().partition_hash(&"word"),
+            again.hash_seed().partition_hash(&"word")
+        );
+    }
 
     #[test]
     fn a_call_needs_the_right_secret() {

@@ -18,6 +18,7 @@
 //! - `backend`: how executors are started and watched: `local_cluster` (child processes),
 //!   `slurm` (`srun` steps of the current allocation).
 
+pub(crate) mod accept;
 pub(crate) mod auth;
 pub(crate) mod backend;
 pub(crate) mod driver;

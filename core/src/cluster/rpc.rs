@@ -16,49 +16,46 @@ pub(crate) fn max_message_size(conf: &crate::Conf) -> crate::Result<usize> {
     Ok(conf.get_size("spate.rpc.message.maxSize")? as usize)
 }
 
-/// An accepted connection, its small writes sent at once (`TCP_NODELAY`).
-fn without_nagle(
-    conn: std::io::Result<tokio::net::TcpStream>,
-) -> std::io::Result<tokio::net::TcpStream> {
-    if let Ok(c) = &conn {
-        let _ = c.set_nodelay(true);
-    }
-    conn
+/// `spate.rpc.idleTimeout`: how long a server keeps a connection whose peer sends nothing.
+pub(crate) fn idle_timeout(conf: &crate::Conf) -> crate::Result<std::time::Duration> {
+    Ok(conf
+        .get_duration("spate.rpc.idleTimeout")?
+        .unwrap_or(std::time::Duration::from_secs(60)))
 }
 
 /// Serves `routes` on `listener` (bound and non-blocking) from `rt`, over TLS when `tls` is
-/// given; `what` names the server in errors and in the log of refused connections.
+/// given; `what` names the server in errors and in the log of refused connections. Connections
+/// silent for `idle` are closed; the server pings its peers at a third of it, so live ones are
+/// never silent that long (see `super::accept`).
 pub(crate) fn serve(
     rt: &tokio::runtime::Runtime,
     listener: std::net::TcpListener,
     routes: tonic::service::Routes,
     what: &'static str,
     tls: Option<&super::tls::TlsMaterial>,
+    idle: std::time::Duration,
 ) -> crate::Result<()> {
-    let listener = {
-        let _guard = rt.enter();
-        tokio::net::TcpListener::from_std(listener)
-            .map_err(|e| crate::Error::cluster(format!("{what} socket: {e}")))?
-    };
-    let server = tonic::transport::Server::builder().add_routes(routes);
+    let _guard = rt.enter();
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .map_err(|e| crate::Error::cluster(format!("{what} socket: {e}")))?;
+    let ping = idle / 3;
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(ping))
+        .http2_keepalive_timeout(Some(ping))
+        .add_routes(routes);
+    let log = std::sync::Arc::new(super::tls::Refusals::new(what));
+    let accepted = super::accept::accepted(listener, std::sync::Arc::clone(&log), idle);
     match tls {
         Some(tls) => {
-            // Our own accept loop, not tonic's `tls_config`: a refused handshake is logged
+            // Our own TLS, not tonic's `tls_config`: a refused handshake is logged
             // (rate-limited) instead of dropped at debug level.
-            let acceptor = tls.acceptor()?;
-            let refusals = std::sync::Arc::new(super::tls::Refusals::new(what));
-            let _guard = rt.enter();
-            let incoming = super::tls::incoming(listener, acceptor, refusals);
+            let incoming = super::tls::incoming(accepted, tls.acceptor()?, log);
             rt.spawn(server.serve_with_incoming(incoming));
         }
         None => {
-            // Every accepted connection without Nagle's algorithm: the server's small replies
-            // (a command, a task's outcome) otherwise wait for the peer's delayed ACK, ~40 ms
-            // each — what made a batch cost ~100 ms on a cluster. (`tcp_nodelay` on the
-            // builder applies only to the listeners it binds itself.)
             use tokio_stream::StreamExt;
-            let incoming =
-                tokio_stream::wrappers::TcpListenerStream::new(listener).map(without_nagle);
+            let incoming = tokio_stream::wrappers::ReceiverStream::new(accepted)
+                .map(|(conn, _)| Ok::<_, std::io::Error>(conn));
             rt.spawn(server.serve_with_incoming(incoming));
         }
     }
@@ -73,17 +70,13 @@ mod tests {
     /// the peer's delayed ACK (~40 ms each: a batch cost ~100 ms on a cluster with them).
     #[test]
     fn accepted_connections_send_small_writes_at_once() {
+        use super::super::accept::Accept;
         let rt = super::super::new_runtime("test-accept").unwrap();
         let accepted = rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (conn, _) = listener.accept().await.unwrap();
-            assert!(
-                !conn.nodelay().unwrap(),
-                "accepted sockets start with Nagle on"
-            );
-            super::without_nagle(Ok(conn)).unwrap()
+            listener.accept_one().await.unwrap().0
         });
         assert!(accepted.nodelay().unwrap());
     }

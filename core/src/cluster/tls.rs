@@ -287,6 +287,14 @@ impl Refusals {
         })
     }
 
+    /// Counts a failed `accept` (out of file descriptors, typically) and logs it at most once
+    /// per period.
+    pub(crate) fn accept_failed(&self, why: &str) -> Option<String> {
+        self.limited(|server, more| {
+            format!("spate: {server}: cannot accept a connection: {why}{more}")
+        })
+    }
+
     fn limited(&self, line: impl FnOnce(&str, &str) -> String) -> Option<String> {
         let mut st = self.state.lock();
         st.total += 1;
@@ -371,31 +379,26 @@ pub(crate) fn connect_error(what: &str, e: &(dyn std::error::Error + 'static)) -
     format!("cannot reach {what}: {}", causes.join(": "))
 }
 
-/// Accepts TLS connections from `listener`: each handshake runs in its own task (with a
-/// timeout), a failed one is logged through `refusals`, a completed one is yielded. A failed
-/// `accept` (no file descriptors left) pauses the loop instead of spinning.
+/// TLS over the `accepted` connections: each handshake runs in its own task (with a timeout),
+/// a failed one is logged through `refusals`, a completed one is yielded.
 pub(crate) fn incoming(
-    listener: tokio::net::TcpListener,
+    mut accepted: tokio::sync::mpsc::Receiver<(
+        super::accept::Idle<tokio::net::TcpStream>,
+        SocketAddr,
+    )>,
     acceptor: tokio_rustls::TlsAcceptor,
     refusals: Arc<Refusals>,
 ) -> impl tokio_stream::Stream<
-    Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+    Item = std::io::Result<
+        tokio_rustls::server::TlsStream<super::accept::Idle<tokio::net::TcpStream>>,
+    >,
 > {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
-        loop {
-            let (tcp, peer): (tokio::net::TcpStream, SocketAddr) = match listener.accept().await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}; retrying in 100 ms");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
+        while let Some((tcp, peer)) = accepted.recv().await {
             if tx.is_closed() {
                 return;
             }
-            let _ = tcp.set_nodelay(true);
             let (acceptor, tx, refusals) = (acceptor.clone(), tx.clone(), Arc::clone(&refusals));
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

@@ -23,6 +23,7 @@ use crate::conf::{Conf, Master};
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::fault::{FaultInjector, FaultState};
+use crate::hash::HashSeed;
 use crate::ids::{InputBlockId, JobId, RddId, ShuffleId};
 use crate::scheduler::{JobEnv, JobListener};
 use crate::shuffle::ShuffleStore;
@@ -47,6 +48,8 @@ pub(crate) struct ContextInner {
     pub(crate) cluster: OnceLock<ClusterRole>,
     /// Task slots of the whole cluster (cluster masters), the default parallelism.
     pub(crate) cluster_cores: Option<usize>,
+    /// The application's key hash: the same in every process of the application.
+    pub(crate) hash_seed: HashSeed,
 }
 
 impl Drop for ContextInner {
@@ -65,6 +68,7 @@ impl ContextInner {
         jobs: JobEnv,
         blocks: Arc<BlockStore>,
         cluster_cores: Option<usize>,
+        hash_seed: HashSeed,
     ) -> Result<ContextInner> {
         Ok(ContextInner {
             default_parallelism: conf.get_opt_count("spate.default.parallelism")?,
@@ -79,6 +83,7 @@ impl ContextInner {
             checkpoint_dir: Mutex::new(None),
             cluster: OnceLock::new(),
             cluster_cores,
+            hash_seed,
             conf,
         })
     }
@@ -192,6 +197,34 @@ impl Context {
                 .cluster_cores
                 .unwrap_or_else(|| self.inner.master.threads())
         })
+    }
+
+    /// The application's key hash (see [`crate::hash`]): random per application, the same in
+    /// every process of it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert_eq!(ctx.hash_seed(), ctx.hash_seed());
+    /// ```
+    pub fn hash_seed(&self) -> HashSeed {
+        self.inner.hash_seed
+    }
+
+    /// A hash partitioner over `partitions` partitions keyed by this application's seed: what
+    /// `reduce_by_key`, joins and the other shuffles use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use spate_core::Partitioner;
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let p = ctx.hash_partitioner(4);
+    /// assert!(Partitioner::<u32>::same_as(&p, &ctx.hash_partitioner(4)));
+    /// ```
+    pub fn hash_partitioner(&self, partitions: usize) -> crate::HashPartitioner {
+        crate::HashPartitioner::seeded(partitions, self.inner.hash_seed)
     }
 
     /// Whether this process is the application's driver: always, except in the executor

@@ -2,6 +2,7 @@
 //! helper). Each side is read through a shuffle, or
 //! directly (a narrow dependency) when it is already partitioned by the target partitioner.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::pair::erase;
@@ -9,8 +10,8 @@ use super::{Dependency, PartitionIter, Rdd, RddOp};
 use crate::dag::ShuffleDepBase;
 use crate::data::{Data, Key};
 use crate::error::Result;
-use crate::hash::FxHashMap;
-use crate::partitioner::{HashPartitioner, Partitioner};
+use crate::hash::HashSeed;
+use crate::partitioner::Partitioner;
 use crate::rdd::shuffle_dep::ShuffleDep;
 use crate::task::TaskContext;
 
@@ -50,6 +51,8 @@ pub(crate) struct CoGroupOp<K, V, W> {
     left: Side<K, V>,
     right: Side<K, W>,
     partitions: usize,
+    /// The application's key hash, for the groups' map.
+    seed: HashSeed,
 }
 
 impl<K: Key, V: Data, W: Data> CoGroupOp<K, V, W> {
@@ -62,6 +65,7 @@ impl<K: Key, V: Data, W: Data> CoGroupOp<K, V, W> {
             left: Side::new(left, &partitioner),
             right: Side::new(right, &partitioner),
             partitions: partitioner.num_partitions(),
+            seed: left.context().hash_seed(),
         }
     }
 }
@@ -83,7 +87,7 @@ impl<K: Key, V: Data, W: Data> RddOp<(K, (Vec<V>, Vec<W>))> for CoGroupOp<K, V, 
             self.left.read(partition, tc)?,
             self.right.read(partition, tc)?,
         );
-        let mut groups: FxHashMap<K, (Vec<V>, Vec<W>)> = FxHashMap::default();
+        let mut groups: HashMap<K, (Vec<V>, Vec<W>), HashSeed> = HashMap::with_hasher(self.seed);
         for (k, v) in left {
             groups.entry(k).or_default().0.push(v);
         }
@@ -128,7 +132,11 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         other: &Rdd<(K, W)>,
         partitions: usize,
     ) -> Rdd<(K, (Vec<V>, Vec<W>))> {
-        self.cogroup_named("cogroup", other, Arc::new(HashPartitioner::new(partitions)))
+        self.cogroup_named(
+            "cogroup",
+            other,
+            Arc::new(self.context().hash_partitioner(partitions)),
+        )
     }
 
     /// [`Rdd::cogroup`] with a given partitioner. An input already partitioned by it is read
@@ -160,6 +168,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         other: &Rdd<(K, W)>,
         partitioner: Arc<dyn Partitioner<K>>,
     ) -> Rdd<(K, (Vec<V>, Vec<W>))> {
+        let partitioner = self.keyed(partitioner);
         let op = CoGroupOp::new(self, other, Arc::clone(&partitioner));
         Rdd::from_op(self.context(), op_name, Some(erase(partitioner)), op)
     }
@@ -170,7 +179,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         partitions: Option<usize>,
     ) -> Arc<dyn Partitioner<K>> {
         match partitions {
-            Some(n) => Arc::new(HashPartitioner::new(n)),
+            Some(n) => Arc::new(self.context().hash_partitioner(n)),
             None => self.default_partitioner(&[(other.partitioner(), other.num_partitions())]),
         }
     }

@@ -11,31 +11,31 @@
 
 #![allow(unsafe_code)]
 
-use std::collections::hash_map;
+use std::collections::{HashMap, hash_map};
 use std::hash::Hash;
 use std::mem::ManuallyDrop;
 use std::ptr;
 
-use crate::hash::FxHashMap;
+use crate::hash::HashSeed;
 
 /// Per-key combiners of one partition.
 pub(crate) struct Combiners<K, C> {
-    map: FxHashMap<K, ManuallyDrop<C>>,
+    map: HashMap<K, ManuallyDrop<C>, HashSeed>,
     /// The slot whose combiner is inside the user's merge function right now, else null.
     moved_out: *const ManuallyDrop<C>,
 }
 
 impl<K: Hash + Eq, C> Combiners<K, C> {
     /// Combines `records` by key: `create` makes a key's first combiner, `merge` folds the next
-    /// values into it.
-    pub(crate) fn combine<V, I, FC, FM>(records: I, create: &FC, merge: &FM) -> Self
+    /// values into it; keys are hashed with the application's `seed`.
+    pub(crate) fn combine<V, I, FC, FM>(records: I, seed: HashSeed, create: &FC, merge: &FM) -> Self
     where
         I: Iterator<Item = (K, V)>,
         FC: Fn(V) -> C + ?Sized,
         FM: Fn(C, V) -> C + ?Sized,
     {
         let mut this = Combiners {
-            map: FxHashMap::default(),
+            map: HashMap::with_hasher(seed),
             moved_out: ptr::null(),
         };
         // `for_each`, not a `for` loop: a partition's records then arrive in chunks (see
@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn combines_like_a_plain_hash_map() {
         let records = (0..1000u64).map(|i| (i % 7, i));
-        let c = Combiners::combine(records, &|v| v, &|a, b| a + b);
+        let c = Combiners::combine(records, HashSeed::random(), &|v| v, &|a, b| a + b);
         assert_eq!(c.len(), 7);
         let mut got: Vec<(u64, u64)> = c.into_iter().collect();
         got.sort();
@@ -147,7 +147,7 @@ mod tests {
     /// Every combiner holds a clone of `token`; its strong count tells how many are alive.
     fn combiners_of(token: &Arc<()>, keys: u32) -> Combiners<u32, Vec<Arc<()>>> {
         let records = (0..keys * 3).map(|i| (i % keys, Arc::clone(token)));
-        Combiners::combine(records, &|t| vec![t], &|mut c, t| {
+        Combiners::combine(records, HashSeed::random(), &|t| vec![t], &|mut c, t| {
             c.push(t);
             c
         })
@@ -173,13 +173,18 @@ mod tests {
         let token = Arc::new(());
         let records = (0..100u32).map(|i| (i % 10, Arc::clone(&token)));
         let result = catch_unwind(AssertUnwindSafe(|| {
-            Combiners::combine(records, &|t| vec![t], &|mut c: Vec<Arc<()>>, t| {
-                if c.len() == 5 {
-                    panic!("merge failed");
-                }
-                c.push(t);
-                c
-            })
+            Combiners::combine(
+                records,
+                HashSeed::random(),
+                &|t| vec![t],
+                &|mut c: Vec<Arc<()>>, t| {
+                    if c.len() == 5 {
+                        panic!("merge failed");
+                    }
+                    c.push(t);
+                    c
+                },
+            )
         }));
         assert!(result.is_err());
         assert_eq!(Arc::strong_count(&token), 1, "no leak, no double drop");
@@ -193,10 +198,15 @@ mod tests {
             (i % 10, Arc::clone(&token))
         });
         let result = catch_unwind(AssertUnwindSafe(|| {
-            Combiners::combine(records, &|t| vec![t], &|mut c: Vec<Arc<()>>, t| {
-                c.push(t);
-                c
-            })
+            Combiners::combine(
+                records,
+                HashSeed::random(),
+                &|t| vec![t],
+                &|mut c: Vec<Arc<()>>, t| {
+                    c.push(t);
+                    c
+                },
+            )
         }));
         assert!(result.is_err());
         assert_eq!(Arc::strong_count(&token), 1);

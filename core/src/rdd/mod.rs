@@ -66,9 +66,15 @@ pub(crate) trait RddOp<T>: Send + Sync + 'static {
 
 pub(crate) enum CheckpointState {
     None,
-    Marked,
+    /// To be written after the next job; `retrying`: see [`Rdd::checkpoint_retrying`].
+    Marked {
+        retrying: bool,
+    },
     Writing,
     Done(CheckpointFiles),
+    /// A retrying checkpoint whose write failed, and why: the lineage stays, nothing retries
+    /// this one (a newer RDD is marked instead).
+    Failed(String),
 }
 
 /// What every node has, whatever its operation.
@@ -93,24 +99,28 @@ pub(crate) struct RddNode<T> {
 }
 
 impl<T: Data> RddNode<T> {
-    /// The records of `partition`: from checkpoint files, the block store, or computed.
+    /// The records of `partition`: from the block store, checkpoint files, or computed (a
+    /// cached partition first, as Spark: no disk read, and a checkpoint directory that went
+    /// away meanwhile is not needed while the cache holds it).
     pub(crate) fn iterator(&self, partition: usize, tc: &TaskContext) -> Result<PartitionIter<T>> {
         let ctx = &self.meta.ctx.inner;
         ctx.faults
             .on_compute(self.meta.id, partition, tc.attempt())?;
+        let level = *self.meta.storage.lock();
+        let block = BlockId::rdd(self.meta.id, partition);
+        if level.is_some()
+            && let Some(hit) = ctx.blocks.get::<T>(block)
+        {
+            return Ok(hit.into_iter_boxed());
+        }
         if let CheckpointState::Done(files) = &*self.meta.checkpoint.lock() {
             return Ok(PartitionIter::new(
                 checkpoint::read_partition::<T>(files, partition)?.into_iter(),
             ));
         }
-        let level = *self.meta.storage.lock();
         let Some(level) = level else {
             return self.compute_from_lineage(partition, tc);
         };
-        let block = BlockId::rdd(self.meta.id, partition);
-        if let Some(hit) = ctx.blocks.get::<T>(block) {
-            return Ok(hit.into_iter_boxed());
-        }
         let data: Vec<T> = self.compute_from_lineage(partition, tc)?.collect();
         let cached = ctx.blocks.put(block, data, level);
         // In an executor the driver learns where the block is (if the budget kept it).
@@ -227,7 +237,7 @@ impl<T: Data> RddBase for RddNode<T> {
     }
 
     fn checkpoint_pending(&self) -> bool {
-        matches!(*self.meta.checkpoint.lock(), CheckpointState::Marked)
+        matches!(*self.meta.checkpoint.lock(), CheckpointState::Marked { .. })
     }
 
     fn narrow_parents(&self, partition: usize) -> Vec<(Arc<dyn RddBase>, usize)> {
@@ -245,14 +255,15 @@ impl<T: Data> RddBase for RddNode<T> {
     }
 
     fn write_checkpoint(self: Arc<Self>) -> Result<()> {
-        {
+        let retrying = {
             let mut state = self.meta.checkpoint.lock();
-            if !matches!(*state, CheckpointState::Marked) {
+            let CheckpointState::Marked { retrying } = *state else {
                 return Ok(());
-            }
+            };
             *state = CheckpointState::Writing;
-        }
-        let result = (|| {
+            retrying
+        };
+        let result: Result<CheckpointFiles> = (|| {
             let base = self
                 .meta
                 .ctx
@@ -287,8 +298,12 @@ impl<T: Data> RddBase for RddNode<T> {
                 *self.op.write() = None;
                 Ok(())
             }
+            Err(e) if retrying => {
+                *state = CheckpointState::Failed(e.to_string());
+                Ok(())
+            }
             Err(e) => {
-                *state = CheckpointState::Marked;
+                *state = CheckpointState::Marked { retrying };
                 Err(e)
             }
         }
@@ -516,14 +531,59 @@ impl<T: Data> Rdd<T> {
     /// assert!(!rdd.lineage().contains("parallelize"));
     /// ```
     pub fn checkpoint(&self) -> Result<()> {
+        self.mark_checkpoint(false)
+    }
+
+    /// Marks this RDD for checkpointing like [`Rdd::checkpoint`], except that a failed write
+    /// (a full or vanished checkpoint directory) does not fail the action after which it is
+    /// written: the RDD keeps its lineage, [`Rdd::checkpoint_failure`] says why, and no later
+    /// action retries it — mark a newer RDD to try again. What a stream's state does: a full
+    /// disk must not stop the stream, only delay the checkpoint to the next interval.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// ctx.set_checkpoint_dir(dir.path().join("cp")).unwrap();
+    /// let rdd = ctx.parallelize(vec![1, 2], 1);
+    /// rdd.checkpoint_retrying().unwrap();
+    /// // The directory vanishes and a file takes its place.
+    /// std::fs::remove_dir_all(dir.path().join("cp")).unwrap();
+    /// std::fs::write(dir.path().join("cp"), b"").unwrap();
+    /// assert_eq!(rdd.count().unwrap(), 2); // the action succeeds
+    /// assert!(!rdd.is_checkpointed());
+    /// assert!(rdd.checkpoint_failure().is_some());
+    /// ```
+    pub fn checkpoint_retrying(&self) -> Result<()> {
+        self.mark_checkpoint(true)
+    }
+
+    fn mark_checkpoint(&self, retrying: bool) -> Result<()> {
         if self.context().checkpoint_dir().is_none() {
             return Err(Error::CheckpointDirNotSet);
         }
         let mut state = self.node.meta.checkpoint.lock();
-        if matches!(*state, CheckpointState::None) {
-            *state = CheckpointState::Marked;
+        if matches!(*state, CheckpointState::None | CheckpointState::Failed(_)) {
+            *state = CheckpointState::Marked { retrying };
         }
         Ok(())
+    }
+
+    /// Why this RDD's checkpoint (marked with [`Rdd::checkpoint_retrying`]) could not be
+    /// written; `None` while it is pending, written, or was never marked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert!(ctx.parallelize(vec![1], 1).checkpoint_failure().is_none());
+    /// ```
+    pub fn checkpoint_failure(&self) -> Option<String> {
+        match &*self.node.meta.checkpoint.lock() {
+            CheckpointState::Failed(why) => Some(why.clone()),
+            _ => None,
+        }
     }
 
     /// Whether this RDD's checkpoint files are written (and its lineage cut).

@@ -16,6 +16,7 @@ use super::{Dependency, PartitionIter, Rdd, RddOp};
 use crate::dag::ShuffleDepBase;
 use crate::data::{Data, Key};
 use crate::error::Result;
+use crate::hash::HashSeed;
 use crate::hash::partition_hash;
 use crate::partitioner::{HashPartitioner, Partitioner, RangePartitioner};
 use crate::rdd::shuffle_dep::ShuffleDep;
@@ -86,7 +87,19 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
             .inner
             .default_parallelism
             .unwrap_or_else(|| inputs.iter().map(|(_, n)| *n).max().unwrap_or(1));
-        Arc::new(HashPartitioner::new(n))
+        Arc::new(self.context().hash_partitioner(n))
+    }
+
+    /// `partitioner`, keyed by this application's hash seed when it is a hash partitioner made
+    /// without one ([`HashPartitioner::new`]): user keys are never hashed with the fixed,
+    /// public seed (see [`crate::hash`]).
+    pub(crate) fn keyed(&self, partitioner: Arc<dyn Partitioner<K>>) -> Arc<dyn Partitioner<K>> {
+        match partitioner.as_any().downcast_ref::<HashPartitioner>() {
+            Some(h) if h.seed() == HashSeed::FIXED => {
+                Arc::new(self.context().hash_partitioner(h.partitions()))
+            }
+            _ => partitioner,
+        }
     }
 
     /// Redistributes records by `partitioner` (a shuffle), named `op_name` in the lineage.
@@ -96,6 +109,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         op_name: &'static str,
         partitioner: Arc<dyn Partitioner<K>>,
     ) -> Rdd<(K, V)> {
+        let partitioner = self.keyed(partitioner);
         let dep = Arc::new(ShuffleDep::new(self.clone(), Arc::clone(&partitioner)));
         Rdd::from_op(
             self.context(),
@@ -273,7 +287,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         merge_combiners: impl Fn(C, C) -> C + Send + Sync + 'static,
         partitions: usize,
     ) -> Rdd<(K, C)> {
-        let p = Arc::new(HashPartitioner::new(partitions));
+        let p = Arc::new(self.context().hash_partitioner(partitions));
         self.combine_named(
             "combine_by_key",
             create,
@@ -330,30 +344,38 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         map_side_combine: bool,
     ) -> Rdd<(K, C)> {
         let (create, merge_value) = (Arc::new(create), Arc::new(merge_value));
+        let seed = self.context().hash_seed();
+        let partitioner = self.keyed(partitioner);
         if self
             .partitioner()
             .is_some_and(|mine| mine.same_as(&*partitioner))
         {
             // Every key is already in its final partition: combine in place, no shuffle.
             return self.narrow(op_name, true, move |_, it| {
-                PartitionIter::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
+                PartitionIter::new(
+                    Combiners::combine(it, seed, &*create, &*merge_value).into_iter(),
+                )
             });
         }
         if map_side_combine {
             let merge_combiners = Arc::new(merge_combiners);
             let pre: Rdd<(K, C)> = self.narrow("map_side_combine", false, move |_, it| {
-                PartitionIter::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
+                PartitionIter::new(
+                    Combiners::combine(it, seed, &*create, &*merge_value).into_iter(),
+                )
             });
             pre.shuffle("shuffle", partitioner)
                 .narrow(op_name, true, move |_, it| {
                     PartitionIter::new(
-                        Combiners::combine(it, &|c| c, &*merge_combiners).into_iter(),
+                        Combiners::combine(it, seed, &|c| c, &*merge_combiners).into_iter(),
                     )
                 })
         } else {
             self.shuffle("shuffle", partitioner)
                 .narrow(op_name, true, move |_, it| {
-                    PartitionIter::new(Combiners::combine(it, &*create, &*merge_value).into_iter())
+                    PartitionIter::new(
+                        Combiners::combine(it, seed, &*create, &*merge_value).into_iter(),
+                    )
                 })
         }
     }
@@ -390,7 +412,10 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         f: impl Fn(V, V) -> V + Send + Sync + 'static,
         partitions: usize,
     ) -> Rdd<(K, V)> {
-        self.reduce_by_key_with_partitioner(f, Arc::new(HashPartitioner::new(partitions)))
+        self.reduce_by_key_with_partitioner(
+            f,
+            Arc::new(self.context().hash_partitioner(partitions)),
+        )
     }
 
     /// [`Rdd::reduce_by_key`] with a given partitioner.
@@ -459,7 +484,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     ) -> Rdd<(K, V)> {
         let f = Arc::new(f);
         let (g, h) = (Arc::clone(&f), Arc::clone(&f));
-        let p = Arc::new(HashPartitioner::new(partitions));
+        let p = Arc::new(self.context().hash_partitioner(partitions));
         self.combine_named(
             "fold_by_key",
             move |v| f(zero.clone(), v),
@@ -512,7 +537,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     ) -> Rdd<(K, U)> {
         let seq = Arc::new(seq);
         let seq2 = Arc::clone(&seq);
-        let p = Arc::new(HashPartitioner::new(partitions));
+        let p = Arc::new(self.context().hash_partitioner(partitions));
         self.combine_named(
             "aggregate_by_key",
             move |v| seq(zero.clone(), v),
@@ -549,7 +574,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     /// ```
     #[track_caller]
     pub fn group_by_key_with_partitions(&self, partitions: usize) -> Rdd<(K, Vec<V>)> {
-        self.group_by_key_with_partitioner(Arc::new(HashPartitioner::new(partitions)))
+        self.group_by_key_with_partitioner(Arc::new(self.context().hash_partitioner(partitions)))
     }
 
     /// [`Rdd::group_by_key`] with a given partitioner.

@@ -271,19 +271,15 @@ impl StreamingContext {
             }
             *shared.ui_url.lock() = None;
         }
-        if let Some(Error::CheckpointWriteFailed { time, dir, reason }) =
-            shared.checkpoints.take_failure()
-        {
+        if let Some(failed) = shared.checkpoints.take_failure() {
             // A restart would not resume from where this run ended: not a clean stop, for
             // `stop()` and for `await_termination` (so the program does not exit 0).
-            let failed = || Error::CheckpointWriteFailed {
-                time,
-                dir: dir.clone(),
-                reason: reason.clone(),
-            };
-            shared.failure.lock().get_or_insert_with(failed);
-            if result.is_ok() {
-                result = Err(failed());
+            let again = failed.checkpoint_failure_copy();
+            shared.failure.lock().get_or_insert(failed);
+            if result.is_ok()
+                && let Some(again) = again
+            {
+                result = Err(again);
             }
         }
         *shared.checkpoint_lock.lock() = None;

@@ -179,11 +179,16 @@ impl StreamingContext {
         let settings = Settings::from_conf(&conf)?;
         let graph = Arc::new(StreamGraph::new(ctx, conf, batch_interval));
         let reporter = Reporter::new(settings.listener_bus_capacity);
+        let max_state_failures = settings.max_state_failures;
         Ok(StreamingContext {
             shared: Arc::new(Shared {
                 clock,
                 settings,
-                checkpoints: Arc::new(Checkpoints::new(Arc::clone(&graph), reporter.clone())),
+                checkpoints: Arc::new(Checkpoints::new(
+                    Arc::clone(&graph),
+                    reporter.clone(),
+                    max_state_failures,
+                )),
                 graph,
                 inputs: Arc::new(Inputs::default()),
                 reporter,

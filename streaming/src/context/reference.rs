@@ -48,6 +48,7 @@ const SECTIONS: &[Section] = &[
         &[
             "spate.streaming.receiver.writeAheadLog.",
             "spate.streaming.fileStream.",
+            "spate.streaming.checkpoint.",
             "spate.streaming.stopGracefullyOnShutdown",
             "spate.streaming.gracefulStopTimeout",
         ],

@@ -60,6 +60,8 @@ pub(crate) struct Settings {
     pub(crate) stop_gracefully_on_shutdown: bool,
     pub(crate) graceful_timeout: Duration,
     pub(crate) listener_bus_capacity: usize,
+    /// `spate.streaming.checkpoint.maxStateFailures`.
+    pub(crate) max_state_failures: u32,
     #[cfg(feature = "ui")]
     pub(crate) ui: crate::ui::UiSettings,
 }
@@ -88,6 +90,9 @@ impl Settings {
                 .get_duration("spate.streaming.gracefulStopTimeout")?
                 .unwrap_or_default(),
             listener_bus_capacity: conf.get_count("spate.streaming.listenerBus.capacity")?,
+            max_state_failures: conf
+                .get_count("spate.streaming.checkpoint.maxStateFailures")?
+                .clamp(1, u32::MAX as usize) as u32,
             #[cfg(feature = "ui")]
             ui: crate::ui::UiSettings::from_conf(conf)?,
         })

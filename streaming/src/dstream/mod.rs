@@ -99,6 +99,9 @@ pub(crate) trait StreamBase: Send + Sync {
     /// In a replacement executor: the RDD of `time` takes the driver's checkpoint files
     /// `dir` (see [`spate_core::Rdd::adopt_checkpoint`]); an error if it has no RDD then.
     fn adopt_checkpoint(&self, time: Time, dir: &std::path::Path) -> crate::Result<()>;
+    /// After batch `time`'s jobs: whether its RDD's checkpoint was written (`Ok`) or failed
+    /// (`Err`, why); `None` when none was due or it is still pending.
+    fn checkpoint_outcome(&self, time: Time) -> Option<std::result::Result<(), String>>;
 }
 
 /// How a stream keeps its RDDs: persisted at a level, and checkpointed every so often (which
@@ -177,7 +180,9 @@ impl<T: Data> StreamNode<T> {
         if let Some(interval) = keeping.checkpoint_interval {
             let since = Time::from_millis(time.millis() - self.graph.zero_time().millis());
             if since.is_multiple_of(interval) {
-                rdd.checkpoint()?;
+                // A failed write (a full disk) must not fail the batch: the lineage stays and
+                // the next interval's RDD tries again (see `Checkpoints::state_checkpointed`).
+                rdd.checkpoint_retrying()?;
             }
         }
         Ok(rdd)
@@ -234,6 +239,14 @@ impl<T: Data> StreamBase for StreamNode<T> {
             ))
             .into()),
         }
+    }
+
+    fn checkpoint_outcome(&self, time: Time) -> Option<std::result::Result<(), String>> {
+        let rdd = self.generated.lock().get(&time).cloned().flatten()?;
+        if rdd.is_checkpointed() {
+            return Some(Ok(()));
+        }
+        rdd.checkpoint_failure().map(Err)
     }
 
     fn key(&self) -> String {

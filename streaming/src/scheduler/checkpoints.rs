@@ -39,15 +39,25 @@ pub(crate) struct Checkpoints {
     failing: Mutex<Option<Error>>,
     /// The batch time of the last metadata written (for the UI).
     last: Mutex<Option<Time>>,
+    /// State checkpoints failed in a row, and the last failure while they fail.
+    state_failures: Mutex<(u32, Option<Error>)>,
+    /// `spate.streaming.checkpoint.maxStateFailures`.
+    max_state_failures: u32,
     /// Set by a restore, taken by the scheduler's start.
     restored: Mutex<Option<Time>>,
 }
 
 impl Checkpoints {
-    pub(crate) fn new(graph: Arc<StreamGraph>, reporter: Reporter) -> Checkpoints {
+    pub(crate) fn new(
+        graph: Arc<StreamGraph>,
+        reporter: Reporter,
+        max_state_failures: u32,
+    ) -> Checkpoints {
         Checkpoints {
             graph,
             reporter,
+            state_failures: Mutex::default(),
+            max_state_failures,
             progress: Mutex::default(),
             writer: Mutex::new(None),
             failing: Mutex::new(None),
@@ -86,6 +96,55 @@ impl Checkpoints {
             p.pending.insert(time);
             p.last_generated = Some(p.last_generated.map_or(time, |l| l.max(time)));
         });
+    }
+
+    /// After batch `time`'s jobs: the state checkpoints due then, written or failed. A failure
+    /// is logged (once per run of failures), reported to listeners (and so the status page and
+    /// metrics) and leaves the stream going; `Err` once `max_state_failures` failed in a row.
+    pub(crate) fn state_checkpointed(&self, time: Time) -> Result<(), Error> {
+        let outcomes: Vec<(String, Result<(), String>)> = self
+            .graph
+            .live_streams()
+            .iter()
+            .filter_map(|s| Some((s.key(), s.checkpoint_outcome(time)?)))
+            .collect();
+        let failed = outcomes
+            .iter()
+            .find_map(|(k, o)| Some((k, o.as_ref().err()?)));
+        let mut st = self.state_failures.lock();
+        match failed {
+            Some((stream, reason)) => {
+                st.0 += 1;
+                let failures = st.0;
+                let err = || Error::StateCheckpointFailed {
+                    stream: stream.clone(),
+                    time,
+                    failures,
+                    max: self.max_state_failures,
+                    reason: reason.clone(),
+                };
+                let message = err().to_string();
+                if failures == 1 {
+                    tracing::error!("{message}");
+                }
+                st.1 = Some(err());
+                drop(st);
+                self.reporter.post(Event::CheckpointError(time, message));
+                if failures >= self.max_state_failures {
+                    Err(err())
+                } else {
+                    Ok(())
+                }
+            }
+            None if !outcomes.is_empty() => {
+                if st.1.take().is_some() {
+                    tracing::warn!("state checkpoints are written again (the batch of {time})");
+                }
+                st.0 = 0;
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 
     /// Batch `time` completed: a restart does not run it again.
@@ -180,14 +239,22 @@ impl Checkpoints {
         *self.last.lock()
     }
 
-    /// Why the last write failed, while the writes fail.
+    /// Why the last metadata or state checkpoint failed, while they fail.
     #[cfg(feature = "ui")]
     pub(crate) fn failing(&self) -> Option<String> {
-        self.failing.lock().as_ref().map(ToString::to_string)
+        let metadata = self.failing.lock().as_ref().map(ToString::to_string);
+        metadata.or_else(|| {
+            self.state_failures
+                .lock()
+                .1
+                .as_ref()
+                .map(ToString::to_string)
+        })
     }
 
     /// Why the writes were still failing at stop (and forgets it).
     pub(crate) fn take_failure(&self) -> Option<Error> {
-        self.failing.lock().take()
+        let metadata = self.failing.lock().take();
+        metadata.or_else(|| self.state_failures.lock().1.take())
     }
 }

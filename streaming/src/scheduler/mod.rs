@@ -38,6 +38,7 @@ use crate::listener::{BATCH_TIME, BatchInfo, Event, OUTPUT_OP_ID, OutputOperatio
 /// The scheduler's keys.
 pub(crate) const KEYS: &[spate_core::conf::KeySpec] = spate_core::key_table! {
     "spate.streaming.concurrentJobs", Count, Some("1"), None, Some("64"), "Batches processed at the same time.";
+    "spate.streaming.checkpoint.maxStateFailures", Count, Some("10"), None, Some("1000000"), "State checkpoints that may fail in a row (a full or vanished checkpoint directory) before the context stops: meanwhile the stream goes on, its lineage kept, and each checkpoint interval tries again.";
 };
 
 /// How the scheduler tells its context that the stream has to end.
@@ -676,6 +677,11 @@ fn run_batches(run: &Run, rx: Receiver<Batch>) {
         info.total_delay = end.since(time);
         info.succeeded = result.is_ok();
         (info.late_records, info.watermark) = env.graph.take_event_time(time);
+        // A failed state checkpoint leaves the batch done; too many in a row end the run.
+        let given_up = match result {
+            Ok(()) => env.checkpoints.state_checkpointed(time).err(),
+            Err(_) => None,
+        };
         if result.is_ok() {
             // Completed: a restart does not run it again. Recorded before listeners hear of it,
             // so a batch they are told completed is one a restart will not run again; and
@@ -687,6 +693,9 @@ fn run_batches(run: &Run, rx: Receiver<Batch>) {
         if let Err(source) = result {
             tracing::error!("batch of {time} failed: {source}");
             env.stopper.fail(Error::BatchFailed { time, source });
+        } else if let Some(e) = given_up {
+            tracing::error!("{e}");
+            env.stopper.fail(e);
         }
     }
 }

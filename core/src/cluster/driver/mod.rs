@@ -77,12 +77,9 @@ impl DriverRuntime {
     pub(crate) fn start(
         conf: &Conf,
         master: &Master,
+        secret: Secret,
         ctx: Weak<ContextInner>,
     ) -> Result<Arc<DriverRuntime>> {
-        let secret = match Secret::from_env()? {
-            Some(s) => s,
-            None => Secret::generate(),
-        };
         let app_id = std::env::var(APP_ID_ENV).unwrap_or_else(|_| new_app_id());
         let (executors, cores) = match master {
             Master::LocalCluster { executors, cores } => (*executors, *cores),
@@ -166,6 +163,7 @@ impl DriverRuntime {
             tonic::service::Routes::new(service),
             "driver",
             tls.as_ref(),
+            super::rpc::idle_timeout(conf)?,
         )?;
         rt.spawn(monitor(Arc::clone(&shared), heartbeat_interval));
 

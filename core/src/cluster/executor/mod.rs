@@ -205,8 +205,14 @@ impl ExecutorRuntime {
             tonic::service::Routes::new(service),
             "executor",
             tls.as_ref(),
+            super::rpc::idle_timeout(conf)?,
         )?;
         Ok(runtime)
+    }
+
+    /// The application's hash seed (from the secret it shares with its driver).
+    pub(crate) fn hash_seed(&self) -> crate::hash::HashSeed {
+        self.secret.hash_seed()
     }
 
     /// Registers with the driver once the context exists, and starts following it.

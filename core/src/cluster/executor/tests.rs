@@ -18,6 +18,7 @@ fn an_oversized_message_is_refused_and_the_server_goes_on() {
         tonic::service::Routes::new(server),
         "the test executor",
         None,
+        std::time::Duration::from_secs(60),
     )
     .unwrap();
     let call = |maps: usize| {
@@ -59,8 +60,13 @@ fn tls_server(
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let server = pb::executor_server::ExecutorServer::new(ShuffleService(Weak::new()));
-    let stream = incoming(
+    let accepted = super::super::accept::accepted(
         listener,
+        Arc::clone(&refusals),
+        std::time::Duration::from_secs(60),
+    );
+    let stream = incoming(
+        accepted,
         material.acceptor().unwrap(),
         Arc::clone(&refusals),
     );
