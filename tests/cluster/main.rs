@@ -2,6 +2,7 @@
 //! real processes of the same binary; kills, a silent executor, a late executor, and peers
 //! that must be refused; `slurm`: the same on a real Slurm cluster across network namespaces.
 
+mod overload;
 mod receivers;
 mod replacement;
 mod slurm;

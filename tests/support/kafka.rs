@@ -8,8 +8,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rskafka::client::partition::{Compression, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
+use std::sync::Arc;
+
+pub use rskafka::client::partition::Compression;
+use rskafka::client::partition::UnknownTopicHandling;
+use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::record::Record;
 
 use super::databases::free_port;
@@ -39,11 +42,60 @@ pub struct Broker {
     child: Option<Child>,
     pub port: u16,
     runtime: tokio::runtime::Runtime,
+    secure: Option<Secure>,
+}
+
+/// A broker that takes SASL/SCRAM-SHA-512 (user `spate`, password `secret`) over TLS only: tansu
+/// 0.6 checks SCRAM itself; its own TLS options do not work, so OpenSSL (`socat`) terminates
+/// TLS in front of it, and tansu advertises that port.
+struct Secure {
+    tls_port: u16,
+    ca: PathBuf,
+    /// Certificate and key in one PEM, as socat takes them.
+    server_pem: PathBuf,
+    socat: Option<Child>,
 }
 
 impl Broker {
     pub fn start() -> Broker {
-        let mut b = Broker {
+        let mut b = Broker::new(None);
+        b.restart();
+        b
+    }
+
+    /// A broker reached over TLS (a certificate of `pki` for localhost) with SASL/SCRAM-SHA-512,
+    /// user `spate`, password `secret`.
+    pub fn start_secure(pki: &super::databases::TestPki) -> Broker {
+        let mut b = Broker::new(None);
+        let server_pem = b.dir.path().join("server.pem");
+        let both = std::fs::read_to_string(&pki.cert).unwrap()
+            + &std::fs::read_to_string(&pki.key).unwrap();
+        std::fs::write(&server_pem, both).unwrap();
+        b.secure = Some(Secure {
+            tls_port: free_port(),
+            ca: pki.ca.clone(),
+            server_pem,
+            socat: None,
+        });
+        // The user is made on a broker without authentication, over the same storage.
+        b.launch(false);
+        let out = Command::new(tansu())
+            .args(["user", "create", "--broker"])
+            .arg(format!("tcp://127.0.0.1:{}", b.port))
+            .args(["--mechanism", "scram512", "spate", "secret"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tansu user create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        b.restart();
+        b
+    }
+
+    fn new(secure: Option<Secure>) -> Broker {
+        Broker {
             dir: tempfile::tempdir().unwrap(),
             child: None,
             port: free_port(),
@@ -51,19 +103,27 @@ impl Broker {
                 .enable_all()
                 .build()
                 .unwrap(),
-        };
-        b.restart();
-        b
+            secure,
+        }
     }
 
-    /// `host:port`, as `KafkaParams::new` takes it.
+    /// `host:port`, as `KafkaParams::new` takes it (the TLS port of a secure broker).
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        match &self.secure {
+            Some(s) => format!("localhost:{}", s.tls_port),
+            None => format!("127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The CA that signed a secure broker's certificate.
+    pub fn ca(&self) -> Option<&std::path::Path> {
+        self.secure.as_ref().map(|s| s.ca.as_path())
     }
 
     /// Kills the broker (SIGKILL), keeping its data.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
+        let socat = self.secure.as_mut().and_then(|s| s.socat.take());
+        for mut c in self.child.take().into_iter().chain(socat) {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -71,8 +131,31 @@ impl Broker {
 
     /// Starts the broker (again) on the same port and data, and waits until it answers.
     pub fn restart(&mut self) {
+        self.launch(self.secure.is_some());
+    }
+
+    fn launch(&mut self, secured: bool) {
         self.stop();
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = match &self.secure {
+            Some(s) if secured => format!("tcp://localhost:{}", s.tls_port),
+            _ => url.clone(),
+        };
+        if let Some(s) = self.secure.as_mut().filter(|_| secured) {
+            s.socat = Some(
+                Command::new("socat")
+                    .arg(format!(
+                        "OPENSSL-LISTEN:{},bind=127.0.0.1,reuseaddr,fork,cert={},verify=0",
+                        s.tls_port,
+                        s.server_pem.display()
+                    ))
+                    .arg(format!("TCP:127.0.0.1:{}", self.port))
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("socat is needed (apt-get install socat, as scripts/setup does)"),
+            );
+        }
         let log = std::fs::File::create(self.dir.path().join("tansu.log")).unwrap();
         let child = Command::new(tansu())
             .args([
@@ -80,8 +163,9 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
+            .args(secured.then_some("--authentication"))
             // tansu reads the path after `sqlite://` as relative: run it in the data directory.
             .args(["--storage-engine", "sqlite://tansu.db"])
             .current_dir(self.dir.path())
@@ -94,7 +178,7 @@ impl Broker {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if self.runtime.block_on(self.client()).is_ok() {
+            if self.runtime.block_on(self.client_as(secured)).is_ok() {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
@@ -112,15 +196,51 @@ impl Broker {
     }
 
     async fn client(&self) -> Result<Client, rskafka::client::error::Error> {
-        ClientBuilder::new(vec![self.address()])
-            .backoff_config(rskafka::BackoffConfig {
-                init_backoff: Duration::from_millis(20),
-                max_backoff: Duration::from_millis(200),
-                base: 2.0,
-                deadline: Some(Duration::from_secs(2)),
-            })
-            .build()
-            .await
+        self.client_as(self.secure.is_some()).await
+    }
+
+    /// A client of the broker: over TLS with SCRAM when `secured`, else plain to its own port.
+    async fn client_as(&self, secured: bool) -> Result<Client, rskafka::client::error::Error> {
+        let mut builder = ClientBuilder::new(vec![if secured {
+            self.address()
+        } else {
+            format!("127.0.0.1:{}", self.port)
+        }])
+        .backoff_config(rskafka::BackoffConfig {
+            init_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+            base: 2.0,
+            deadline: Some(Duration::from_secs(2)),
+        });
+        if let Some(s) = self.secure.as_ref().filter(|_| secured) {
+            builder = builder
+                .tls_config(Arc::new(tls_trusting(&s.ca)))
+                .sasl_config(SaslConfig::ScramSha512(Credentials::new(
+                    "spate".into(),
+                    "secret".into(),
+                )));
+        }
+        builder.build().await
+    }
+
+    /// Produces `values` to `topic`/`partition` in one request, compressed with `compression`.
+    pub fn produce_compressed(
+        &self,
+        topic: &str,
+        partition: i32,
+        values: &[String],
+        compression: Compression,
+    ) -> Vec<i64> {
+        self.runtime.block_on(async {
+            let c = self.client().await.unwrap();
+            let p = c
+                .partition_client(topic, partition, UnknownTopicHandling::Retry)
+                .await
+                .unwrap();
+            p.produce(records(values), compression)
+                .await
+                .unwrap_or_else(|e| panic!("producing to {topic}-{partition}: {e}"))
+        })
     }
 
     pub fn create_topic(&self, topic: &str, partitions: i32) {
@@ -152,7 +272,13 @@ pub async fn produce_to(address: &str, topic: &str, partition: i32, values: &[St
         .partition_client(topic, partition, UnknownTopicHandling::Retry)
         .await
         .unwrap();
-    let records = values
+    p.produce(records(values), Compression::NoCompression)
+        .await
+        .unwrap_or_else(|e| panic!("producing to {topic}-{partition}: {e}"))
+}
+
+fn records(values: &[String]) -> Vec<Record> {
+    values
         .iter()
         .map(|v| Record {
             key: None,
@@ -160,10 +286,24 @@ pub async fn produce_to(address: &str, topic: &str, partition: i32, values: &[St
             headers: Default::default(),
             timestamp: chrono::Utc::now(),
         })
-        .collect();
-    p.produce(records, Compression::NoCompression)
-        .await
-        .unwrap_or_else(|e| panic!("producing to {topic}-{partition}: {e}"))
+        .collect()
+}
+
+/// A TLS client configuration trusting the CA in `ca` (PEM).
+fn tls_trusting(ca: &std::path::Path) -> rustls::ClientConfig {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 impl Drop for Broker {

@@ -56,6 +56,7 @@ impl Drop for Runtime {
 /// The Kafka connection of one direct stream in one process.
 pub(crate) struct KafkaClient {
     brokers: Vec<String>,
+    security: super::security::Security,
     client_id: String,
     timeout: Duration,
     fetch_max_wait: Duration,
@@ -68,6 +69,7 @@ pub(crate) struct KafkaClient {
 impl KafkaClient {
     pub(crate) fn new(
         brokers: Vec<String>,
+        security: super::security::Security,
         client_id: String,
         timeout: Duration,
         fetch_max_wait: Duration,
@@ -75,6 +77,7 @@ impl KafkaClient {
     ) -> KafkaClient {
         KafkaClient {
             brokers,
+            security,
             client_id,
             timeout,
             fetch_max_wait,
@@ -136,19 +139,31 @@ impl KafkaClient {
             init_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(500),
             base: 2.0,
-            deadline: Some(self.timeout),
+            // Short of the request timeout: the client's own error (a refused SASL login, a
+            // certificate not trusted) arrives before `bounded` gives up without a cause.
+            deadline: Some(self.timeout.mul_f64(0.8)),
         };
         let build = async {
-            ClientBuilder::new(self.brokers.clone())
+            let mut builder = ClientBuilder::new(self.brokers.clone())
                 .client_id(self.client_id.as_str())
-                .backoff_config(backoff)
-                .build()
-                .await
-                .map_err(|e| {
-                    Failure::Transient(format!("cannot connect to {}: {e}", self.brokers()))
-                })
+                .backoff_config(backoff);
+            if let Some(tls) = &self.security.tls {
+                builder = builder.tls_config(Arc::clone(tls));
+            }
+            if let Some(sasl) = &self.security.sasl {
+                builder = builder.sasl_config(sasl.clone());
+            }
+            builder.build().await.map_err(|e| {
+                Failure::Transient(format!("cannot connect to {}: {e}", self.brokers()))
+            })
         };
-        let client = self.bounded("connecting", build).await?;
+        let client = self.bounded("connecting", build).await.map_err(|e| match e {
+            // A broker that refuses a SASL login may just not answer.
+            Failure::Transient(m) if self.security.sasl.is_some() => Failure::Transient(format!(
+                "{m}; with SASL, check the user and password in sasl.jaas.config and sasl.mechanism"
+            )),
+            other => other,
+        })?;
         let client = Arc::new(client);
         *self.client.lock() = Some(Arc::clone(&client));
         Ok(client)
@@ -257,62 +272,151 @@ impl KafkaClient {
         let max_wait = self.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32;
         self.run(async {
             let p = self.partition(&tp).await?;
-            let topic: Arc<str> = Arc::from(range.topic.as_str());
-            let mut out = Vec::with_capacity(range.count().min(1 << 20) as usize);
-            let mut offset = range.from;
-            let mut bytes_per_record = 256.0f64;
-            let mut empty = 0;
-            while offset < range.until {
-                let left = (range.until - offset) as f64;
-                let max = self.max_fetch_bytes;
-                let want = (left * bytes_per_record * 1.1 + 1024.0).clamp(max.min(64.0 * 1024.0), max)
-                    as i32;
-                let (records, high_watermark) = self
-                    .bounded(&format!("reading {tp} at offset {offset}"), async {
-                        p.fetch_records(offset, 1..want, max_wait)
+            let fetch = |offset: i64, max_bytes: i32| {
+                let p = Arc::clone(&p);
+                let what = format!("reading {tp} at offset {offset}");
+                async move {
+                    self.bounded(&what, async {
+                        p.fetch_records(offset, 1..max_bytes, max_wait)
                             .await
                             .map_err(classify)
                     })
-                    .await?;
-                let (before, mut bytes) = (out.len(), 0usize);
-                for r in records {
-                    if r.offset < offset {
-                        continue;
-                    }
-                    if r.offset >= range.until {
-                        break;
-                    }
-                    offset = r.offset + 1;
-                    bytes += r.record.approximate_size();
-                    out.push(KafkaRecord::new(&topic, range.partition, r));
+                    .await
                 }
-                let got = out.len() - before;
-                if got == 0 {
-                    // Ranges end at offsets the broker said exist: an empty answer is a gap
-                    // (compaction, transaction markers) only if the log moved past it.
-                    empty += 1;
-                    if high_watermark >= range.until || empty >= 3 {
-                        if empty >= 3 {
-                            return Err(Failure::Transient(format!(
-                                "{tp}: the broker returned no records at offset {offset} three times (its high watermark is {high_watermark}); the range {range} cannot be read whole"
-                            )));
-                        }
-                        continue;
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                } else {
-                    empty = 0;
-                    bytes_per_record = (bytes as f64 / got as f64).max(16.0);
-                }
-            }
-            Ok(out)
+            };
+            read_range(range, self.max_fetch_bytes, fetch).await
         })
     }
+}
+
+/// Reads `range` with `fetch(offset, max_bytes)` (records from `offset` on, and the log's high
+/// watermark), in offset order.
+///
+/// An answer without records, from a broker whose log reaches past the range, means what is
+/// left at that offset holds no data record: transaction markers (control batches, which the
+/// client drops), or records compacted away. After one more try with the largest fetch (a big
+/// data batch behind a marker may not have fit), the rest of the range is done: a range that
+/// ends on a commit marker — every transactional producer's last offset — is read whole instead
+/// of failing its batch. A log that does not reach the range's end yet is waited for (three
+/// empty answers in a row fail the read).
+pub(crate) async fn read_range<F, Fut>(
+    range: &OffsetRange,
+    max_fetch_bytes: f64,
+    fetch: F,
+) -> Result<Vec<KafkaRecord>, Failure>
+where
+    F: Fn(i64, i32) -> Fut,
+    Fut: Future<Output = Result<(Vec<rskafka::record::RecordAndOffset>, i64), Failure>>,
+{
+    let tp = range.topic_partition();
+    let topic: Arc<str> = Arc::from(range.topic.as_str());
+    let mut out = Vec::with_capacity(range.count().min(1 << 20) as usize);
+    let mut offset = range.from;
+    let mut bytes_per_record = 256.0f64;
+    let (mut empty, mut past_markers) = (0, false);
+    while offset < range.until {
+        let left = (range.until - offset) as f64;
+        let max = max_fetch_bytes;
+        let want = if past_markers {
+            max
+        } else {
+            (left * bytes_per_record * 1.1 + 1024.0).clamp(max.min(64.0 * 1024.0), max)
+        } as i32;
+        let (records, high_watermark) = fetch(offset, want).await?;
+        let (before, mut bytes) = (out.len(), 0usize);
+        for r in records {
+            if r.offset < offset {
+                continue;
+            }
+            if r.offset >= range.until {
+                break;
+            }
+            offset = r.offset + 1;
+            bytes += r.record.approximate_size();
+            out.push(KafkaRecord::new(&topic, range.partition, r));
+        }
+        let got = out.len() - before;
+        if got > 0 {
+            (empty, past_markers) = (0, false);
+            bytes_per_record = (bytes as f64 / got as f64).max(16.0);
+            continue;
+        }
+        if high_watermark >= range.until {
+            if past_markers {
+                // Nothing but markers (or compacted records) from here to the range's end.
+                tracing::debug!(
+                    "{tp}: offsets {offset}..{} hold no data record",
+                    range.until
+                );
+                break;
+            }
+            past_markers = true;
+            continue;
+        }
+        empty += 1;
+        if empty >= 3 {
+            return Err(Failure::Transient(format!(
+                "{tp}: the broker returned no records at offset {offset} three times (its high watermark is {high_watermark}); the range {range} cannot be read whole"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(offset: i64) -> rskafka::record::RecordAndOffset {
+        rskafka::record::RecordAndOffset {
+            record: rskafka::record::Record {
+                key: None,
+                value: Some(format!("v{offset}").into_bytes()),
+                headers: BTreeMap::new(),
+                timestamp: chrono_now(),
+            },
+            offset,
+        }
+    }
+
+    fn chrono_now() -> rskafka::chrono::DateTime<rskafka::chrono::Utc> {
+        rskafka::chrono::DateTime::from_timestamp_millis(0).unwrap()
+    }
+
+    /// Issue 30, finding 11: a transactional producer's range ends on its commit marker, which
+    /// the client drops. Data at offsets 0..3, markers at 3 and 4, high watermark 5: the range
+    /// 0..5 is read whole (it failed every batch, "no records … three times").
+    #[test]
+    fn a_range_that_ends_on_transaction_markers_is_read_whole() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let range = OffsetRange::new("t", 0, 0, 5);
+        let calls = std::cell::Cell::new(0);
+        let got = rt
+            .block_on(read_range(&range, 1e6, |offset, _| {
+                calls.set(calls.get() + 1);
+                let records = (offset..3).map(record).collect();
+                async move { Ok((records, 5)) }
+            }))
+            .unwrap();
+        assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(
+            calls.get(),
+            3,
+            "one read, one empty answer, one with the largest fetch"
+        );
+
+        // A log that has not reached the range's end is an error after three empty answers.
+        let e = rt
+            .block_on(read_range(&range, 1e6, |_, _| async {
+                Ok((Vec::new(), 2))
+            }))
+            .unwrap_err();
+        assert!(e.to_string().contains("three times"), "{e}");
+    }
 
     #[test]
     fn an_unreachable_broker_is_a_bounded_transient_failure() {
@@ -323,6 +427,7 @@ mod tests {
         };
         let c = KafkaClient::new(
             vec![format!("127.0.0.1:{port}")],
+            super::super::security::Security::default(),
             "test".into(),
             Duration::from_millis(300),
             Duration::from_millis(10),

@@ -38,6 +38,9 @@ mod params;
 mod ranges;
 #[cfg(feature = "kafka")]
 mod record;
+// TLS and SASL from Kafka's client properties.
+#[cfg(feature = "kafka")]
+mod security;
 #[cfg(feature = "kafka")]
 mod stream;
 

@@ -630,6 +630,8 @@ pub(crate) fn kafka_direct_stream(
     params
         .validate(topics)
         .map_err(|message| crate::Error::Kafka { message })?;
+    let security = super::security::Security::from_props(&params.props)
+        .map_err(|message| crate::Error::Kafka { message })?;
     let s = &env.settings;
     let batch_ms = env.graph.batch_interval.as_millis() as u64;
     let stream = env.graph.peek_stream_id();
@@ -639,6 +641,7 @@ pub(crate) fn kafka_direct_stream(
         ctx: env.graph.ctx.clone(),
         client: Arc::new(KafkaClient::new(
             params.brokers,
+            security,
             params.client_id,
             s.kafka.request_timeout,
             s.kafka.fetch_max_wait,
