@@ -57,6 +57,8 @@ impl Drop for Runtime {
 pub(crate) struct KafkaClient {
     brokers: Vec<String>,
     security: super::security::Security,
+    /// Record fetches (rskafka's own drop aborted-transaction data: see `fetch`).
+    fetcher: super::fetch::Fetcher,
     client_id: String,
     timeout: Duration,
     fetch_max_wait: Duration,
@@ -76,6 +78,7 @@ impl KafkaClient {
         max_fetch_bytes: u64,
     ) -> KafkaClient {
         KafkaClient {
+            fetcher: super::fetch::Fetcher::new(brokers.clone(), &client_id, security.clone()),
             brokers,
             security,
             client_id,
@@ -271,16 +274,25 @@ impl KafkaClient {
         let tp = range.topic_partition();
         let max_wait = self.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32;
         self.run(async {
-            let p = self.partition(&tp).await?;
+            // Connecting (TLS, a SASL login) and each fetch are bounded apart, as rskafka's
+            // own connection and requests are.
+            let leader = self
+                .bounded(
+                    &format!("finding the leader of {tp}"),
+                    self.fetcher.leader(&tp),
+                )
+                .await?;
+            self.bounded(&format!("connecting to {leader}"), async {
+                self.fetcher.conn(&leader).await.map_err(Failure::Transient)
+            })
+            .await?;
             let fetch = |offset: i64, max_bytes: i32| {
-                let p = Arc::clone(&p);
-                let what = format!("reading {tp} at offset {offset}");
+                let (what, tp, leader) = (format!("reading {tp} at offset {offset}"), &tp, &leader);
                 async move {
-                    self.bounded(&what, async {
-                        p.fetch_records(offset, 1..max_bytes, max_wait)
-                            .await
-                            .map_err(classify)
-                    })
+                    self.bounded(
+                        &what,
+                        self.fetcher.fetch(tp, leader, offset, max_bytes, max_wait),
+                    )
                     .await
                 }
             };

@@ -31,6 +31,9 @@
 
 #[cfg(feature = "kafka")]
 mod client;
+// The fetch with isolation levels (aborted transactions filtered).
+#[cfg(feature = "kafka")]
+mod fetch;
 #[cfg(feature = "kafka")]
 mod group;
 #[cfg(feature = "kafka")]

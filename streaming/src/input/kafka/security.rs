@@ -20,16 +20,31 @@ const KNOWN: &[&str] = &[
     "ssl.endpoint.identification.algorithm",
     "sasl.mechanism",
     "sasl.jaas.config",
+    "isolation.level",
 ];
 
 /// Where trust comes from when `ssl.truststore.location` is not set: the system's bundle.
 const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// TLS and SASL settings of a client, checked.
-#[derive(Clone, Default)]
+/// TLS, SASL and isolation settings of a client, checked.
+#[derive(Clone)]
 pub(crate) struct Security {
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) sasl: Option<SaslConfig>,
+    /// `isolation.level`: `read_committed` (the default: transactions' markers and aborted
+    /// records are never delivered, reads stop at the last stable offset) or
+    /// `read_uncommitted`.
+    pub(crate) read_committed: bool,
+}
+
+impl Default for Security {
+    fn default() -> Security {
+        Security {
+            tls: None,
+            sasl: None,
+            read_committed: true,
+        }
+    }
 }
 
 impl Security {
@@ -72,6 +87,16 @@ impl Security {
                 "{k} is set but security.protocol={protocol} does not use SASL (SASL_PLAINTEXT or SASL_SSL)"
             ));
         }
+        let read_committed = match p.get("isolation.level").map(|l| l.to_ascii_lowercase()) {
+            None => true,
+            Some(l) if l == "read_committed" => true,
+            Some(l) if l == "read_uncommitted" => false,
+            Some(l) => {
+                return Err(format!(
+                    "isolation.level={l} is not read_committed or read_uncommitted"
+                ));
+            }
+        };
         Ok(Security {
             tls: if tls {
                 Some(Arc::new(tls_config(&p)?))
@@ -79,6 +104,7 @@ impl Security {
                 None
             },
             sasl: if sasl { Some(sasl_config(&p)?) } else { None },
+            read_committed,
         })
     }
 }
@@ -213,6 +239,12 @@ mod tests {
         assert!(Security::from_props(&props(&[])).unwrap().tls.is_none());
         let e = |pairs: &[(&str, &str)]| Security::from_props(&props(pairs)).err().unwrap();
         assert!(e(&[("bootstrap.servers", "x")]).contains("unknown Kafka property"));
+        assert!(e(&[("isolation.level", "dirty")]).contains("read_uncommitted"));
+        assert!(
+            !Security::from_props(&props(&[("kafka.isolation.level", "read_uncommitted")]))
+                .unwrap()
+                .read_committed
+        );
         assert!(e(&[("security.protocol", "TLS")]).contains("not PLAINTEXT"));
         assert!(e(&[("sasl.mechanism", "PLAIN")]).contains("does not use SASL"));
         assert!(e(&[("security.protocol", "SASL_PLAINTEXT")]).contains("sasl.jaas.config"));
