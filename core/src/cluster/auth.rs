@@ -238,8 +238,10 @@ mod tests {
         }
         assert_eq!(check.refusals.total(), 5002);
         check.refusals.expire_for_test();
-        let line = check.refusals.refused_call("peer", "no application secret");
-        assert!(line.unwrap().contains("5001 more refused"));
+        let line = check
+            .refusals
+            .refused_call("an unknown peer", "no application secret");
+        assert!(line.unwrap().contains("5000 more refused"));
     }
 
     #[test]

@@ -245,9 +245,10 @@ fn derived_ed25519(secret: &[u8]) -> std::result::Result<KeyPair, rcgen::Error> 
     KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(pkcs8), &PKCS_ED25519)
 }
 
-/// Connections and calls a server refused, logged at most once per [`Refusals::EVERY`]:
-/// whoever can reach a port must not be able to fill the log (the refused count is in the next
-/// line).
+/// Connections and calls a server refused, logged at most once per [`Refusals::EVERY`] for each
+/// peer host and reason, with how many were not: whoever can reach a port must not be able to
+/// fill the log, and a second peer's refusals are not hidden behind the first's. At most
+/// [`Refusals::MAX_KEYS`] peer-and-reason pairs are tracked; past that, the rest share one.
 pub(crate) struct Refusals {
     server: &'static str,
     state: Mutex<RefusalState>,
@@ -255,14 +256,21 @@ pub(crate) struct Refusals {
 
 #[derive(Default)]
 struct RefusalState {
-    last: Option<Instant>,
-    suppressed: u64,
+    keys: std::collections::HashMap<String, Logged>,
     total: u64,
 }
 
+/// One peer-and-reason pair: when it last logged a line, and how many since.
+struct Logged {
+    last: Instant,
+    suppressed: u64,
+}
+
 impl Refusals {
-    /// At most one line per this long.
+    /// At most one line per peer and reason per this long.
     pub(crate) const EVERY: Duration = Duration::from_secs(10);
+    /// Peer-and-reason pairs tracked at once (a bound on memory and on lines per period).
+    pub(crate) const MAX_KEYS: usize = 64;
 
     pub(crate) fn new(server: &'static str) -> Refusals {
         Refusals {
@@ -271,10 +279,10 @@ impl Refusals {
         }
     }
 
-    /// Counts a refused connection and logs it unless a refusal was logged less than
-    /// [`Self::EVERY`] ago; returns the line when it was logged.
+    /// Counts a refused connection and logs it unless one from the same host for the same
+    /// reason was logged less than [`Self::EVERY`] ago; returns the line when it was logged.
     pub(crate) fn refused(&self, peer: &str, why: &str) -> Option<String> {
-        self.limited(|server, more| {
+        self.limited(peer, why, |server, more| {
             format!("spate: {server}: refused a connection from {peer}: {why}{more}")
         })
     }
@@ -282,7 +290,7 @@ impl Refusals {
     /// [`Refusals::refused`] for a call refused inside a connection (its secret was wrong or
     /// missing): 5,000 on one HTTP/2 connection once wrote 10,000 lines in 0.23 s.
     pub(crate) fn refused_call(&self, peer: &str, what: &str) -> Option<String> {
-        self.limited(|server, more| {
+        self.limited(peer, what, |server, more| {
             format!("spate: {server}: refused a call from {peer} with {what}{more}")
         })
     }
@@ -290,24 +298,43 @@ impl Refusals {
     /// Counts a failed `accept` (out of file descriptors, typically) and logs it at most once
     /// per period.
     pub(crate) fn accept_failed(&self, why: &str) -> Option<String> {
-        self.limited(|server, more| {
+        self.limited("", "accept", |server, more| {
             format!("spate: {server}: cannot accept a connection: {why}{more}")
         })
     }
 
-    fn limited(&self, line: impl FnOnce(&str, &str) -> String) -> Option<String> {
+    fn limited(
+        &self,
+        peer: &str,
+        reason: &str,
+        line: impl FnOnce(&str, &str) -> String,
+    ) -> Option<String> {
+        // The host, not its port: each connection comes from a new port.
+        let host = peer.rsplit_once(':').map_or(peer, |(h, _)| h);
+        let mut key = format!("{host} {reason}");
         let mut st = self.state.lock();
         st.total += 1;
         let now = Instant::now();
-        if st.last.is_some_and(|t| now.duration_since(t) < Self::EVERY) {
-            st.suppressed += 1;
+        if !st.keys.contains_key(&key) && st.keys.len() >= Self::MAX_KEYS {
+            st.keys
+                .retain(|_, k| now.duration_since(k.last) < Self::EVERY);
+            if st.keys.len() >= Self::MAX_KEYS {
+                key = "other peers".into();
+            }
+        }
+        let logged = st.keys.entry(key).or_insert(Logged {
+            last: now - Self::EVERY,
+            suppressed: 0,
+        });
+        if now.duration_since(logged.last) < Self::EVERY {
+            logged.suppressed += 1;
             return None;
         }
-        let more = match std::mem::take(&mut st.suppressed) {
+        let more = match std::mem::take(&mut logged.suppressed) {
             0 => String::new(),
             n => format!(" ({n} more refused since the last line)"),
         };
-        st.last = Some(now);
+        logged.last = now;
         drop(st);
         let line = line(self.server, &more);
         tracing::warn!("{line}");
@@ -324,7 +351,9 @@ impl Refusals {
     /// Makes the next refusal log a line, as if the period had passed.
     #[cfg(test)]
     pub(crate) fn expire_for_test(&self) {
-        self.state.lock().last = Some(Instant::now() - Self::EVERY);
+        for k in self.state.lock().keys.values_mut() {
+            k.last = Instant::now() - Self::EVERY;
+        }
     }
 }
 
@@ -447,10 +476,24 @@ mod tests {
             assert!(r.refused("1.2.3.4:5", "garbage").is_none());
         }
         assert_eq!(r.total(), 1001);
+        // Another port of the same host is the same peer; another host or reason is not.
+        assert!(r.refused("1.2.3.4:6", "garbage").is_none());
+        assert!(r.refused("5.6.7.8:5", "garbage").is_some());
+        assert!(r.refused("1.2.3.4:5", "no TLS handshake").is_some());
         // The next line, once the period is over, says how many were not logged.
-        r.state.lock().last = Some(Instant::now() - Refusals::EVERY);
+        r.expire_for_test();
         let line = r.refused("1.2.3.4:5", "garbage").unwrap();
-        assert!(line.contains("1000 more refused"), "{line}");
+        assert!(line.contains("1001 more refused"), "{line}");
+        // Thousands of hosts: the lines per period stay bounded.
+        r.expire_for_test();
+        let lines = (0..5000)
+            .filter(|i| {
+                r.refused(&format!("10.0.{}.{}:1", i / 256, i % 256), "garbage")
+                    .is_some()
+            })
+            .count();
+        assert!(lines <= Refusals::MAX_KEYS + 1, "{lines} lines");
+        assert!(r.state.lock().keys.len() <= Refusals::MAX_KEYS + 1);
     }
 
     #[test]
