@@ -161,6 +161,17 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// An object store refused or failed a request: what was asked, of which store, and why.
+    #[error("{url} (at {endpoint}): {reason}")]
+    ObjectStore {
+        /// The object or prefix, as given (`s3://bucket/key`).
+        url: String,
+        /// The store's endpoint, as resolved from the settings and the environment.
+        endpoint: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
+
     /// An I/O error, with the path it concerned.
     #[error("I/O error on {path}: {source}")]
     Io {

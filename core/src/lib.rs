@@ -35,6 +35,7 @@ pub mod fault;
 pub mod golden;
 pub mod hash;
 pub mod ids;
+mod objects;
 mod partitioner;
 mod rdd;
 pub mod scheduler;

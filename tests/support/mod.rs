@@ -6,6 +6,8 @@ pub mod browser;
 pub mod databases;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 use std::process::Child;
 use std::thread;

@@ -106,6 +106,14 @@ pub const KEYS: &[KeySpec] = key_table! {
     "spate.driver.host", Text, None, None, None, "Address the driver's RPC server binds and executors connect to (default: 127.0.0.1 for local-cluster; for slurm, this host's address facing the allocated nodes).";
     "spate.executor.host", Text, None, None, None, "Address an executor's shuffle service listens on (default: its address facing the driver).";
     "spate.rpc.message.maxSize", Size, Some("256m"), Some("1m"), Some("2g"), "Largest message a cluster process decodes (a task's result, a received block, a shuffle block, a job's result sent to the executors): a larger claim is refused before anything is allocated, failing that call with this key's name. Raise it for actions that collect more at once.";
+    "spate.s3.endpoint", Text, None, None, None, "The S3 endpoint (an S3-compatible store's URL, e.g. http://127.0.0.1:8333); default: AWS_ENDPOINT_URL, else AWS's for the region.";
+    "spate.s3.region", Text, None, None, None, "The S3 region; default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1.";
+    "spate.s3.accessKeyId", Text, None, None, None, "The access key (as Spark's fs.s3a.access.key); default: AWS_ACCESS_KEY_ID, a profile or the instance's role. Prefer the environment.";
+    "spate.s3.secretAccessKey", Text, None, None, None, "The secret key of spate.s3.accessKeyId; never shown in errors. Prefer AWS_SECRET_ACCESS_KEY.";
+    "spate.s3.pathStyle", Bool, Some("false"), None, None, "Address buckets in the path (http://host/bucket/key), as most S3-compatible stores want, instead of the host name (http://bucket.host/key).";
+    "spate.s3.allowHttp", Bool, Some("false"), None, None, "Allow a plain-HTTP endpoint (a local store); otherwise only HTTPS.";
+    "spate.s3.maxRetries", Count, Some("3"), None, Some("100"), "Retries of a failed S3 request (throttling, 5xx, a dropped connection), with backoff, before the read fails (and its task is retried).";
+    "spate.s3.requestTimeout", Duration, Some("30s"), Some("100ms"), Some("1h"), "Longest an S3 request and its retries may take.";
     "spate.rpc.idleTimeout", Duration, Some("60s"), Some("3s"), Some("1h"), "How long a cluster RPC server keeps a connection whose peer sends nothing (servers ping their peers at a third of it, so live peers always answer): a socket that connects and goes silent gives its file descriptor back.";
     "spate.rpc.tls.enabled", Bool, Some("true"), None, None, "Whether cluster RPC is TLS 1.3 with a certificate on both ends (keys derived from the application secret unless the files below are set). false: plain HTTP/2, for a trusted network only.";
     "spate.rpc.tls.caFile", Text, None, None, None, "PEM file of the CA that signs every process's certificate (your own PKI; set with certFile and keyFile).";

@@ -50,6 +50,8 @@ pub(crate) struct ContextInner {
     pub(crate) cluster_cores: Option<usize>,
     /// The application's key hash: the same in every process of the application.
     pub(crate) hash_seed: HashSeed,
+    /// A small runtime for object-store requests, started on first use.
+    io: OnceLock<std::io::Result<Arc<tokio::runtime::Runtime>>>,
 }
 
 impl Drop for ContextInner {
@@ -84,6 +86,7 @@ impl ContextInner {
             cluster: OnceLock::new(),
             cluster_cores,
             hash_seed,
+            io: OnceLock::new(),
             conf,
         })
     }
@@ -130,6 +133,22 @@ impl ContextInner {
             Some(d) => d.has_block(rdd, partition),
             None => self.blocks.contains(BlockId::rdd(rdd, partition)),
         }
+    }
+
+    /// The runtime object-store requests run on (tasks block on it: they are not async).
+    #[cfg_attr(not(feature = "object-store"), allow(dead_code))]
+    pub(crate) fn io_runtime(&self) -> Result<Arc<tokio::runtime::Runtime>> {
+        let rt = self.io.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("spate-io")
+                .enable_all()
+                .build()
+                .map(Arc::new)
+        });
+        rt.as_ref().map(Arc::clone).map_err(|e| {
+            crate::Error::InvalidArgument(format!("cannot start the I/O runtime: {e}"))
+        })
     }
 
     pub(crate) fn next_rdd_id(&self) -> RddId {

@@ -295,8 +295,42 @@ impl Context {
     /// ```
     #[track_caller]
     pub fn text_file(&self, path: impl AsRef<Path>, min_partitions: usize) -> Result<Rdd<Text>> {
-        let op = TextFile::new(path.as_ref(), min_partitions.max(1), self.max_line_bytes()?)?;
+        let (path, max_line) = (path.as_ref(), self.max_line_bytes()?);
+        let op = match path.to_str().filter(|p| p.contains("://")) {
+            Some(url) => self.object_text(url, min_partitions.max(1), max_line)?,
+            None => TextFile::new(path, min_partitions.max(1), max_line)?,
+        };
         Ok(Rdd::from_op(self, "text_file", None, op))
+    }
+
+    /// The objects `url` names (one, or every one under a prefix), split for `min_partitions`.
+    #[cfg(feature = "object-store")]
+    fn object_text(&self, url: &str, min_partitions: usize, max_line: usize) -> Result<TextFile> {
+        use crate::objects::{ObjectReader, RangeRead, Store};
+        let (store, key) = Store::open(url, self.conf(), self.inner.io_runtime()?)?;
+        let sources: Vec<_> = store
+            .list(url, &key)?
+            .into_iter()
+            .map(|(url, len, location)| {
+                let reader: Arc<dyn RangeRead> =
+                    Arc::new(ObjectReader::new(&store, location, url.clone()));
+                let file = InputFile {
+                    path: url.into(),
+                    len,
+                };
+                (file, Some(reader))
+            })
+            .collect();
+        let total: u64 = sources.iter().map(|(f, _)| f.len).sum();
+        let goal = total.div_ceil(min_partitions as u64).max(1);
+        Ok(TextFile::of_sources(&sources, goal, None, max_line))
+    }
+
+    #[cfg(not(feature = "object-store"))]
+    fn object_text(&self, url: &str, _: usize, _: usize) -> Result<TextFile> {
+        Err(Error::InvalidArgument(format!(
+            "{url}: reading object storage needs spate's `s3` cargo feature"
+        )))
     }
 
     /// The lines of `files`, each read to its given length, in splits of about `split_bytes`

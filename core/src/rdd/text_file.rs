@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::{Dependency, PartitionIter, RddOp};
 use crate::error::{Error, Result};
+use crate::objects::RangeRead;
 use crate::task::TaskContext;
 use crate::text::Text;
 
@@ -42,12 +43,14 @@ pub struct InputFile {
 pub type OnUnreadable = Arc<dyn Fn(&Path, &std::io::Error) + Send + Sync>;
 
 /// A byte range of a file: its partition holds the lines that *start* inside the range.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct FileSplit {
     path: PathBuf,
     start: u64,
     end: u64,
     file_len: u64,
+    /// An object's reader (`path` is then its URL); `None` for a local file.
+    object: Option<Arc<dyn RangeRead>>,
 }
 
 pub(crate) struct TextFile {
@@ -103,9 +106,20 @@ impl TextFile {
         on_unreadable: Option<OnUnreadable>,
         max_line: usize,
     ) -> Self {
+        let files: Vec<_> = files.iter().map(|f| (f.clone(), None)).collect();
+        Self::of_sources(&files, split_bytes, on_unreadable, max_line)
+    }
+
+    /// [`TextFile::of_files`] where a file may be an object, read through its reader.
+    pub(crate) fn of_sources(
+        files: &[(InputFile, Option<Arc<dyn RangeRead>>)],
+        split_bytes: u64,
+        on_unreadable: Option<OnUnreadable>,
+        max_line: usize,
+    ) -> Self {
         let goal = split_bytes.max(1);
         let mut splits = Vec::new();
-        for file in files {
+        for (file, object) in files {
             let len = file.len;
             let mut start = 0;
             // Like Hadoop, allow the last split to be up to 10% larger rather than make a sliver.
@@ -115,6 +129,7 @@ impl TextFile {
                     start,
                     end: start + goal,
                     file_len: len,
+                    object: object.clone(),
                 });
                 start += goal;
             }
@@ -123,6 +138,7 @@ impl TextFile {
                 start,
                 end: len,
                 file_len: len,
+                object: object.clone(),
             });
         }
         TextFile {
@@ -155,7 +171,11 @@ impl RddOp<Text> for TextFile {
         if split.start >= split.end {
             return Ok(PartitionIter::new(std::iter::empty()));
         }
-        let file = match File::open(&split.path) {
+        let file = match split.object.clone() {
+            Some(object) => Ok(Source::Object(object)),
+            None => File::open(&split.path).map(Source::File),
+        };
+        let file = match file {
             Ok(f) => f,
             Err(e) => match &self.on_unreadable {
                 Some(report) => {
@@ -181,9 +201,15 @@ impl RddOp<Text> for TextFile {
     }
 }
 
+/// What a split is read from.
+enum Source {
+    File(File),
+    Object(Arc<dyn RangeRead>),
+}
+
 /// The lines of one split, read a chunk at a time.
 struct SplitLines {
-    file: File,
+    file: Source,
     /// File offset of the next read.
     next_read: u64,
     /// Never read past this (the length the file had when listed).
@@ -206,14 +232,16 @@ struct SplitLines {
 
 impl SplitLines {
     fn open(
-        mut file: File,
+        mut file: Source,
         split: &FileSplit,
         chunk: usize,
         max_line: usize,
     ) -> std::io::Result<Self> {
         // Byte start-1 is read too: the first line belongs to this split only if it follows '\n'.
         let from = split.start.saturating_sub(1);
-        file.seek(SeekFrom::Start(from))?;
+        if let Source::File(f) = &mut file {
+            f.seek(SeekFrom::Start(from))?;
+        }
         Ok(SplitLines {
             file,
             next_read: from,
@@ -242,7 +270,10 @@ impl SplitLines {
         let want = (self.chunk.max(tail.len()) as u64).min(left) as usize;
         let mut next = Vec::with_capacity(tail.len() + want);
         next.extend_from_slice(tail);
-        let got = (&mut self.file).take(want as u64).read_to_end(&mut next)?;
+        let got = match &mut self.file {
+            Source::File(f) => f.take(want as u64).read_to_end(&mut next)?,
+            Source::Object(o) => o.read_range(self.next_read, want, &mut next)?,
+        };
         self.buf_start += self.pos as u64;
         self.pos = 0;
         self.buf = Arc::new(next);
@@ -362,8 +393,13 @@ mod tests {
             if split.start >= split.end {
                 continue;
             }
-            let mut lines =
-                SplitLines::open(File::open(&path).unwrap(), split, chunk, usize::MAX).unwrap();
+            let mut lines = SplitLines::open(
+                Source::File(File::open(&path).unwrap()),
+                split,
+                chunk,
+                usize::MAX,
+            )
+            .unwrap();
             while let Some(l) = lines.next_line().unwrap() {
                 out.push(l.to_string());
             }
@@ -403,7 +439,7 @@ mod tests {
             let op = TextFile::of_files(&file, split_bytes, None, 100);
             let mut out = Vec::new();
             for split in &op.splits {
-                let f = File::open(&path).unwrap();
+                let f = Source::File(File::open(&path).unwrap());
                 let mut lines = SplitLines::open(f, split, 64, 100).unwrap();
                 while let Some(l) = lines.next_line().unwrap() {
                     // Never more than a line's bound and a chunk or two held.
@@ -440,9 +476,15 @@ mod tests {
             start: 0,
             end: 8,
             file_len: 8,
+            object: None,
         };
-        let mut lines =
-            SplitLines::open(File::open(&path).unwrap(), &split, 3, usize::MAX).unwrap();
+        let mut lines = SplitLines::open(
+            Source::File(File::open(&path).unwrap()),
+            &split,
+            3,
+            usize::MAX,
+        )
+        .unwrap();
         let mut got = Vec::new();
         while let Some(l) = lines.next_line().unwrap() {
             got.push(l.to_string());
@@ -454,9 +496,15 @@ mod tests {
             start: 0,
             end: 100,
             file_len: 100,
+            object: None,
         };
-        let mut lines =
-            SplitLines::open(File::open(&path).unwrap(), &split, 4, usize::MAX).unwrap();
+        let mut lines = SplitLines::open(
+            Source::File(File::open(&path).unwrap()),
+            &split,
+            4,
+            usize::MAX,
+        )
+        .unwrap();
         let mut n = 0;
         while lines.next_line().unwrap().is_some() {
             n += 1;

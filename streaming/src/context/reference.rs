@@ -27,6 +27,7 @@ const SECTIONS: &[Section] = &[
             "spate.storage.",
             "spate.local.",
             "spate.textFile.",
+            "spate.s3.",
         ],
     ),
     ("The status page", &["spate.ui.", "spate.streaming.ui."]),

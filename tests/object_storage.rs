@@ -1,0 +1,123 @@
+//! Object storage against a real S3-compatible store (SeaweedFS, started per test): text input
+//! read from `s3://bucket/key` and from a prefix, in byte-range splits, exactly as from a local
+//! file; and the bad days — wrong keys, a missing bucket, an unreachable endpoint — as errors
+//! naming the object, the endpoint and what to do.
+
+mod support;
+
+use spate::prelude::*;
+use support::s3::{ACCESS_KEY, SECRET_KEY, Store};
+
+fn context(store: &Store, extra: &[(&str, &str)]) -> Context {
+    let mut conf = Conf::new()
+        .set_master("local[2]")
+        .set("spate.s3.accessKeyId", ACCESS_KEY)
+        .set("spate.s3.secretAccessKey", SECRET_KEY)
+        .set("spate.s3.maxRetries", "1")
+        .set("spate.s3.requestTimeout", "5s");
+    for (k, v) in store.conf() {
+        conf = conf.set(k, v);
+    }
+    for (k, v) in extra {
+        conf = conf.set(*k, *v);
+    }
+    Context::new(conf).unwrap()
+}
+
+/// `n` numbered lines of varied length.
+fn text(n: usize, tag: &str) -> String {
+    (0..n)
+        .map(|i| format!("{tag} line {i} {}\n", "x".repeat(i % 97)))
+        .collect()
+}
+
+#[test]
+fn objects_and_prefixes_read_in_splits_exactly_as_local_files() {
+    let store = Store::start("data");
+    let (a, b) = (text(40_000, "a"), text(25_000, "b"));
+    store.put("in/part-a.txt", a.as_bytes()).unwrap();
+    store.put("in/part-b.txt", b.as_bytes()).unwrap();
+    store.put("in/_SUCCESS", b"").unwrap();
+    let ctx = context(&store, &[]);
+
+    // One object in 7 splits: every line once, in order, none cut at a split's edge.
+    let lines = ctx.text_file("s3://data/in/part-a.txt", 7).unwrap();
+    assert!(lines.num_partitions() >= 7);
+    let got: Vec<String> = lines
+        .collect()
+        .unwrap()
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    assert_eq!(got, a.lines().collect::<Vec<_>>());
+
+    // A prefix: its objects in name order, the marker file skipped, as a local directory.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("part-a.txt"), &a).unwrap();
+    std::fs::write(dir.path().join("part-b.txt"), &b).unwrap();
+    let local = ctx.text_file(dir.path(), 5).unwrap().count().unwrap();
+    let remote = ctx.text_file("s3://data/in/", 5).unwrap();
+    assert_eq!(remote.count().unwrap(), local);
+    assert_eq!(local, 65_000);
+    let words = remote
+        .flat_map(|l| l.split(' '))
+        .map(|w| (w, 1u64))
+        .reduce_by_key(|x, y| x + y)
+        .collect_as_map()
+        .unwrap();
+    assert_eq!(words[&Text::from("line")], 65_000);
+    assert_eq!(words[&Text::from("b")], 25_000);
+}
+
+#[test]
+fn bad_keys_a_missing_bucket_or_object_and_a_dead_endpoint_are_clear_errors() {
+    let store = Store::start("data");
+    store.put("x.txt", b"one\n").unwrap();
+    let endpoint = store.endpoint();
+
+    let ctx = context(&store, &[("spate.s3.secretAccessKey", "not-the-secret")]);
+    let e = ctx.text_file("s3://data/x.txt", 1).unwrap_err().to_string();
+    assert!(
+        e.contains("s3://data/x.txt") && e.contains(&endpoint),
+        "{e}"
+    );
+    assert!(e.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
+    assert!(
+        !e.contains("not-the-secret"),
+        "the secret is never shown: {e}"
+    );
+
+    let ctx = context(&store, &[]);
+    let e = ctx
+        .text_file("s3://nobucket/x.txt", 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("s3://nobucket/x.txt") && e.contains(&endpoint),
+        "{e}"
+    );
+    assert!(e.to_lowercase().contains("bucket"), "{e}");
+    let e = ctx
+        .text_file("s3://data/missing/", 1)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no object there"), "{e}");
+    let e = ctx.text_file("gs://data/x.txt", 1).unwrap_err().to_string();
+    assert!(e.contains("not supported"), "{e}");
+
+    // Nothing listens there: refused within the request timeout, naming the endpoint.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dead_url = format!("http://127.0.0.1:{dead}");
+    let ctx = context(&store, &[("spate.s3.endpoint", &dead_url)]);
+    let t0 = std::time::Instant::now();
+    let e = ctx.text_file("s3://data/x.txt", 1).unwrap_err().to_string();
+    assert!(e.contains(&dead_url), "{e}");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        t0.elapsed()
+    );
+}
