@@ -5,7 +5,10 @@
 
 mod support;
 
+use std::process::Command;
+
 use spate::prelude::*;
+use support::example_path;
 use support::s3::{ACCESS_KEY, SECRET_KEY, Store};
 
 fn context(store: &Store, extra: &[(&str, &str)]) -> Context {
@@ -120,4 +123,56 @@ fn bad_keys_a_missing_bucket_or_object_and_a_dead_endpoint_are_clear_errors() {
         "{:?}",
         t0.elapsed()
     );
+}
+
+/// The same input on `local-cluster[2,1]`: executors read their splits from the store
+/// themselves (no directory shared with the driver) and the result is the local run's.
+#[test]
+fn a_local_cluster_reads_the_objects_in_its_executors_with_the_local_result() {
+    let store = Store::start("data");
+    let lines: String = (0..6000)
+        .map(|i| format!("w{} x{} the w{}\n", i % 37, i % 11, i % 5))
+        .collect();
+    store.put("in/a.txt", lines.as_bytes()).unwrap();
+    store.put("in/b.txt", lines.as_bytes()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    std::fs::write(dir.path().join("in/a.txt"), &lines).unwrap();
+    std::fs::write(dir.path().join("in/b.txt"), &lines).unwrap();
+    let run = |master: &str, input: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_spate-submit"));
+        c.args(["--master", master]);
+        for (k, v) in store.conf() {
+            c.arg(format!("--conf={k}={v}"));
+        }
+        let o = c
+            .arg(format!(
+                "--conf=spate.local.dir={}",
+                dir.path().join(master).display()
+            ))
+            .arg(example_path("rdd_wordcount"))
+            .arg(input)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{master}: {err}");
+        (String::from_utf8_lossy(&o.stdout).into_owned(), err)
+    };
+    let (local, _) = run("local[2]", dir.path().join("in").to_str().unwrap());
+    let (cluster, err) = run("local-cluster[2,1]", "s3://data/in/");
+    // The totals and the top ten; the lineage after them names the input, which differs.
+    let top = |out: &str| {
+        out.lines()
+            .take_while(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(top(&cluster), top(&local));
+    assert!(
+        top(&local)[0].starts_with("48000 words, 49 distinct"),
+        "{local}"
+    );
+    assert!(err.contains("local-cluster"), "{err}");
 }
