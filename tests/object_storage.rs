@@ -70,6 +70,11 @@ fn objects_and_prefixes_read_in_splits_exactly_as_local_files() {
         .unwrap();
     assert_eq!(words[&Text::from("line")], 65_000);
     assert_eq!(words[&Text::from("b")], 25_000);
+
+    // From inside a caller's async code too (no "runtime within a runtime" panic).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let n = rt.block_on(async { ctx.text_file("s3://data/in/part-b.txt", 2)?.count() });
+    assert_eq!(n.unwrap(), 25_000);
 }
 
 #[test]

@@ -133,7 +133,7 @@ mod store {
                 reason,
             };
             let base = url.trim_end_matches('/');
-            let found = self.runtime.block_on(async {
+            let found = block_on(&self.runtime, async {
                 if !key.as_ref().is_empty() {
                     match self.store.head(key).await {
                         Ok(meta) => return Ok(vec![(meta.location, meta.size)]),
@@ -173,6 +173,22 @@ mod store {
                 .map(|(location, size)| (format!("s3://{bucket}/{location}"), size, location))
                 .collect())
         }
+    }
+
+    /// Runs `f` on `rt` and waits, also from inside another runtime (a caller's async code),
+    /// where blocking the thread on `rt` directly would panic: then from a scoped thread.
+    fn block_on<F: std::future::Future + Send>(rt: &tokio::runtime::Runtime, f: F) -> F::Output
+    where
+        F::Output: Send,
+    {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return rt.block_on(f);
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| rt.block_on(f))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
     }
 
     /// An object error as a reason that says what to do.
@@ -233,20 +249,19 @@ mod store {
             if len == 0 {
                 return Ok(0);
             }
-            let bytes = self
-                .runtime
-                .block_on(
-                    self.store
-                        .get_range(&self.path, offset..offset + len as u64),
-                )
-                .map_err(|e| {
-                    std::io::Error::other(format!(
-                        "{} (at {}): {}",
-                        self.url,
-                        self.endpoint,
-                        explain(&e)
-                    ))
-                })?;
+            let bytes = block_on(
+                &self.runtime,
+                self.store
+                    .get_range(&self.path, offset..offset + len as u64),
+            )
+            .map_err(|e| {
+                std::io::Error::other(format!(
+                    "{} (at {}): {}",
+                    self.url,
+                    self.endpoint,
+                    explain(&e)
+                ))
+            })?;
             out.extend_from_slice(&bytes);
             Ok(bytes.len())
         }
