@@ -7,7 +7,12 @@ mod support;
 
 use std::process::Command;
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use spate::prelude::*;
+use spate::streaming::testing::BatchCounter;
+use spate::streaming::{ManualClock, StopOptions};
 use support::example_path;
 use support::s3::{ACCESS_KEY, SECRET_KEY, Store};
 
@@ -180,4 +185,59 @@ fn a_local_cluster_reads_the_objects_in_its_executors_with_the_local_result() {
         "{local}"
     );
     assert!(err.contains("local-cluster"), "{err}");
+}
+
+/// A file stream on a prefix: objects that appear under it become the next batch's input, each
+/// once; one written again under the same key (a new ETag) is new; hidden names and what was
+/// there before the stream are not input.
+#[test]
+fn a_stream_on_a_prefix_reads_each_new_object_once() {
+    let store = Store::start("data");
+    store.put("events/old.txt", b"old old\n").unwrap();
+    let ctx = context(&store, &[("spate.ui.enabled", "false")]);
+    let clock = Arc::new(ManualClock::new(Time::from_millis(0)));
+    let ssc = StreamingContext::with_clock(ctx, Duration::from_secs(1), clock.clone()).unwrap();
+    let done = Arc::new(BatchCounter::default());
+    ssc.add_streaming_listener(done.clone());
+    let batches: Arc<Mutex<Vec<Vec<(String, u64)>>>> = Arc::default();
+    let sink = Arc::clone(&batches);
+    ssc.text_file_stream("s3://data/events/")
+        .flat_map(|l| l.split(' '))
+        .map(|w| (w.to_string(), 1u64))
+        .reduce_by_key(|a, b| a + b)
+        .foreach_rdd(move |rdd, _| {
+            let mut counts = rdd.collect()?;
+            counts.sort();
+            sink.lock().unwrap().push(counts);
+            Ok(())
+        })
+        .unwrap();
+    ssc.start().unwrap();
+    let step = |n: usize| {
+        clock.advance(Duration::from_secs(1));
+        done.wait(n);
+    };
+    store.put("events/a.txt", b"a b\na\n").unwrap();
+    store.put("events/_tmp.txt", b"hidden\n").unwrap();
+    step(1);
+    step(2); // nothing new
+    store.put("events/a.txt", b"c\n").unwrap(); // written again: new
+    store.put("events/b.txt", b"b\n").unwrap();
+    step(3);
+    let got = batches.lock().unwrap().clone();
+    let pairs = |v: &[(&str, u64)]| {
+        v.iter()
+            .map(|(w, n)| (w.to_string(), *n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        got,
+        [
+            pairs(&[("a", 2), ("b", 1)]),
+            pairs(&[]),
+            pairs(&[("b", 1), ("c", 1)])
+        ]
+    );
+    assert_eq!(ssc.input_errors(), 0);
+    ssc.stop(StopOptions::default()).unwrap();
 }

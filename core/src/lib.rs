@@ -56,6 +56,7 @@ pub use context::{
 };
 pub use data::{Data, Key};
 pub use error::{Error, Result};
+pub use objects::ObjectInfo;
 pub use partitioner::{HashPartitioner, Partitioner, RangePartitioner};
 pub use rdd::sources::Source;
 pub use rdd::text_file::{InputFile, OnUnreadable};

@@ -14,6 +14,40 @@ pub(crate) use store::{ObjectReader, Store};
 pub(crate) trait RangeRead: Send + Sync {
     /// Appends up to `len` bytes from `offset` to `out`; how many (0 at the end).
     fn read_range(&self, offset: u64, len: usize, out: &mut Vec<u8>) -> std::io::Result<usize>;
+    /// Why the object cannot be read at all (gone), asked before a file stream's task reads it.
+    fn missing(&self) -> Option<std::io::Error> {
+        None
+    }
+}
+
+/// An object in a store, as listed ([`crate::Context::list_objects`]).
+///
+/// # Examples
+///
+/// ```
+/// let o = spate_core::ObjectInfo { url: "s3://b/k".into(), len: 3, version: "\"e1\"".into(), modified_ms: 0 };
+/// assert_eq!(o.len, 3);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// `s3://bucket/key`.
+    pub url: String,
+    /// Its size in bytes.
+    pub len: u64,
+    /// What changes when the object is written again (its ETag, else its version).
+    pub version: String,
+    /// When it was last written, in ms since the Unix epoch.
+    pub modified_ms: i64,
+}
+
+/// A reader that fails every read with why its object's store could not be opened (a text
+/// input whose store settings are wrong fails its tasks saying so).
+pub(crate) struct Unopenable(pub(crate) String);
+
+impl RangeRead for Unopenable {
+    fn read_range(&self, _: u64, _: usize, _: &mut Vec<u8>) -> std::io::Result<usize> {
+        Err(std::io::Error::other(self.0.clone()))
+    }
 }
 
 #[cfg(feature = "object-store")]
@@ -120,13 +154,14 @@ mod store {
         }
 
         /// The objects `url` names: the one object at its key, else every object under it as a
-        /// prefix (hidden `_x` and `.x` names skipped, as Hadoop does), in name order.
-        /// Each object as its URL, its size and its path in the store.
+        /// prefix (hidden `_x` and `.x` names skipped, as Hadoop does), in name order; none is
+        /// an error unless `allow_empty`. Each object with its path in the store.
         pub(crate) fn list(
             &self,
             url: &str,
             key: &ObjectPath,
-        ) -> Result<Vec<(String, u64, ObjectPath)>> {
+            allow_empty: bool,
+        ) -> Result<Vec<(super::ObjectInfo, ObjectPath)>> {
             let fail = |reason: String| Error::ObjectStore {
                 url: url.to_string(),
                 endpoint: self.endpoint.clone(),
@@ -134,9 +169,9 @@ mod store {
             };
             let base = url.trim_end_matches('/');
             let found = block_on(&self.runtime, async {
-                if !key.as_ref().is_empty() {
+                if !key.as_ref().is_empty() && !url.ends_with('/') {
                     match self.store.head(key).await {
-                        Ok(meta) => return Ok(vec![(meta.location, meta.size)]),
+                        Ok(meta) => return Ok(vec![meta]),
                         Err(object_store::Error::NotFound { .. }) => {}
                         Err(e) => return Err(e),
                     }
@@ -149,7 +184,7 @@ mod store {
                     if name.starts_with('_') || name.starts_with('.') {
                         continue;
                     }
-                    out.push((meta.location, meta.size));
+                    out.push(meta);
                     if out.len() > MAX_OBJECTS {
                         break;
                     }
@@ -162,15 +197,26 @@ mod store {
                     "more than {MAX_OBJECTS} objects under this prefix: name a narrower one"
                 )));
             }
-            if found.is_empty() {
+            if found.is_empty() && !allow_empty {
                 return Err(fail("no object there, nor under it as a prefix".into()));
             }
-            found.sort();
+            found.sort_by(|a, b| a.location.cmp(&b.location));
             let bucket_url = base.split_once("://").map_or(base, |(_, r)| r);
             let bucket = bucket_url.split('/').next().unwrap_or_default();
             Ok(found
                 .into_iter()
-                .map(|(location, size)| (format!("s3://{bucket}/{location}"), size, location))
+                .map(|meta| {
+                    let info = super::ObjectInfo {
+                        url: format!("s3://{bucket}/{}", meta.location),
+                        len: meta.size,
+                        version: meta
+                            .e_tag
+                            .or(meta.version)
+                            .unwrap_or_else(|| meta.last_modified.to_rfc3339()),
+                        modified_ms: meta.last_modified.timestamp_millis(),
+                    };
+                    (info, meta.location)
+                })
                 .collect())
         }
     }
@@ -245,6 +291,16 @@ mod store {
     }
 
     impl RangeRead for ObjectReader {
+        fn missing(&self) -> Option<std::io::Error> {
+            match block_on(&self.runtime, self.store.head(&self.path)) {
+                Err(object_store::Error::NotFound { .. }) => Some(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{} (at {}): no such object", self.url, self.endpoint),
+                )),
+                _ => None,
+            }
+        }
+
         fn read_range(&self, offset: u64, len: usize, out: &mut Vec<u8>) -> std::io::Result<usize> {
             if len == 0 {
                 return Ok(0);

@@ -52,6 +52,9 @@ pub(crate) struct ContextInner {
     pub(crate) hash_seed: HashSeed,
     /// A small runtime for object-store requests, started on first use.
     io: OnceLock<std::io::Result<Arc<tokio::runtime::Runtime>>>,
+    /// Object stores by `scheme://bucket`, opened on first use (one HTTP client each).
+    #[cfg(feature = "object-store")]
+    pub(crate) stores: Mutex<std::collections::HashMap<String, Arc<crate::objects::Store>>>,
 }
 
 impl Drop for ContextInner {
@@ -87,6 +90,8 @@ impl ContextInner {
             cluster_cores,
             hash_seed,
             io: OnceLock::new(),
+            #[cfg(feature = "object-store")]
+            stores: Mutex::default(),
             conf,
         })
     }
@@ -149,6 +154,25 @@ impl ContextInner {
         rt.as_ref().map(Arc::clone).map_err(|e| {
             crate::Error::InvalidArgument(format!("cannot start the I/O runtime: {e}"))
         })
+    }
+
+    /// The store of `url` (opened once per bucket) and the key `url` names in it.
+    #[cfg(feature = "object-store")]
+    pub(crate) fn object_store(
+        &self,
+        url: &str,
+    ) -> Result<(Arc<crate::objects::Store>, object_store::path::Path)> {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let id = format!("{scheme}://{bucket}");
+        let known = self.stores.lock().get(&id).cloned();
+        if let Some(store) = known {
+            return Ok((store, object_store::path::Path::from(key)));
+        }
+        let (store, path) = crate::objects::Store::open(url, &self.conf, self.io_runtime()?)?;
+        let store = Arc::new(store);
+        self.stores.lock().insert(id, Arc::clone(&store));
+        Ok((store, path))
     }
 
     pub(crate) fn next_rdd_id(&self) -> RddId {

@@ -304,20 +304,16 @@ impl Context {
     }
 
     /// The objects `url` names (one, or every one under a prefix), split for `min_partitions`.
-    #[cfg(feature = "object-store")]
     fn object_text(&self, url: &str, min_partitions: usize, max_line: usize) -> Result<TextFile> {
-        use crate::objects::{ObjectReader, RangeRead, Store};
-        let (store, key) = Store::open(url, self.conf(), self.inner.io_runtime()?)?;
-        let sources: Vec<_> = store
-            .list(url, &key)?
+        let sources: Vec<_> = self
+            .list_objects_or_fail(url, false)?
             .into_iter()
-            .map(|(url, len, location)| {
-                let reader: Arc<dyn RangeRead> =
-                    Arc::new(ObjectReader::new(&store, location, url.clone()));
+            .map(|o| {
                 let file = InputFile {
-                    path: url.into(),
-                    len,
+                    path: o.url.clone().into(),
+                    len: o.len,
                 };
+                let reader = self.object_reader(&o.url);
                 (file, Some(reader))
             })
             .collect();
@@ -326,11 +322,57 @@ impl Context {
         Ok(TextFile::of_sources(&sources, goal, None, max_line))
     }
 
+    /// Every object `url` names (the one object, or every one under it as a prefix: hidden
+    /// `_x` and `.x` names skipped), in name order; none is an empty list. Needs the
+    /// `object-store` feature (the facade's `s3`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// assert!(ctx.list_objects("ftp://nowhere/x").is_err());
+    /// ```
+    pub fn list_objects(&self, url: &str) -> Result<Vec<crate::ObjectInfo>> {
+        self.list_objects_or_fail(url, true)
+    }
+
+    #[cfg(feature = "object-store")]
+    fn list_objects_or_fail(&self, url: &str, allow_empty: bool) -> Result<Vec<crate::ObjectInfo>> {
+        let (store, key) = self.inner.object_store(url)?;
+        Ok(store
+            .list(url, &key, allow_empty)?
+            .into_iter()
+            .map(|(info, _)| info)
+            .collect())
+    }
+
     #[cfg(not(feature = "object-store"))]
-    fn object_text(&self, url: &str, _: usize, _: usize) -> Result<TextFile> {
+    fn list_objects_or_fail(&self, url: &str, _: bool) -> Result<Vec<crate::ObjectInfo>> {
         Err(Error::InvalidArgument(format!(
             "{url}: reading object storage needs spate's `s3` cargo feature"
         )))
+    }
+
+    /// A reader of the object at `url`; one that fails with the reason if its store cannot be
+    /// opened (the task then fails saying so).
+    fn object_reader(&self, url: &str) -> Arc<dyn crate::objects::RangeRead> {
+        #[cfg(feature = "object-store")]
+        {
+            match self.inner.object_store(url) {
+                Ok((store, key)) => Arc::new(crate::objects::ObjectReader::new(
+                    &store,
+                    key,
+                    url.to_string(),
+                )),
+                Err(e) => Arc::new(crate::objects::Unopenable(e.to_string())),
+            }
+        }
+        #[cfg(not(feature = "object-store"))]
+        {
+            Arc::new(crate::objects::Unopenable(format!(
+                "{url}: reading object storage needs spate's `s3` cargo feature"
+            )))
+        }
     }
 
     /// The lines of `files`, each read to its given length, in splits of about `split_bytes`
@@ -368,7 +410,19 @@ impl Context {
     ) -> Rdd<Text> {
         // Validated with the configuration when the context was made.
         let max_line = self.max_line_bytes().unwrap_or(usize::MAX);
-        let op = TextFile::of_files(files, split_bytes, on_unreadable, max_line);
+        // Objects (`s3://…` paths, as a file stream on a prefix lists them) read through readers.
+        let sources: Vec<_> = files
+            .iter()
+            .map(|f| {
+                let object = f
+                    .path
+                    .to_str()
+                    .filter(|p| p.contains("://"))
+                    .map(|url| self.object_reader(url));
+                (f.clone(), object)
+            })
+            .collect();
+        let op = TextFile::of_sources(&sources, split_bytes, on_unreadable, max_line);
         Rdd::from_op(self, "text_files", None, op)
     }
 

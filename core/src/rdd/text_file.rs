@@ -172,6 +172,11 @@ impl RddOp<Text> for TextFile {
             return Ok(PartitionIter::new(std::iter::empty()));
         }
         let file = match split.object.clone() {
+            // A file stream's object gone before its task: reported and skipped, as a file.
+            Some(object) if self.on_unreadable.is_some() => match object.missing() {
+                Some(e) => Err(e),
+                None => Ok(Source::Object(object)),
+            },
             Some(object) => Ok(Source::Object(object)),
             None => File::open(&split.path).map(Source::File),
         };

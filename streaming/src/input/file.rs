@@ -59,6 +59,20 @@ enum Entry {
     File { dev: u64, ino: u64 },
     /// Not input (a hidden name, a FIFO, a directory, unreadable): said once, then skipped.
     Ignored,
+    /// An object under a watched prefix, by a hash of its ETag (or version) and size: written
+    /// again under the same key, it is new.
+    Object { version: u64 },
+}
+
+/// The URL of a watched prefix (`s3://bucket/prefix/`), if the stream watches one.
+fn url_of(dir: &Path) -> Option<&str> {
+    dir.to_str().filter(|d| d.contains("://"))
+}
+
+fn object_entry(o: &spate_core::ObjectInfo) -> Entry {
+    Entry::Object {
+        version: spate_core::hash::partition_hash(&(o.version.as_str(), o.len)),
+    }
 }
 
 /// A file stream's part of the driver checkpoint.
@@ -115,9 +129,66 @@ impl<T: Data> FileStreamOp<T> {
         self.env.reporter.input_error(stream, &message);
     }
 
+    /// The new objects under a watched prefix, oldest first, recorded as batch `time`'s: seen
+    /// by key and ETag, remembered while listed (the listing is paged and bounded).
+    fn new_objects(&self, time: Time, url: &str) -> Vec<InputFile> {
+        let listed = match self.env.graph.ctx.list_objects(url) {
+            Ok(l) => {
+                if std::mem::take(&mut self.seen.lock().unlistable) {
+                    tracing::info!("the watched prefix {url} can be listed again");
+                }
+                l
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut self.seen.lock().unlistable, true) {
+                    self.report(format!(
+                        "cannot list the watched prefix: {e}; no input until it can be listed"
+                    ));
+                }
+                return Vec::new();
+            }
+        };
+        let mut seen = self.seen.lock();
+        let mut found: Vec<(i64, InputFile)> = Vec::new();
+        let mut present = HashSet::new();
+        for o in listed {
+            let path = PathBuf::from(&o.url);
+            present.insert(path.clone());
+            let name = o.url.rsplit('/').next().unwrap_or_default();
+            if let Some(why) = ignored_name(name) {
+                if seen.entries.insert(path.clone(), Entry::Ignored).is_none() {
+                    tracing::info!("{}: not input: {why}", o.url);
+                }
+                continue;
+            }
+            let entry = object_entry(&o);
+            if seen.entries.get(&path) == Some(&entry) {
+                continue;
+            }
+            seen.entries.insert(path.clone(), entry);
+            found.push((o.modified_ms, InputFile { path, len: o.len }));
+        }
+        seen.entries.retain(|p, _| present.contains(p));
+        found.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
+        let found: Vec<InputFile> = found.into_iter().map(|(_, f)| f).collect();
+        self.record(&mut seen, time, &found);
+        found
+    }
+
+    /// Keeps batch `time`'s files for a restart (with a checkpoint directory) or for the
+    /// executors (a cluster driver announces, and then forgets, each batch's files).
+    fn record(&self, seen: &mut Seen, time: Time, found: &[InputFile]) {
+        if self.env.graph.checkpoint_base().is_some() || self.env.graph.ctx.is_cluster_driver() {
+            seen.batches.insert(time, found.to_vec());
+        }
+    }
+
     /// The new files, oldest first, recorded as batch `time`'s. Only `stat`s: nothing a
     /// listing finds can block it.
     fn new_files(&self, time: Time) -> Vec<InputFile> {
+        if let Some(url) = url_of(&self.dir) {
+            return self.new_objects(time, url);
+        }
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => {
                 let mut seen = self.seen.lock();
@@ -197,11 +268,7 @@ impl<T: Data> FileStreamOp<T> {
         seen.entries.retain(|p, _| present.contains(p));
         found.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
         let found: Vec<InputFile> = found.into_iter().map(|(_, f)| f).collect();
-        // Kept for a restart (with a checkpoint directory) or for the executors (a cluster
-        // driver announces, and then forgets, each batch's files).
-        if self.env.graph.checkpoint_base().is_some() || self.env.graph.ctx.is_cluster_driver() {
-            seen.batches.insert(time, found.clone());
-        }
+        self.record(&mut seen, time, &found);
         found
     }
 
@@ -215,10 +282,20 @@ impl<T: Data> FileStreamOp<T> {
     ) -> spate_core::Result<Vec<InputFile>> {
         let mut kept = Vec::with_capacity(files.len());
         for file in files {
-            let problem = match std::fs::metadata(&file.path) {
-                Ok(m) if m.is_file() && m.len() >= file.len => None,
-                Ok(m) => Some(format!("it is now {} bytes, was {}", m.len(), file.len)),
-                Err(e) => Some(e.to_string()),
+            let problem = match url_of(&file.path) {
+                Some(url) => match self.env.graph.ctx.list_objects(url) {
+                    Ok(l) => match l.iter().find(|o| o.url == url) {
+                        Some(o) if o.len >= file.len => None,
+                        Some(o) => Some(format!("it is now {} bytes, was {}", o.len, file.len)),
+                        None => Some("no such object".into()),
+                    },
+                    Err(e) => Some(e.to_string()),
+                },
+                None => match std::fs::metadata(&file.path) {
+                    Ok(m) if m.is_file() && m.len() >= file.len => None,
+                    Ok(m) => Some(format!("it is now {} bytes, was {}", m.len(), file.len)),
+                    Err(e) => Some(e.to_string()),
+                },
             };
             let Some(problem) = problem else {
                 kept.push(file);
@@ -341,16 +418,9 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
     }
 }
 
-/// A stream of the records `parse` makes of the lines of new files in `dir`
-/// ([`crate::StreamingContext::file_stream`]).
-pub(crate) fn file_stream<T: Data, E: Display>(
-    env: &InputEnv,
-    dir: &Path,
-    parse: impl Fn(Text) -> Result<T, E> + Send + Sync + 'static,
-) -> DStream<T> {
-    let dir = dir.to_path_buf();
-    // Entries already there belong to no batch.
-    let entries: HashMap<PathBuf, Entry> = std::fs::read_dir(&dir)
+/// The entries of a local directory as they are now.
+fn local_entries(dir: &Path) -> HashMap<PathBuf, Entry> {
+    std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .flatten()
@@ -366,7 +436,29 @@ pub(crate) fn file_stream<T: Data, E: Display>(
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// A stream of the records `parse` makes of the lines of new files in `dir`
+/// ([`crate::StreamingContext::file_stream`]).
+pub(crate) fn file_stream<T: Data, E: Display>(
+    env: &InputEnv,
+    dir: &Path,
+    parse: impl Fn(Text) -> Result<T, E> + Send + Sync + 'static,
+) -> DStream<T> {
+    let dir = dir.to_path_buf();
+    // Entries already there belong to no batch.
+    let entries: HashMap<PathBuf, Entry> = match url_of(&dir) {
+        Some(url) => env
+            .graph
+            .ctx
+            .list_objects(url)
+            .unwrap_or_default()
+            .iter()
+            .map(|o| (PathBuf::from(&o.url), object_entry(o)))
+            .collect(),
+        None => local_entries(&dir),
+    };
     if !entries.is_empty() {
         tracing::info!(
             "{}: {} entries already there are not input (only what appears after the stream is created is)",
