@@ -57,9 +57,60 @@ fn a_file_stream_reads_each_new_file_exactly_once() {
         ]
     );
     let errors = errors.0.lock().unwrap();
-    assert_eq!(errors.len(), 2, "once per stream: {errors:?}");
+    // The dangling link once per stream; the line `parse` rejected once, with its count.
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert_eq!(
+        errors.iter().filter(|e| e.contains("broken.txt")).count(),
+        2,
+        "{errors:?}"
+    );
     assert!(
-        errors.iter().all(|e| e.contains("broken.txt")),
+        errors
+            .iter()
+            .any(|e| e.contains("skipped 1 malformed line(s)") && e.contains("invalid digit")),
+        "{errors:?}"
+    );
+}
+
+/// JSON lines (Spark's `readStream.json`): values parsed into a type, blank lines skipped, a
+/// malformed line counted and reported once per task with its reason — never a failed batch.
+#[test]
+fn a_json_file_stream_parses_values_and_counts_malformed_lines() {
+    #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    struct Event {
+        action: String,
+        time: i64,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_ctx, clock, ssc) = manual();
+    let got: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let sink = Arc::clone(&got);
+    ssc.json_file_stream::<Event>(dir.path())
+        .map(|e| (e.action, e.time as u64))
+        .reduce_by_key(|a, b| a + b)
+        .foreach_rdd(move |rdd, _| {
+            sink.lock().unwrap().extend(rdd.collect()?);
+            Ok(())
+        })
+        .unwrap();
+    let errors = Arc::new(InputErrors::default());
+    ssc.add_streaming_listener(errors.clone());
+    let batches = Batches::attach(&ssc);
+    ssc.start().unwrap();
+    move_in(
+        dir.path(),
+        "events.json",
+        "{\"action\":\"open\",\"time\":1}\n\n{\"action\":\"open\",\"time\":2}\n{\"action\": oops}\n{\"action\":\"close\",\"time\":5}\n{\"time\":7}\n",
+    );
+    drive(&clock, &batches, 1, |_| {});
+    ssc.stop(StopOptions::default()).unwrap();
+    let mut got = got.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, [("close".to_string(), 5), ("open".to_string(), 3)]);
+    let errors = errors.0.lock().unwrap();
+    assert_eq!(errors.len(), 1, "one report per task: {errors:?}");
+    assert!(
+        errors[0].contains("skipped 2 malformed line(s)") && errors[0].contains("the first:"),
         "{errors:?}"
     );
 }

@@ -303,6 +303,39 @@ impl Context {
         Ok(Rdd::from_op(self, "text_file", None, op))
     }
 
+    /// The JSON values of a text file (or a directory of them, or `s3://` objects with the
+    /// `s3` feature), one per line, as `T` — Spark's `spark.read.json`. Blank lines are
+    /// skipped; a malformed line is skipped and counted, one warning per task with the count
+    /// and the first reason: never a failed job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// struct Event { action: String }
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let f = dir.path().join("events.json");
+    /// std::fs::write(&f, "{\"action\":\"open\"}\nnot json\n\n{\"action\":\"close\"}\n").unwrap();
+    /// let ctx = spate_core::Context::local(1).unwrap();
+    /// let events = ctx.json_file::<Event>(&f, 1).unwrap().collect().unwrap();
+    /// assert_eq!(events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["open", "close"]);
+    /// ```
+    pub fn json_file<T: Data>(
+        &self,
+        path: impl AsRef<Path>,
+        min_partitions: usize,
+    ) -> Result<Rdd<T>> {
+        let shown = path.as_ref().display().to_string();
+        let lines = self.text_file(path, min_partitions)?;
+        Ok(lines.map_partitions(move |it| JsonLines::<T> {
+            lines: it,
+            bad: 0,
+            first: None,
+            source: shown.clone(),
+            _t: std::marker::PhantomData,
+        }))
+    }
+
     /// The objects `url` names (one, or every one under a prefix), split for `min_partitions`.
     fn object_text(&self, url: &str, min_partitions: usize, max_line: usize) -> Result<TextFile> {
         let sources: Vec<_> = self
@@ -480,5 +513,46 @@ impl Context {
     #[track_caller]
     pub fn union<T: Data>(&self, rdds: &[Rdd<T>]) -> Rdd<T> {
         Rdd::from_op(self, "union", None, UnionOp::new(rdds.to_vec()))
+    }
+}
+
+/// A task's JSON records; the malformed lines counted and logged once when it is done.
+struct JsonLines<T> {
+    lines: PartitionIter<Text>,
+    bad: u64,
+    first: Option<String>,
+    source: String,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Data> Iterator for JsonLines<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        for line in self.lines.by_ref() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<T>(&line) {
+                Ok(x) => return Some(x),
+                Err(e) => {
+                    self.bad += 1;
+                    self.first.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        None
+    }
+}
+
+impl<T> Drop for JsonLines<T> {
+    fn drop(&mut self) {
+        if self.bad > 0 {
+            tracing::warn!(
+                "{}: skipped {} malformed JSON line(s) in a task (the first: {})",
+                self.source,
+                self.bad,
+                self.first.as_deref().unwrap_or_default()
+            );
+        }
     }
 }

@@ -354,12 +354,23 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
         );
         let parse = Arc::clone(&self.parse);
         let dir = self.dir.display().to_string();
-        Ok(Some(lines.flat_map(move |line| match parse(line) {
-            Ok(x) => Some(x),
-            Err(e) => {
-                tracing::warn!("{dir}: skipping a malformed line: {e}");
-                None
-            }
+        let (reporter, stream) = (self.env.reporter.clone(), Arc::clone(&self.stream));
+        // One report per task with the count, never one per line: a file of garbage must not
+        // flood the log or the listeners.
+        let report: Arc<dyn Fn(u64, String) + Send + Sync> = Arc::new(move |n, first| {
+            reporter.input_error(
+                stream.get().copied().unwrap_or_default(),
+                &format!(
+                    "{dir}: skipped {n} malformed line(s) of the batch of {time} (the first: {first})"
+                ),
+            );
+        });
+        Ok(Some(lines.map_partitions(move |it| Parsed {
+            lines: it,
+            parse: Arc::clone(&parse),
+            report: Arc::clone(&report),
+            bad: 0,
+            first: None,
         })))
     }
 
@@ -415,6 +426,40 @@ impl<T: Data> StreamOp<T> for FileStreamOp<T> {
         }
         *self.replay_through.lock() = Some(last_generated);
         Ok(())
+    }
+}
+
+/// A task's records: its lines parsed, the malformed ones counted (and the first kept) and
+/// reported once when the task is done with them.
+struct Parsed<T> {
+    lines: spate_core::PartitionIter<Text>,
+    parse: Arc<Parser<T>>,
+    report: Arc<dyn Fn(u64, String) + Send + Sync>,
+    bad: u64,
+    first: Option<String>,
+}
+
+impl<T> Iterator for Parsed<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        for line in self.lines.by_ref() {
+            match (self.parse)(line) {
+                Ok(x) => return Some(x),
+                Err(e) => {
+                    self.bad += 1;
+                    self.first.get_or_insert(e);
+                }
+            }
+        }
+        None
+    }
+}
+
+impl<T> Drop for Parsed<T> {
+    fn drop(&mut self) {
+        if self.bad > 0 {
+            (self.report)(self.bad, self.first.take().unwrap_or_default());
+        }
     }
 }
 
